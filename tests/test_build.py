@@ -1,0 +1,125 @@
+"""The hand-in build: pinned environment, clean notebook, zip, notebook execution."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import execute_notebook
+import make_zip
+
+ROOT = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)\s*$")
+
+
+def pins(path: Path) -> dict[str, str]:
+    found = {}
+    for line in path.read_text().splitlines():
+        if match := PIN.match(line.split("#")[0]):
+            found[match[1].lower()] = match[2]
+    return found
+
+
+def test_conda_and_pip_files_carry_the_same_pins():
+    pip_pins = pins(ROOT / "requirements.txt")
+    conda_pins = pins(ROOT / "environment.yml")
+    assert len(pip_pins) >= 12, pip_pins
+    assert conda_pins == pip_pins
+    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+
+
+def test_every_requirement_is_pinned_exactly():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        assert not line or PIN.match(line), f"not an exact pin: {line!r}"
+
+
+def test_installed_versions_are_the_pinned_ones():
+    from importlib.metadata import version
+
+    for name, pinned in pins(ROOT / "requirements.txt").items():
+        assert version(name) == pinned, f"{name} {version(name)} installed, {pinned} pinned"
+
+
+def test_committed_notebook_has_no_outputs():
+    notebook = nbformat.read(ROOT / "nmf.ipynb", as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code, "the notebook has no code cells"
+    dirty = [i for i, c in enumerate(code) if c.outputs or c.execution_count is not None]
+    assert dirty == [], f"code cells {dirty} carry outputs: clear them before committing"
+
+
+def test_zip_holds_exactly_the_given_files_flat(tmp_path):
+    files = []
+    for name in ("nmf.ipynb", "nmf.html", "nmf_core.py", "recommender.py"):
+        (tmp_path / "src" / name).parent.mkdir(exist_ok=True)
+        (tmp_path / "src" / name).write_text(f"content of {name}")
+        files.append(tmp_path / "src" / name)
+    archive = tmp_path / "ex08.zip"
+    make_zip.make_zip(archive, files)
+    with zipfile.ZipFile(archive) as zf:
+        assert sorted(zf.namelist()) == ["nmf.html", "nmf.ipynb", "nmf_core.py", "recommender.py"]
+        assert zf.read("nmf_core.py") == b"content of nmf_core.py"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_zip_refuses_data_and_leaves_the_old_archive(tmp_path):
+    archive = tmp_path / "ex08.zip"
+    archive.write_bytes(b"previous archive")
+    data_file = tmp_path / "u.data"
+    data_file.write_text("1\t1\t1\t1\n")
+    with pytest.raises(ValueError, match="MovieLens data"):
+        make_zip.make_zip(archive, [data_file])
+    with pytest.raises(FileNotFoundError, match="run `make`"):
+        make_zip.make_zip(archive, [tmp_path / "missing.html"])
+    assert archive.read_bytes() == b"previous archive"
+
+
+def kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return "nmf-ex08" if "nmf-ex08" in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def small_notebook(path: Path, source: str) -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell("x = 6 * 7\nprint(x)"),
+                      nbformat.v4.new_code_cell(source)]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_failing_cell_exits_nonzero_and_writes_nothing(tmp_path):
+    source = small_notebook(tmp_path / "bad.ipynb", "raise ValueError('cell two fails')")
+    output = tmp_path / "build" / "bad.ipynb"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "execute_notebook.py"), str(source), str(output),
+         "--kernel", kernel_name(), "--timeout", "120"],
+        capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "cell two fails" in result.stderr
+    assert not output.exists() and not list(output.parent.glob(".*tmp"))
+
+
+def test_executed_copy_has_outputs_and_the_source_is_untouched(tmp_path):
+    source = small_notebook(tmp_path / "good.ipynb", "print(x + 1)")
+    before = source.read_bytes()
+    output = tmp_path / "build" / "good.ipynb"
+    execute_notebook.execute(source, output, kernel_name(), 120)
+    executed = nbformat.read(output, as_version=4)
+    assert [c.outputs[0]["text"] for c in executed.cells] == ["42\n", "43\n"]
+    assert source.read_bytes() == before
+
+
+def test_make_help_lists_every_target():
+    result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for target in ("all", "data", "notebook", "html", "zip", "test", "bench", "evaluate",
+                   "clean", "distclean"):
+        assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
