@@ -46,7 +46,7 @@ notebook: build/nmf.ipynb ## execute nmf.ipynb top to bottom into build/
 
 build/nmf.ipynb: nmf.ipynb nmf_core.py recommender.py $(DATA) $(STAMP)
 	@mkdir -p build figures
-	@rm -f ex08.zip build/nmf.html  # a failing cell must leave no stale hand-in
+	@rm -f ex08.zip build/nmf.html $@  # a failing cell must leave no stale hand-in
 	$(PY) tools/execute_notebook.py nmf.ipynb $@ --kernel $(KERNEL) --timeout $(NB_TIMEOUT)
 
 html: build/nmf.html ## export the executed notebook as HTML (figures inline)
