@@ -233,9 +233,31 @@ def test_recommendations_never_contain_rated_movies(seed, n, ties):
         assert len(top) == min(n, len(unrated))
         expected = sorted(unrated, key=lambda m: (-reconstruction.loc[user, m], m))[:n]
         assert list(top["movie id"]) == expected
+    n_all = min(n, min(len(X.columns) - (ratings["user id"] == u).sum() for u in X.index))
+    if n_all >= 1:
+        shuffled = reconstruction.sample(frac=1.0, axis=1, random_state=seed % 1000)
+        table = rec.top_n_all_users(shuffled, ratings, n=n_all)
+        for user in X.index:
+            top = rec.recommend_movies(reconstruction, user, movies, ratings, n=n_all)
+            assert list(table.loc[user]) == list(top["movie id"])
+
+
+def test_top_n_all_users_rejects_too_large_n_and_zero_based_index(ratings):
+    reconstruction = _labelled(np.ones((4, 6)), ratings)
+    with pytest.raises(ValueError, match="n=2 must be an integer from 1 to 1"):
+        rec.top_n_all_users(reconstruction, ratings, n=2)     # user 3 has one unrated movie
+    assert rec.top_n_all_users(reconstruction, ratings, n=1).loc[3, 1] == 6
+    with pytest.raises(ValueError, match="index=rat_df.index"):
+        rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1)
 
 
 # --- adding users ------------------------------------------------------------------------
+
+def test_find_movie_ids_exact_titles_and_help(movies):
+    assert rec.find_movie_ids(movies, ["Scream (1996)", "Toy Story (1995)"]) == [3, 1]
+    with pytest.raises(KeyError, match=r"'Scream'.*\['Scream \(1996\)'\]"):
+        rec.find_movie_ids(movies, ["Scream"])
+
 
 def test_add_user_appends_next_free_id(ratings, movies):
     new, user_id = rec.add_user(ratings, {5: 5, 1: 4}, movies)
