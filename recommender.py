@@ -730,20 +730,27 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 
     Returns
     -------
-    DataFrame of shape (M, 3)
+    DataFrame of shape (M, 4)
         Index ``component``; columns ``weight share`` (the component's share
         of the total mass of H), ``top genres`` (``"Horror ×4.1, ..."``, by
-        enrichment) and ``top movies`` (titles joined by ``"; "``).
+        enrichment), ``median year`` (median release year of the top movies;
+        NaN without a ``release date`` column) and ``top movies`` (titles
+        joined by ``"; "``).
     """
     H, ids = _check_H(H, movie_ids, movies)
     enrichment = genre_enrichment(H, ids, movies)
     top = component_top_movies(H, ids, movies, n=n_movies)
+    indexed = movies.set_index("movie id")
+    years = (indexed["release date"].dt.year.astype(float) if "release date" in indexed
+             else pd.Series(np.nan, index=indexed.index))
     rows = []
     for k in range(H.shape[0]):
         best = enrichment.loc[k].dropna().sort_values(ascending=False, kind="mergesort")
+        top_ids = top.loc[top["component"] == k, "movie id"]
         rows.append({
             "weight share": H[k].sum() / H.sum() if H.sum() > 0 else np.nan,
             "top genres": ", ".join(f"{g} ×{v:.1f}" for g, v in best.head(n_genres).items()),
+            "median year": years.loc[top_ids].median(),
             "top movies": "; ".join(top.loc[top["component"] == k, "movie title"])})
     return pd.DataFrame(rows, index=pd.RangeIndex(H.shape[0], name="component"))
 

@@ -468,6 +468,17 @@ def test_component_top_movies_ties_by_movie_id(movies):
     assert list(top["movie id"]) == [2, 3, 5] and list(top["rank"]) == [1, 2, 3]
 
 
+def test_describe_components_lists_top_movies_and_their_median_year(movies):
+    H = np.array([[0, 0, 3.0, 2.0, 0, 1.0], [4.0, 0, 0, 0, 3.0, 0]])
+    summary = rec.describe_components(H, movies["movie id"], movies, n_movies=2, n_genres=1)
+    assert list(summary.columns) == ["weight share", "top genres", "median year", "top movies"]
+    assert summary.loc[0, "top movies"] == "Scream (1996); Amélie's Nightmare (1990)"
+    assert summary.loc[0, "top genres"].startswith("Horror ×")
+    assert summary.loc[0, "median year"] == 1996          # movie 4 has no release date
+    assert summary.loc[1, "median year"] == 1994.5
+    assert summary["weight share"].tolist() == pytest.approx([6 / 13, 7 / 13])
+
+
 def test_prototype_helpers_reject_mismatched_H(movies):
     with pytest.raises(ValueError, match=r"shape \(2, 3\).*6 movie ids"):
         rec.genre_enrichment(np.ones((2, 3)), movies["movie id"], movies)
