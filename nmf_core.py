@@ -367,16 +367,24 @@ def _mu_full(X, Z, H, *, n_iter: int, l2: float, eps: float, tol, verbose: bool)
         losses[t] = max(loss, 0.0)
         if _finished(losses, t, n_iter, tol, verbose):
             return Z, H, losses[: t + 1]
-        denominator = G @ H
+        # H <- H * A / clip(G H, eps), in place in the fresh denominator array
+        step = G @ H
         if l2:
-            denominator += (l2 * n) * H
-        H = H * (A / np.maximum(denominator, eps))
+            step += (l2 * n) * H
+        np.maximum(step, eps, out=step)
+        np.divide(A, step, out=step)
+        step *= H
+        H = step
         B = X @ H.T                                      # X H_{t+1}^T, (n, M)
         K = H @ H.T
-        denominator = Z @ K
+        # Z <- Z * B / clip(Z K, eps)
+        step = Z @ K
         if l2:
-            denominator += (l2 * m) * Z
-        Z = Z * (B / np.maximum(denominator, eps))
+            step += (l2 * m) * Z
+        np.maximum(step, eps, out=step)
+        np.divide(B, step, out=step)
+        step *= Z
+        Z = step
     raise AssertionError("unreachable")  # pragma: no cover
 
 
