@@ -496,9 +496,10 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     Parameters
     ----------
     data : array-like, pandas DataFrame or scipy sparse matrix of shape (n, m)
-        Non-negative, finite in every observed cell.  A dense input with fewer
-        than 20 % non-zero cells is handled as CSR internally (and a sparse
-        input with more as dense), so the container never changes the result.
+        Non-negative, finite in every observed cell.  Without a mask, a dense
+        input whose fraction of non-zero cells is below ``_SPARSE_DENSITY``
+        (0.2) is handled as CSR internally, and a sparse input above it as
+        dense, so the container never changes the result.
     num_components : int
         Number of components M >= 1.  ``M > min(n, m)`` is allowed (it is a
         legal, if redundant, factorization).

@@ -501,3 +501,19 @@ def test_match_components_beats_greedy_and_handles_zero_rows():
     assert similarity.tolist() == [0.0]
     with pytest.raises(ValueError, match=r"got shapes \(3, 2\) and \(2, 2\)"):
         match_components(B, A)
+
+
+# --------------------------------------------------------------------------
+# the validation helper other models reuse
+# --------------------------------------------------------------------------
+
+def test_validate_helper_contract():
+    X = np.array([[0.0, 2.0, np.nan], [1.0, 0.0, 3.0]])
+    checked = nmf_core._validate(X, "observed")
+    assert checked.masked and sp.issparse(checked.X) and checked.X.format == "csr"
+    assert checked.X.nnz == 5                                   # observed zeros stay stored
+    assert checked.X.toarray().tolist() == [[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]]
+    plain = nmf_core._validate(np.nan_to_num(X))
+    assert not plain.masked and isinstance(plain.X, np.ndarray) and plain.X.dtype == np.float64
+    sparse = nmf_core._validate(sp.coo_matrix(np.nan_to_num(X)))
+    assert not sparse.masked and sparse.X.format == "csr" and sparse.X.has_canonical_format
