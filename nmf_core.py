@@ -122,7 +122,11 @@ def _to_float_array(data, name: str):
         labels = (list(data.index), list(data.columns))
         array = data.to_numpy(dtype=np.float64, na_value=np.nan)
         return array, labels
-    array = np.asarray(data)
+    try:
+        array = np.asarray(data)
+    except ValueError as error:  # e.g. ragged nested lists
+        raise ValueError(f"{name} must be a 2-D array of numbers; got {type(data).__name__} "
+                         f"that NumPy cannot read as one ({error}).") from None
     if array.dtype.kind not in "biuf":
         if array.dtype.kind == "c":
             raise TypeError(f"{name} must be real; got complex dtype {array.dtype}.")
@@ -154,8 +158,9 @@ def _check_values(values: np.ndarray, flat_positions, n_cols: int, labels, name:
                 if masked else
                 "pass mask=\"observed\" to treat NaN as missing ratings, "
                 "or fill them first (e.g. DataFrame.fillna(0))")
+        cells = " in observed cells" if masked else ""
         raise ValueError(
-            f"{name} has {bad.size} NaN or infinite entries in observed cells "
+            f"{name} has {bad.size} NaN or infinite entries{cells} "
             f"(first at {where}: {values[first]}); {hint}.")
     negative = values < 0
     if negative.any():

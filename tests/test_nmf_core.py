@@ -458,6 +458,11 @@ def test_non_numeric_dataframe_columns_are_named():
         non_negative(frame, 1)
 
 
+def test_ragged_lists():
+    with pytest.raises(ValueError, match=r"data must be a 2-D array of numbers; got list"):
+        non_negative([[1.0, 2.0], [3.0]], 1)
+
+
 def test_non_numeric_array():
     with pytest.raises(TypeError, match=r"data must be numeric; got dtype <U1"):
         non_negative(np.array([["a", "b"], ["c", "d"]]), 1)
