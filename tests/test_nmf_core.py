@@ -17,7 +17,7 @@ import nmf_core
 from nmf_core import NMFResult, match_components, non_negative
 
 # Deterministic property tests: the same examples on every run and in CI.
-PROPERTY = settings(derandomize=True, deadline=None, max_examples=60,
+PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
