@@ -6,9 +6,12 @@ matrix to :mod:`nmf_core` and reads recommendations off the reconstruction.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from scipy import optimize
 
 # The exercise's column headers: one source of truth for the whole package.
 RATINGS_COLS = ["user id", "movie id", "rating", "timestamp"]
@@ -60,3 +63,609 @@ def load_movielens(path: str | Path = DEFAULT_PATH) -> tuple[pd.DataFrame, pd.Da
     users = pd.read_csv(folder / "u.user", sep="|", names=USERS_COLS, encoding="latin-1",
                         dtype={"zip code": str})
     return ratings, movies, users
+
+
+# --- Rating matrix ----------------------------------------------------------------------
+
+#: The string spellings ``rating_matrix(fill_value=...)`` accepts besides a number.
+FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
+
+
+def _check_ratings(ratings: pd.DataFrame, name: str = "ratings") -> None:
+    """Raise if ``ratings`` lacks the columns a rating matrix needs."""
+    if not isinstance(ratings, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame with columns {RATINGS_COLS[:3]}, "
+                        f"got {type(ratings).__name__}.")
+    missing = [column for column in RATINGS_COLS[:3] if column not in ratings.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {missing}; it has {list(ratings.columns)}. "
+                         "Use the ratings from load_movielens() or add_user().")
+
+
+def _check_fill_value(fill_value) -> None:
+    if isinstance(fill_value, str):
+        if fill_value not in FILL_STRATEGIES:
+            raise ValueError(f"fill_value={fill_value!r} is not a known strategy; use a number "
+                             f"or one of {', '.join(repr(s) for s in FILL_STRATEGIES)}.")
+    elif isinstance(fill_value, bool) or not isinstance(fill_value, (int, float, np.number)) \
+            or not np.isfinite(fill_value):
+        raise ValueError(f"fill_value={fill_value!r} must be a finite number or one of "
+                         f"{', '.join(repr(s) for s in FILL_STRATEGIES)}.")
+
+
+def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.DataFrame:
+    """Pivot the ratings into the users × movies matrix X of the exercise.
+
+    Parameters
+    ----------
+    ratings : DataFrame of shape (n_ratings, >=3)
+        Columns ``'user id'``, ``'movie id'``, ``'rating'`` (more are ignored);
+        one row per (user, movie) pair.
+    fill_value : float or {"global_mean", "movie_mean", "user_mean"}, default 0
+        What an unrated cell holds: a number (the exercise's default 0), the
+        mean of all ratings, the mean rating of that cell's movie, or the mean
+        rating of that cell's user.  Every movie and user of ``ratings`` has at
+        least one rating, so every mean exists.
+
+    Returns
+    -------
+    DataFrame of shape (n_users, n_movies), float
+        Index ``'user id'`` and columns ``'movie id'``, both sorted ascending,
+        holding every user and every movie that occurs in ``ratings``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``fill_value`` or a (user, movie) pair rated twice.
+    """
+    _check_ratings(ratings)
+    _check_fill_value(fill_value)
+    if ratings.duplicated(["user id", "movie id"]).any():
+        pairs = ratings.loc[ratings.duplicated(["user id", "movie id"]), ["user id", "movie id"]]
+        raise ValueError(f"ratings holds {len(pairs)} repeated (user id, movie id) pair(s), e.g. "
+                         f"{tuple(pairs.iloc[0])}; keep one rating per pair.")
+    matrix = ratings.pivot(index="user id", columns="movie id", values="rating")
+    matrix = matrix.sort_index(axis=0).sort_index(axis=1).astype(float)
+    if fill_value == "global_mean":
+        return matrix.fillna(float(ratings["rating"].mean()))
+    if fill_value == "movie_mean":
+        return matrix.fillna(matrix.mean(axis=0))          # a Series: one value per column
+    if fill_value == "user_mean":
+        values = matrix.to_numpy()
+        user_means = np.nanmean(values, axis=1, keepdims=True)
+        filled = np.where(np.isnan(values), user_means, values)
+        return pd.DataFrame(filled, index=matrix.index, columns=matrix.columns)
+    return matrix.fillna(float(fill_value))
+
+
+#: A cell "holds a rating" when its value is at least this: the lowest star on
+#: MovieLens' 1-5 scale, rounded half down (0.5 would round to one star).
+MEANINGFUL_RATING = 0.5
+
+
+def sparsity(matrix, threshold: float = MEANINGFUL_RATING) -> float:
+    """Share of the cells that hold no meaningful rating.
+
+    The exercise asks for a reconstruction Z·H that is "less sparse" than X.
+    Z·H has (almost) no exact zeros, so counting zeros would say nothing;
+    instead a cell counts as empty when its value is below ``threshold``,
+    i.e. it would not round to even one star.  For X with the zero fill this
+    is exactly the share of unrated cells.
+
+    Parameters
+    ----------
+    matrix : array-like of shape (n_users, n_movies)
+        X or a reconstruction Z·H (DataFrame or ndarray).
+    threshold : float, default MEANINGFUL_RATING (0.5)
+        Values below it count as empty.
+
+    Returns
+    -------
+    float in [0, 1]
+        ``mean(matrix < threshold)``; 1 for an all-empty matrix.
+    """
+    values = np.asarray(matrix, dtype=float)
+    if values.size == 0:
+        raise ValueError(f"matrix must have at least one cell, got shape {values.shape}.")
+    return float(np.mean(values < threshold))
+
+
+# --- Recommending -----------------------------------------------------------------------
+
+#: Output columns of recommend_movies and recommend_for_query.
+RECOMMENDATION_COLS = ["movie id", "movie title", "predicted score", "genres"]
+
+
+def genre_labels(movies: pd.DataFrame, sep: str = "|") -> pd.Series:
+    """Each movie's genres as one string, e.g. ``"Animation|Childrens|Comedy"``.
+
+    Parameters
+    ----------
+    movies : DataFrame of shape (n_movies, 24)
+        As from :func:`load_movielens`.
+    sep : str, default "|"
+
+    Returns
+    -------
+    Series of shape (n_movies,), str
+        Indexed by ``'movie id'``; genres in the order of ``GENRES``.
+    """
+    flags = movies.set_index("movie id")[GENRES].astype(bool)
+    names = np.array(GENRES, dtype=object)
+    return pd.Series([sep.join(names[row]) for row in flags.to_numpy()],
+                     index=flags.index, name="genres", dtype=object)
+
+
+def _user_ids(ratings: pd.DataFrame) -> np.ndarray:
+    return np.sort(ratings["user id"].unique())
+
+
+def _check_reconstruction(reconstruction: pd.DataFrame, ratings: pd.DataFrame,
+                          movies: pd.DataFrame) -> None:
+    """Raise unless ``reconstruction`` is labelled by user ids and movie ids."""
+    if not isinstance(reconstruction, pd.DataFrame):
+        raise TypeError("reconstruction must be a DataFrame labelled by user id and movie id, "
+                        f"got {type(reconstruction).__name__}; build it as "
+                        "pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns).")
+    users = _user_ids(ratings)
+    missing = np.setdiff1d(users, reconstruction.index.to_numpy())
+    if missing.size:
+        positional = reconstruction.index.equals(pd.RangeIndex(len(reconstruction)))
+        hint = ("Its index is 0, 1, ..., n-1 (row positions) while user ids start at "
+                f"{users[0]}, so row u would be another user's predictions. "
+                if positional else "")
+        raise ValueError(
+            f"reconstruction has no row for {missing.size} user id(s) of ratings "
+            f"(e.g. {missing[0]}). {hint}Build it with the rating matrix's labels: "
+            "pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns).")
+    unknown = np.setdiff1d(reconstruction.columns.to_numpy(), movies["movie id"].to_numpy())
+    if unknown.size:
+        raise ValueError(
+            f"reconstruction has {unknown.size} column(s) that are not movie ids of movies "
+            f"(e.g. {unknown[0]!r}). Build it with columns=rat_df.columns.")
+
+
+def _top_unrated(scores: pd.Series, rated, movies: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The n best-scored movies outside ``rated``, ties broken by movie id."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n={n!r} must be a positive integer (the number of recommendations).")
+    candidates = scores[~scores.index.isin(np.asarray(list(rated)))]
+    table = pd.DataFrame({"movie id": candidates.index.to_numpy(),
+                          "predicted score": candidates.to_numpy(dtype=float)})
+    table = table.sort_values(["predicted score", "movie id"], ascending=[False, True],
+                              kind="mergesort").head(n)
+    info = movies.set_index("movie id")
+    table["movie title"] = info.loc[table["movie id"], "movie title"].to_numpy()
+    table["genres"] = genre_labels(movies).loc[table["movie id"]].to_numpy()
+    table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
+    return table[RECOMMENDATION_COLS]
+
+
+def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.DataFrame,
+                     ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """The n movies a user has not rated with the highest predicted score.
+
+    Parameters
+    ----------
+    reconstruction : DataFrame of shape (n_users, n_movies)
+        Z·H labelled like the rating matrix:
+        ``pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)``.
+        The exercise's ``pd.DataFrame(Z @ H, columns=rat_df.columns)`` has row
+        positions 0..n-1 as index while user ids start at 1; that is detected
+        and refused rather than silently reading another user's row.
+    user_id : int
+        A user of ``ratings``.
+    movies : DataFrame of shape (n_movies_total, 24)
+        As from :func:`load_movielens` (titles and genres).
+    ratings : DataFrame of shape (n_ratings, 4)
+        The ratings the reconstruction was fitted on; the user's rated movies
+        are never recommended.
+    n : int, default 20
+        How many movies; fewer when the user has rated almost everything.
+
+    Returns
+    -------
+    DataFrame of shape (min(n, n_unrated), 4)
+        Columns ``RECOMMENDATION_COLS`` (movie id, movie title, predicted
+        score, genres as ``"|"``-joined names), index ``rank`` 1..n, sorted by
+        predicted score (highest first), ties by ascending movie id.
+
+    Raises
+    ------
+    KeyError
+        If ``user_id`` is not a user of ``ratings``.
+    ValueError
+        If the reconstruction is not labelled by user and movie ids, or ``n``
+        is not a positive integer.
+    """
+    _check_ratings(ratings)
+    users = _user_ids(ratings)
+    if user_id not in set(users.tolist()):
+        raise KeyError(f"user_id={user_id!r} is not a user of ratings (ids run from "
+                       f"{users[0]} to {users[-1]}, {users.size} users); add new users with "
+                       "add_user() and refit, or use recommend_for_query().")
+    _check_reconstruction(reconstruction, ratings, movies)
+    rated = ratings.loc[ratings["user id"] == user_id, "movie id"].to_numpy()
+    return _top_unrated(reconstruction.loc[user_id], rated, movies, n)
+
+
+# --- New users: adding ratings and folding in -------------------------------------------
+
+RATING_SCALE = (1, 5)
+
+
+def _check_query(query, known_movie_ids, what: str) -> dict[int, int]:
+    """Validate ``{movie_id: rating}``; return it with plain int keys and values."""
+    if not isinstance(query, Mapping) or not query:
+        raise ValueError(f"{what} must be a non-empty dict {{movie_id: rating}}, got {query!r}.")
+    known = set(np.asarray(known_movie_ids).tolist())
+    unknown = [movie for movie in query if movie not in known]
+    if unknown:
+        raise KeyError(f"movie id(s) {unknown} in {what} are not known movies; look ids up in "
+                       "movies['movie id'] (e.g. movies[movies['movie title'].str.contains(...)]).")
+    low, high = RATING_SCALE
+    bad = {movie: rating for movie, rating in query.items()
+           if isinstance(rating, bool) or not isinstance(rating, (int, float, np.number))
+           or not float(rating).is_integer() or not low <= rating <= high}
+    if bad:
+        raise ValueError(f"rating(s) {bad} in {what} are not whole stars from {low} to {high}; "
+                         "MovieLens ratings are the integers 1, 2, 3, 4, 5.")
+    return {int(movie): int(rating) for movie, rating in query.items()}
+
+
+def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
+             movies: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Append a new user's ratings under the next free user id.
+
+    Parameters
+    ----------
+    ratings : DataFrame of shape (n_ratings, 4)
+        ``RATINGS_COLS``; not modified.
+    new_ratings : dict {movie_id: rating}
+        Known movie ids of ``movies``; ratings are whole stars 1-5.
+    movies : DataFrame
+        As from :func:`load_movielens`.
+
+    Returns
+    -------
+    new : DataFrame of shape (n_ratings + len(new_ratings), 4)
+        ``ratings`` followed by the new rows; same columns and dtypes.  The
+        timestamp is one second after the latest one in ``ratings`` (fixed,
+        so reruns are identical).
+    user_id : int
+        The new user's id: one more than the largest id in ``ratings``.
+
+    Raises
+    ------
+    KeyError
+        For a movie id that is not in ``movies``.
+    ValueError
+        For an empty dict or a rating that is not an integer from 1 to 5.
+    """
+    _check_ratings(ratings)
+    query = _check_query(new_ratings, movies["movie id"], "new_ratings")
+    user_id = int(ratings["user id"].max()) + 1
+    timestamp = int(ratings["timestamp"].max()) + 1 if "timestamp" in ratings else 0
+    rows = pd.DataFrame({"user id": user_id, "movie id": list(query),
+                         "rating": list(query.values()), "timestamp": timestamp})
+    rows = rows[list(ratings.columns)].astype(ratings.dtypes.to_dict())
+    return pd.concat([ratings, rows], ignore_index=True), user_id
+
+
+def query_row(query: Mapping[int, int], ratings: pd.DataFrame,
+              fill_value: float | str = 0) -> pd.Series:
+    """A new user's row of the rating matrix, filled like the training matrix.
+
+    Parameters
+    ----------
+    query : dict {movie_id: rating}
+        Movies must be columns of ``rating_matrix(ratings)``; whole stars 1-5.
+    ratings : DataFrame
+        The ratings the model was trained on (they fix the columns and, for
+        ``"global_mean"`` / ``"movie_mean"``, the fill values).
+    fill_value : float or {"global_mean", "movie_mean", "user_mean"}, default 0
+        As for :func:`rating_matrix`; ``"user_mean"`` uses the query's mean.
+
+    Returns
+    -------
+    Series of shape (n_movies,)
+        Indexed by the sorted movie ids of ``ratings`` (``'movie id'``).
+    """
+    _check_ratings(ratings)
+    _check_fill_value(fill_value)
+    columns = pd.Index(np.sort(ratings["movie id"].unique()), name="movie id")
+    query = _check_query(query, columns, "query")
+    if fill_value == "global_mean":
+        row = pd.Series(float(ratings["rating"].mean()), index=columns)
+    elif fill_value == "movie_mean":
+        row = ratings.groupby("movie id")["rating"].mean().reindex(columns).astype(float)
+    elif fill_value == "user_mean":
+        row = pd.Series(float(np.mean(list(query.values()))), index=columns)
+    else:
+        row = pd.Series(float(fill_value), index=columns)
+    row.loc[list(query)] = np.array(list(query.values()), dtype=float)
+    row.name = "rating"
+    return row
+
+
+def fold_in(row, H, observed=None) -> np.ndarray:
+    """A new user's factor row z ≥ 0 against a fixed H, without refitting.
+
+    Solves the non-negative least-squares problem
+    ``min_{z >= 0} ||row - z @ H||²`` with :func:`scipy.optimize.nnls`
+    (Lawson-Hanson active set).  This is the problem the Z-update of the
+    factorization solves for one row when H is held fixed, so the result is the
+    row a refit with fixed H converges to, reached exactly in milliseconds
+    instead of by many multiplicative steps (seed 001's ``transform``).
+
+    Parameters
+    ----------
+    row : array-like of shape (n_movies,)
+        The user's row, filled with the training matrix's convention
+        (see :func:`query_row`).
+    H : array-like of shape (M, n_movies)
+        The fitted movie factors; non-negative.
+    observed : array-like of bool, shape (n_movies,), optional
+        Fit only these cells (for a model trained with a mask on the
+        observed ratings).  By default every cell counts, as with the
+        exercise's filled matrix.
+
+    Returns
+    -------
+    ndarray of shape (M,)
+        The user's non-negative factor row; predictions are ``z @ H``.
+    """
+    row = np.asarray(row, dtype=float)
+    H = np.asarray(H, dtype=float)
+    if H.ndim != 2 or row.ndim != 1 or H.shape[1] != row.shape[0]:
+        raise ValueError(f"row of shape {row.shape} and H of shape {H.shape} do not fit: "
+                         "H must be (M, n_movies) and row (n_movies,).")
+    if not np.all(np.isfinite(row)) or not np.all(np.isfinite(H)) or (H < 0).any():
+        raise ValueError("row must be finite and H finite and non-negative; "
+                         "fill the row with query_row() and pass the fitted H.")
+    if observed is not None:
+        observed = np.asarray(observed, dtype=bool)
+        if observed.shape != row.shape:
+            raise ValueError(f"observed has shape {observed.shape}, expected {row.shape}.")
+        row, H = row[observed], H[:, observed]
+    z, _ = optimize.nnls(H.T, row)
+    return z
+
+
+def recommend_for_query(query: Mapping[int, int], H, ratings: pd.DataFrame,
+                        movies: pd.DataFrame, n: int = 10,
+                        fill_value: float | str = 0) -> pd.DataFrame:
+    """Recommend for a new user from their ratings alone: fill, fold in, rank.
+
+    Parameters
+    ----------
+    query : dict {movie_id: rating}
+    H : array-like of shape (M, n_movies)
+        Fitted on ``rating_matrix(ratings, fill_value)``; its columns are the
+        sorted movie ids of ``ratings``.
+    ratings, movies : DataFrame
+        The training ratings and the movie table.
+    n : int, default 10
+    fill_value : as for :func:`rating_matrix`; must match the training fill.
+
+    Returns
+    -------
+    DataFrame of shape (min(n, n_movies - len(query)), 4)
+        As :func:`recommend_movies`; the query's movies never appear.
+    """
+    row = query_row(query, ratings, fill_value)
+    H = np.asarray(H, dtype=float)
+    if H.ndim != 2 or H.shape[1] != row.size:
+        raise ValueError(f"H has shape {H.shape} but ratings has {row.size} movies; pass the H "
+                         "fitted on rating_matrix(ratings).")
+    z = fold_in(row.to_numpy(), H)
+    scores = pd.Series(z @ H, index=row.index)
+    return _top_unrated(scores, query.keys(), movies, n)
+
+
+# --- Genre statistics -------------------------------------------------------------------
+
+def genre_distribution(movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
+    """How many of the given movies carry each genre.
+
+    A movie with several genres counts once for each of them, so ``count``
+    sums to the number of genre tags, and ``share`` (per movie: the fraction of
+    the movies that carry the genre) sums to the mean number of genres per
+    movie, not to 1.
+
+    Parameters
+    ----------
+    movie_ids : array-like of shape (n,)
+        Movie ids of ``movies`` (repeats count repeatedly).
+    movies : DataFrame
+        As from :func:`load_movielens`.
+
+    Returns
+    -------
+    DataFrame of shape (19, 3)
+        Columns ``genre`` (every one of ``GENRES``, in that order), ``count``
+        (int), ``share`` (float, ``count / n``; 0 for an empty list).
+    """
+    ids = np.asarray(movie_ids)
+    flags = movies.set_index("movie id")[GENRES]
+    unknown = np.setdiff1d(ids, flags.index.to_numpy())
+    if unknown.size:
+        raise KeyError(f"movie id(s) {unknown[:5].tolist()} are not in movies.")
+    counts = flags.loc[ids].sum(axis=0).astype(int).to_numpy() if ids.size else np.zeros(len(GENRES), int)
+    return pd.DataFrame({"genre": GENRES, "count": counts,
+                         "share": counts / ids.size if ids.size else np.zeros(len(GENRES))})
+
+
+def on_genre_share(movie_ids, movies: pd.DataFrame, genres) -> float:
+    """Fraction of the movies that carry at least one of ``genres``.
+
+    Parameters
+    ----------
+    movie_ids : array-like of shape (n,), n >= 1
+    movies : DataFrame
+    genres : str or list of str
+        Names from ``GENRES``, e.g. ``["Animation", "Childrens"]``.
+
+    Returns
+    -------
+    float in [0, 1]
+    """
+    genres = [genres] if isinstance(genres, str) else list(genres)
+    wrong = [genre for genre in genres if genre not in GENRES]
+    if wrong or not genres:
+        raise ValueError(f"genres {wrong or genres} must be non-empty names from GENRES: {GENRES}.")
+    ids = np.asarray(movie_ids)
+    if ids.size == 0:
+        raise ValueError("movie_ids is empty; a share of nothing is undefined.")
+    flags = movies.set_index("movie id")[genres]
+    return float(flags.loc[ids].to_numpy().any(axis=1).mean())
+
+
+def genre_statistics(reconstruction: pd.DataFrame, user_ids, movies: pd.DataFrame,
+                     ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
+    """Genre distribution of what users rated versus their top-n predictions.
+
+    Parameters
+    ----------
+    reconstruction : DataFrame of shape (n_users, n_movies)
+        As for :func:`recommend_movies`.
+    user_ids : int or iterable of int
+        Users of ``ratings``.
+    movies, ratings : DataFrame
+    n : int, default 20
+        How many recommendations to describe.
+
+    Returns
+    -------
+    DataFrame of shape (len(user_ids) * 2 * 19, 6)
+        Tidy (long) table for seaborn, columns ``user id``, ``which``
+        (``"rated"`` or ``"recommended"``), ``genre``, ``count``, ``share``
+        (per movie, see :func:`genre_distribution`) and ``movies`` (how many
+        movies the row describes).
+    """
+    user_ids = [user_ids] if np.isscalar(user_ids) else list(user_ids)
+    tables = []
+    for user in user_ids:
+        recommended = recommend_movies(reconstruction, user, movies, ratings, n=n)["movie id"]
+        rated = ratings.loc[ratings["user id"] == user, "movie id"]
+        for which, ids in (("rated", rated), ("recommended", recommended)):
+            table = genre_distribution(ids.to_numpy(), movies)
+            table.insert(0, "which", which)
+            table.insert(0, "user id", user)
+            table["movies"] = len(ids)
+            tables.append(table)
+    return pd.concat(tables, ignore_index=True)
+
+
+# --- Prototypes: rows of H --------------------------------------------------------------
+
+def _check_H(H, movie_ids, movies: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    H = np.asarray(H, dtype=float)
+    ids = np.asarray(movie_ids)
+    if H.ndim != 2 or H.shape[1] != ids.size:
+        raise ValueError(f"H has shape {H.shape} but {ids.size} movie ids were given; pass "
+                         "H of shape (M, n_movies) and movie_ids=rat_df.columns.")
+    if (H < 0).any() or not np.all(np.isfinite(H)):
+        raise ValueError("H must be finite and non-negative.")
+    unknown = np.setdiff1d(ids, movies["movie id"].to_numpy())
+    if unknown.size:
+        raise KeyError(f"movie id(s) {unknown[:5].tolist()} are not in movies.")
+    return H, ids
+
+
+def genre_enrichment(H, movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
+    """How over-represented each genre is in each component of H.
+
+    For component k, its weights over movies are normalised to sum to one,
+    ``w_kj = H[k, j] / sum_j H[k, j]``; the H-weighted genre share is
+    ``sum_j w_kj * G[j, g]`` with ``G`` the 0/1 genre flags.  The enrichment
+    divides that by the genre's share among the movies of ``movie_ids`` (the
+    catalogue the model was fitted on): 1 is "as in the catalogue", 3 is
+    "three times as much weight on this genre as the catalogue has".
+
+    Parameters
+    ----------
+    H : array-like of shape (M, n_movies)
+    movie_ids : array-like of shape (n_movies,)
+        The movie id of each column of H (``rat_df.columns``).
+    movies : DataFrame
+
+    Returns
+    -------
+    DataFrame of shape (M, 19)
+        Index ``component`` 0..M-1, columns ``GENRES``.  NaN for a genre no
+        catalogue movie carries, or a component whose row is all zero.
+    """
+    H, ids = _check_H(H, movie_ids, movies)
+    G = movies.set_index("movie id").loc[ids, GENRES].to_numpy(dtype=float)
+    totals = H.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weighted = (H @ G) / totals
+        enrichment = weighted / G.mean(axis=0)
+    enrichment[~np.isfinite(enrichment)] = np.nan
+    return pd.DataFrame(enrichment, index=pd.RangeIndex(H.shape[0], name="component"),
+                        columns=pd.Index(GENRES, name="genre"))
+
+
+def component_top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """Each component's n movies of highest weight in H (ties by movie id).
+
+    Parameters
+    ----------
+    H : array-like of shape (M, n_movies)
+    movie_ids : array-like of shape (n_movies,)
+    movies : DataFrame
+    n : int, default 10
+
+    Returns
+    -------
+    DataFrame of shape (M * min(n, n_movies), 6)
+        Tidy: ``component``, ``rank`` (1..n), ``movie id``, ``movie title``,
+        ``weight`` (the entry of H), ``genres``.
+    """
+    H, ids = _check_H(H, movie_ids, movies)
+    titles = movies.set_index("movie id")["movie title"]
+    labels = genre_labels(movies)
+    tables = []
+    for k, weights in enumerate(H):
+        order = np.lexsort((ids, -weights))[:n]
+        tables.append(pd.DataFrame({
+            "component": k, "rank": np.arange(1, order.size + 1), "movie id": ids[order],
+            "movie title": titles.loc[ids[order]].to_numpy(), "weight": weights[order],
+            "genres": labels.loc[ids[order]].to_numpy()}))
+    return pd.concat(tables, ignore_index=True)
+
+
+def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
+                        n_genres: int = 3) -> pd.DataFrame:
+    """One line per component: its most enriched genres and its top movies.
+
+    Parameters
+    ----------
+    H : array-like of shape (M, n_movies)
+    movie_ids : array-like of shape (n_movies,)
+    movies : DataFrame
+    n_movies, n_genres : int
+        How many top movies and enriched genres to list.
+
+    Returns
+    -------
+    DataFrame of shape (M, 3)
+        Index ``component``; columns ``weight share`` (the component's share
+        of the total mass of H), ``top genres`` (``"Horror ×4.1, ..."``, by
+        enrichment) and ``top movies`` (titles joined by ``"; "``).
+    """
+    H, ids = _check_H(H, movie_ids, movies)
+    enrichment = genre_enrichment(H, ids, movies)
+    top = component_top_movies(H, ids, movies, n=n_movies)
+    rows = []
+    for k in range(H.shape[0]):
+        best = enrichment.loc[k].dropna().sort_values(ascending=False, kind="mergesort")
+        rows.append({
+            "weight share": H[k].sum() / H.sum() if H.sum() > 0 else np.nan,
+            "top genres": ", ".join(f"{g} ×{v:.1f}" for g, v in best.head(n_genres).items()),
+            "top movies": "; ".join(top.loc[top["component"] == k, "movie title"])})
+    return pd.DataFrame(rows, index=pd.RangeIndex(H.shape[0], name="component"))
+
+
+# --- Evaluation helpers ---

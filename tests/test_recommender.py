@@ -1,0 +1,451 @@
+"""Unit, property and error-path tests of recommender.py on a tiny synthetic MovieLens."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import recommender as rec
+from recommender import GENRES
+
+# --- a tiny MovieLens-format fixture ------------------------------------------------------
+
+# movie id, title (latin-1 on disk), release date, genres
+MOVIES = [
+    (1, "Toy Story (1995)", "01-Jan-1995", ["Animation", "Childrens", "Comedy"]),
+    (2, "Café au lait (1993)", "01-Jan-1993", ["Comedy"]),
+    (3, "Scream (1996)", "20-Dec-1996", ["Horror", "Thriller"]),
+    (4, "Amélie's Nightmare (1990)", "", ["Horror"]),
+    (5, "Lion King, The (1994)", "24-Jun-1994", ["Animation", "Childrens", "Musical"]),
+    (6, "Heat (1995)", "15-Dec-1995", ["Action", "Crime", "Thriller"]),
+]
+# user id, movie id, rating, timestamp; user 3 rates everything but movie 6
+RATINGS = [
+    (1, 1, 5, 881250949), (1, 2, 3, 881250950), (1, 5, 4, 881250951),
+    (2, 3, 5, 881250952), (2, 4, 4, 881250953), (2, 1, 1, 881250954),
+    (3, 1, 2, 881250955), (3, 2, 4, 881250956), (3, 3, 3, 881250957),
+    (3, 4, 1, 881250958), (3, 5, 2, 881250959),
+    (4, 6, 5, 881250960),
+]
+USERS = [(1, 24, "M", "technician", "85711"), (2, 53, "F", "other", "94043"),
+         (3, 23, "M", "writer", "32067"), (4, 24, "F", "other", "T8H1N")]
+
+
+def _write_movielens(folder):
+    folder.mkdir()
+    (folder / "u.data").write_text("".join("\t".join(map(str, row)) + "\n" for row in RATINGS))
+    lines = []
+    for movie_id, title, date, genres in MOVIES:
+        flags = ["1" if genre in genres else "0" for genre in GENRES]
+        url = f"http://us.imdb.com/M/title-exact?{movie_id}"
+        lines.append("|".join([str(movie_id), title, date, "", url, *flags]) + "\n")
+    (folder / "u.item").write_bytes("".join(lines).encode("latin-1"))
+    (folder / "u.user").write_text("".join("|".join(map(str, row)) + "\n" for row in USERS))
+    return folder
+
+
+@pytest.fixture()
+def movielens(tmp_path):
+    return rec.load_movielens(_write_movielens(tmp_path / "ml-tiny"))
+
+
+@pytest.fixture()
+def ratings(movielens):
+    return movielens[0]
+
+
+@pytest.fixture()
+def movies(movielens):
+    return movielens[1]
+
+
+def _labelled(values, ratings):
+    matrix = rec.rating_matrix(ratings)
+    return pd.DataFrame(values, index=matrix.index, columns=matrix.columns)
+
+
+# --- loading -------------------------------------------------------------------------------
+
+def test_load_movielens_columns_dtypes_and_latin1(movielens):
+    ratings, movies, users = movielens
+    assert list(ratings.columns) == rec.RATINGS_COLS
+    assert list(movies.columns) == rec.MOVIES_COLS and "Childrens" in movies.columns
+    assert list(users.columns) == rec.USERS_COLS
+    assert all(pd.api.types.is_integer_dtype(ratings[c]) for c in rec.RATINGS_COLS)
+    assert all(pd.api.types.is_integer_dtype(movies[g]) for g in GENRES)
+    assert pd.api.types.is_datetime64_any_dtype(movies["release date"])
+    assert movies["release date"].isna().sum() == 1
+    assert movies.loc[movies["movie id"] == 2, "movie title"].item() == "Café au lait (1993)"
+    assert users.loc[users["user id"] == 4, "zip code"].item() == "T8H1N"
+    assert (len(ratings), len(movies), len(users)) == (12, 6, 4)
+
+
+def test_load_movielens_missing_file_says_make_data(tmp_path):
+    folder = _write_movielens(tmp_path / "ml-tiny")
+    (folder / "u.item").unlink()
+    with pytest.raises(FileNotFoundError, match=r"u\.item.*make data"):
+        rec.load_movielens(folder)
+
+
+# --- rating matrix -----------------------------------------------------------------------
+
+def test_rating_matrix_zero_fill_shape_labels_values(ratings):
+    X = rec.rating_matrix(ratings)
+    assert X.shape == (4, 6)
+    assert X.index.name == "user id" and X.columns.name == "movie id"
+    assert list(X.index) == [1, 2, 3, 4] and list(X.columns) == [1, 2, 3, 4, 5, 6]
+    assert X.loc[2, 3] == 5 and X.loc[1, 3] == 0 and X.loc[3, 6] == 0
+    assert X.to_numpy().sum() == ratings["rating"].sum()
+
+
+def test_rating_matrix_number_fill(ratings):
+    X = rec.rating_matrix(ratings, fill_value=2.5)
+    assert X.loc[1, 3] == 2.5 and X.loc[1, 1] == 5
+    assert (X == 2.5).to_numpy().sum() == 4 * 6 - len(ratings)
+
+
+def test_rating_matrix_global_mean(ratings):
+    X = rec.rating_matrix(ratings, fill_value="global_mean")
+    mean = 39 / 12
+    assert ratings["rating"].mean() == pytest.approx(mean)
+    assert X.loc[1, 3] == pytest.approx(mean) and X.loc[4, 1] == pytest.approx(mean)
+    assert X.loc[4, 6] == 5
+
+
+def test_rating_matrix_movie_mean(ratings):
+    X = rec.rating_matrix(ratings, fill_value="movie_mean")
+    assert X.loc[4, 1] == pytest.approx((5 + 1 + 2) / 3)    # movie 1 rated by users 1, 2, 3
+    assert X.loc[1, 3] == pytest.approx((5 + 3) / 2)
+    assert X.loc[1, 6] == pytest.approx(5)
+    assert X.loc[2, 1] == 1
+
+
+def test_rating_matrix_user_mean(ratings):
+    X = rec.rating_matrix(ratings, fill_value="user_mean")
+    assert X.loc[1, 3] == pytest.approx((5 + 3 + 4) / 3)
+    assert X.loc[3, 6] == pytest.approx((2 + 4 + 3 + 1 + 2) / 5)
+    assert X.loc[4, 1] == pytest.approx(5)
+    assert X.loc[1, 1] == 5
+
+
+@pytest.mark.parametrize("bad", ["mean", "movie mean", None, float("nan"), True])
+def test_rating_matrix_rejects_unknown_fill(ratings, bad):
+    with pytest.raises(ValueError, match="fill_value.*global_mean.*movie_mean.*user_mean"):
+        rec.rating_matrix(ratings, fill_value=bad)
+
+
+def test_rating_matrix_rejects_duplicate_pairs(ratings):
+    doubled = pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True)
+    with pytest.raises(ValueError, match=r"repeated.*\(1, 1\)"):
+        rec.rating_matrix(doubled)
+
+
+# --- sparsity ----------------------------------------------------------------------------
+
+def test_sparsity_counts_cells_below_threshold(ratings):
+    X = rec.rating_matrix(ratings)
+    assert rec.sparsity(X) == pytest.approx(1 - 12 / 24)
+    assert rec.sparsity(np.array([[0.49, 0.5], [1.0, 0.0]])) == pytest.approx(0.5)
+    assert rec.sparsity(np.array([[0.49, 0.5], [1.0, 0.0]]), threshold=1.0) == pytest.approx(0.75)
+    assert rec.sparsity(rec.rating_matrix(ratings, fill_value="global_mean")) == 0
+
+
+# --- recommend_movies --------------------------------------------------------------------
+
+def test_recommend_movies_ranks_unrated_by_score_with_columns(ratings, movies):
+    scores = np.tile(np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]), (4, 1))
+    top = rec.recommend_movies(_labelled(scores, ratings), 1, movies, ratings, n=20)
+    assert list(top.columns) == rec.RECOMMENDATION_COLS
+    assert list(top["movie id"]) == [3, 4, 6]          # 1, 2, 5 are rated by user 1
+    assert list(top.index) == [1, 2, 3]
+    assert top["movie title"].iloc[1] == "Amélie's Nightmare (1990)"
+    assert top["genres"].iloc[0] == "Horror|Thriller"
+    assert top["predicted score"].tolist() == pytest.approx([0.7, 0.6, 0.4])
+
+
+def test_recommend_movies_breaks_ties_by_movie_id(ratings, movies):
+    scores = np.full((4, 6), 2.0)
+    scores[:, 5] = 3.0                                   # movie 6 best, the rest tied
+    top = rec.recommend_movies(_labelled(scores, ratings), 4, movies, ratings, n=4)
+    assert list(top["movie id"]) == [1, 2, 3, 4]         # movie 6 is rated by user 4
+    top = rec.recommend_movies(_labelled(scores, ratings), 1, movies, ratings, n=2)
+    assert list(top["movie id"]) == [6, 3]
+
+
+def test_recommend_movies_reads_the_right_users_row(ratings, movies):
+    scores = np.zeros((4, 6))
+    scores[2, 5] = 1.0                                   # only user 3 (row 2) likes movie 6
+    top = rec.recommend_movies(_labelled(scores, ratings), 3, movies, ratings, n=1)
+    assert top["movie id"].item() == 6 and top["predicted score"].item() == 1.0
+
+
+def test_recommend_movies_refuses_the_exercises_zero_based_index(ratings, movies):
+    X = rec.rating_matrix(ratings)
+    reconstruction = pd.DataFrame(np.ones(X.shape), columns=X.columns)   # as in the exercise
+    with pytest.raises(ValueError, match=r"0, 1, \.\.\., n-1.*index=rat_df\.index"):
+        rec.recommend_movies(reconstruction, 1, movies, ratings)
+
+
+def test_recommend_movies_refuses_unlabelled_columns(ratings, movies):
+    X = rec.rating_matrix(ratings)
+    reconstruction = pd.DataFrame(np.ones(X.shape), index=X.index)
+    reconstruction.columns = np.arange(100, 106)
+    with pytest.raises(ValueError, match="not movie ids.*columns=rat_df.columns"):
+        rec.recommend_movies(reconstruction, 1, movies, ratings)
+
+
+def test_recommend_movies_unknown_user(ratings, movies):
+    reconstruction = _labelled(np.ones((4, 6)), ratings)
+    with pytest.raises(KeyError, match="user_id=99.*1 to 4"):
+        rec.recommend_movies(reconstruction, 99, movies, ratings)
+
+
+@pytest.mark.parametrize("n", [0, -1, 2.5])
+def test_recommend_movies_rejects_bad_n(ratings, movies, n):
+    with pytest.raises(ValueError, match="n="):
+        rec.recommend_movies(_labelled(np.ones((4, 6)), ratings), 1, movies, ratings, n=n)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), ties=st.booleans())
+def test_recommendations_never_contain_rated_movies(seed, n, ties):
+    rng = np.random.default_rng(seed)
+    n_users, n_movies = rng.integers(1, 8), rng.integers(2, 12)
+    movies = pd.DataFrame({"movie id": np.arange(1, n_movies + 1) * 10,
+                           "movie title": [f"M{i}" for i in range(n_movies)]})
+    for genre in GENRES:
+        movies[genre] = rng.integers(0, 2, n_movies)
+    cells = [(u, m) for u in range(1, n_users + 1) for m in movies["movie id"]]
+    chosen = rng.choice(len(cells), size=rng.integers(1, len(cells) + 1), replace=False)
+    ratings = pd.DataFrame([(*cells[i], rng.integers(1, 6), 0) for i in chosen],
+                           columns=rec.RATINGS_COLS)
+    X = rec.rating_matrix(ratings)
+    values = rng.integers(0, 3, X.shape) if ties else rng.random(X.shape) * 5
+    reconstruction = pd.DataFrame(values, index=X.index, columns=X.columns)
+    for user in X.index:
+        top = rec.recommend_movies(reconstruction, user, movies, ratings, n=n)
+        rated = set(ratings.loc[ratings["user id"] == user, "movie id"])
+        unrated = [m for m in X.columns if m not in rated]
+        assert not rated & set(top["movie id"])
+        assert len(top) == min(n, len(unrated))
+        expected = sorted(unrated, key=lambda m: (-reconstruction.loc[user, m], m))[:n]
+        assert list(top["movie id"]) == expected
+
+
+# --- adding users ------------------------------------------------------------------------
+
+def test_add_user_appends_next_free_id(ratings, movies):
+    new, user_id = rec.add_user(ratings, {5: 5, 1: 4}, movies)
+    assert user_id == 5
+    assert len(new) == len(ratings) + 2 and len(ratings) == 12   # input untouched
+    assert new.dtypes.equals(ratings.dtypes)
+    added = new[new["user id"] == 5].set_index("movie id")["rating"]
+    assert added.to_dict() == {5: 5, 1: 4}
+    assert (new.loc[new["user id"] == 5, "timestamp"] == ratings["timestamp"].max() + 1).all()
+    again, second = rec.add_user(new, {3: 1}, movies)
+    assert second == 6 and rec.rating_matrix(again).shape == (6, 6)
+
+
+def test_add_user_rejects_unknown_movie(ratings, movies):
+    with pytest.raises(KeyError, match=r"\[42\].*not known movies"):
+        rec.add_user(ratings, {1: 5, 42: 3}, movies)
+
+
+@pytest.mark.parametrize("rating", [0, 6, 3.5, -1, "5", True])
+def test_add_user_rejects_invalid_rating(ratings, movies, rating):
+    with pytest.raises(ValueError, match="whole stars from 1 to 5"):
+        rec.add_user(ratings, {1: rating}, movies)
+
+
+def test_add_user_rejects_empty_query(ratings, movies):
+    with pytest.raises(ValueError, match="non-empty dict"):
+        rec.add_user(ratings, {}, movies)
+
+
+# --- fold-in -----------------------------------------------------------------------------
+
+def _refit_row_with_H_fixed(x, H, n_iter=20000):
+    """The exercise's Z-update for one row, H held fixed, iterated to convergence."""
+    z = np.abs(np.random.default_rng(0).standard_normal(H.shape[0]))
+    HHt = H @ H.T
+    for _ in range(n_iter):
+        z *= (x @ H.T) / np.clip(z @ HHt, 1e-12, None)
+    return z
+
+
+def test_fold_in_equals_refit_row_with_fixed_H():
+    rng = np.random.default_rng(3)
+    H = rng.random((3, 30))
+    x = rng.integers(0, 6, 30).astype(float)
+    z = rec.fold_in(x, H)
+    reference = _refit_row_with_H_fixed(x, H)
+    assert z.shape == (3,) and (z >= 0).all()
+    np.testing.assert_allclose(z, reference, rtol=1e-4, atol=1e-6)
+    loss = np.sum((x - z @ H) ** 2)
+    for _ in range(200):                  # no non-negative perturbation does better
+        other = np.clip(z + rng.normal(scale=0.05, size=3), 0, None)
+        assert np.sum((x - other @ H) ** 2) >= loss - 1e-9
+
+
+def test_fold_in_active_constraint_matches_refit():
+    # a row anti-correlated with component 0: its optimal weight is exactly 0
+    H = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
+    x = np.array([0.0, 4.0, 5.0, 0.0])
+    z = rec.fold_in(x, H)
+    assert z[0] == pytest.approx(0, abs=1e-12) and z[1] > 1
+    np.testing.assert_allclose(z, _refit_row_with_H_fixed(x, H), atol=1e-4)
+
+
+def test_fold_in_recovers_planted_row_and_respects_mask():
+    rng = np.random.default_rng(7)
+    H = rng.random((4, 40))
+    z_true = np.array([2.0, 0.0, 1.0, 0.5])
+    x = z_true @ H
+    np.testing.assert_allclose(rec.fold_in(x, H), z_true, atol=1e-8)
+    observed = rng.random(40) < 0.5
+    x_masked = np.where(observed, x, 0.0)     # the unobserved cells hold garbage zeros
+    np.testing.assert_allclose(rec.fold_in(x_masked, H, observed=observed), z_true, atol=1e-8)
+    assert not np.allclose(rec.fold_in(x_masked, H), z_true, atol=1e-2)
+
+
+def test_fold_in_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(5,\).*\(2, 4\)"):
+        rec.fold_in(np.ones(5), np.ones((2, 4)))
+
+
+def test_query_row_uses_the_training_fill(ratings):
+    row = rec.query_row({3: 5, 6: 1}, ratings)
+    assert list(row.index) == [1, 2, 3, 4, 5, 6] and row.index.name == "movie id"
+    assert row.tolist() == [0, 0, 5, 0, 0, 1]
+    movie_mean = rec.query_row({3: 5}, ratings, fill_value="movie_mean")
+    X = rec.rating_matrix(ratings, fill_value="movie_mean")
+    assert movie_mean[1] == pytest.approx(X.loc[4, 1]) and movie_mean[3] == 5
+    assert rec.query_row({3: 5, 6: 2}, ratings, "user_mean")[1] == pytest.approx(3.5)
+    assert rec.query_row({3: 5}, ratings, "global_mean")[1] == pytest.approx(39 / 12)
+
+
+def test_recommend_for_query_matches_refit_of_the_added_user(ratings, movies):
+    """Folding a query in equals adding the user and refitting their row with H fixed."""
+    H = np.abs(np.random.default_rng(1).standard_normal((2, 6)))
+    query = {3: 5, 4: 4}
+    top = rec.recommend_for_query(query, H, ratings, movies, n=4)
+    assert not {3, 4} & set(top["movie id"]) and len(top) == 4
+    new, user = rec.add_user(ratings, query, movies)
+    x = rec.rating_matrix(new).loc[user].to_numpy()
+    z = _refit_row_with_H_fixed(x, H)
+    reconstruction = pd.DataFrame(np.zeros((5, 6)), index=rec.rating_matrix(new).index,
+                                  columns=rec.rating_matrix(new).columns)
+    reconstruction.loc[user] = z @ H
+    reference = rec.recommend_movies(reconstruction, user, movies, new, n=4)
+    assert list(top["movie id"]) == list(reference["movie id"])
+    np.testing.assert_allclose(top["predicted score"], reference["predicted score"], rtol=1e-4)
+
+
+def test_recommend_for_query_rejects_unknown_movie_and_wrong_H(ratings, movies):
+    with pytest.raises(KeyError, match="not known movies"):
+        rec.recommend_for_query({99: 5}, np.ones((2, 6)), ratings, movies)
+    with pytest.raises(ValueError, match=r"H has shape \(2, 5\)"):
+        rec.recommend_for_query({1: 5}, np.ones((2, 5)), ratings, movies)
+
+
+# --- genre statistics --------------------------------------------------------------------
+
+def test_genre_distribution_counts_each_tag_and_shares_per_movie(movies):
+    table = rec.genre_distribution([1, 3, 5], movies)
+    assert list(table.columns) == ["genre", "count", "share"] and list(table["genre"]) == GENRES
+    counts = table.set_index("genre")["count"]
+    assert counts["Animation"] == 2 and counts["Childrens"] == 2 and counts["Horror"] == 1
+    assert counts.sum() == 3 + 2 + 3                     # one count per genre tag
+    assert table["share"].sum() == pytest.approx(8 / 3)  # mean genres per movie
+    assert table.set_index("genre")["share"]["Animation"] == pytest.approx(2 / 3)
+
+
+def test_on_genre_share(movies):
+    assert rec.on_genre_share([1, 2, 3, 5], movies, ["Animation", "Childrens"]) == 0.5
+    assert rec.on_genre_share(movies["movie id"], movies, "Horror") == pytest.approx(2 / 6)
+    with pytest.raises(ValueError, match="Children'"):
+        rec.on_genre_share([1], movies, ["Children"])
+
+
+def test_genre_statistics_is_tidy_and_sums_correctly(ratings, movies):
+    scores = np.tile(np.arange(6, 0, -1, dtype=float), (4, 1))
+    stats = rec.genre_statistics(_labelled(scores, ratings), [1, 2], movies, ratings, n=2)
+    assert list(stats.columns) == ["user id", "which", "genre", "count", "share", "movies"]
+    assert len(stats) == 2 * 2 * len(GENRES)
+    totals = stats.groupby(["user id", "which"])["count"].sum()
+    # user 1 rated 1, 2, 5 (3 + 1 + 3 tags); recommended 3, 4 (2 + 1 tags)
+    assert totals[(1, "rated")] == 7 and totals[(1, "recommended")] == 3
+    # user 2 rated 1, 3, 4 (3 + 2 + 1 tags); recommended 2, 5 (1 + 3 tags)
+    assert totals[(2, "rated")] == 6 and totals[(2, "recommended")] == 4
+    shares = stats.groupby(["user id", "which"])["share"].sum()
+    np.testing.assert_allclose(shares, totals / stats.groupby(["user id", "which"])["movies"].first())
+
+
+# --- prototypes --------------------------------------------------------------------------
+
+def _planted_catalogue(rng, n_per_genre=20):
+    planted = ["Horror", "Comedy", "Animation"]
+    ids, flags = [], []
+    for g, genre in enumerate(planted):
+        for i in range(n_per_genre):
+            ids.append(100 * (g + 1) + i)
+            row = {name: 0 for name in GENRES}
+            row[genre] = 1
+            row["Drama"] = int(rng.random() < 0.3)          # noise genre shared by all
+            flags.append(row)
+    movies = pd.DataFrame(flags)
+    movies.insert(0, "movie id", ids)
+    movies.insert(1, "movie title", [f"Movie {i}" for i in ids])
+    return planted, movies
+
+
+def test_prototypes_find_the_planted_genres():
+    from sklearn.decomposition import NMF
+
+    rng = np.random.default_rng(0)
+    planted, movies = _planted_catalogue(rng)
+    block = np.kron(np.eye(3), np.ones((1, 20)))             # component k likes genre k
+    H_true = block * rng.uniform(0.5, 1.5, block.shape)
+    Z_true = rng.random((60, 3)) * (rng.random((60, 3)) < 0.5) + np.eye(3)[np.arange(60) % 3]
+    X = Z_true @ H_true
+    model = NMF(3, init="nndsvda", max_iter=2000, tol=1e-8, random_state=0)
+    model.fit(X)
+    H = model.components_
+    enrichment = rec.genre_enrichment(H, movies["movie id"], movies)
+    assert enrichment.shape == (3, len(GENRES))
+    winners = enrichment.idxmax(axis=1)
+    assert sorted(winners) == sorted(planted)                # each planted genre wins once
+    assert (enrichment.max(axis=1) > 2.5).all()              # catalogue share 1/3, so ~3x
+    assert (enrichment["Drama"] < 2).all()                 # the noise genre is not the story
+    top = rec.component_top_movies(H, movies["movie id"], movies, n=5)
+    for k, genre in winners.items():
+        top_ids = top.loc[top["component"] == k, "movie id"]
+        assert movies.set_index("movie id").loc[top_ids, genre].all()
+    summary = rec.describe_components(H, movies["movie id"], movies, n_genres=1)
+    assert [s.split(" ×")[0] for s in summary["top genres"]] == list(winners)
+    assert summary["weight share"].sum() == pytest.approx(1)
+
+
+def test_genre_enrichment_definition_by_hand():
+    rng = np.random.default_rng(1)
+    _, movies = _planted_catalogue(rng, n_per_genre=2)       # 6 movies, 2 per genre
+    H = np.array([[1.0, 1.0, 0, 0, 0, 0], [0, 0, 0, 0, 3.0, 1.0]])
+    enrichment = rec.genre_enrichment(H, movies["movie id"], movies)
+    assert enrichment.loc[0, "Horror"] == pytest.approx(1 / (2 / 6))
+    assert enrichment.loc[1, "Animation"] == pytest.approx(3.0)
+    assert enrichment.loc[0, "Comedy"] == 0
+    assert np.isnan(enrichment.loc[0, "Western"])           # no catalogue movie is a western
+
+
+def test_component_top_movies_ties_by_movie_id(movies):
+    H = np.array([[1.0, 2.0, 2.0, 0.0, 2.0, 0.5]])
+    top = rec.component_top_movies(H, movies["movie id"], movies, n=3)
+    assert list(top["movie id"]) == [2, 3, 5] and list(top["rank"]) == [1, 2, 3]
+
+
+def test_prototype_helpers_reject_mismatched_H(movies):
+    with pytest.raises(ValueError, match=r"shape \(2, 3\).*6 movie ids"):
+        rec.genre_enrichment(np.ones((2, 3)), movies["movie id"], movies)
