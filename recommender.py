@@ -905,6 +905,21 @@ def _fit_nnls_als(train, index, num_components, l2, n_iter, random_state):
     return Z @ H
 
 
+def _fit_nnls_als_average(train, index, num_components, l2, n_iter, random_state, n_seeds):
+    """Mean of ``n_seeds`` NNLS-ALS fits from the seeds ``random_state, random_state + 1, ...``.
+
+    The mean of S non-negative products ``Z_s @ H_s`` is itself one non-negative
+    factorization of rank ``S * M``: ``[Z_1 ... Z_S] / S`` times ``H`` stacked.
+    Averaging smooths out which local optimum a single start lands in.
+    """
+    X = index.sparse(train)
+    total = np.zeros(index.shape)
+    for seed in range(random_state, random_state + n_seeds):
+        Z, H, _ = _nmf_core.nnls_als(X, num_components, l2=l2, n_iter=n_iter, random_state=seed)
+        total += Z @ H
+    return total / n_seeds
+
+
 def _fit_als(train, index, num_components, l2, n_iter, random_state):
     Z, H, _ = _nmf_core.als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
                             random_state=random_state)
@@ -964,7 +979,7 @@ MODELS: dict[str, ModelSpec] = {
                         description="mean + regularized user and movie biases"),
     "popularity": ModelSpec(_fit_popularity, _grid(), "precision_at_10", False, False,
                             description="most-rated movies first (ranking only)"),
-    "nmf_zero": ModelSpec(_fit_nmf, _grid(fill=0, num_components=[10, 20, 40], n_iter=200,
+    "nmf_zero": ModelSpec(_fit_nmf, _grid(fill=0, num_components=[10, 20, 30], n_iter=200,
                                           random_state=0),
                           "precision_at_10", True,
                           description="the exercise: multiplicative updates on the zero-filled matrix"),
@@ -980,6 +995,10 @@ MODELS: dict[str, ModelSpec] = {
     "nnls_als": ModelSpec(_fit_nnls_als, _grid(num_components=[10, 20], l2=[0.1, 0.12, 0.14],
                                                n_iter=20, random_state=0), "rmse", True,
                           description="non-negative ALS (NNLS per row), L2"),
+    "nnls_als_avg": ModelSpec(_fit_nnls_als_average,
+                              _grid(num_components=[10, 20], l2=[0.11, 0.13], n_iter=12,
+                                    random_state=0, n_seeds=5), "rmse", True,
+                              description="mean of five NNLS-ALS fits (different seeds)"),
     "biased_nmf": ModelSpec(_fit_biased, _grid(num_components=[10, 30], l2=[0.06, 0.08],
                                                bias_l2=5.0, n_iter=20, random_state=0),
                             "rmse", True,
