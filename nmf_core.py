@@ -253,9 +253,22 @@ def _normal_equations(pattern, values, F):
 
 
 def _pattern(csr):
-    ones = csr.copy()
-    ones.data = _np.ones_like(ones.data)
-    return ones
+    """The same structure with every stored value 1 (index arrays shared, not copied)."""
+    return _sp.csr_matrix((_np.ones(csr.nnz), csr.indices, csr.indptr), shape=csr.shape, copy=False)
+
+
+_ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
+
+
+def _update_side(pattern, values, F, reg, empty, solve):
+    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block."""
+    n, M = pattern.shape[0], F.shape[1]
+    out = _np.empty((n, M))
+    for start in range(0, n, _ROW_BLOCK):
+        block = slice(start, min(start + _ROW_BLOCK, n))
+        G, b = _normal_equations(pattern[block], values[block], F)
+        out[block] = solve(G, b, reg[block], empty[block])
+    return out
 
 
 def _solve_ridge(G, b, reg, empty):
@@ -306,10 +319,8 @@ def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init
     pattern_row, pattern_col = _pattern(obs.by_row), _pattern(obs.by_col)
     losses = []
     for it in range(n_iter):
-        G, b = _normal_equations(pattern_row, obs.by_row, H.T)
-        Z = solve(G, b, l2 * n_row, n_row == 0)
-        G, b = _normal_equations(pattern_col, obs.by_col, Z)
-        H = solve(G, b, l2 * n_col, n_col == 0).T.copy()
+        Z = _update_side(pattern_row, obs.by_row, H.T, l2 * n_row, n_row == 0, solve)
+        H = _update_side(pattern_col, obs.by_col, Z, l2 * n_col, n_col == 0, solve).T.copy()
         losses.append(_factor_objective(obs, Z, H, l2, n_row, n_col))
         if verbose:
             print(f"{name} iteration {it + 1}: objective {losses[-1]:.6g}")
@@ -402,20 +413,24 @@ def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bia
     ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with
     ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
     (Schur complement), leaving an NNLS in z; then
-    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.
+    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Rows go block by block.
     """
-    targets = values.copy()
-    targets.data = values.data - mu - bias_other[offsets_other]
-    G, Ft = _normal_equations(pattern, targets, F)       # F_J'F_J, F_J't
-    g = _np.asarray(pattern @ F)                         # (n, M) sums of F over J
-    t_sum = _np.asarray(targets.sum(axis=1)).ravel()
-    denom = n + bias_l2
-    empty = n == 0
-    safe = _np.where(empty, 1.0, denom)
-    G -= g[:, :, None] * g[:, None, :] / safe[:, None, None]
-    rhs = Ft - g * (t_sum / safe)[:, None]
-    z = _solve_nonneg(G, rhs, l2 * n, empty)
-    bias = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, z)) / safe)
+    targets = _sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
+                              values.indptr), shape=values.shape, copy=False)
+    rows, M = pattern.shape[0], F.shape[1]
+    z, bias = _np.empty((rows, M)), _np.empty(rows)
+    for start in range(0, rows, _ROW_BLOCK):
+        block = slice(start, min(start + _ROW_BLOCK, rows))
+        G, Ft = _normal_equations(pattern[block], targets[block], F)    # F_J'F_J, F_J't
+        g = _np.asarray(pattern[block] @ F)                             # sums of F over J
+        t_sum = _np.asarray(targets[block].sum(axis=1)).ravel()
+        count = n[block]
+        empty = count == 0
+        denom = _np.where(empty, 1.0, count + bias_l2)
+        G -= g[:, :, None] * g[:, None, :] / denom[:, None, None]
+        rhs = Ft - g * (t_sum / denom)[:, None]
+        z[block] = _solve_nonneg(G, rhs, l2 * count, empty)
+        bias[block] = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, z[block])) / denom)
     return z, bias
 
 

@@ -230,3 +230,41 @@ def test_truncated_svd_errors():
         nmf_core.truncated_svd(sp.random(5, 4, density=0.5, random_state=0), 4)
     with pytest.raises(ValueError, match="impute them first"):
         nmf_core.truncated_svd(np.array([[1.0, np.nan], [0.0, 1.0]]), 1)
+
+
+# ------------------------------------------------------------ the sparse path
+class NoDense(sp.csr_matrix):
+    """A sparse matrix that refuses to become dense."""
+
+    def toarray(self, *args, **kwargs):
+        raise AssertionError("densified")
+
+    todense = toarray
+
+
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
+    rng = np.random.default_rng(5)
+    dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
+    X = NoDense(dense)
+    whole = function(X, 3, n_iter=3, random_state=1)
+    monkeypatch.setattr(nmf_core, "_ROW_BLOCK", 4)           # many row blocks
+    blocked = function(X, 3, n_iter=3, random_state=1)
+    np.testing.assert_allclose(blocked.Z, whole.Z, atol=1e-10)
+    np.testing.assert_allclose(blocked.losses, whole.losses, rtol=1e-10)
+
+
+def test_synthetic_scale_data_has_the_requested_shape():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X = bench.synthetic_ratings(60, 40, 700, seed=3)
+    assert X.shape == (60, 40) and X.nnz == 700
+    assert set(np.unique(X.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert len(np.unique(X.data)) >= 4
+    counts = np.diff(X.tocsc().indptr)
+    assert counts.max() > 3 * np.median(counts)              # popular and rare movies
+    np.testing.assert_array_equal(bench.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
