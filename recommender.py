@@ -234,9 +234,9 @@ def _top_unrated(scores: pd.Series, rated, movies: pd.DataFrame, n: int) -> pd.D
                           "predicted score": candidates.to_numpy(dtype=float)})
     table = table.sort_values(["predicted score", "movie id"], ascending=[False, True],
                               kind="mergesort").head(n)
-    info = movies.set_index("movie id")
-    table["movie title"] = info.loc[table["movie id"], "movie title"].to_numpy()
-    table["genres"] = genre_labels(movies).loc[table["movie id"]].to_numpy()
+    chosen = movies.set_index("movie id").loc[table["movie id"]].reset_index()
+    table["movie title"] = chosen["movie title"].to_numpy()
+    table["genres"] = genre_labels(chosen).to_numpy()
     table.index = pd.RangeIndex(1, len(table) + 1, name="rank")
     return table[RECOMMENDATION_COLS]
 
@@ -289,6 +289,51 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     return _top_unrated(reconstruction.loc[user_id], rated, movies, n)
 
 
+def top_n_all_users(reconstruction: pd.DataFrame, ratings: pd.DataFrame,
+                    n: int = 10) -> pd.DataFrame:
+    """Every user's top-n unrated movie ids at once (vectorised recommend_movies).
+
+    Parameters
+    ----------
+    reconstruction : DataFrame of shape (n_users, n_movies)
+        Labelled as for :func:`recommend_movies` (rows: the users of
+        ``ratings``, columns: movie ids).
+    ratings : DataFrame
+        The ratings the model was fitted on; rated movies are excluded.
+    n : int, default 10
+        Must not exceed the number of unrated movies of any user.
+
+    Returns
+    -------
+    DataFrame of shape (n_users, n), int
+        Index ``'user id'`` (the users of ``ratings``), columns ``1..n`` (the
+        rank); the same movies in the same order as ``recommend_movies``.
+    """
+    _check_ratings(ratings)
+    users = _user_ids(ratings)
+    missing = np.setdiff1d(users, reconstruction.index.to_numpy())
+    if missing.size:
+        raise ValueError(f"reconstruction has no row for {missing.size} user id(s) of ratings "
+                         f"(e.g. {missing[0]}); build it as pd.DataFrame(Z @ H, "
+                         "index=rat_df.index, columns=rat_df.columns).")
+    frame = reconstruction.loc[users].sort_index(axis=1)
+    movie_ids = frame.columns.to_numpy()
+    scores = frame.to_numpy(dtype=float).copy()
+    rows = np.searchsorted(users, ratings["user id"].to_numpy())
+    cols = np.searchsorted(movie_ids, ratings["movie id"].to_numpy())
+    inside = (cols < movie_ids.size) & (movie_ids[np.minimum(cols, movie_ids.size - 1)]
+                                         == ratings["movie id"].to_numpy())
+    scores[rows[inside], cols[inside]] = -np.inf
+    unrated = np.isfinite(scores).sum(axis=1).min()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= unrated:
+        raise ValueError(f"n={n!r} must be an integer from 1 to {unrated}, the fewest unrated "
+                         "movies of any user.")
+    # a stable sort of the negated scores keeps ascending movie id among ties
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
+    return pd.DataFrame(movie_ids[order], index=pd.Index(users, name="user id"),
+                        columns=pd.RangeIndex(1, n + 1, name="rank"))
+
+
 # --- New users: adding ratings and folding in -------------------------------------------
 
 RATING_SCALE = (1, 5)
@@ -311,6 +356,41 @@ def _check_query(query, known_movie_ids, what: str) -> dict[int, int]:
         raise ValueError(f"rating(s) {bad} in {what} are not whole stars from {low} to {high}; "
                          "MovieLens ratings are the integers 1, 2, 3, 4, 5.")
     return {int(movie): int(rating) for movie, rating in query.items()}
+
+
+def find_movie_ids(movies: pd.DataFrame, titles) -> list[int]:
+    """Movie ids of exact titles, e.g. ``["Lion King, The (1994)"]``.
+
+    Parameters
+    ----------
+    movies : DataFrame
+        As from :func:`load_movielens`.
+    titles : iterable of str
+        Exact ``'movie title'`` values (MovieLens puts articles last and the
+        year in brackets).
+
+    Returns
+    -------
+    list of int
+        One id per title, in the given order.
+
+    Raises
+    ------
+    KeyError
+        For a title that matches no movie or several; the message lists
+        titles containing its first word, to help spell it.
+    """
+    ids = []
+    for title in titles:
+        found = movies.loc[movies["movie title"] == title, "movie id"]
+        if len(found) != 1:
+            word = title.split()[0] if title.split() else title
+            near = movies.loc[movies["movie title"].str.contains(word, regex=False),
+                              "movie title"].head(5).tolist()
+            raise KeyError(f"title {title!r} matches {len(found)} movies, expected exactly one; "
+                           f"titles containing {word!r}: {near}.")
+        ids.append(int(found.iloc[0]))
+    return ids
 
 
 def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
@@ -650,20 +730,27 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 
     Returns
     -------
-    DataFrame of shape (M, 3)
+    DataFrame of shape (M, 4)
         Index ``component``; columns ``weight share`` (the component's share
         of the total mass of H), ``top genres`` (``"Horror ×4.1, ..."``, by
-        enrichment) and ``top movies`` (titles joined by ``"; "``).
+        enrichment), ``median year`` (median release year of the top movies;
+        NaN without a ``release date`` column) and ``top movies`` (titles
+        joined by ``"; "``).
     """
     H, ids = _check_H(H, movie_ids, movies)
     enrichment = genre_enrichment(H, ids, movies)
     top = component_top_movies(H, ids, movies, n=n_movies)
+    indexed = movies.set_index("movie id")
+    years = (indexed["release date"].dt.year.astype(float) if "release date" in indexed
+             else pd.Series(np.nan, index=indexed.index))
     rows = []
     for k in range(H.shape[0]):
         best = enrichment.loc[k].dropna().sort_values(ascending=False, kind="mergesort")
+        top_ids = top.loc[top["component"] == k, "movie id"]
         rows.append({
             "weight share": H[k].sum() / H.sum() if H.sum() > 0 else np.nan,
             "top genres": ", ".join(f"{g} ×{v:.1f}" for g, v in best.head(n_genres).items()),
+            "median year": years.loc[top_ids].median(),
             "top movies": "; ".join(top.loc[top["component"] == k, "movie title"])})
     return pd.DataFrame(rows, index=pd.RangeIndex(H.shape[0], name="component"))
 

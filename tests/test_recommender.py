@@ -233,9 +233,31 @@ def test_recommendations_never_contain_rated_movies(seed, n, ties):
         assert len(top) == min(n, len(unrated))
         expected = sorted(unrated, key=lambda m: (-reconstruction.loc[user, m], m))[:n]
         assert list(top["movie id"]) == expected
+    n_all = min(n, min(len(X.columns) - (ratings["user id"] == u).sum() for u in X.index))
+    if n_all >= 1:
+        shuffled = reconstruction.sample(frac=1.0, axis=1, random_state=seed % 1000)
+        table = rec.top_n_all_users(shuffled, ratings, n=n_all)
+        for user in X.index:
+            top = rec.recommend_movies(reconstruction, user, movies, ratings, n=n_all)
+            assert list(table.loc[user]) == list(top["movie id"])
+
+
+def test_top_n_all_users_rejects_too_large_n_and_zero_based_index(ratings):
+    reconstruction = _labelled(np.ones((4, 6)), ratings)
+    with pytest.raises(ValueError, match="n=2 must be an integer from 1 to 1"):
+        rec.top_n_all_users(reconstruction, ratings, n=2)     # user 3 has one unrated movie
+    assert rec.top_n_all_users(reconstruction, ratings, n=1).loc[3, 1] == 6
+    with pytest.raises(ValueError, match="index=rat_df.index"):
+        rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1)
 
 
 # --- adding users ------------------------------------------------------------------------
+
+def test_find_movie_ids_exact_titles_and_help(movies):
+    assert rec.find_movie_ids(movies, ["Scream (1996)", "Toy Story (1995)"]) == [3, 1]
+    with pytest.raises(KeyError, match=r"'Scream'.*\['Scream \(1996\)'\]"):
+        rec.find_movie_ids(movies, ["Scream"])
+
 
 def test_add_user_appends_next_free_id(ratings, movies):
     new, user_id = rec.add_user(ratings, {5: 5, 1: 4}, movies)
@@ -444,6 +466,17 @@ def test_component_top_movies_ties_by_movie_id(movies):
     H = np.array([[1.0, 2.0, 2.0, 0.0, 2.0, 0.5]])
     top = rec.component_top_movies(H, movies["movie id"], movies, n=3)
     assert list(top["movie id"]) == [2, 3, 5] and list(top["rank"]) == [1, 2, 3]
+
+
+def test_describe_components_lists_top_movies_and_their_median_year(movies):
+    H = np.array([[0, 0, 3.0, 2.0, 0, 1.0], [4.0, 0, 0, 0, 3.0, 0]])
+    summary = rec.describe_components(H, movies["movie id"], movies, n_movies=2, n_genres=1)
+    assert list(summary.columns) == ["weight share", "top genres", "median year", "top movies"]
+    assert summary.loc[0, "top movies"] == "Scream (1996); Amélie's Nightmare (1990)"
+    assert summary.loc[0, "top genres"].startswith("Horror ×")
+    assert summary.loc[0, "median year"] == 1996          # movie 4 has no release date
+    assert summary.loc[1, "median year"] == 1994.5
+    assert summary["weight share"].tolist() == pytest.approx([6 / 13, 7 / 13])
 
 
 def test_prototype_helpers_reject_mismatched_H(movies):
