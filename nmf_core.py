@@ -260,18 +260,20 @@ def _pattern(csr):
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def _update_side(pattern, values, F, reg, empty, solve):
-    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block."""
+def _update_side(pattern, values, F, reg, empty, solve, previous):
+    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block.
+
+    ``previous`` (n, M) are the current factors, a warm start for the solver."""
     n, M = pattern.shape[0], F.shape[1]
     out = _np.empty((n, M))
     for start in range(0, n, _ROW_BLOCK):
         block = slice(start, min(start + _ROW_BLOCK, n))
         G, b = _normal_equations(pattern[block], values[block], F)
-        out[block] = solve(G, b, reg[block], empty[block])
+        out[block] = solve(G, b, reg[block], empty[block], previous[block])
     return out
 
 
-def _solve_ridge(G, b, reg, empty):
+def _solve_ridge(G, b, reg, empty, start=None):
     """Unconstrained minimizers of ``x'Gx - 2b'x + reg ||x||^2`` for a stack of rows."""
     M = G.shape[1]
     A = G + reg[:, None, None] * _np.eye(M)
@@ -281,23 +283,56 @@ def _solve_ridge(G, b, reg, empty):
     return _np.linalg.solve(A, rhs[..., None])[..., 0]
 
 
-def _solve_nonneg(G, b, reg, empty):
+def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     """Exact minimizers over ``x >= 0`` of ``x'(G + reg I)x - 2b'x`` for a stack of rows.
 
-    Each row: with ``G + reg I = L L'`` (Cholesky) the problem equals
-    ``min ||L' x - L^{-1} b||^2`` over ``x >= 0``, which scipy's NNLS solves.
-    Rows whose unconstrained solution is already non-negative skip the NNLS.
+    A batched active-set pass first: solve on the free variables of every row
+    at once, drop variables that came out negative, re-admit fixed ones whose
+    gradient says they should grow.  A row is accepted only when it satisfies
+    the optimality (KKT) conditions ``x >= 0``, ``(b - A x)_k = 0`` where
+    ``x_k > 0`` and ``<= 0`` where ``x_k = 0`` -- sufficient for this convex
+    problem.  ``start`` (n, M), e.g. the previous iterate, gives the first
+    guess of the free set.  The rare rows not settled after ``max_rounds`` are solved by
+    scipy's NNLS (Lawson-Hanson) on the Cholesky form
+    ``min ||L' x - L^{-1} b||^2`` with ``A = G + reg I = L L'``.
     """
-    M = G.shape[1]
+    n, M = b.shape
+    eye = _np.eye(M, dtype=bool)
     A = G + reg[:, None, None] * _np.eye(M)
     A[empty] = _np.eye(M)
     rhs = b.copy()
     rhs[empty] = 0.0
-    L = _np.linalg.cholesky(A)
-    y = _np.linalg.solve(L, rhs[..., None])[..., 0]
-    x = _np.linalg.solve(_np.swapaxes(L, 1, 2), y[..., None])[..., 0]
-    for r in _np.flatnonzero((x < 0).any(axis=1)):
-        x[r] = _nnls(L[r].T, y[r])[0]
+    scale = _np.abs(rhs).max(axis=1, keepdims=True) + _np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
+    # warm start: the previous solution's support (the active set moves little)
+    free = _np.ones((n, M), dtype=bool) if start is None else start > 0
+    x = _np.zeros((n, M))
+    pending = _np.arange(n)
+    for _ in range(max_rounds):
+        if pending.size == 0:
+            break
+        f = free[pending]
+        both = f[:, :, None] & f[:, None, :]
+        system = _np.where(both, A[pending], eye)
+        sol = _np.linalg.solve(system, _np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
+        negative = f & (sol < 0)
+        gradient = rhs[pending] - _np.einsum("nkl,nl->nk", A[pending], sol)
+        grow = ~f & (gradient > 1e-12 * scale[pending])
+        done = ~negative.any(axis=1) & ~grow.any(axis=1)
+        x[pending[done]] = sol[done]
+        # drop negative variables; if none, re-admit the fixed one with the largest gradient
+        adjust = ~done
+        rows = pending[adjust]
+        new_free = f[adjust] & ~negative[adjust]
+        no_negative = ~negative[adjust].any(axis=1)
+        best = _np.argmax(_np.where(grow[adjust], gradient[adjust], -_np.inf), axis=1)
+        new_free[_np.flatnonzero(no_negative), best[no_negative]] = True
+        free[rows] = new_free
+        pending = rows
+    if pending.size:
+        L = _np.linalg.cholesky(A[pending])
+        y = _np.linalg.solve(L, rhs[pending][..., None])[..., 0]
+        for r, row in enumerate(pending):
+            x[row] = _nnls(L[r].T, y[r])[0]
     return _np.maximum(x, 0.0)
 
 
@@ -319,8 +354,8 @@ def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init
     pattern_row, pattern_col = _pattern(obs.by_row), _pattern(obs.by_col)
     losses = []
     for it in range(n_iter):
-        Z = _update_side(pattern_row, obs.by_row, H.T, l2 * n_row, n_row == 0, solve)
-        H = _update_side(pattern_col, obs.by_col, Z, l2 * n_col, n_col == 0, solve).T.copy()
+        Z = _update_side(pattern_row, obs.by_row, H.T, l2 * n_row, n_row == 0, solve, Z)
+        H = _update_side(pattern_col, obs.by_col, Z, l2 * n_col, n_col == 0, solve, H.T).T.copy()
         losses.append(_factor_objective(obs, Z, H, l2, n_row, n_col))
         if verbose:
             print(f"{name} iteration {it + 1}: objective {losses[-1]:.6g}")
@@ -406,7 +441,7 @@ def nnls_als(data, num_components, *, n_iter=20, random_state=0, mask=None, l2=0
 
 
 # ------------------------------------------------------- biased non-negative
-def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bias_l2, n):
+def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bias_l2, n, previous):
     """Exact update of one side's (factors >= 0, free bias) given the other side.
 
     For each row r with observed columns J: minimize over z >= 0 and free b
@@ -429,7 +464,7 @@ def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bia
         denom = _np.where(empty, 1.0, count + bias_l2)
         G -= g[:, :, None] * g[:, None, :] / denom[:, None, None]
         rhs = Ft - g * (t_sum / denom)[:, None]
-        z[block] = _solve_nonneg(G, rhs, l2 * count, empty)
+        z[block] = _solve_nonneg(G, rhs, l2 * count, empty, previous[block])
         bias[block] = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, z[block])) / denom)
     return z, bias
 
@@ -499,9 +534,9 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     losses = []
     for it in range(n_iter):
         Z, user_bias = _biased_half_step(pattern_row, obs.by_row, col_of_row_cells, item_bias,
-                                         H.T, mu, l2, bias_l2, n_row)
+                                         H.T, mu, l2, bias_l2, n_row, Z)
         Ht, item_bias = _biased_half_step(pattern_col, obs.by_col, row_of_col_cells, user_bias,
-                                          Z, mu, l2, bias_l2, n_col)
+                                          Z, mu, l2, bias_l2, n_col, H.T)
         H = Ht.T.copy()
         result = BiasedResult(mu, user_bias, item_bias, Z, H, None)
         losses.append(_biased_objective(obs, result, l2, bias_l2, n_row, n_col))

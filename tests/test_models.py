@@ -268,3 +268,26 @@ def test_synthetic_scale_data_has_the_requested_shape():
     counts = np.diff(X.tocsc().indptr)
     assert counts.max() > 3 * np.median(counts)              # popular and rare movies
     np.testing.assert_array_equal(bench.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
+
+
+@pytest.mark.parametrize("max_rounds, warm", [(0, False), (1, False), (12, False), (12, True)])
+def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
+    rng = np.random.default_rng(12)
+    n, M = 300, 6
+    F = rng.standard_normal((n, 15, M))
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = rng.standard_normal((n, M)) * 3
+    reg = rng.uniform(0, 2, n)
+    empty = np.zeros(n, bool)
+    empty[:3] = True
+    start = rng.random((n, M)) - 0.5 if warm else None
+    x = nmf_core._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    for r in range(n):
+        if empty[r]:
+            assert np.all(x[r] == 0)
+            continue
+        A = G[r] + reg[r] * np.eye(M)
+        L = np.linalg.cholesky(A)
+        expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
+        np.testing.assert_allclose(x[r], expected, atol=1e-9)
+    assert (x == 0).any() and (x > 0).any()
