@@ -221,56 +221,87 @@ def _random_factors(rng, shape, num_components, scale):
 
 
 # ---------------------------------------------------------------- kernels
-def _normal_equations(pattern, values, F):
+_GATHER = 1 << 12  # padded cells gathered at once when forming normal equations
+
+
+def _normal_equations(values, F):
     """Per-row Gram matrices and right-hand sides over each row's observed cells.
 
-    For row ``r`` with observed columns ``J_r``: ``G[r] = F[J_r].T @ F[J_r]`` and
-    ``b[r] = F[J_r].T @ v_r``.  Computed with two sparse products (the Gram
-    through the upper-triangle products of F's columns), no Python loop.
+    For row ``r`` with observed columns ``J_r`` and values ``v_r``:
+    ``G[r] = F[J_r]' F[J_r]``, ``b[r] = F[J_r]' v_r``, ``g[r] = F[J_r]' 1``,
+    ``t[r] = sum(v_r)`` and ``tt[r] = v_r' v_r``.  Rows are sorted by their
+    number of cells and gathered in groups into zero-padded (rows, cells, M+1)
+    stacks of ``[F | 1]``, so one batched matrix product per group gives G and
+    g (memory ``O(_GATHER * M)``).
 
     Parameters
     ----------
-    pattern : csr_matrix of shape (n, m)
-        Observed cells (structure of the values matrix).
     values : csr_matrix of shape (n, m)
-        Targets at those cells (same structure).
+        Targets at the observed cells (explicitly stored zeros count as cells).
     F : ndarray of shape (m, M)
 
     Returns
     -------
     G : ndarray of shape (n, M, M)
-    b : ndarray of shape (n, M)
+    b, g : ndarray of shape (n, M)
+    t, tt : ndarray of shape (n,)
     """
-    M = F.shape[1]
-    iu, ju = _np.triu_indices(M)
-    products = F[:, iu] * F[:, ju]                      # (m, M(M+1)/2)
-    upper = _np.asarray(pattern @ products)             # (n, M(M+1)/2)
-    G = _np.empty((pattern.shape[0], M, M))
-    G[:, iu, ju] = upper
-    G[:, ju, iu] = upper
-    b = _np.asarray(values @ F)
-    return G, b
-
-
-def _pattern(csr):
-    """The same structure with every stored value 1 (index arrays shared, not copied)."""
-    return _sp.csr_matrix((_np.ones(csr.nnz), csr.indices, csr.indptr), shape=csr.shape, copy=False)
+    n, M = values.shape[0], F.shape[1]
+    padded = _np.zeros((F.shape[0] + 1, M + 1))          # [F | 1]; last row: the padding
+    padded[:-1, :M] = F
+    padded[:-1, M] = 1.0
+    counts = _np.diff(values.indptr)
+    order = _np.argsort(counts, kind="stable")
+    G_aug = _np.zeros((n, M + 1, M + 1))
+    b_aug = _np.zeros((n, M + 1))
+    tt = _np.zeros(n)
+    start = 0
+    sorted_counts = _np.maximum(counts[order], 1)
+    while start < n:
+        # rows are sorted by length: the largest group whose padded size fits
+        low, high = start + 1, n                   # bisection on the group's end
+        while low < high:
+            mid = (low + high + 1) // 2
+            if (mid - start) * int(sorted_counts[mid - 1]) <= _GATHER:
+                low = mid
+            else:
+                high = mid - 1
+        stop = low
+        rows = order[start:stop]
+        longest = max(int(counts[rows[-1]]), 1)
+        offsets = _np.arange(longest)
+        valid = offsets[None, :] < counts[rows, None]
+        where = _np.minimum(values.indptr[rows, None] + offsets[None, :], max(values.nnz - 1, 0))
+        cols = _np.where(valid, values.indices[where] if values.nnz else 0, F.shape[0])
+        vals = _np.where(valid, values.data[where] if values.nnz else 0.0, 0.0)
+        Fg = padded[cols]                                  # (rows, longest, M + 1)
+        G_aug[rows] = _np.matmul(_np.swapaxes(Fg, 1, 2), Fg)
+        b_aug[rows] = _np.einsum("rlm,rl->rm", Fg, vals)
+        tt[rows] = _np.einsum("rl,rl->r", vals, vals)
+        start = stop
+    return G_aug[:, :M, :M], b_aug[:, :M], G_aug[:, :M, M], b_aug[:, M], tt
 
 
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def _update_side(pattern, values, F, reg, empty, solve, previous):
+def _update_side(values, F, reg, empty, solve, previous):
     """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block.
 
-    ``previous`` (n, M) are the current factors, a warm start for the solver."""
-    n, M = pattern.shape[0], F.shape[1]
+    ``previous`` (n, M) are the current factors, a warm start for the solver.
+    Also returns the residual sum of squares ``sum_r ||v_r - F_J x_r||^2`` at
+    the new factors, from the normal equations (no second pass over the cells).
+    """
+    n, M = values.shape[0], F.shape[1]
     out = _np.empty((n, M))
+    rss = 0.0
     for start in range(0, n, _ROW_BLOCK):
         block = slice(start, min(start + _ROW_BLOCK, n))
-        G, b = _normal_equations(pattern[block], values[block], F)
-        out[block] = solve(G, b, reg[block], empty[block], previous[block])
-    return out
+        G, b, _, _, tt = _normal_equations(values[block], F)
+        x = out[block] = solve(G, b, reg[block], empty[block], previous[block])
+        rss += float(tt.sum() - 2 * _np.einsum("nk,nk->", x, b)
+                     + _np.einsum("nk,nkl,nl->", x, G, x))
+    return out, rss
 
 
 def _solve_ridge(G, b, reg, empty, start=None):
@@ -336,12 +367,6 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     return _np.maximum(x, 0.0)
 
 
-def _factor_objective(obs, Z, H, l2, n_row, n_col):
-    residual = obs.values - predict_cells(Z, H, obs.rows, obs.cols)
-    penalty = l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z) + n_col @ _np.einsum("kj,kj->j", H, H))
-    return float(residual @ residual + penalty)
-
-
 def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init, solve, name):
     shape = obs.shape
     n_row = _np.diff(obs.by_row.indptr).astype(_np.float64)
@@ -351,12 +376,13 @@ def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init
         Z, H = _random_factors(rng, shape, num_components, float(_np.mean(_np.abs(obs.values))))
     else:
         Z, H = init
-    pattern_row, pattern_col = _pattern(obs.by_row), _pattern(obs.by_col)
     losses = []
     for it in range(n_iter):
-        Z = _update_side(pattern_row, obs.by_row, H.T, l2 * n_row, n_row == 0, solve, Z)
-        H = _update_side(pattern_col, obs.by_col, Z, l2 * n_col, n_col == 0, solve, H.T).T.copy()
-        losses.append(_factor_objective(obs, Z, H, l2, n_row, n_col))
+        Z, _ = _update_side(obs.by_row, H.T, l2 * n_row, n_row == 0, solve, Z)
+        Ht, rss = _update_side(obs.by_col, Z, l2 * n_col, n_col == 0, solve, H.T)
+        H = Ht.T.copy()
+        losses.append(rss + l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z)
+                                  + n_col @ _np.einsum("kj,kj->j", H, H)))
         if verbose:
             print(f"{name} iteration {it + 1}: objective {losses[-1]:.6g}")
         if tol is not None and it > 0 and losses[-2] - losses[-1] <= tol * abs(losses[-2]):
@@ -441,7 +467,7 @@ def nnls_als(data, num_components, *, n_iter=20, random_state=0, mask=None, l2=0
 
 
 # ------------------------------------------------------- biased non-negative
-def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bias_l2, n, previous):
+def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, previous):
     """Exact update of one side's (factors >= 0, free bias) given the other side.
 
     For each row r with observed columns J: minimize over z >= 0 and free b
@@ -449,32 +475,29 @@ def _biased_half_step(pattern, values, offsets_other, bias_other, F, mu, l2, bia
     ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
     (Schur complement), leaving an NNLS in z; then
     ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Rows go block by block.
+    Also returns the residual sum of squares at the new values.
     """
     targets = _sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
                               values.indptr), shape=values.shape, copy=False)
-    rows, M = pattern.shape[0], F.shape[1]
+    rows, M = values.shape[0], F.shape[1]
     z, bias = _np.empty((rows, M)), _np.empty(rows)
+    rss = 0.0
     for start in range(0, rows, _ROW_BLOCK):
         block = slice(start, min(start + _ROW_BLOCK, rows))
-        G, Ft = _normal_equations(pattern[block], targets[block], F)    # F_J'F_J, F_J't
-        g = _np.asarray(pattern[block] @ F)                             # sums of F over J
-        t_sum = _np.asarray(targets[block].sum(axis=1)).ravel()
+        # F_J'F_J, F_J't, F_J'1, sum t, t't
+        G, Ft, g, t_sum, tt = _normal_equations(targets[block], F)
         count = n[block]
         empty = count == 0
         denom = _np.where(empty, 1.0, count + bias_l2)
-        G -= g[:, :, None] * g[:, None, :] / denom[:, None, None]
+        schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
         rhs = Ft - g * (t_sum / denom)[:, None]
-        z[block] = _solve_nonneg(G, rhs, l2 * count, empty, previous[block])
-        bias[block] = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, z[block])) / denom)
-    return z, bias
-
-
-def _biased_objective(obs, result, l2, bias_l2, n_row, n_col):
-    residual = obs.values - result.predict(obs.rows, obs.cols)
-    Z, H = result.Z, result.H
-    penalty = l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z) + n_col @ _np.einsum("kj,kj->j", H, H))
-    penalty += bias_l2 * (result.user_bias @ result.user_bias + result.item_bias @ result.item_bias)
-    return float(residual @ residual + penalty)
+        x = z[block] = _solve_nonneg(schur, rhs, l2 * count, empty, previous[block])
+        c = bias[block] = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, x)) / denom)
+        # ||t - F x - c||^2 expanded
+        rss += float(tt.sum() - 2 * _np.einsum("nk,nk->", x, Ft) - 2 * c @ t_sum
+                     + _np.einsum("nk,nkl,nl->", x, G, x) + 2 * c @ _np.einsum("nk,nk->n", g, x)
+                     + count @ (c * c))
+    return z, bias, rss
 
 
 def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask=None, l2=0.1,
@@ -528,18 +551,18 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
             raise ValueError("init factors must be non-negative for biased_non_negative.")
     user_bias = _np.zeros(obs.shape[0])
     item_bias = _np.zeros(obs.shape[1])
-    pattern_row, pattern_col = _pattern(obs.by_row), _pattern(obs.by_col)
     col_of_row_cells = obs.by_row.indices
     row_of_col_cells = obs.by_col.indices
     losses = []
     for it in range(n_iter):
-        Z, user_bias = _biased_half_step(pattern_row, obs.by_row, col_of_row_cells, item_bias,
+        Z, user_bias, _ = _biased_half_step(obs.by_row, col_of_row_cells, item_bias,
                                          H.T, mu, l2, bias_l2, n_row, Z)
-        Ht, item_bias = _biased_half_step(pattern_col, obs.by_col, row_of_col_cells, user_bias,
+        Ht, item_bias, rss = _biased_half_step(obs.by_col, row_of_col_cells, user_bias,
                                           Z, mu, l2, bias_l2, n_col, H.T)
         H = Ht.T.copy()
-        result = BiasedResult(mu, user_bias, item_bias, Z, H, None)
-        losses.append(_biased_objective(obs, result, l2, bias_l2, n_row, n_col))
+        losses.append(rss + l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z)
+                                  + n_col @ _np.einsum("kj,kj->j", H, H))
+                      + bias_l2 * (user_bias @ user_bias + item_bias @ item_bias))
         if verbose:
             print(f"biased_non_negative iteration {it + 1}: objective {losses[-1]:.6g}")
         if tol is not None and it > 0 and losses[-2] - losses[-1] <= tol * abs(losses[-2]):
