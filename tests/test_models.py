@@ -291,3 +291,19 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
         expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
         np.testing.assert_allclose(x[r], expected, atol=1e-9)
     assert (x == 0).any() and (x > 0).any()
+
+
+def test_observed_means_non_nan_cells_and_none_means_every_cell():
+    X, mask = tiny_problem(seed=6)
+    with_nan = np.where(mask, X, np.nan)
+    by_nan = nmf_core.nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
+    by_mask = nmf_core.nnls_als(X, 2, mask=mask, n_iter=3)
+    np.testing.assert_allclose(by_nan.H, by_mask.H, atol=1e-12)
+    zero_filled = np.where(mask, X, 0.0)
+    every_cell = nmf_core.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
+    dense = nmf_core.als(zero_filled, 2, mask=None, n_iter=3)
+    np.testing.assert_allclose(every_cell.Z, dense.Z, atol=1e-10)
+    stored_only = nmf_core.als(sp.csr_matrix(zero_filled), 2, n_iter=3)
+    assert not np.allclose(stored_only.Z, dense.Z)
+    with pytest.raises(ValueError, match="got the string 'all'"):
+        nmf_core.als(X, 2, mask="all")

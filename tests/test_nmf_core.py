@@ -1,0 +1,503 @@
+"""Tests of nmf_core.non_negative: the issue's "proofs, as tests" and bad input."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import load_digits
+
+import nmf_core
+from nmf_core import NMFResult, match_components, non_negative
+
+# Deterministic property tests: the same examples on every run and in CI.
+PROPERTY = settings(derandomize=True, deadline=None, max_examples=60,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+# --------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------
+
+def random_matrix(seed, n, m, density=1.0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((n, m)) * scale
+    X[rng.random((n, m)) >= density] = 0.0
+    return X
+
+
+def objective(X, Z, H, observed=None, l2=0.0):
+    """The documented objective, evaluated directly with the full product."""
+    if observed is None:
+        observed = np.ones(X.shape, dtype=bool)
+    residual = np.where(observed, np.nan_to_num(X) - Z @ H, 0.0)
+    n_i = observed.sum(axis=1)
+    m_j = observed.sum(axis=0)
+    penalty = n_i @ (Z**2).sum(axis=1) + m_j @ (H**2).sum(axis=0)
+    return float(np.sum(residual**2) + l2 * penalty)
+
+
+def literal_updates(X, Z, H, n_iter, eps):
+    """Equations (1) and (2) of the exercise, transcribed literally."""
+    for _ in range(n_iter):
+        H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, eps, None)
+        Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, eps, None)
+    return Z, H
+
+
+def assert_non_increasing(losses, reference):
+    """Each step may rise by at most 1e-12 relative to the loss scale.
+
+    The unmasked loss comes from the trace identity, whose rounding error is
+    of order eps * ||X||^2; so the slack is relative to the larger of the
+    previous loss and ``reference`` (= ||X_observed||^2).
+    """
+    previous = losses[:-1]
+    rises = np.diff(losses)
+    slack = 1e-12 * np.maximum(previous, reference)
+    assert np.all(rises <= slack), (
+        f"loss rose by up to {rises.max():.3e} (slack {slack[np.argmax(rises - slack)]:.3e}) "
+        f"at step {int(np.argmax(rises - slack)) + 1}")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data
+
+
+# --------------------------------------------------------------------------
+# basic contract
+# --------------------------------------------------------------------------
+
+def test_result_shapes_and_non_negativity():
+    X = random_matrix(0, 12, 9)
+    result = non_negative(X, 4, n_iter=30)
+    assert isinstance(result, NMFResult)
+    Z, H, losses = result
+    assert Z.shape == (12, 4) and H.shape == (4, 9) and losses.shape == (31,)
+    assert Z.dtype == H.dtype == losses.dtype == np.float64
+    assert (Z >= 0).all() and (H >= 0).all()
+    assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize("n_iter", [0, 1, 7, 40])
+@pytest.mark.parametrize("density", [1.0, 0.08])  # dense kernel, CSR kernel
+def test_loss_equals_direct_formula(n_iter, density):
+    X = random_matrix(1, 40, 30, density=density, scale=5.0)
+    Z, H, losses = non_negative(X, 5, n_iter=n_iter)
+    assert losses.shape == (n_iter + 1,)
+    np.testing.assert_allclose(losses[-1], np.sum((X - Z @ H) ** 2), rtol=1e-9)
+
+
+def test_every_recorded_loss_belongs_to_its_iterate():
+    X = random_matrix(2, 25, 18, scale=3.0)
+    full = non_negative(X, 3, n_iter=25).losses
+    for t in (0, 3, 11, 25):
+        Z, H, losses = non_negative(X, 3, n_iter=t)
+        assert np.array_equal(losses, full[: t + 1])
+        np.testing.assert_allclose(full[t], np.sum((X - Z @ H) ** 2), rtol=1e-9)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_masked_loss_equals_direct_objective(l2):
+    X = random_matrix(3, 30, 22, scale=4.0)
+    observed = np.random.default_rng(4).random(X.shape) < 0.3
+    for n_iter in (0, 1, 20):
+        Z, H, losses = non_negative(X, 4, n_iter=n_iter, mask=observed, l2=l2)
+        np.testing.assert_allclose(losses[-1], objective(X, Z, H, observed, l2), rtol=1e-9)
+
+
+def test_unmasked_l2_loss_equals_direct_objective():
+    X = random_matrix(5, 20, 15, scale=2.0)
+    Z, H, losses = non_negative(X, 3, n_iter=15, l2=0.2)
+    np.testing.assert_allclose(losses[-1], objective(X, Z, H, None, 0.2), rtol=1e-9)
+
+
+# --------------------------------------------------------------------------
+# proofs: monotonicity (property-based)
+# --------------------------------------------------------------------------
+
+@st.composite
+def problems(draw, masked):
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(1, 14))
+    m = draw(st.integers(1, 14))
+    rank = draw(st.integers(1, 7))
+    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
+    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
+    X = random_matrix(seed, n, m, density=density, scale=scale)
+    mask = None
+    l2 = 0.0
+    if masked:
+        mask = np.random.default_rng(seed + 1).random((n, m)) < draw(st.sampled_from([0.1, 0.5, 0.9]))
+        l2 = draw(st.sampled_from([0.0, 1e-3, 0.1, 2.0]))
+    return X, rank, mask, l2, seed % 1000
+
+
+@PROPERTY
+@given(problems(masked=False))
+def test_loss_never_increases(problem):
+    X, rank, _, _, seed = problem
+    losses = non_negative(X, rank, n_iter=60, random_state=seed).losses
+    assert_non_increasing(losses, np.sum(X**2))
+
+
+@PROPERTY
+@given(problems(masked=False), st.sampled_from([1e-3, 0.1, 2.0]))
+def test_loss_never_increases_with_l2(problem, l2):
+    X, rank, _, _, seed = problem
+    losses = non_negative(X, rank, n_iter=60, random_state=seed, l2=l2).losses
+    assert_non_increasing(losses, np.sum(X**2))
+
+
+@PROPERTY
+@given(problems(masked=True))
+def test_masked_loss_never_increases(problem):
+    X, rank, mask, l2, seed = problem
+    losses = non_negative(X, rank, n_iter=60, random_state=seed, mask=mask, l2=l2).losses
+    assert_non_increasing(losses, np.sum(X[mask] ** 2))
+
+
+def test_loss_never_increases_on_the_digits(digits):
+    losses = non_negative(digits, 16, n_iter=300).losses
+    assert_non_increasing(losses, np.sum(digits**2))
+
+
+# --------------------------------------------------------------------------
+# proofs: containers, determinism, the literal equations
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("density", [1.0, 0.5, 0.1, 0.02])
+def test_dense_sparse_and_dataframe_give_the_same_factors(density):
+    X = random_matrix(6, 35, 25, density=density, scale=5.0)
+    reference = non_negative(X, 4, n_iter=80)
+    inputs = [sp.csr_matrix(X), sp.csc_array(X), sp.coo_matrix(X),
+              pd.DataFrame(X, index=range(100, 135), columns=[f"c{j}" for j in range(25)]),
+              X.tolist()]
+    for data in inputs:
+        other = non_negative(data, 4, n_iter=80)
+        np.testing.assert_allclose(other.Z, reference.Z, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.H, reference.H, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.losses, reference.losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.1])
+def test_dense_and_csr_kernels_agree(monkeypatch, density):
+    """Force each kernel in turn: BLAS products and CSR products, same numbers."""
+    X = random_matrix(7, 30, 40, density=density, scale=3.0)
+    monkeypatch.setattr(nmf_core, "_SPARSE_DENSITY", 0.0)     # always dense
+    dense = non_negative(X, 5, n_iter=100)
+    monkeypatch.setattr(nmf_core, "_SPARSE_DENSITY", 1.01)    # always CSR
+    csr = non_negative(sp.csr_array(X), 5, n_iter=100)
+    np.testing.assert_allclose(csr.Z, dense.Z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(csr.H, dense.H, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(csr.losses, dense.losses, rtol=1e-10)
+
+
+def test_masked_inputs_agree_across_containers():
+    X = random_matrix(8, 30, 20, scale=5.0) + 0.5
+    observed = np.random.default_rng(9).random(X.shape) < 0.25
+    with_nan = np.where(observed, X, np.nan)
+    reference = non_negative(X, 3, n_iter=60, mask=observed, l2=0.05)
+    rows, cols = np.nonzero(observed)
+    sparse_data = sp.coo_array((X[rows, cols], (rows, cols)), shape=X.shape)
+    variants = [
+        dict(data=pd.DataFrame(with_nan), mask="observed"),
+        dict(data=with_nan, mask="observed"),
+        dict(data=sparse_data, mask="observed"),
+        dict(data=X, mask=sp.csr_matrix(observed)),
+        dict(data=X * 0 + 7.0 * ~observed + X * observed, mask=observed),  # unobserved values ignored
+        dict(data=X, mask=observed.astype(int)),
+    ]
+    for variant in variants:
+        other = non_negative(variant["data"], 3, n_iter=60, mask=variant["mask"], l2=0.05)
+        np.testing.assert_allclose(other.Z, reference.Z, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.H, reference.H, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.losses, reference.losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_full_mask_equals_no_mask(l2):
+    X = random_matrix(10, 20, 16, density=0.6, scale=2.0)
+    plain = non_negative(X, 3, n_iter=60, l2=l2)
+    masked = non_negative(X, 3, n_iter=60, l2=l2, mask=np.ones(X.shape, dtype=bool))
+    np.testing.assert_allclose(masked.Z, plain.Z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(masked.H, plain.H, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(masked.losses, plain.losses, rtol=1e-10)
+
+
+def test_sparse_mask_stored_zero_is_an_observed_zero():
+    X = random_matrix(11, 6, 5) + 1.0
+    X[0, 0] = 0.0
+    dense_mask = np.zeros(X.shape, dtype=bool)
+    dense_mask[:, :3] = True
+    rows, cols = np.nonzero(dense_mask)
+    stored = sp.coo_array((np.where(X[rows, cols] == 0, 0.0, 1.0), (rows, cols)), shape=X.shape)
+    assert stored.nnz == dense_mask.sum()                       # one stored entry is 0
+    a = non_negative(X, 2, n_iter=20, mask=dense_mask)
+    b = non_negative(X, 2, n_iter=20, mask=stored)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.losses, b.losses)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.1}])
+def test_same_seed_same_factors_bit_for_bit(kwargs):
+    X = random_matrix(12, 25, 19, density=0.4, scale=4.0)
+    a = non_negative(X, 4, n_iter=50, random_state=123, **kwargs)
+    b = non_negative(X.copy(), 4, n_iter=50, random_state=123, **kwargs)
+    c = non_negative(X, 4, n_iter=50, random_state=124, **kwargs)
+    for first, second in zip(a, b):
+        assert np.array_equal(first, second)
+    assert not np.allclose(a.Z, c.Z)
+
+
+def test_initialization_is_documented_scale_z_then_h():
+    X = random_matrix(13, 10, 7, scale=6.0)
+    Z0, H0, losses = non_negative(X, 3, n_iter=0, random_state=5)
+    rng = np.random.default_rng(5)
+    scale = np.sqrt(X.mean() / 3)
+    assert np.array_equal(Z0, np.abs(rng.standard_normal((10, 3))) * scale)
+    assert np.array_equal(H0, np.abs(rng.standard_normal((3, 7))) * scale)
+    assert losses.shape == (1,)
+
+
+@pytest.mark.parametrize("density", [1.0, 0.1])
+def test_matches_literal_equations(digits, density):
+    """Identical factors to a literal transcription of (1) and (2) after 50 steps."""
+    X = digits[:300] if density == 1.0 else random_matrix(14, 60, 80, density=density, scale=4.0)
+    Z0, H0, _ = non_negative(X, 10, n_iter=0, random_state=3)
+    Z_lit, H_lit = literal_updates(X, Z0, H0, 50, nmf_core.EPS)
+    Z, H, _ = non_negative(X, 10, n_iter=50, random_state=3)
+    np.testing.assert_allclose(Z, Z_lit, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(H, H_lit, rtol=0, atol=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("M", [10, 16])
+def test_digits_final_loss_close_to_scikit_learn(digits, M):
+    from sklearn.decomposition import NMF
+
+    ours, theirs = [], []
+    for seed in range(5):
+        ours.append(non_negative(digits, M, n_iter=1000, random_state=seed).losses[-1])
+        model = NMF(n_components=M, solver="mu", init="random", tol=0, max_iter=1000,
+                    random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter reached (tol=0)
+            model.fit(digits)
+        theirs.append(model.reconstruction_err_**2)
+    ratio = np.median(ours) / np.median(theirs)
+    assert abs(ratio - 1) < 0.03, f"median loss ratio ours/sklearn = {ratio:.4f}"
+
+
+# --------------------------------------------------------------------------
+# sparsity: the n x m product is never formed
+# --------------------------------------------------------------------------
+
+def test_huge_sparse_input_never_forms_the_dense_product():
+    """A 200000 x 100000 dense float64 matrix would need 160 GB."""
+    n, m, nnz = 200_000, 100_000, 3_000
+    rng = np.random.default_rng(15)
+    rows, cols = rng.integers(0, n, nnz), rng.integers(0, m, nnz)
+    X = sp.coo_array((rng.random(nnz) * 4 + 1, (rows, cols)), shape=(n, m))
+    for kwargs in ({}, {"mask": "observed", "l2": 0.01}):
+        Z, H, losses = non_negative(X, 3, n_iter=5, **kwargs)
+        assert Z.shape == (n, 3) and H.shape == (3, m)
+        assert np.isfinite(losses).all() and losses[-1] <= losses[0]
+
+
+# --------------------------------------------------------------------------
+# options: tol, verbose, edge cases
+# --------------------------------------------------------------------------
+
+def test_tol_stops_early_and_default_runs_all(digits):
+    tol = 1e-3
+    losses = non_negative(digits, 8, n_iter=1000, tol=tol).losses
+    t = losses.size - 1
+    assert 10 <= t < 1000
+    assert (losses[t - 10] - losses[t]) / losses[t - 10] < tol
+    relative = [(losses[s - 10] - losses[s]) / losses[s - 10] for s in range(10, t)]
+    assert min(relative) >= tol                   # it did not stop later than it should
+    assert non_negative(digits[:50], 8, n_iter=60).losses.size == 61
+
+
+def test_verbose_prints_progress(capsys):
+    non_negative(random_matrix(16, 8, 6), 2, n_iter=250, verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[2] for line in lines] == ["0", "100", "200", "250"]
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed"}, {"l2": 0.5}, {"tol": 1e-4}])
+@pytest.mark.parametrize("as_sparse", [False, True])
+def test_all_zero_matrix_gives_zero_factors_without_warnings(kwargs, as_sparse):
+    X = np.zeros((7, 5))
+    data = sp.csr_array(X) if as_sparse else X
+    if kwargs.get("mask") == "observed" and not as_sparse:
+        kwargs = {"mask": np.ones(X.shape, dtype=bool)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            Z, H, losses = non_negative(data, 3, n_iter=40, **kwargs)
+    assert not Z.any() and not H.any() and not losses.any()
+    assert np.isfinite(losses).all() and losses.size >= 1
+
+
+def test_more_components_than_min_dimension_works():
+    X = random_matrix(17, 5, 4, scale=2.0)
+    Z, H, losses = non_negative(X, 9, n_iter=300)
+    assert Z.shape == (5, 9) and H.shape == (9, 4)
+    assert_non_increasing(losses, np.sum(X**2))
+    assert losses[-1] < 1e-3 * losses[0]          # enough freedom to fit almost exactly
+
+
+def test_unobserved_rows_and_columns_get_zero_factors():
+    X = random_matrix(18, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[2, :] = False
+    observed[:, 4] = False
+    Z, H, losses = non_negative(X, 2, n_iter=10, mask=observed)
+    assert not Z[2].any() and not H[:, 4].any()
+    assert np.isfinite(losses).all()
+
+
+def test_nan_and_negatives_in_unobserved_cells_are_ignored():
+    X = random_matrix(19, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[1, 2] = observed[3, 0] = False
+    dirty = X.copy()
+    dirty[1, 2], dirty[3, 0] = np.nan, -5.0
+    a = non_negative(X, 2, n_iter=20, mask=observed)
+    b = non_negative(dirty, 2, n_iter=20, mask=observed)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.H, b.H)
+
+
+# --------------------------------------------------------------------------
+# bad input: every message names the parameter and the value seen
+# --------------------------------------------------------------------------
+
+def test_negative_entries_report_count_and_first_location():
+    X = np.ones((4, 5))
+    X[1, 3], X[2, 0], X[3, 4] = -2.0, -1.0, -0.5
+    with pytest.raises(ValueError, match=r"data has 3 negative entries \(first at row 1, column 3: -2\.0\)"):
+        non_negative(X, 2)
+    with pytest.raises(ValueError, match=r"data has 3 negative entries \(first at row 1, column 3"):
+        non_negative(sp.csr_matrix(X), 2)
+
+
+def test_negative_entry_in_dataframe_names_its_labels():
+    frame = pd.DataFrame(np.ones((3, 2)), index=[11, 12, 13], columns=["a", "b"])
+    frame.loc[12, "b"] = -1.0
+    with pytest.raises(ValueError, match=r"1 negative entries \(first at row 1, column 1 \(index 12, column 'b'\)"):
+        non_negative(frame, 1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_suggests_mask_or_fillna(bad):
+    X = np.ones((3, 4))
+    X[2, 1] = bad
+    with pytest.raises(ValueError, match=r"1 NaN or infinite entries .*row 2, column 1.*mask=\"observed\".*fillna"):
+        non_negative(X, 2)
+    with pytest.raises(ValueError, match=r"NaN or infinite"):
+        non_negative(pd.DataFrame(X), 2)
+
+
+def test_inf_in_observed_cell_with_mask_observed():
+    X = np.ones((3, 4))
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"infinite entries in observed cells \(first at row 0, column 0: inf\).*mask"):
+        non_negative(X, 2, mask="observed")
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.0, 2.5, True, np.bool_(True), "3", None])
+def test_num_components_must_be_positive_int(bad):
+    with pytest.raises(ValueError, match=rf"num_components must be a positive integer; got {bad!r}"):
+        non_negative(np.ones((4, 4)), bad)
+
+
+def test_num_components_accepts_numpy_integers():
+    assert non_negative(np.ones((4, 4)), np.int64(2), n_iter=3).Z.shape == (4, 2)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
+def test_empty_data(shape):
+    with pytest.raises(ValueError, match=r"data is empty: shape " + re.escape(str(shape))):
+        non_negative(np.zeros(shape), 1)
+    with pytest.raises(ValueError, match=r"data is empty"):
+        non_negative(sp.csr_array(shape), 1)
+
+
+def test_data_must_be_two_dimensional():
+    with pytest.raises(ValueError, match=r"data must be 2-D of shape \(n, m\); got shape \(5,\)"):
+        non_negative(np.ones(5), 1)
+
+
+def test_mask_of_wrong_shape():
+    X = np.ones((4, 5))
+    with pytest.raises(ValueError, match=r"mask must have the shape of data \(4, 5\); got shape \(5, 4\)"):
+        non_negative(X, 2, mask=np.ones((5, 4), dtype=bool))
+    with pytest.raises(ValueError, match=r"mask must have the shape of data \(4, 5\); got shape \(4, 4\)"):
+        non_negative(X, 2, mask=sp.eye(4, format="csr"))
+
+
+def test_mask_of_wrong_kind():
+    X = np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"mask must be None, 'observed'.*got the string 'nan'"):
+        non_negative(X, 1, mask="nan")
+    with pytest.raises(ValueError, match=r"mask must be boolean .* got dtype float64"):
+        non_negative(X, 1, mask=np.full((2, 2), 0.5))
+
+
+def test_non_numeric_dataframe_columns_are_named():
+    frame = pd.DataFrame({"rating": [1.0, 2.0], "title": ["a", "b"], "when": pd.to_datetime(["2020", "2021"])})
+    with pytest.raises(TypeError, match=r"data has non-numeric columns \['title', 'when'\]"):
+        non_negative(frame, 1)
+
+
+def test_non_numeric_array():
+    with pytest.raises(TypeError, match=r"data must be numeric; got dtype <U1"):
+        non_negative(np.array([["a", "b"], ["c", "d"]]), 1)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("n_iter", -1, r"n_iter must be a non-negative integer; got -1"),
+    ("n_iter", 10.0, r"n_iter must be a non-negative integer; got 10\.0"),
+    ("l2", -0.1, r"l2 must be a non-negative finite number; got -0\.1"),
+    ("l2", np.nan, r"l2 must be a non-negative finite number; got nan"),
+    ("eps", 0.0, r"eps must be a positive finite number; got 0\.0"),
+    ("tol", -1e-3, r"tol must be a non-negative finite number; got -0\.001"),
+])
+def test_bad_options(name, value, message):
+    with pytest.raises(ValueError, match=message):
+        non_negative(np.ones((3, 3)), 1, **{name: value})
+
+
+# --------------------------------------------------------------------------
+# match_components
+# --------------------------------------------------------------------------
+
+def test_match_components_recovers_a_permutation():
+    rng = np.random.default_rng(20)
+    A = rng.random((6, 10))
+    permutation = rng.permutation(6)
+    B = 3.0 * A[permutation]                      # scaled copies, shuffled
+    order, similarity = match_components(A, B)
+    assert np.array_equal(B[order], 3.0 * A)
+    np.testing.assert_allclose(similarity, 1.0)
+
+
+def test_match_components_beats_greedy_and_handles_zero_rows():
+    A = np.array([[1.0, 0.0], [0.8, 0.6]])
+    B = np.array([[0.8, 0.6], [0.0, 1.0], [0.0, 0.0]])
+    order, similarity = match_components(A, B)
+    # greedy would give A[1] its perfect partner B[0] and leave A[0] with B[1] (similarity 0)
+    assert order.tolist() == [0, 1]
+    np.testing.assert_allclose(similarity, [0.8, 0.6])
+    order, similarity = match_components(np.zeros((1, 2)), B)
+    assert similarity.tolist() == [0.0]
+    with pytest.raises(ValueError, match=r"got shapes \(3, 2\) and \(2, 2\)"):
+        match_components(B, A)
