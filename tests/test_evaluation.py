@@ -146,3 +146,20 @@ def test_evaluate_script_writes_the_csv(tmp_path):
     params = json.loads(rows.loc["svd_zero", "params"])
     assert params["fill"] == 0 and params["num_components"] in (10, 20, 50)
     assert "best precision@10" in run.stdout
+
+
+def test_main_genre_prefers_the_telling_genre():
+    genres = {g: [0, 0, 0] for g in rec.GENRES}
+    genres["Drama"] = [1, 1, 0]
+    genres["Horror"] = [0, 1, 0]
+    table = pd.DataFrame({"movie id": [7, 8, 9], **genres})
+    labels = rec.main_genre(table)
+    assert labels.to_dict() == {7: "Drama", 8: "Horror", 9: "other"}
+
+
+def test_train_test_rmse_of_the_global_mean(index):
+    base = frame([(1, 10, 4), (2, 10, 2), (3, 20, 3)])
+    test = frame([(1, 20, 5)])
+    train_rmse, test_rmse = rec.train_test_rmse("global_mean", {}, base, test, index)
+    assert train_rmse == pytest.approx(np.sqrt(2 / 3))
+    assert test_rmse == pytest.approx(2.0)
