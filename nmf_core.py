@@ -955,7 +955,10 @@ def _solve_ridge(G, b, reg, empty, start=None):
     A[empty] = _np.eye(M)                        # rows without cells: solution 0
     rhs = b.copy()
     rhs[empty] = 0.0
-    return _np.linalg.solve(A, rhs[..., None])[..., 0]
+    try:
+        return _np.linalg.solve(A, rhs[..., None])[..., 0]
+    except _np.linalg.LinAlgError:               # l2 = 0 and a row with too few cells
+        return _np.stack([_np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
 
 
 def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
@@ -967,9 +970,10 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     the optimality (KKT) conditions ``x >= 0``, ``(b - A x)_k = 0`` where
     ``x_k > 0`` and ``<= 0`` where ``x_k = 0`` -- sufficient for this convex
     problem.  ``start`` (n, M), e.g. the previous iterate, gives the first
-    guess of the free set.  The rare rows not settled after ``max_rounds`` are solved by
-    scipy's NNLS (Lawson-Hanson) on the Cholesky form
-    ``min ||L' x - L^{-1} b||^2`` with ``A = G + reg I = L L'``.
+    guess of the free set.  The rare rows not settled after ``max_rounds``
+    (and every row of a block with a singular system, possible when l2 = 0)
+    are solved by scipy's NNLS (Lawson-Hanson) on the square-root form
+    ``min ||S x - y||^2`` with ``A = G + reg I = S'S`` from A's eigenvalues.
     """
     n, M = b.shape
     eye = _np.eye(M, dtype=bool)
@@ -988,11 +992,16 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
         f = free[pending]
         both = f[:, :, None] & f[:, None, :]
         system = _np.where(both, A[pending], eye)
-        sol = _np.linalg.solve(system, _np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
+        try:
+            sol = _np.linalg.solve(system, _np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
+        except _np.linalg.LinAlgError:            # a singular system (l2 = 0): exact fallback
+            break
         negative = f & (sol < 0)
         gradient = rhs[pending] - _np.einsum("nkl,nl->nk", A[pending], sol)
-        grow = ~f & (gradient > 1e-12 * scale[pending])
-        done = ~negative.any(axis=1) & ~grow.any(axis=1)
+        tolerance = 1e-9 * scale[pending]
+        grow = ~f & (gradient > tolerance)
+        stationary = _np.all(~f | (_np.abs(gradient) <= tolerance), axis=1)
+        done = ~negative.any(axis=1) & ~grow.any(axis=1) & stationary
         x[pending[done]] = sol[done]
         # drop negative variables; if none, re-admit the fixed one with the largest gradient
         adjust = ~done
@@ -1004,10 +1013,17 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
         free[rows] = new_free
         pending = rows
     if pending.size:
-        L = _np.linalg.cholesky(A[pending])
-        y = _np.linalg.solve(L, rhs[pending][..., None])[..., 0]
+        # A = V diag(w) V' (w >= 0): x'Ax - 2b'x = ||S x - y||^2 - y'y with
+        # S = diag(sqrt w) V' and y = diag(1/sqrt w) V'b (b lies in A's range;
+        # zero eigenvalues are dropped), exact also when A is only semi-definite.
+        w, V = _np.linalg.eigh(A[pending])
+        keep = w > 1e-12 * w.max(axis=1, keepdims=True)
+        root = _np.sqrt(_np.where(keep, w, 0.0))
+        y = _np.where(keep, _np.einsum("nkl,nk->nl", V, rhs[pending]) / _np.where(keep, root, 1.0),
+                      0.0)
+        S = root[:, :, None] * _np.swapaxes(V, 1, 2)
         for r, row in enumerate(pending):
-            x[row] = _nnls(L[r].T, y[r])[0]
+            x[row] = _nnls(S[r], y[r])[0]
     return _np.maximum(x, 0.0)
 
 

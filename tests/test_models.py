@@ -307,3 +307,27 @@ def test_observed_means_non_nan_cells_and_none_means_every_cell():
     assert not np.allclose(stored_only.Z, dense.Z)
     with pytest.raises(ValueError, match="got the string 'all'"):
         nmf_core.als(X, 2, mask="all")
+
+
+def test_nonnegative_solver_handles_singular_systems():
+    """l2 = 0 and fewer cells than components: the optimum is still found."""
+    rng = np.random.default_rng(13)
+    n, M = 40, 6
+    F = rng.random((n, 3, M))                      # 3 cells, 6 unknowns: G has rank 3
+    v = rng.random((n, 3)) * 4
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = np.einsum("nrk,nr->nk", F, v)
+    x = nmf_core._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    for r in range(n):
+        best = nnls(F[r], v[r])[0]
+        assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
+            np.sum((F[r] @ best - v[r]) ** 2), abs=1e-9)
+    assert x.min() >= 0
+
+
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als])
+def test_no_penalty_with_sparse_rows_still_descends(function):
+    X, mask = tiny_problem(seed=2, shape=(12, 10), density=0.3)
+    losses = function(X, 5, mask=mask, l2=0.0, n_iter=8).losses
+    assert np.all(np.isfinite(losses))
+    assert np.all(np.diff(losses) <= 1e-9 * losses[0])
