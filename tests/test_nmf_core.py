@@ -17,7 +17,7 @@ import nmf_core
 from nmf_core import NMFResult, match_components, non_negative
 
 # Deterministic property tests: the same examples on every run and in CI.
-PROPERTY = settings(derandomize=True, deadline=None, max_examples=60,
+PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -458,6 +458,11 @@ def test_non_numeric_dataframe_columns_are_named():
         non_negative(frame, 1)
 
 
+def test_ragged_lists():
+    with pytest.raises(ValueError, match=r"data must be a 2-D array of numbers; got list"):
+        non_negative([[1.0, 2.0], [3.0]], 1)
+
+
 def test_non_numeric_array():
     with pytest.raises(TypeError, match=r"data must be numeric; got dtype <U1"):
         non_negative(np.array([["a", "b"], ["c", "d"]]), 1)
@@ -501,3 +506,19 @@ def test_match_components_beats_greedy_and_handles_zero_rows():
     assert similarity.tolist() == [0.0]
     with pytest.raises(ValueError, match=r"got shapes \(3, 2\) and \(2, 2\)"):
         match_components(B, A)
+
+
+# --------------------------------------------------------------------------
+# the validation helper other models reuse
+# --------------------------------------------------------------------------
+
+def test_validate_helper_contract():
+    X = np.array([[0.0, 2.0, np.nan], [1.0, 0.0, 3.0]])
+    checked = nmf_core._validate(X, "observed")
+    assert checked.masked and sp.issparse(checked.X) and checked.X.format == "csr"
+    assert checked.X.nnz == 5                                   # observed zeros stay stored
+    assert checked.X.toarray().tolist() == [[0.0, 2.0, 0.0], [1.0, 0.0, 3.0]]
+    plain = nmf_core._validate(np.nan_to_num(X))
+    assert not plain.masked and isinstance(plain.X, np.ndarray) and plain.X.dtype == np.float64
+    sparse = nmf_core._validate(sp.coo_matrix(np.nan_to_num(X)))
+    assert not sparse.masked and sparse.X.format == "csr" and sparse.X.has_canonical_format
