@@ -756,3 +756,507 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 
 
 # --- Evaluation helpers ---
+#
+# The protocol of issue 5, in one place: MovieLens-100k's official folds
+# u1..u5, rating accuracy (RMSE, MAE; predictions clipped to the rating scale;
+# users or movies unseen in training fall back to the bias baseline) and top-N
+# accuracy (precision/recall@10 over every movie the user has not rated in the
+# base set; relevant = the user's test movies, or only those rated >= 4).
+# Hyperparameters are chosen on a validation split carved from the base set.
+
+import json as _json
+import time as _time
+from dataclasses import dataclass as _dataclass
+
+import scipy.sparse as _sp
+
+import nmf_core as _nmf_core
+
+FOLDS = (1, 2, 3, 4, 5)
+TOP_N = 10
+LIKED_RATING = 4
+VALIDATION_FRACTION = 0.1
+EVALUATION_COLS = ["model", "params", "fold", "rmse", "mae", "precision_at_10", "recall_at_10",
+                   "precision_at_10_liked", "recall_at_10_liked", "fit_seconds"]
+
+
+def load_split(fold: int, path: str | Path = DEFAULT_PATH) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One of MovieLens-100k's five official train/test splits.
+
+    Parameters
+    ----------
+    fold : int in 1..5
+        Reads ``u{fold}.base`` and ``u{fold}.test`` (80 % / 20 % of the ratings;
+        the five test sets are disjoint).
+    path : str or Path, default "data/ml-100k"
+
+    Returns
+    -------
+    base, test : DataFrame of shape (80000, 4) and (20000, 4)
+        ``RATINGS_COLS``.
+    """
+    if fold not in FOLDS:
+        raise ValueError(f"fold must be one of {FOLDS}, got {fold!r}.")
+    folder = Path(path)
+    files = [folder / f"u{fold}.base", folder / f"u{fold}.test"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"missing {', '.join(missing)} in {folder}; run `make data`.")
+    return tuple(pd.read_csv(f, sep="\t", names=RATINGS_COLS, encoding="latin-1") for f in files)
+
+
+def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
+                  random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Carve a random validation set from training ratings (never from a test set).
+
+    Returns
+    -------
+    train, validation : DataFrame
+        ``round(fraction * len(ratings))`` ratings, drawn without replacement
+        with ``np.random.default_rng(random_state)``, go to ``validation``.
+    """
+    _check_ratings(ratings)
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
+    rng = np.random.default_rng(random_state)
+    held = np.zeros(len(ratings), dtype=bool)
+    held[rng.permutation(len(ratings))[:round(fraction * len(ratings))]] = True
+    return ratings[~held].reset_index(drop=True), ratings[held].reset_index(drop=True)
+
+
+@_dataclass(frozen=True)
+class RatingIndex:
+    """Positions of every user and movie id: the rows and columns of the matrices.
+
+    Built from the full id lists (``users['user id']``, ``movies['movie id']``),
+    so a user or movie missing from a training split still has a row or column.
+    """
+
+    user_ids: np.ndarray
+    movie_ids: np.ndarray
+
+    @classmethod
+    def from_tables(cls, users: pd.DataFrame, movies: pd.DataFrame) -> "RatingIndex":
+        return cls(np.sort(users["user id"].to_numpy()), np.sort(movies["movie id"].to_numpy()))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.user_ids), len(self.movie_ids)
+
+    def cells(self, ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column positions of each rating, shape (n_ratings,) each."""
+        rows = np.searchsorted(self.user_ids, ratings["user id"].to_numpy())
+        cols = np.searchsorted(self.movie_ids, ratings["movie id"].to_numpy())
+        rows_ok = (rows < len(self.user_ids)) & (self.user_ids[np.minimum(rows, len(self.user_ids) - 1)]
+                                                  == ratings["user id"].to_numpy())
+        cols_ok = (cols < len(self.movie_ids)) & (self.movie_ids[np.minimum(cols, len(self.movie_ids) - 1)]
+                                                   == ratings["movie id"].to_numpy())
+        if not (rows_ok.all() and cols_ok.all()):
+            raise ValueError("ratings hold user or movie ids missing from the index; build the "
+                             "index from the full users and movies tables.")
+        return rows, cols
+
+    def sparse(self, ratings: pd.DataFrame) -> _sp.csr_matrix:
+        """The observed ratings as a sparse users x movies matrix (zeros = not rated)."""
+        rows, cols = self.cells(ratings)
+        return _sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
+                              shape=self.shape)
+
+    def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0) -> np.ndarray:
+        """The exercise's filled matrix (:func:`rating_matrix`) on the full index.
+
+        Rows and columns absent from ``ratings`` are filled the same way; a
+        movie without ratings gets the global mean under ``"movie_mean"``, a
+        user without ratings the global mean under ``"user_mean"``.
+        """
+        matrix = rating_matrix(ratings, fill_value).reindex(index=self.user_ids,
+                                                             columns=self.movie_ids)
+        mean = float(ratings["rating"].mean())
+        if fill_value == "global_mean":
+            return matrix.fillna(mean).to_numpy()
+        if fill_value == "movie_mean":
+            means = ratings.groupby("movie id")["rating"].mean().reindex(self.movie_ids).fillna(mean)
+            return matrix.fillna(means).to_numpy()
+        if fill_value == "user_mean":
+            means = ratings.groupby("user id")["rating"].mean().reindex(self.user_ids).fillna(mean)
+            return matrix.T.fillna(means).T.to_numpy()
+        return matrix.fillna(float(fill_value)).to_numpy()
+
+
+def bias_baseline(ratings: pd.DataFrame, index: RatingIndex, reg: float = 10.0,
+                  n_sweeps: int = 10) -> tuple[float, np.ndarray, np.ndarray]:
+    """Regularized user and movie biases: ``rating ~ mu + b_user + b_movie``.
+
+    Minimizes ``sum (r - mu - b_u - b_i)^2 + reg (||b_user||^2 + ||b_movie||^2)``
+    with ``mu`` the mean rating, by alternating the two closed-form updates
+    ``b_i = sum_u (r - mu - b_u) / (reg + n_i)`` (and likewise for users).
+
+    Returns
+    -------
+    mu : float
+    user_bias : ndarray of shape (n_users,), 0 for users without ratings
+    movie_bias : ndarray of shape (n_movies,), 0 for movies without ratings
+    """
+    rows, cols = index.cells(ratings)
+    r = ratings["rating"].to_numpy(dtype=float)
+    mu = float(r.mean())
+    n_users, n_movies = index.shape
+    user_bias, movie_bias = np.zeros(n_users), np.zeros(n_movies)
+    user_count = np.bincount(rows, minlength=n_users)
+    movie_count = np.bincount(cols, minlength=n_movies)
+    for _ in range(n_sweeps):
+        movie_bias = np.bincount(cols, r - mu - user_bias[rows], n_movies) / (reg + movie_count)
+        user_bias = np.bincount(rows, r - mu - movie_bias[cols], n_users) / (reg + user_count)
+    return mu, user_bias, movie_bias
+
+
+def rating_errors(predicted, actual, scale=RATING_SCALE) -> tuple[float, float]:
+    """RMSE and MAE after clipping the predictions to the rating scale [1, 5]."""
+    predicted = np.clip(np.asarray(predicted, dtype=float), *scale)
+    error = predicted - np.asarray(actual, dtype=float)
+    return float(np.sqrt(np.mean(error ** 2))), float(np.mean(np.abs(error)))
+
+
+def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, float]:
+    """Mean precision@n and recall@n over the users with at least one relevant movie.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_users, n_movies)
+        Higher = recommend first.  Ties are broken by the lower movie position.
+    known : sparse or bool matrix of shape (n_users, n_movies)
+        Movies each user rated in training: never recommended.
+    relevant : sparse or bool matrix of shape (n_users, n_movies)
+        The held-out movies that count as hits.
+    n : int, default 10
+
+    Returns
+    -------
+    precision, recall : float
+        ``hits / n`` and ``hits / n_relevant``, averaged over users.
+    """
+    scores = np.array(scores, dtype=float)
+    relevant = _sp.csr_matrix(relevant, dtype=bool)
+    known = _sp.csr_matrix(known, dtype=bool)
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    if users.size == 0:
+        return float("nan"), float("nan")
+    block = scores[users]
+    block[known[users].toarray()] = -np.inf
+    # a stable sort on the negated scores breaks ties by movie position
+    top = np.argsort(-block, axis=1, kind="stable")[:, :n]
+    hits = np.asarray(relevant[users].toarray()[np.arange(users.size)[:, None], top].sum(axis=1),
+                      dtype=float)
+    n_relevant = np.diff(relevant.indptr)[users]
+    return float(np.mean(hits / n)), float(np.mean(hits / n_relevant))
+
+
+# ------------------------------------------------------------------- models
+# Each fit function takes the training ratings, the index and its
+# hyperparameters, and returns a dense (n_users, n_movies) score matrix: a
+# predicted rating for the rating models, a popularity count for popularity.
+# 943 x 1682 cells is small; the sparse algorithms themselves never need it.
+
+def _fit_global_mean(train, index):
+    return np.full(index.shape, float(train["rating"].mean()))
+
+
+def _fit_biases(train, index, reg):
+    mu, user_bias, movie_bias = bias_baseline(train, index, reg=reg)
+    return mu + user_bias[:, None] + movie_bias[None, :]
+
+
+def _fit_popularity(train, index):
+    _, cols = index.cells(train)
+    counts = np.bincount(cols, minlength=index.shape[1]).astype(float)
+    return np.broadcast_to(counts, index.shape).copy()
+
+
+def _fit_nmf(train, index, fill, num_components, n_iter, random_state):
+    X = index.filled(train, fill)
+    Z, H, _ = _nmf_core.non_negative(X, num_components, n_iter=n_iter, random_state=random_state)
+    return Z @ H
+
+
+def _fit_nmf_masked(train, index, num_components, l2, n_iter, random_state):
+    Z, H, _ = _nmf_core.non_negative(index.sparse(train), num_components, n_iter=n_iter,
+                                     random_state=random_state, mask="observed", l2=l2)
+    return Z @ H
+
+
+def _fit_nnls_als(train, index, num_components, l2, n_iter, random_state):
+    Z, H, _ = _nmf_core.nnls_als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
+                                 random_state=random_state)
+    return Z @ H
+
+
+def _fit_nnls_als_average(train, index, num_components, l2, n_iter, random_state, n_seeds):
+    """Mean of ``n_seeds`` NNLS-ALS fits from the seeds ``random_state, random_state + 1, ...``.
+
+    The mean of S non-negative products ``Z_s @ H_s`` is itself one non-negative
+    factorization of rank ``S * M``: ``[Z_1 ... Z_S] / S`` times ``H`` stacked.
+    Averaging smooths out which local optimum a single start lands in.
+    """
+    X = index.sparse(train)
+    total = np.zeros(index.shape)
+    for seed in range(random_state, random_state + n_seeds):
+        Z, H, _ = _nmf_core.nnls_als(X, num_components, l2=l2, n_iter=n_iter, random_state=seed)
+        total += Z @ H
+    return total / n_seeds
+
+
+def _fit_als(train, index, num_components, l2, n_iter, random_state):
+    Z, H, _ = _nmf_core.als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
+                            random_state=random_state)
+    return Z @ H
+
+
+def _fit_biased(train, index, num_components, l2, bias_l2, n_iter, random_state):
+    fit = _nmf_core.biased_non_negative(index.sparse(train), num_components, l2=l2,
+                                        bias_l2=bias_l2, n_iter=n_iter, random_state=random_state)
+    return fit.mu + fit.user_bias[:, None] + fit.item_bias[None, :] + fit.Z @ fit.H
+
+
+def _fit_svd(train, index, fill, num_components):
+    Z, H, _ = _nmf_core.truncated_svd(index.filled(train, fill), num_components)
+    return Z @ H
+
+
+def _fit_sklearn_nmf(train, index, num_components, max_iter, random_state):
+    from sklearn.decomposition import NMF
+    model = NMF(n_components=num_components, init="nndsvda", max_iter=max_iter,
+                random_state=random_state)
+    W = model.fit_transform(index.sparse(train))
+    return W @ model.components_
+
+
+@_dataclass(frozen=True)
+class ModelSpec:
+    """A recommender on the scoreboard: how to fit it and which settings to try.
+
+    ``grid`` lists the candidate hyperparameters (one dict each, complete enough
+    to refit exactly); ``select_by`` is the validation metric that picks one:
+    ``"rmse"`` (lower is better) or ``"precision_at_10"`` (higher is better).
+    ``predicts_ratings`` is False for a pure ranking model (popularity).
+    """
+
+    fit: object
+    grid: tuple
+    select_by: str
+    non_negative: bool
+    predicts_ratings: bool = True
+    description: str = ""
+
+
+def _grid(**axes):
+    keys = list(axes)
+    combos = [{}]
+    for key in keys:
+        values = axes[key] if isinstance(axes[key], (list, tuple)) else [axes[key]]
+        combos = [{**c, key: v} for c in combos for v in values]
+    return tuple(combos)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "global_mean": ModelSpec(_fit_global_mean, _grid(), "rmse", False,
+                             description="every prediction is the mean training rating"),
+    "biases": ModelSpec(_fit_biases, _grid(reg=[5.0, 15.0]), "rmse", False,
+                        description="mean + regularized user and movie biases"),
+    "popularity": ModelSpec(_fit_popularity, _grid(), "precision_at_10", False, False,
+                            description="most-rated movies first (ranking only)"),
+    "nmf_zero": ModelSpec(_fit_nmf, _grid(fill=0, num_components=[10, 20, 30], n_iter=500,
+                                          random_state=0),
+                          "precision_at_10", True,
+                          description="the exercise: multiplicative updates on the zero-filled matrix"),
+    "nmf_global_mean": ModelSpec(_fit_nmf, _grid(fill="global_mean", num_components=[5, 15],
+                                                 n_iter=500, random_state=0), "rmse", True,
+                                 description="multiplicative updates, missing = global mean"),
+    "nmf_movie_mean": ModelSpec(_fit_nmf, _grid(fill="movie_mean", num_components=[5, 15],
+                                                n_iter=500, random_state=0), "rmse", True,
+                                description="multiplicative updates, missing = movie mean"),
+    "nmf_masked": ModelSpec(_fit_nmf_masked, _grid(num_components=[10, 20], l2=[0.05, 0.1],
+                                                   n_iter=500, random_state=0), "rmse", True,
+                            description="multiplicative updates on observed ratings, L2"),
+    "nnls_als": ModelSpec(_fit_nnls_als, _grid(num_components=[10, 20], l2=[0.1, 0.12, 0.14],
+                                               n_iter=20, random_state=0), "rmse", True,
+                          description="non-negative ALS (NNLS per row), L2"),
+    "nnls_als_avg": ModelSpec(_fit_nnls_als_average,
+                              _grid(num_components=[10, 20], l2=[0.09, 0.11, 0.13], n_iter=12,
+                                    random_state=0, n_seeds=5), "rmse", True,
+                              description="mean of five NNLS-ALS fits (different seeds)"),
+    "biased_nmf": ModelSpec(_fit_biased, _grid(num_components=[10, 30], l2=[0.06, 0.08],
+                                               bias_l2=5.0, n_iter=20, random_state=0),
+                            "rmse", True,
+                            description="mean + biases + non-negative interaction"),
+    "als": ModelSpec(_fit_als, _grid(num_components=[5, 10], l2=[0.08, 0.12], n_iter=15,
+                                     random_state=0), "rmse", False,
+                     description="unconstrained regularized ALS (closed form)"),
+    "svd_zero": ModelSpec(_fit_svd, _grid(fill=0, num_components=[5, 10, 15, 20, 30, 50]),
+                          "precision_at_10", False,
+                          description="rank-k SVD of the zero-filled matrix (PureSVD)"),
+    "svd_movie_mean": ModelSpec(_fit_svd, _grid(fill="movie_mean", num_components=[2, 5, 10]),
+                                "rmse", False,
+                                description="rank-k SVD of the movie-mean-filled matrix"),
+    "sklearn_nmf": ModelSpec(_fit_sklearn_nmf, _grid(num_components=[10, 20], max_iter=400,
+                                                     random_state=0), "precision_at_10", True,
+                             description="scikit-learn NMF on the zero-filled matrix"),
+}
+
+
+def fit_scores(model: str, train: pd.DataFrame, index: RatingIndex, params: Mapping) -> np.ndarray:
+    """Fit ``MODELS[model]`` with ``params`` on ``train``; return its (n_users, n_movies) scores."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}.")
+    return MODELS[model].fit(train, index, **params)
+
+
+def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIndex,
+                predicts_ratings: bool = True, baseline=None) -> dict[str, float]:
+    """All metrics of one fitted model on one held-out set.
+
+    Ratings of users or movies without any training rating are predicted by
+    the bias baseline ``baseline = (mu, user_bias, movie_bias)`` (its biases are
+    0 for the unseen side); by default it is fitted on ``train``.
+
+    Returns
+    -------
+    dict with keys ``rmse``, ``mae`` (NaN when ``predicts_ratings`` is False),
+    ``precision_at_10``, ``recall_at_10``, ``precision_at_10_liked``,
+    ``recall_at_10_liked``.
+    """
+    rows, cols = index.cells(test)
+    known = index.sparse(train) != 0
+    metrics = {}
+    if predicts_ratings:
+        mu, user_bias, movie_bias = baseline if baseline is not None else bias_baseline(train, index)
+        seen_users = np.asarray(known.sum(axis=1)).ravel() > 0
+        seen_movies = np.asarray(known.sum(axis=0)).ravel() > 0
+        predicted = np.asarray(scores)[rows, cols]
+        unseen = ~(seen_users[rows] & seen_movies[cols])
+        predicted = np.where(unseen, mu + user_bias[rows] + movie_bias[cols], predicted)
+        metrics["rmse"], metrics["mae"] = rating_errors(predicted, test["rating"])
+    else:
+        metrics["rmse"] = metrics["mae"] = float("nan")
+    truth = test["rating"].to_numpy()
+    for suffix, keep in (("", truth > 0), ("_liked", truth >= LIKED_RATING)):
+        relevant = _sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
+                                  shape=index.shape)
+        precision, recall = top_n_accuracy(scores, known, relevant)
+        metrics[f"precision_at_10{suffix}"], metrics[f"recall_at_10{suffix}"] = precision, recall
+    return metrics
+
+
+def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
+                  random_state: int = 0) -> tuple[dict, pd.DataFrame]:
+    """Choose ``model``'s hyperparameters on a validation split carved from ``base``.
+
+    Returns
+    -------
+    best : dict
+        The candidate from ``MODELS[model].grid`` with the best validation
+        ``select_by`` metric (first one on ties).
+    trials : DataFrame
+        One row per candidate: ``params`` (JSON) and its validation metrics.
+    """
+    spec = MODELS[model]
+    train, validation = holdout_split(base, random_state=random_state)
+    baseline = bias_baseline(train, index)
+    rows = []
+    for params in spec.grid:
+        scores = fit_scores(model, train, index, params)
+        metrics = score_split(scores, train, validation, index, spec.predicts_ratings, baseline)
+        rows.append({"params": _json.dumps(params, sort_keys=True), **metrics})
+    trials = pd.DataFrame(rows)
+    column = trials[spec.select_by]
+    best = int(column.idxmin() if spec.select_by == "rmse" else column.idxmax())
+    return dict(spec.grid[best]), trials
+
+
+def evaluate_fold(fold: int, models=None, path: str | Path = DEFAULT_PATH,
+                  tune: bool = True, params: Mapping | None = None) -> pd.DataFrame:
+    """Tune, fit and score each model on one official fold.
+
+    Parameters
+    ----------
+    fold : int in 1..5
+    models : iterable of str, optional
+        Names in :data:`MODELS`; all by default.
+    tune : bool, default True
+        Choose hyperparameters on a validation split of ``u{fold}.base``
+        (seeded by the fold).  If False, use ``params[model]`` or the grid's
+        first candidate.
+    params : dict {model: dict}, optional
+        Fixed hyperparameters (used when ``tune`` is False).
+
+    Returns
+    -------
+    DataFrame with columns :data:`EVALUATION_COLS`, one row per model.
+        ``params`` is JSON: the exact keyword arguments of the refit, and
+        ``fit_seconds`` the wall time of that refit on the whole base set.
+    """
+    _, movies, users = load_movielens(path)
+    index = RatingIndex.from_tables(users, movies)
+    base, test = load_split(fold, path)
+    baseline = bias_baseline(base, index)
+    rows = []
+    for model in (models or MODELS):
+        spec = MODELS[model] if model in MODELS else None
+        if spec is None:
+            raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}.")
+        if tune:
+            chosen, _ = select_params(model, base, index, random_state=fold)
+        else:
+            chosen = dict((params or {}).get(model, spec.grid[0]))
+        start = _time.perf_counter()
+        scores = fit_scores(model, base, index, chosen)
+        seconds = _time.perf_counter() - start
+        metrics = score_split(scores, base, test, index, spec.predicts_ratings, baseline)
+        rows.append({"model": model, "params": _json.dumps(chosen, sort_keys=True), "fold": fold,
+                     **metrics, "fit_seconds": seconds})
+    return pd.DataFrame(rows, columns=EVALUATION_COLS)
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """Fold means and standard deviations of every metric, one row per model.
+
+    Returns
+    -------
+    DataFrame indexed by model, columns ``(metric, "mean")`` and
+    ``(metric, "std")``, sorted by mean RMSE (ranking-only models last).
+    """
+    metrics = EVALUATION_COLS[3:]
+    table = results.groupby("model", sort=False)[metrics].agg(["mean", "std"])
+    return table.sort_values(("rmse", "mean"), na_position="last")
+
+
+def train_test_rmse(model: str, params: Mapping, base: pd.DataFrame, test: pd.DataFrame,
+                    index: RatingIndex) -> tuple[float, float]:
+    """RMSE of one fit on the ratings it was trained on and on held-out ratings.
+
+    Both clipped to [1, 5]; held-out cells of users or movies unseen in
+    ``base`` fall back to the bias baseline, as in :func:`score_split`.
+    """
+    scores = fit_scores(model, base, index, params)
+    rows, cols = index.cells(base)
+    train_rmse, _ = rating_errors(scores[rows, cols], base["rating"])
+    return train_rmse, score_split(scores, base, test, index)["rmse"]
+
+
+#: Genres in the order that decides a movie's "main" genre: the most telling first.
+MAIN_GENRE_ORDER = ("Animation", "Childrens", "Horror", "Sci-Fi", "Documentary", "War",
+                    "Western", "Musical", "Crime", "Action", "Romance", "Thriller", "Comedy",
+                    "Drama")
+
+
+def main_genre(movies: pd.DataFrame, order=MAIN_GENRE_ORDER) -> pd.Series:
+    """One label per movie: its first genre in ``order`` ("other" if none).
+
+    Returns
+    -------
+    Series indexed by ``movie id``.
+    """
+    labels = pd.Series("other", index=movies["movie id"].to_numpy(), name="main genre")
+    for genre in reversed(order):            # earlier genres overwrite later ones
+        labels[movies[genre].to_numpy() == 1] = genre
+    labels.index.name = "movie id"
+    return labels

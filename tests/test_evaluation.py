@@ -1,0 +1,165 @@
+"""Tests of the evaluation protocol (recommender's evaluation helpers) and of
+benchmarks/evaluate.py: metrics on hand-computed cases, the validation split,
+the unseen-user fallback, hyperparameter selection, and the CSV's columns."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+import recommender as rec
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "ml-100k"
+needs_data = pytest.mark.skipif(not (DATA / "u1.base").is_file(), reason="run `make data` first")
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["user id", "movie id", "rating"])
+
+
+@pytest.fixture()
+def index():
+    return rec.RatingIndex(np.array([1, 2, 3]), np.array([10, 20, 30, 40]))
+
+
+def test_rating_errors_clip_to_the_scale():
+    rmse, mae = rec.rating_errors([0.0, 6.0, 3.0], [1, 5, 4])
+    assert rmse == pytest.approx(np.sqrt(1 / 3))
+    assert mae == pytest.approx(1 / 3)
+
+
+def test_top_n_accuracy_by_hand():
+    scores = np.array([[9.0, 8.0, 7.0, 6.0, 5.0],
+                       [1.0, 2.0, 3.0, 4.0, 5.0],
+                       [5.0, 5.0, 5.0, 5.0, 5.0]])
+    known = np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], bool)
+    relevant = np.array([[0, 1, 0, 0, 1],     # top 2 after excluding movie 0: 1, 2 -> 1 hit
+                         [0, 0, 0, 0, 0],     # no relevant movie: user left out
+                         [0, 1, 0, 0, 0]], bool)  # ties: positions 0, 1 -> 1 hit
+    precision, recall = rec.top_n_accuracy(scores, known, relevant, n=2)
+    assert precision == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert recall == pytest.approx((1 / 2 + 1 / 1) / 2)
+
+
+def test_holdout_split_is_a_seeded_partition():
+    ratings = frame([(u, m, 3) for u in range(1, 11) for m in range(1, 11)])
+    train, validation = rec.holdout_split(ratings, fraction=0.2, random_state=3)
+    assert len(validation) == 20 and len(train) == 80
+    both = pd.concat([train, validation]).sort_values(["user id", "movie id"])
+    pd.testing.assert_frame_equal(both.reset_index(drop=True), ratings)
+    again, _ = rec.holdout_split(ratings, fraction=0.2, random_state=3)
+    pd.testing.assert_frame_equal(train, again)
+    other, _ = rec.holdout_split(ratings, fraction=0.2, random_state=4)
+    assert not train.equals(other)
+    with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1, got 1.5"):
+        rec.holdout_split(ratings, fraction=1.5)
+
+
+def test_bias_baseline_recovers_additive_ratings(index):
+    user, movie = np.array([0.5, -0.5, 0.0]), np.array([1.0, 0.0, -1.0, 0.0])
+    ratings = frame([(u, m, 3 + user[i] + movie[j]) for i, u in enumerate(index.user_ids)
+                     for j, m in enumerate(index.movie_ids)])
+    mu, user_bias, movie_bias = rec.bias_baseline(ratings, index, reg=0.0, n_sweeps=50)
+    fitted = mu + user_bias[:, None] + movie_bias[None, :]
+    np.testing.assert_allclose(fitted, 3 + user[:, None] + movie[None, :], atol=1e-8)
+    # regularization shrinks a bias with one rating towards zero
+    _, _, shrunk = rec.bias_baseline(frame([(1, 10, 5), (2, 20, 1), (2, 30, 1)]), index, reg=1.0)
+    assert 0 < shrunk[0] < 5 - 7 / 3 and shrunk[3] == 0
+
+
+def test_filled_matrix_on_the_full_index(index):
+    ratings = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5)])     # user 3, movies 30 and 40 unseen
+    zero = index.filled(ratings, 0)
+    assert zero.shape == (3, 4) and zero[0, 0] == 4 and zero[2].sum() == 0
+    movie_mean = index.filled(ratings, "movie_mean")
+    np.testing.assert_allclose(movie_mean[2], [3, 5, 11 / 3, 11 / 3])
+    np.testing.assert_allclose(index.sparse(ratings).toarray(), zero)
+    with pytest.raises(ValueError, match="missing from the index"):
+        index.cells(frame([(9, 10, 4)]))
+
+
+def test_score_split_falls_back_to_the_baseline_for_unseen_cells(index):
+    train = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5), (1, 30, 1)])
+    test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40 unseen
+    scores = np.full(index.shape, 100.0)                        # clipped to 5 where used
+    baseline = (3.0, np.array([0.1, 0.2, 0.0]), np.array([0.5, 0.0, 0.0, 0.0]))
+    metrics = rec.score_split(scores, train, test, index, baseline=baseline)
+    predicted = np.array([3.0 + 0.0 + 0.5, 5.0, 3.0 + 0.1 + 0.0])
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - [3, 4, 2]) ** 2)))
+    assert metrics["mae"] == pytest.approx(np.mean(np.abs(predicted - [3, 4, 2])))
+    # liked (>= 4): only user 1's movie 20; ties at 100 rank movie 20 first after known 10, 30
+    assert metrics["precision_at_10_liked"] == pytest.approx(1 / 10)
+    assert metrics["recall_at_10_liked"] == pytest.approx(1.0)
+
+
+def test_select_params_uses_validation_only(monkeypatch, index):
+    seen = []
+
+    def fake_fit(train, index, offset):
+        seen.append(len(train))
+        return np.full(index.shape, 3.0 + offset)
+
+    spec = rec.ModelSpec(fake_fit, rec._grid(offset=[1.5, 0.0, -1.0]), "rmse", False)
+    monkeypatch.setitem(rec.MODELS, "fake", spec)
+    base = frame([(u, m, 3) for u in index.user_ids for m in index.movie_ids])
+    best, trials = rec.select_params("fake", base, index, random_state=0)
+    assert best == {"offset": 0.0}
+    assert len(trials) == 3 and trials["rmse"].iloc[1] == 0.0
+    assert seen == [len(base) - round(0.1 * len(base))] * 3       # fitted without the held-out part
+
+
+@needs_data
+def test_official_folds_have_disjoint_tests():
+    tests = [rec.load_split(fold, DATA)[1] for fold in rec.FOLDS]
+    assert all(len(t) == 20000 for t in tests)
+    pairs = pd.concat(tests)[["user id", "movie id"]]
+    assert not pairs.duplicated().any()
+    base, test = rec.load_split(1, DATA)
+    assert len(base) == 80000
+    assert base.merge(test, on=["user id", "movie id"]).empty
+    with pytest.raises(ValueError, match="fold must be one of"):
+        rec.load_split(6, DATA)
+
+
+@needs_data
+def test_evaluate_script_writes_the_csv(tmp_path):
+    output = tmp_path / "evaluation.csv"
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "evaluate.py"), "--folds", "1",
+                          "--models", "global_mean", "biases", "popularity", "svd_zero",
+                          "--jobs", "1", "--data", str(DATA), "--output", str(output)],
+                         capture_output=True, text=True, check=True)
+    table = pd.read_csv(output)
+    assert list(table.columns) == rec.EVALUATION_COLS
+    assert list(table["model"]) == ["global_mean", "biases", "popularity", "svd_zero"]
+    rows = table.set_index("model")
+    assert np.isnan(rows.loc["popularity", "rmse"])
+    assert 0.93 < rows.loc["biases", "rmse"] < 0.97 < rows.loc["global_mean", "rmse"]
+    assert rows.loc["svd_zero", "precision_at_10"] > rows.loc["popularity", "precision_at_10"] > 0.2
+    params = json.loads(rows.loc["svd_zero", "params"])
+    assert params["fill"] == 0 and params["num_components"] in (5, 10, 15, 20, 30, 50)
+    assert "best precision@10" in run.stdout
+
+
+def test_main_genre_prefers_the_telling_genre():
+    genres = {g: [0, 0, 0] for g in rec.GENRES}
+    genres["Drama"] = [1, 1, 0]
+    genres["Horror"] = [0, 1, 0]
+    table = pd.DataFrame({"movie id": [7, 8, 9], **genres})
+    labels = rec.main_genre(table)
+    assert labels.to_dict() == {7: "Drama", 8: "Horror", 9: "other"}
+
+
+def test_train_test_rmse_of_the_global_mean(index):
+    base = frame([(1, 10, 4), (2, 10, 2), (3, 20, 3)])
+    test = frame([(1, 20, 5)])
+    train_rmse, test_rmse = rec.train_test_rmse("global_mean", {}, base, test, index)
+    assert train_rmse == pytest.approx(np.sqrt(2 / 3))
+    assert test_rmse == pytest.approx(2.0)

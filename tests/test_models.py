@@ -1,0 +1,333 @@
+"""Tests of the alternative factorizations in nmf_core: als, nnls_als,
+biased_non_negative and truncated_svd.
+
+Each algorithm is checked against a literal, loop-by-loop reference on a tiny
+case, for the monotone objective it promises, and for its error messages.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import lsq_linear, nnls
+
+import nmf_core
+
+
+def tiny_problem(seed=0, shape=(7, 6), density=0.6):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(1, 6, size=shape).astype(float)
+    mask = rng.random(shape) < density
+    mask[0, :] = False          # a row without observed cells
+    mask[1, 0] = True
+    return X, mask
+
+
+def start(shape, M, seed=1):
+    rng = np.random.default_rng(seed)
+    return np.abs(rng.standard_normal((shape[0], M))), np.abs(rng.standard_normal((M, shape[1])))
+
+
+# ----------------------------------------------------------- literal references
+def reference_als(X, mask, H, l2, n_iter, nonneg):
+    """Row by row, as seed 002 (closed form) and seed 004 (NNLS) write it."""
+    n, m = X.shape
+    M = H.shape[0]
+    Z = np.zeros((n, M))
+    for _ in range(n_iter):
+        for i in range(n):
+            J = np.flatnonzero(mask[i])
+            if J.size == 0:
+                Z[i] = 0
+                continue
+            if nonneg:   # stacked ridge system: ||[H_J'; sqrt(l2 n) I] z - [x; 0]||^2
+                A = np.vstack([H[:, J].T, np.sqrt(l2 * J.size) * np.eye(M)])
+                Z[i] = nnls(A, np.concatenate([X[i, J], np.zeros(M)]))[0]
+            else:
+                Z[i] = np.linalg.inv(l2 * J.size * np.eye(M) + H[:, J] @ H[:, J].T) @ H[:, J] @ X[i, J]
+        for j in range(m):
+            I = np.flatnonzero(mask[:, j])
+            if I.size == 0:
+                H[:, j] = 0
+                continue
+            if nonneg:
+                A = np.vstack([Z[I], np.sqrt(l2 * I.size) * np.eye(M)])
+                H[:, j] = nnls(A, np.concatenate([X[I, j], np.zeros(M)]))[0]
+            else:
+                H[:, j] = np.linalg.inv(l2 * I.size * np.eye(M) + Z[I].T @ Z[I]) @ Z[I].T @ X[I, j]
+    return Z, H
+
+
+def reference_biased(X, mask, H, l2, bias_l2, n_iter):
+    """Each row's (z >= 0, free bias) block by bounded least squares on a stacked system."""
+    n, m = X.shape
+    M = H.shape[0]
+    mu = X[mask].mean()
+    Z, a, c = np.zeros((n, M)), np.zeros(n), np.zeros(m)
+    lower = np.r_[np.zeros(M), -np.inf]
+    for _ in range(n_iter):
+        for i in range(n):
+            J = np.flatnonzero(mask[i])
+            if J.size == 0:
+                Z[i], a[i] = 0, 0
+                continue
+            A = np.block([[H[:, J].T, np.ones((J.size, 1))],
+                          [np.sqrt(l2 * J.size) * np.eye(M), np.zeros((M, 1))],
+                          [np.zeros((1, M)), np.sqrt(bias_l2) * np.ones((1, 1))]])
+            y = np.r_[X[i, J] - mu - c[J], np.zeros(M + 1)]
+            sol = lsq_linear(A, y, bounds=(lower, np.inf), method="bvls", tol=1e-14).x
+            Z[i], a[i] = sol[:M], sol[M]
+        for j in range(m):
+            I = np.flatnonzero(mask[:, j])
+            if I.size == 0:
+                H[:, j], c[j] = 0, 0
+                continue
+            A = np.block([[Z[I], np.ones((I.size, 1))],
+                          [np.sqrt(l2 * I.size) * np.eye(M), np.zeros((M, 1))],
+                          [np.zeros((1, M)), np.sqrt(bias_l2) * np.ones((1, 1))]])
+            y = np.r_[X[I, j] - mu - a[I], np.zeros(M + 1)]
+            sol = lsq_linear(A, y, bounds=(lower, np.inf), method="bvls", tol=1e-14).x
+            H[:, j], c[j] = sol[:M], sol[M]
+    return mu, a, c, Z, H
+
+
+# ------------------------------------------------------------------ equivalence
+@pytest.mark.parametrize("function, nonneg", [(nmf_core.als, False), (nmf_core.nnls_als, True)])
+def test_alternating_matches_literal_reference(function, nonneg):
+    X, mask = tiny_problem()
+    Z0, H0 = start(X.shape, 3)
+    result = function(X, 3, mask=mask, l2=0.05, n_iter=4, init=(Z0, H0))
+    Z, H = reference_als(X, mask, H0.copy(), 0.05, 4, nonneg)
+    np.testing.assert_allclose(result.Z, Z, atol=1e-8)
+    np.testing.assert_allclose(result.H, H, atol=1e-8)
+    assert np.all(result.Z[0] == 0)             # row 0 has no observed cell
+
+
+def test_biased_matches_literal_reference():
+    X, mask = tiny_problem(seed=3)
+    Z0, H0 = start(X.shape, 2, seed=4)
+    result = nmf_core.biased_non_negative(X, 2, mask=mask, l2=0.1, bias_l2=2.0, n_iter=3,
+                                          init=(Z0, H0))
+    mu, a, c, Z, H = reference_biased(X, mask, H0.copy(), 0.1, 2.0, 3)
+    assert result.mu == pytest.approx(mu)
+    np.testing.assert_allclose(result.user_bias, a, atol=1e-6)
+    np.testing.assert_allclose(result.item_bias, c, atol=1e-6)
+    np.testing.assert_allclose(result.Z, Z, atol=1e-6)
+    np.testing.assert_allclose(result.H, H, atol=1e-6)
+
+
+def test_sparse_input_equals_dense_with_mask():
+    X, mask = tiny_problem(seed=5)
+    sparse = sp.csr_matrix(np.where(mask, X, 0.0))
+    for function in (nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative):
+        dense = function(X, 2, mask=mask, n_iter=3, random_state=7)
+        stored = function(sparse, 2, n_iter=3, random_state=7)
+        np.testing.assert_allclose(stored.Z, dense.Z, atol=1e-10)
+        np.testing.assert_allclose(stored.losses, dense.losses, rtol=1e-10)
+
+
+# ---------------------------------------------------------------- monotonicity
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+def test_objective_never_increases(function):
+    rng = np.random.default_rng(11)
+    X = rng.integers(1, 6, size=(40, 30)).astype(float)
+    mask = rng.random(X.shape) < 0.3
+    losses = function(X, 4, mask=mask, l2=0.02, n_iter=25, random_state=2).losses
+    assert losses.shape == (25,)
+    assert np.all(np.diff(losses) <= 1e-10 * losses[0])
+    assert losses[-1] < 0.9 * losses[0]          # and it does make progress
+
+
+def test_objective_matches_its_definition():
+    X, mask = tiny_problem(seed=8)
+    result = nmf_core.biased_non_negative(X, 2, mask=mask, l2=0.3, bias_l2=1.5, n_iter=2)
+    rows, cols = np.nonzero(mask)
+    fit = result.mu + result.user_bias[rows] + result.item_bias[cols] \
+        + np.sum(result.Z[rows] * result.H[:, cols].T, axis=1)
+    n, m = mask.sum(1), mask.sum(0)
+    expected = np.sum((X[rows, cols] - fit) ** 2) \
+        + 0.3 * (n @ (result.Z ** 2).sum(1) + m @ (result.H ** 2).sum(0)) \
+        + 1.5 * (result.user_bias @ result.user_bias + result.item_bias @ result.item_bias)
+    assert result.losses[-1] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(result.predict(rows, cols), fit, rtol=1e-12)
+
+
+def test_nnls_als_recovers_a_nonnegative_low_rank_matrix():
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 2)) @ rng.random((2, 25)) * 3
+    mask = rng.random(X.shape) < 0.7
+    result = nmf_core.nnls_als(X, 2, mask=mask, l2=0.0, n_iter=300, random_state=0)
+    assert result.Z.min() >= 0 and result.H.min() >= 0
+    fit = result.Z @ result.H
+    assert np.sqrt(np.mean((fit - X)[~mask] ** 2)) < 0.05   # held-out cells too
+
+
+def test_biased_model_recovers_pure_biases():
+    rng = np.random.default_rng(1)
+    a, c = rng.normal(0, 0.5, 20), rng.normal(0, 0.5, 15)
+    X = 3 + a[:, None] + c[None, :]
+    result = nmf_core.biased_non_negative(X, 1, l2=1e-3, bias_l2=1e-6, n_iter=30)
+    fit = result.predict(*np.indices(X.shape).reshape(2, -1)).reshape(X.shape)
+    assert np.abs(fit - X).max() < 0.05
+
+
+# ----------------------------------------------------------------- truncated SVD
+def test_truncated_svd_is_the_best_rank_k_approximation():
+    rng = np.random.default_rng(2)
+    X = rng.random((12, 9))
+    U, s, Vt = np.linalg.svd(X)
+    best = (U[:, :3] * s[:3]) @ Vt[:3]
+    result = nmf_core.truncated_svd(X, 3)
+    np.testing.assert_allclose(result.Z @ result.H, best, atol=1e-12)
+    assert result.losses[0] == pytest.approx(np.sum((X - best) ** 2))
+    sparse = nmf_core.truncated_svd(sp.csr_matrix(X), 3, random_state=0)
+    np.testing.assert_allclose(sparse.Z @ sparse.H, best, atol=1e-8)
+    np.testing.assert_allclose(np.abs(sparse.Z), np.abs(result.Z), atol=1e-8)
+
+
+def test_predict_cells_matches_the_full_product():
+    rng = np.random.default_rng(3)
+    Z, H = rng.random((9, 3)), rng.random((3, 8))
+    rows, cols = rng.integers(0, 9, 50), rng.integers(0, 8, 50)
+    np.testing.assert_allclose(nmf_core.predict_cells(Z, H, rows, cols, chunk=7),
+                               (Z @ H)[rows, cols], rtol=1e-12)
+
+
+def test_same_seed_same_result():
+    X, mask = tiny_problem(seed=9)
+    first = nmf_core.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
+    second = nmf_core.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
+    np.testing.assert_array_equal(first.H, second.H)
+
+
+# -------------------------------------------------------------------- errors
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+def test_errors_name_the_problem(function):
+    X, mask = tiny_problem()
+    with pytest.raises(ValueError, match=r"num_components must lie in \[1, 6\].*got 0"):
+        function(X, 0, mask=mask)
+    with pytest.raises(ValueError, match="l2 must be a finite number >= 0, got -1"):
+        function(X, 2, mask=mask, l2=-1)
+    with pytest.raises(ValueError, match=r"mask must have the data's shape \(7, 6\)"):
+        function(X, 2, mask=mask[:3])
+    with pytest.raises(ValueError, match="no observed cells"):
+        function(X, 2, mask=np.zeros_like(mask))
+    bad = X.copy()
+    bad[mask] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        function(bad, 2, mask=mask)
+
+
+def test_nnls_als_rejects_negative_observed_data():
+    X, mask = tiny_problem()
+    with pytest.raises(ValueError, match="non-negative at observed cells, found minimum -5"):
+        nmf_core.nnls_als(np.where(mask, -X, 0.0), 2, mask=mask)
+    # negative values outside the mask do not matter
+    nmf_core.nnls_als(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
+
+
+def test_truncated_svd_errors():
+    with pytest.raises(ValueError, match=r"num_components must be < 4 for sparse data, got 4"):
+        nmf_core.truncated_svd(sp.random(5, 4, density=0.5, random_state=0), 4)
+    with pytest.raises(ValueError, match="impute them first"):
+        nmf_core.truncated_svd(np.array([[1.0, np.nan], [0.0, 1.0]]), 1)
+
+
+# ------------------------------------------------------------ the sparse path
+class NoDense(sp.csr_matrix):
+    """A sparse matrix that refuses to become dense."""
+
+    def toarray(self, *args, **kwargs):
+        raise AssertionError("densified")
+
+    todense = toarray
+
+
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
+    rng = np.random.default_rng(5)
+    dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
+    X = NoDense(dense)
+    whole = function(X, 3, n_iter=3, random_state=1)
+    monkeypatch.setattr(nmf_core, "_ROW_BLOCK", 4)           # many row blocks
+    blocked = function(X, 3, n_iter=3, random_state=1)
+    np.testing.assert_allclose(blocked.Z, whole.Z, atol=1e-10)
+    np.testing.assert_allclose(blocked.losses, whole.losses, rtol=1e-10)
+
+
+def test_synthetic_scale_data_has_the_requested_shape():
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_scale.py"
+    spec = importlib.util.spec_from_file_location("bench_scale", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    X = bench.synthetic_ratings(60, 40, 700, seed=3)
+    assert X.shape == (60, 40) and X.nnz == 700
+    assert set(np.unique(X.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert len(np.unique(X.data)) >= 4
+    counts = np.diff(X.tocsc().indptr)
+    assert counts.max() > 3 * np.median(counts)              # popular and rare movies
+    np.testing.assert_array_equal(bench.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
+
+
+@pytest.mark.parametrize("max_rounds, warm", [(0, False), (1, False), (12, False), (12, True)])
+def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
+    rng = np.random.default_rng(12)
+    n, M = 300, 6
+    F = rng.standard_normal((n, 15, M))
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = rng.standard_normal((n, M)) * 3
+    reg = rng.uniform(0, 2, n)
+    empty = np.zeros(n, bool)
+    empty[:3] = True
+    start = rng.random((n, M)) - 0.5 if warm else None
+    x = nmf_core._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    for r in range(n):
+        if empty[r]:
+            assert np.all(x[r] == 0)
+            continue
+        A = G[r] + reg[r] * np.eye(M)
+        L = np.linalg.cholesky(A)
+        expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
+        np.testing.assert_allclose(x[r], expected, atol=1e-9)
+    assert (x == 0).any() and (x > 0).any()
+
+
+def test_observed_means_non_nan_cells_and_none_means_every_cell():
+    X, mask = tiny_problem(seed=6)
+    with_nan = np.where(mask, X, np.nan)
+    by_nan = nmf_core.nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
+    by_mask = nmf_core.nnls_als(X, 2, mask=mask, n_iter=3)
+    np.testing.assert_allclose(by_nan.H, by_mask.H, atol=1e-12)
+    zero_filled = np.where(mask, X, 0.0)
+    every_cell = nmf_core.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
+    dense = nmf_core.als(zero_filled, 2, mask=None, n_iter=3)
+    np.testing.assert_allclose(every_cell.Z, dense.Z, atol=1e-10)
+    stored_only = nmf_core.als(sp.csr_matrix(zero_filled), 2, n_iter=3)
+    assert not np.allclose(stored_only.Z, dense.Z)
+    with pytest.raises(ValueError, match="got the string 'all'"):
+        nmf_core.als(X, 2, mask="all")
+
+
+def test_nonnegative_solver_handles_singular_systems():
+    """l2 = 0 and fewer cells than components: the optimum is still found."""
+    rng = np.random.default_rng(13)
+    n, M = 40, 6
+    F = rng.random((n, 3, M))                      # 3 cells, 6 unknowns: G has rank 3
+    v = rng.random((n, 3)) * 4
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = np.einsum("nrk,nr->nk", F, v)
+    x = nmf_core._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    for r in range(n):
+        best = nnls(F[r], v[r])[0]
+        assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
+            np.sum((F[r] @ best - v[r]) ** 2), abs=1e-9)
+    assert x.min() >= 0
+
+
+@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als])
+def test_no_penalty_with_sparse_rows_still_descends(function):
+    X, mask = tiny_problem(seed=2, shape=(12, 10), density=0.3)
+    losses = function(X, 5, mask=mask, l2=0.0, n_iter=8).losses
+    assert np.all(np.isfinite(losses))
+    assert np.all(np.diff(losses) <= 1e-9 * losses[0])
