@@ -63,8 +63,9 @@ ex08.zip: build/nmf.ipynb build/nmf.html nmf_core.py recommender.py
 test: $(STAMP) $(DATA) ## run the whole test suite
 	$(PY) -m pytest
 
-bench: $(STAMP) $(DATA) ## time nmf_core against scikit-learn (prints ratios)
+bench: $(STAMP) $(DATA) ## time nmf_core against scikit-learn, then at MovieLens-1M/10M scale
 	$(PY) benchmarks/bench_nmf.py
+	$(PY) benchmarks/bench_scale.py --sizes 1m 10m
 
 evaluate: $(STAMP) $(DATA) ## evaluate every recommender on the five official splits
 	$(PY) benchmarks/evaluate.py

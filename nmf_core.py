@@ -35,7 +35,8 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
+from scipy.optimize import linear_sum_assignment, nnls
+from scipy.sparse.linalg import svds
 
 __all__ = ["NMFResult", "non_negative", "match_components", "EPS"]
 
@@ -657,20 +658,13 @@ def match_components(A, B):
 # :func:`_validate`, which insists on non-negative data.)
 # ============================================================================
 
-from typing import NamedTuple as _NamedTuple
-
-import numpy as _np
-import scipy.sparse as _sp
-from scipy.optimize import nnls as _nnls
-from scipy.sparse.linalg import svds as _svds
-
 _PREDICT_CHUNK = 1 << 19  # observed cells handled at a time when predicting
 
 __all__ += ["FactorResult", "BiasedResult", "predict_cells", "als", "nnls_als",
             "biased_non_negative", "truncated_svd"]
 
 
-class FactorResult(_NamedTuple):
+class FactorResult(NamedTuple):
     """A low-rank factorization ``X ~ Z @ H`` and its objective history.
 
     Attributes
@@ -681,12 +675,12 @@ class FactorResult(_NamedTuple):
         The objective after each iteration (one value for a direct method).
     """
 
-    Z: _np.ndarray
-    H: _np.ndarray
-    losses: _np.ndarray
+    Z: np.ndarray
+    H: np.ndarray
+    losses: np.ndarray
 
 
-class BiasedResult(_NamedTuple):
+class BiasedResult(NamedTuple):
     """``x_ij ~ mu + user_bias_i + item_bias_j + Z[i] @ H[:, j]`` with Z, H >= 0.
 
     Attributes
@@ -702,16 +696,16 @@ class BiasedResult(_NamedTuple):
     """
 
     mu: float
-    user_bias: _np.ndarray
-    item_bias: _np.ndarray
-    Z: _np.ndarray
-    H: _np.ndarray
-    losses: _np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    Z: np.ndarray
+    H: np.ndarray
+    losses: np.ndarray
 
     def predict(self, rows, cols):
         """Predicted values at cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""
-        rows = _np.asarray(rows, dtype=_np.intp)
-        cols = _np.asarray(cols, dtype=_np.intp)
+        rows = np.asarray(rows, dtype=np.intp)
+        cols = np.asarray(cols, dtype=np.intp)
         return (self.mu + self.user_bias[rows] + self.item_bias[cols]
                 + predict_cells(self.Z, self.H, rows, cols))
 
@@ -731,19 +725,19 @@ def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK):
     -------
     ndarray of shape (n_cells,)
     """
-    rows = _np.asarray(rows, dtype=_np.intp)
-    cols = _np.asarray(cols, dtype=_np.intp)
-    out = _np.empty(rows.shape[0], dtype=_np.float64)
-    Ht = _np.ascontiguousarray(H.T)
+    rows = np.asarray(rows, dtype=np.intp)
+    cols = np.asarray(cols, dtype=np.intp)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    Ht = np.ascontiguousarray(H.T)
     for start in range(0, rows.shape[0], chunk):
         stop = start + chunk
-        out[start:stop] = _np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
+        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
     return out
 
 
 # ---------------------------------------------------------------- validation
 def _check_rank(num_components, shape, name="num_components"):
-    if isinstance(num_components, bool) or not isinstance(num_components, (int, _np.integer)):
+    if isinstance(num_components, bool) or not isinstance(num_components, (int, np.integer)):
         raise TypeError(f"{name} must be a positive integer, got {num_components!r} "
                         f"of type {type(num_components).__name__}.")
     if not 1 <= num_components <= min(shape):
@@ -757,25 +751,25 @@ def _check_nonneg_number(value, name):
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}.") from None
-    if not _np.isfinite(number) or number < 0:
+    if not np.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}.")
     return number
 
 
 def _check_n_iter(n_iter):
-    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, _np.integer)) or n_iter < 1:
+    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 1:
         raise ValueError(f"n_iter must be a positive integer, got {n_iter!r}.")
     return int(n_iter)
 
 
-class _Observed(_NamedTuple):
+class _Observed(NamedTuple):
     """Observed cells in row-major (``by_row``) and column-major (``by_col``) CSR form."""
 
-    by_row: _sp.csr_matrix   # (n_rows, n_cols)
-    by_col: _sp.csr_matrix   # (n_cols, n_rows), the transpose
-    rows: _np.ndarray        # (nnz,) row index of each cell, row-major order
-    cols: _np.ndarray        # (nnz,) column index of each cell
-    values: _np.ndarray      # (nnz,)
+    by_row: sp.csr_matrix   # (n_rows, n_cols)
+    by_col: sp.csr_matrix   # (n_cols, n_rows), the transpose
+    rows: np.ndarray        # (nnz,) row index of each cell, row-major order
+    cols: np.ndarray        # (nnz,) column index of each cell
+    values: np.ndarray      # (nnz,)
 
     @property
     def shape(self):
@@ -793,23 +787,23 @@ def _observed_cells(data, mask, *, require_non_negative):
     if isinstance(mask, str) and mask != _MASK_OBSERVED:
         raise ValueError(f"mask must be {_MASK_OBSERVED!r}, None, a boolean array or a sparse "
                          f"matrix; got the string {mask!r}.")
-    if _sp.issparse(data):
+    if sp.issparse(data):
         if data.ndim != 2:
             raise ValueError(f"data must be 2-D, got shape {data.shape}.")
         shape = data.shape
         if isinstance(mask, str):
             coo = data.tocoo()
-            keep = ~_np.isnan(coo.data)
-            rows, cols, values = coo.row[keep], coo.col[keep], coo.data[keep].astype(_np.float64)
+            keep = ~np.isnan(coo.data)
+            rows, cols, values = coo.row[keep], coo.col[keep], coo.data[keep].astype(np.float64)
         elif mask is None:
-            rows, cols = _np.indices(shape).reshape(2, -1)
-            values = _np.asarray(data.toarray(), dtype=_np.float64).ravel()
+            rows, cols = np.indices(shape).reshape(2, -1)
+            values = np.asarray(data.toarray(), dtype=np.float64).ravel()
         else:
             rows, cols = _mask_cells(mask, shape)
-            values = _np.asarray(data.tocsr()[rows, cols], dtype=_np.float64).ravel()
+            values = np.asarray(data.tocsr()[rows, cols], dtype=np.float64).ravel()
     else:
         try:
-            array = _np.asarray(data, dtype=_np.float64)
+            array = np.asarray(data, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError("data must be a numeric array-like or a scipy.sparse matrix, "
                             f"got {type(data).__name__}.") from None
@@ -817,9 +811,9 @@ def _observed_cells(data, mask, *, require_non_negative):
             raise ValueError(f"data must be 2-D (rows x columns), got shape {array.shape}.")
         shape = array.shape
         if isinstance(mask, str):
-            rows, cols = _np.nonzero(~_np.isnan(array))
+            rows, cols = np.nonzero(~np.isnan(array))
         elif mask is None:
-            rows, cols = _np.indices(shape).reshape(2, -1)
+            rows, cols = np.indices(shape).reshape(2, -1)
         else:
             rows, cols = _mask_cells(mask, shape)
         values = array[rows, cols]
@@ -827,33 +821,33 @@ def _observed_cells(data, mask, *, require_non_negative):
         raise ValueError(f"data must not be empty, got shape {shape}.")
     if values.size == 0:
         raise ValueError("no observed cells: the mask (or the sparse data) selects nothing.")
-    if not _np.all(_np.isfinite(values)):
+    if not np.all(np.isfinite(values)):
         raise ValueError("data has NaN or infinite values at observed cells; "
                          "fill them or leave them out of the mask.")
     if require_non_negative and values.min() < 0:
         raise ValueError(f"data must be non-negative at observed cells, found minimum "
                          f"{values.min():g}; shift or clip the data first.")
-    by_row = _sp.csr_matrix((values, (rows, cols)), shape=shape)
+    by_row = sp.csr_matrix((values, (rows, cols)), shape=shape)
     by_row.sum_duplicates()
     by_row.sort_indices()
     by_col = by_row.T.tocsr()
     by_col.sort_indices()
-    row_idx = _np.repeat(_np.arange(shape[0]), _np.diff(by_row.indptr))
-    return _Observed(by_row, by_col, row_idx, by_row.indices.astype(_np.intp), by_row.data)
+    row_idx = np.repeat(np.arange(shape[0]), np.diff(by_row.indptr))
+    return _Observed(by_row, by_col, row_idx, by_row.indices.astype(np.intp), by_row.data)
 
 
 def _mask_cells(mask, shape):
-    if _sp.issparse(mask):
+    if sp.issparse(mask):
         if mask.shape != shape:
             raise ValueError(f"mask must have the data's shape {shape}, got {mask.shape}.")
-        coo = _sp.csr_matrix(mask).tocoo()          # stored entries, whatever their value
-        return coo.row.astype(_np.intp), coo.col.astype(_np.intp)
-    mask = _np.asarray(mask)
+        coo = sp.csr_matrix(mask).tocoo()          # stored entries, whatever their value
+        return coo.row.astype(np.intp), coo.col.astype(np.intp)
+    mask = np.asarray(mask)
     if mask.shape != shape:
         raise ValueError(f"mask must have the data's shape {shape}, got {mask.shape}.")
     if mask.dtype != bool:
         raise TypeError(f"mask must be a boolean array or a sparse matrix, got dtype {mask.dtype}.")
-    return _np.nonzero(mask)
+    return np.nonzero(mask)
 
 
 def _check_init(init, shape, num_components):
@@ -864,8 +858,8 @@ def _check_init(init, shape, num_components):
         Z0, H0 = init
     except (TypeError, ValueError):
         raise TypeError("init must be a pair (Z0, H0) of arrays or None.") from None
-    Z0 = _np.array(Z0, dtype=_np.float64)
-    H0 = _np.array(H0, dtype=_np.float64)
+    Z0 = np.array(Z0, dtype=np.float64)
+    H0 = np.array(H0, dtype=np.float64)
     if Z0.shape != (n_rows, num_components) or H0.shape != (num_components, n_cols):
         raise ValueError(f"init must have shapes {(n_rows, num_components)} and "
                          f"{(num_components, n_cols)}, got {Z0.shape} and {H0.shape}.")
@@ -899,16 +893,16 @@ def _normal_equations(values, F):
     t, tt : ndarray of shape (n,)
     """
     n, M = values.shape[0], F.shape[1]
-    padded = _np.zeros((F.shape[0] + 1, M + 1))          # [F | 1]; last row: the padding
+    padded = np.zeros((F.shape[0] + 1, M + 1))          # [F | 1]; last row: the padding
     padded[:-1, :M] = F
     padded[:-1, M] = 1.0
-    counts = _np.diff(values.indptr)
-    order = _np.argsort(counts, kind="stable")
-    G_aug = _np.zeros((n, M + 1, M + 1))
-    b_aug = _np.zeros((n, M + 1))
-    tt = _np.zeros(n)
+    counts = np.diff(values.indptr)
+    order = np.argsort(counts, kind="stable")
+    G_aug = np.zeros((n, M + 1, M + 1))
+    b_aug = np.zeros((n, M + 1))
+    tt = np.zeros(n)
     start = 0
-    sorted_counts = _np.maximum(counts[order], 1)
+    sorted_counts = np.maximum(counts[order], 1)
     while start < n:
         # rows are sorted by length: the largest group whose padded size fits
         low, high = start + 1, n                   # bisection on the group's end
@@ -921,15 +915,15 @@ def _normal_equations(values, F):
         stop = low
         rows = order[start:stop]
         longest = max(int(counts[rows[-1]]), 1)
-        offsets = _np.arange(longest)
+        offsets = np.arange(longest)
         valid = offsets[None, :] < counts[rows, None]
-        where = _np.minimum(values.indptr[rows, None] + offsets[None, :], max(values.nnz - 1, 0))
-        cols = _np.where(valid, values.indices[where] if values.nnz else 0, F.shape[0])
-        vals = _np.where(valid, values.data[where] if values.nnz else 0.0, 0.0)
+        where = np.minimum(values.indptr[rows, None] + offsets[None, :], max(values.nnz - 1, 0))
+        cols = np.where(valid, values.indices[where] if values.nnz else 0, F.shape[0])
+        vals = np.where(valid, values.data[where] if values.nnz else 0.0, 0.0)
         Fg = padded[cols]                                  # (rows, longest, M + 1)
-        G_aug[rows] = _np.matmul(_np.swapaxes(Fg, 1, 2), Fg)
-        b_aug[rows] = _np.einsum("rlm,rl->rm", Fg, vals)
-        tt[rows] = _np.einsum("rl,rl->r", vals, vals)
+        G_aug[rows] = np.matmul(np.swapaxes(Fg, 1, 2), Fg)
+        b_aug[rows] = np.einsum("rlm,rl->rm", Fg, vals)
+        tt[rows] = np.einsum("rl,rl->r", vals, vals)
         start = stop
     return G_aug[:, :M, :M], b_aug[:, :M], G_aug[:, :M, M], b_aug[:, M], tt
 
@@ -945,28 +939,28 @@ def _update_side(values, F, reg, empty, solve, previous):
     the new factors, from the normal equations (no second pass over the cells).
     """
     n, M = values.shape[0], F.shape[1]
-    out = _np.empty((n, M))
+    out = np.empty((n, M))
     rss = 0.0
     for start in range(0, n, _ROW_BLOCK):
         block = slice(start, min(start + _ROW_BLOCK, n))
         G, b, _, _, tt = _normal_equations(values[block], F)
         x = out[block] = solve(G, b, reg[block], empty[block], previous[block])
-        rss += float(tt.sum() - 2 * _np.einsum("nk,nk->", x, b)
-                     + _np.einsum("nk,nkl,nl->", x, G, x))
+        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, b)
+                     + np.einsum("nk,nkl,nl->", x, G, x))
     return out, rss
 
 
 def _solve_ridge(G, b, reg, empty, start=None):
     """Unconstrained minimizers of ``x'Gx - 2b'x + reg ||x||^2`` for a stack of rows."""
     M = G.shape[1]
-    A = G + reg[:, None, None] * _np.eye(M)
-    A[empty] = _np.eye(M)                        # rows without cells: solution 0
+    A = G + reg[:, None, None] * np.eye(M)
+    A[empty] = np.eye(M)                        # rows without cells: solution 0
     rhs = b.copy()
     rhs[empty] = 0.0
     try:
-        return _np.linalg.solve(A, rhs[..., None])[..., 0]
-    except _np.linalg.LinAlgError:               # l2 = 0 and a row with too few cells
-        return _np.stack([_np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
+        return np.linalg.solve(A, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:               # l2 = 0 and a row with too few cells
+        return np.stack([np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
 
 
 def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
@@ -984,31 +978,31 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     ``min ||S x - y||^2`` with ``A = G + reg I = S'S`` from A's eigenvalues.
     """
     n, M = b.shape
-    eye = _np.eye(M, dtype=bool)
-    A = G + reg[:, None, None] * _np.eye(M)
-    A[empty] = _np.eye(M)
+    eye = np.eye(M, dtype=bool)
+    A = G + reg[:, None, None] * np.eye(M)
+    A[empty] = np.eye(M)
     rhs = b.copy()
     rhs[empty] = 0.0
-    scale = _np.abs(rhs).max(axis=1, keepdims=True) + _np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
+    scale = np.abs(rhs).max(axis=1, keepdims=True) + np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
     # warm start: the previous solution's support (the active set moves little)
-    free = _np.ones((n, M), dtype=bool) if start is None else start > 0
-    x = _np.zeros((n, M))
-    pending = _np.arange(n)
+    free = np.ones((n, M), dtype=bool) if start is None else start > 0
+    x = np.zeros((n, M))
+    pending = np.arange(n)
     for _ in range(max_rounds):
         if pending.size == 0:
             break
         f = free[pending]
         both = f[:, :, None] & f[:, None, :]
-        system = _np.where(both, A[pending], eye)
+        system = np.where(both, A[pending], eye)
         try:
-            sol = _np.linalg.solve(system, _np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
-        except _np.linalg.LinAlgError:            # a singular system (l2 = 0): exact fallback
+            sol = np.linalg.solve(system, np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
+        except np.linalg.LinAlgError:            # a singular system (l2 = 0): exact fallback
             break
         negative = f & (sol < 0)
-        gradient = rhs[pending] - _np.einsum("nkl,nl->nk", A[pending], sol)
+        gradient = rhs[pending] - np.einsum("nkl,nl->nk", A[pending], sol)
         tolerance = 1e-9 * scale[pending]
         grow = ~f & (gradient > tolerance)
-        stationary = _np.all(~f | (_np.abs(gradient) <= tolerance), axis=1)
+        stationary = np.all(~f | (np.abs(gradient) <= tolerance), axis=1)
         done = ~negative.any(axis=1) & ~grow.any(axis=1) & stationary
         x[pending[done]] = sol[done]
         # drop negative variables; if none, re-admit the fixed one with the largest gradient
@@ -1016,32 +1010,32 @@ def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
         rows = pending[adjust]
         new_free = f[adjust] & ~negative[adjust]
         no_negative = ~negative[adjust].any(axis=1)
-        best = _np.argmax(_np.where(grow[adjust], gradient[adjust], -_np.inf), axis=1)
-        new_free[_np.flatnonzero(no_negative), best[no_negative]] = True
+        best = np.argmax(np.where(grow[adjust], gradient[adjust], -np.inf), axis=1)
+        new_free[np.flatnonzero(no_negative), best[no_negative]] = True
         free[rows] = new_free
         pending = rows
     if pending.size:
         # A = V diag(w) V' (w >= 0): x'Ax - 2b'x = ||S x - y||^2 - y'y with
         # S = diag(sqrt w) V' and y = diag(1/sqrt w) V'b (b lies in A's range;
         # zero eigenvalues are dropped), exact also when A is only semi-definite.
-        w, V = _np.linalg.eigh(A[pending])
+        w, V = np.linalg.eigh(A[pending])
         keep = w > 1e-12 * w.max(axis=1, keepdims=True)
-        root = _np.sqrt(_np.where(keep, w, 0.0))
-        y = _np.where(keep, _np.einsum("nkl,nk->nl", V, rhs[pending]) / _np.where(keep, root, 1.0),
+        root = np.sqrt(np.where(keep, w, 0.0))
+        y = np.where(keep, np.einsum("nkl,nk->nl", V, rhs[pending]) / np.where(keep, root, 1.0),
                       0.0)
-        S = root[:, :, None] * _np.swapaxes(V, 1, 2)
+        S = root[:, :, None] * np.swapaxes(V, 1, 2)
         for r, row in enumerate(pending):
-            x[row] = _nnls(S[r], y[r])[0]
-    return _np.maximum(x, 0.0)
+            x[row] = nnls(S[r], y[r])[0]
+    return np.maximum(x, 0.0)
 
 
 def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init, solve, name):
     shape = obs.shape
-    n_row = _np.diff(obs.by_row.indptr).astype(_np.float64)
-    n_col = _np.diff(obs.by_col.indptr).astype(_np.float64)
+    n_row = np.diff(obs.by_row.indptr).astype(np.float64)
+    n_col = np.diff(obs.by_col.indptr).astype(np.float64)
     if init is None:
         Z, H = _initialize(shape[0], shape[1], num_components,
-                           max(float(_np.mean(_np.abs(obs.values))), 1e-12), random_state)
+                           max(float(np.mean(np.abs(obs.values))), 1e-12), random_state)
     else:
         Z, H = init
     losses = []
@@ -1049,13 +1043,13 @@ def _alternate(obs, num_components, n_iter, random_state, l2, tol, verbose, init
         Z, _ = _update_side(obs.by_row, H.T, l2 * n_row, n_row == 0, solve, Z)
         Ht, rss = _update_side(obs.by_col, Z, l2 * n_col, n_col == 0, solve, H.T)
         H = Ht.T.copy()
-        losses.append(rss + l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z)
-                                  + n_col @ _np.einsum("kj,kj->j", H, H)))
+        losses.append(rss + l2 * (n_row @ np.einsum("ik,ik->i", Z, Z)
+                                  + n_col @ np.einsum("kj,kj->j", H, H)))
         if verbose:
             print(f"{name} iteration {it + 1}: objective {losses[-1]:.6g}")
         if tol is not None and it > 0 and losses[-2] - losses[-1] <= tol * abs(losses[-2]):
             break
-    return FactorResult(Z, H, _np.asarray(losses))
+    return FactorResult(Z, H, np.asarray(losses))
 
 
 def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=0.1,
@@ -1146,10 +1140,10 @@ def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, 
     ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Rows go block by block.
     Also returns the residual sum of squares at the new values.
     """
-    targets = _sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
+    targets = sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
                               values.indptr), shape=values.shape, copy=False)
     rows, M = values.shape[0], F.shape[1]
-    z, bias = _np.empty((rows, M)), _np.empty(rows)
+    z, bias = np.empty((rows, M)), np.empty(rows)
     rss = 0.0
     for start in range(0, rows, _ROW_BLOCK):
         block = slice(start, min(start + _ROW_BLOCK, rows))
@@ -1157,14 +1151,14 @@ def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, 
         G, Ft, g, t_sum, tt = _normal_equations(targets[block], F)
         count = n[block]
         empty = count == 0
-        denom = _np.where(empty, 1.0, count + bias_l2)
+        denom = np.where(empty, 1.0, count + bias_l2)
         schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
         rhs = Ft - g * (t_sum / denom)[:, None]
         x = z[block] = _solve_nonneg(schur, rhs, l2 * count, empty, previous[block])
-        c = bias[block] = _np.where(empty, 0.0, (t_sum - _np.einsum("nk,nk->n", g, x)) / denom)
+        c = bias[block] = np.where(empty, 0.0, (t_sum - np.einsum("nk,nk->n", g, x)) / denom)
         # ||t - F x - c||^2 expanded
-        rss += float(tt.sum() - 2 * _np.einsum("nk,nk->", x, Ft) - 2 * c @ t_sum
-                     + _np.einsum("nk,nkl,nl->", x, G, x) + 2 * c @ _np.einsum("nk,nk->n", g, x)
+        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, Ft) - 2 * c @ t_sum
+                     + np.einsum("nk,nkl,nl->", x, G, x) + 2 * c @ np.einsum("nk,nk->n", g, x)
                      + count @ (c * c))
     return z, bias, rss
 
@@ -1208,8 +1202,8 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     l2 = _check_nonneg_number(l2, "l2")
     bias_l2 = _check_nonneg_number(bias_l2, "bias_l2")
     init = _check_init(init, obs.shape, M)
-    n_row = _np.diff(obs.by_row.indptr).astype(_np.float64)
-    n_col = _np.diff(obs.by_col.indptr).astype(_np.float64)
+    n_row = np.diff(obs.by_row.indptr).astype(np.float64)
+    n_col = np.diff(obs.by_col.indptr).astype(np.float64)
     mu = float(obs.values.mean())
     if init is None:
         # a small interaction to start: the biases carry the level
@@ -1218,8 +1212,8 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
         Z, H = init
         if H.min() < 0 or Z.min() < 0:
             raise ValueError("init factors must be non-negative for biased_non_negative.")
-    user_bias = _np.zeros(obs.shape[0])
-    item_bias = _np.zeros(obs.shape[1])
+    user_bias = np.zeros(obs.shape[0])
+    item_bias = np.zeros(obs.shape[1])
     col_of_row_cells = obs.by_row.indices
     row_of_col_cells = obs.by_col.indices
     losses = []
@@ -1229,14 +1223,14 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
         Ht, item_bias, rss = _biased_half_step(obs.by_col, row_of_col_cells, user_bias,
                                           Z, mu, l2, bias_l2, n_col, H.T)
         H = Ht.T.copy()
-        losses.append(rss + l2 * (n_row @ _np.einsum("ik,ik->i", Z, Z)
-                                  + n_col @ _np.einsum("kj,kj->j", H, H))
+        losses.append(rss + l2 * (n_row @ np.einsum("ik,ik->i", Z, Z)
+                                  + n_col @ np.einsum("kj,kj->j", H, H))
                       + bias_l2 * (user_bias @ user_bias + item_bias @ item_bias))
         if verbose:
             print(f"biased_non_negative iteration {it + 1}: objective {losses[-1]:.6g}")
         if tol is not None and it > 0 and losses[-2] - losses[-1] <= tol * abs(losses[-2]):
             break
-    return BiasedResult(mu, user_bias, item_bias, Z, H, _np.asarray(losses))
+    return BiasedResult(mu, user_bias, item_bias, Z, H, np.asarray(losses))
 
 
 # ------------------------------------------------------------ truncated SVD
@@ -1264,35 +1258,35 @@ def truncated_svd(data, num_components, *, random_state=0):
         positive largest-magnitude entry.  ``losses`` holds the one squared
         Frobenius error ``||X - Z H||^2 = ||X||^2 - sum s_M^2``.
     """
-    if _sp.issparse(data):
-        X = data.tocsr().astype(_np.float64)
+    if sp.issparse(data):
+        X = data.tocsr().astype(np.float64)
         if X.ndim != 2 or 0 in X.shape:
             raise ValueError(f"data must be a non-empty 2-D matrix, got shape {X.shape}.")
-        if not _np.all(_np.isfinite(X.data)):
+        if not np.all(np.isfinite(X.data)):
             raise ValueError("data has NaN or infinite values; impute them first.")
         M = _check_rank(num_components, X.shape)
         if M >= min(X.shape):
             raise ValueError(f"num_components must be < {min(X.shape)} for sparse data, got {M}; "
                              "pass a dense array for a full-rank decomposition.")
-        v0 = _np.random.default_rng(random_state).uniform(-1, 1, min(X.shape))
-        U, s, Vt = _svds(X, k=M, v0=v0, solver="arpack")
+        v0 = np.random.default_rng(random_state).uniform(-1, 1, min(X.shape))
+        U, s, Vt = svds(X, k=M, v0=v0, solver="arpack")
         total = float(X.multiply(X).sum())
     else:
         try:
-            X = _np.asarray(data, dtype=_np.float64)
+            X = np.asarray(data, dtype=np.float64)
         except (TypeError, ValueError):
             raise TypeError(f"data must be numeric, got {type(data).__name__}.") from None
         if X.ndim != 2 or 0 in X.shape:
             raise ValueError(f"data must be a non-empty 2-D array, got shape {X.shape}.")
-        if not _np.all(_np.isfinite(X)):
+        if not np.all(np.isfinite(X)):
             raise ValueError("data has NaN or infinite values; impute them first.")
         M = _check_rank(num_components, X.shape)
-        U, s, Vt = _np.linalg.svd(X, full_matrices=False)
-        total = float(_np.sum(X * X))
-    order = _np.argsort(s)[::-1][:M]
+        U, s, Vt = np.linalg.svd(X, full_matrices=False)
+        total = float(np.sum(X * X))
+    order = np.argsort(s)[::-1][:M]
     U, s, Vt = U[:, order], s[order], Vt[order]
-    signs = _np.sign(U[_np.argmax(_np.abs(U), axis=0), _np.arange(M)])
+    signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(M)])
     signs[signs == 0] = 1.0
     U, Vt = U * signs, Vt * signs[:, None]
     loss = max(total - float(s @ s), 0.0)
-    return FactorResult(U * s, Vt, _np.array([loss]))
+    return FactorResult(U * s, Vt, np.array([loss]))

@@ -6,12 +6,18 @@ matrix to :mod:`nmf_core` and reads recommendations off the reconstruction.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from scipy import optimize
+
+import nmf_core
 
 # The exercise's column headers: one source of truth for the whole package.
 RATINGS_COLS = ["user id", "movie id", "rating", "timestamp"]
@@ -764,14 +770,6 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 # base set; relevant = the user's test movies, or only those rated >= 4).
 # Hyperparameters are chosen on a validation split carved from the base set.
 
-import json as _json
-import time as _time
-from dataclasses import dataclass as _dataclass
-
-import scipy.sparse as _sp
-
-import nmf_core as _nmf_core
-
 FOLDS = (1, 2, 3, 4, 5)
 TOP_N = 10
 LIKED_RATING = 4
@@ -824,7 +822,7 @@ def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
     return ratings[~held].reset_index(drop=True), ratings[held].reset_index(drop=True)
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class RatingIndex:
     """Positions of every user and movie id: the rows and columns of the matrices.
 
@@ -856,10 +854,10 @@ class RatingIndex:
                              "index from the full users and movies tables.")
         return rows, cols
 
-    def sparse(self, ratings: pd.DataFrame) -> _sp.csr_matrix:
+    def sparse(self, ratings: pd.DataFrame) -> sp.csr_matrix:
         """The observed ratings as a sparse users x movies matrix (zeros = not rated)."""
         rows, cols = self.cells(ratings)
-        return _sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
+        return sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
                               shape=self.shape)
 
     def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0) -> np.ndarray:
@@ -936,8 +934,8 @@ def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, floa
         ``hits / n`` and ``hits / n_relevant``, averaged over users.
     """
     scores = np.array(scores, dtype=float)
-    relevant = _sp.csr_matrix(relevant, dtype=bool)
-    known = _sp.csr_matrix(known, dtype=bool)
+    relevant = sp.csr_matrix(relevant, dtype=bool)
+    known = sp.csr_matrix(known, dtype=bool)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if users.size == 0:
         return float("nan"), float("nan")
@@ -974,18 +972,18 @@ def _fit_popularity(train, index):
 
 def _fit_nmf(train, index, fill, num_components, n_iter, random_state):
     X = index.filled(train, fill)
-    Z, H, _ = _nmf_core.non_negative(X, num_components, n_iter=n_iter, random_state=random_state)
+    Z, H, _ = nmf_core.non_negative(X, num_components, n_iter=n_iter, random_state=random_state)
     return Z @ H
 
 
 def _fit_nmf_masked(train, index, num_components, l2, n_iter, random_state):
-    Z, H, _ = _nmf_core.non_negative(index.sparse(train), num_components, n_iter=n_iter,
+    Z, H, _ = nmf_core.non_negative(index.sparse(train), num_components, n_iter=n_iter,
                                      random_state=random_state, mask="observed", l2=l2)
     return Z @ H
 
 
 def _fit_nnls_als(train, index, num_components, l2, n_iter, random_state):
-    Z, H, _ = _nmf_core.nnls_als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
+    Z, H, _ = nmf_core.nnls_als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
                                  random_state=random_state)
     return Z @ H
 
@@ -1000,25 +998,25 @@ def _fit_nnls_als_average(train, index, num_components, l2, n_iter, random_state
     X = index.sparse(train)
     total = np.zeros(index.shape)
     for seed in range(random_state, random_state + n_seeds):
-        Z, H, _ = _nmf_core.nnls_als(X, num_components, l2=l2, n_iter=n_iter, random_state=seed)
+        Z, H, _ = nmf_core.nnls_als(X, num_components, l2=l2, n_iter=n_iter, random_state=seed)
         total += Z @ H
     return total / n_seeds
 
 
 def _fit_als(train, index, num_components, l2, n_iter, random_state):
-    Z, H, _ = _nmf_core.als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
+    Z, H, _ = nmf_core.als(index.sparse(train), num_components, l2=l2, n_iter=n_iter,
                             random_state=random_state)
     return Z @ H
 
 
 def _fit_biased(train, index, num_components, l2, bias_l2, n_iter, random_state):
-    fit = _nmf_core.biased_non_negative(index.sparse(train), num_components, l2=l2,
+    fit = nmf_core.biased_non_negative(index.sparse(train), num_components, l2=l2,
                                         bias_l2=bias_l2, n_iter=n_iter, random_state=random_state)
     return fit.mu + fit.user_bias[:, None] + fit.item_bias[None, :] + fit.Z @ fit.H
 
 
 def _fit_svd(train, index, fill, num_components):
-    Z, H, _ = _nmf_core.truncated_svd(index.filled(train, fill), num_components)
+    Z, H, _ = nmf_core.truncated_svd(index.filled(train, fill), num_components)
     return Z @ H
 
 
@@ -1030,7 +1028,7 @@ def _fit_sklearn_nmf(train, index, num_components, max_iter, random_state):
     return W @ model.components_
 
 
-@_dataclass(frozen=True)
+@dataclass(frozen=True)
 class ModelSpec:
     """A recommender on the scoreboard: how to fit it and which settings to try.
 
@@ -1139,7 +1137,7 @@ def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIn
         metrics["rmse"] = metrics["mae"] = float("nan")
     truth = test["rating"].to_numpy()
     for suffix, keep in (("", truth > 0), ("_liked", truth >= LIKED_RATING)):
-        relevant = _sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
+        relevant = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
                                   shape=index.shape)
         precision, recall = top_n_accuracy(scores, known, relevant)
         metrics[f"precision_at_10{suffix}"], metrics[f"recall_at_10{suffix}"] = precision, recall
@@ -1165,7 +1163,7 @@ def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
     for params in spec.grid:
         scores = fit_scores(model, train, index, params)
         metrics = score_split(scores, train, validation, index, spec.predicts_ratings, baseline)
-        rows.append({"params": _json.dumps(params, sort_keys=True), **metrics})
+        rows.append({"params": json.dumps(params, sort_keys=True), **metrics})
     trials = pd.DataFrame(rows)
     column = trials[spec.select_by]
     best = int(column.idxmin() if spec.select_by == "rmse" else column.idxmax())
@@ -1207,11 +1205,11 @@ def evaluate_fold(fold: int, models=None, path: str | Path = DEFAULT_PATH,
             chosen, _ = select_params(model, base, index, random_state=fold)
         else:
             chosen = dict((params or {}).get(model, spec.grid[0]))
-        start = _time.perf_counter()
+        start = time.perf_counter()
         scores = fit_scores(model, base, index, chosen)
-        seconds = _time.perf_counter() - start
+        seconds = time.perf_counter() - start
         metrics = score_split(scores, base, test, index, spec.predicts_ratings, baseline)
-        rows.append({"model": model, "params": _json.dumps(chosen, sort_keys=True), "fold": fold,
+        rows.append({"model": model, "params": json.dumps(chosen, sort_keys=True), "fold": fold,
                      **metrics, "fit_seconds": seconds})
     return pd.DataFrame(rows, columns=EVALUATION_COLS)
 
