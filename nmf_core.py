@@ -373,25 +373,33 @@ def _mu_full(X, Z, H, *, n_iter: int, l2: float, eps: float, tol, verbose: bool)
         losses[t] = max(loss, 0.0)
         if _finished(losses, t, n_iter, tol, verbose):
             return Z, H, losses[: t + 1]
-        # H <- H * A / clip(G H, eps), in place in the fresh denominator array
+        # H <- H * A / clip(G H, eps)
         step = G @ H
         if l2:
             step += (l2 * n) * H
-        np.maximum(step, eps, out=step)
-        np.divide(A, step, out=step)
-        step *= H
-        H = step
+        H = _update_in(step, H, A, eps)
         B = X @ H.T                                      # X H_{t+1}^T, (n, M)
         K = H @ H.T
         # Z <- Z * B / clip(Z K, eps)
         step = Z @ K
         if l2:
             step += (l2 * m) * Z
-        np.maximum(step, eps, out=step)
-        np.divide(B, step, out=step)
-        step *= Z
-        Z = step
+        Z = _update_in(step, Z, B, eps)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
+               eps: float) -> np.ndarray:
+    """``factor * numerator / clip(denominator, eps)``, computed in ``denominator``'s array.
+
+    The denominator is a fresh array of each iteration, so reusing it avoids
+    two temporaries of the factor's size; the order of the operations (clip,
+    divide, multiply) is that of the exercise's element-wise update.
+    """
+    np.maximum(denominator, eps, out=denominator)
+    np.divide(numerator, denominator, out=denominator)
+    denominator *= factor
+    return denominator
 
 
 def _observed_product(Z: np.ndarray, HT: np.ndarray, rows: np.ndarray, cols: np.ndarray,
