@@ -14,7 +14,6 @@ export OMP_NUM_THREADS = 1
 export OPENBLAS_NUM_THREADS = 1
 export MKL_NUM_THREADS = 1
 export PYTHONHASHSEED = 0
-export MPLBACKEND = Agg
 # The kernel installed into .venv is found first, whatever else is installed.
 export JUPYTER_PATH = $(CURDIR)/$(VENV)/share/jupyter
 
@@ -44,7 +43,7 @@ $(DATA): $(STAMP)
 
 notebook: build/nmf.ipynb ## execute nmf.ipynb top to bottom into build/
 
-build/nmf.ipynb: nmf.ipynb nmf_core.py recommender.py $(DATA) $(STAMP)
+build/nmf.ipynb: nmf.ipynb nmf_core.py recommender.py $(DATA) $(STAMP) Makefile
 	@mkdir -p build figures
 	@rm -f ex08.zip build/nmf.html $@  # a failing cell must leave no stale hand-in
 	$(PY) tools/execute_notebook.py nmf.ipynb $@ --kernel $(KERNEL) --timeout $(NB_TIMEOUT)

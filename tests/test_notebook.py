@@ -27,3 +27,7 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     printed = "".join(o.get("text", "") for c in code for o in c.outputs)
     assert "100,000 ratings by 943 users of 1682 movies" in printed
     assert "digits:  1797 images x 64 pixels" in printed
+    # every figure the notebook saves is also shown inline (the HTML needs them)
+    shown = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
+    saved = sum(c.source.count(".savefig(") for c in code)
+    assert saved >= 8 and shown >= saved, (shown, saved)
