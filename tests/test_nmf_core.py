@@ -296,6 +296,66 @@ def test_digits_final_loss_close_to_scikit_learn(digits, M):
 
 
 # --------------------------------------------------------------------------
+# the masked kernel: compiled loops against the NumPy reference
+# --------------------------------------------------------------------------
+
+def cells_with_group_sizes(sizes, n_other, seed):
+    """``nmf_core._Cells`` whose groups hold ``sizes`` cells (distinct others each)."""
+    rng = np.random.default_rng(seed)
+    others = [np.sort(rng.choice(n_other, size, replace=False)) for size in sizes]
+    indptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    values = rng.random(int(indptr[-1])) * 5
+    values[::7] = 0.0                                    # observed zeros count too
+    return nmf_core._Cells(indptr, np.concatenate(others).astype(np.int64), values,
+                           np.diff(indptr).astype(np.float64))
+
+
+def test_the_pinned_environment_uses_the_compiled_kernel():
+    assert nmf_core.numba is not None, "numba is pinned in requirements.txt; `make venv`"
+    assert nmf_core._half_step_compiled is not None
+
+
+# Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
+# blocks of four (4, 5, 8, 11 cells); M covers 1, odd and larger ranks.
+@pytest.mark.parametrize("M", [1, 3, 4, 7, 20])
+@pytest.mark.parametrize("l2", [0.0, 0.4])
+def test_compiled_half_step_matches_the_numpy_reference(M, l2):
+    sizes = [0, 1, 2, 3, 4, 5, 8, 11, 0, 30]
+    cells = cells_with_group_sizes(sizes, n_other=40, seed=M)
+    rng = np.random.default_rng(100 + M)
+    own, other = rng.random((len(sizes), M)), rng.random((40, M))
+    expected = np.empty_like(own)
+    sse = nmf_core._half_step_numpy(*cells, own, other, l2, nmf_core.EPS, expected)
+    got = np.empty_like(own)
+    sse_compiled = nmf_core._half_step_compiled(*cells, own, other, l2, nmf_core.EPS, got)
+    np.testing.assert_allclose(got, expected, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(sse_compiled, sse, rtol=1e-13)
+    # the squared error is that of the incoming factors, computed directly
+    groups = np.repeat(np.arange(len(sizes)), sizes)
+    direct = np.sum((cells.values - np.sum(own[groups] * other[cells.others], axis=1)) ** 2)
+    np.testing.assert_allclose(sse_compiled, direct, rtol=1e-12)
+    # an empty group without penalty has a zero numerator: its row becomes 0
+    assert not got[0].any() and not got[8].any()
+    # in place (out is own) gives the same numbers
+    in_place = own.copy()
+    nmf_core._half_step_compiled(*cells, in_place, other, l2, nmf_core.EPS, in_place)
+    assert np.array_equal(in_place, got)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.2])
+def test_masked_fit_is_the_same_with_or_without_numba(monkeypatch, l2):
+    X = random_matrix(21, 37, 29, scale=5.0)
+    observed = np.random.default_rng(22).random(X.shape) < 0.35
+    compiled = non_negative(X, 5, n_iter=80, mask=observed, l2=l2)
+    monkeypatch.setattr(nmf_core, "_half_step_compiled", None)
+    reference = non_negative(X, 5, n_iter=80, mask=observed, l2=l2)
+    np.testing.assert_allclose(compiled.Z, reference.Z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(compiled.H, reference.H, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(compiled.losses, reference.losses, rtol=1e-12)
+    assert compiled.losses[-1] < 0.5 * compiled.losses[0]
+
+
+# --------------------------------------------------------------------------
 # sparsity: the n x m product is never formed
 # --------------------------------------------------------------------------
 
