@@ -16,8 +16,9 @@ Timing
     Wall-clock seconds of the whole fit divided by the iterations done, best of
     several runs (``--repeat-digits`` for the digits, where a fit takes well under
     a second, ``--repeat`` for MovieLens); within a problem every solver gets the
-    same number of runs, in turn.  Other load on the machine shows up as noise of
-    several per cent.
+    same number of runs, in turn, after an untimed 2-iteration warm-up fit.  This
+    machine is a shared virtual one: single runs of the same fit differ by up to
+    30 %, which is why the best of several runs is reported.
 Peak memory
     ``tracemalloc`` (Python and NumPy allocations; NumPy reports its buffers to
     it): the peak during a separate fit of ``--memory-iterations`` iterations,
@@ -81,9 +82,16 @@ def fit_sklearn(data, M, n_iter, solver):
 
 
 def best_times(solvers, repeat: int):
-    """Best seconds per iteration and the final loss of each solver, runs interleaved."""
+    """Best seconds per iteration and the final loss of each solver, runs interleaved.
+
+    Each solver first makes a 2-iteration fit that is not timed: one-off costs
+    of a process (numba loading or compiling the masked kernel, imports,
+    first-touch of memory) are not costs of an iteration.
+    """
     best = {name: np.inf for name, _ in solvers}
     loss = {}
+    for _, fit in solvers:
+        fit(2)
     for _ in range(repeat):
         for name, fit in solvers:
             start = time.perf_counter()
@@ -106,7 +114,7 @@ def peak_mib(fit, memory_iterations: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--repeat", type=int, default=1,
+    parser.add_argument("--repeat", type=int, default=3,
                         help="MovieLens: best of this many runs")
     parser.add_argument("--repeat-digits", type=int, default=5,
                         help="digits: best of this many runs")
