@@ -315,6 +315,19 @@ def test_the_pinned_environment_uses_the_compiled_kernel():
     assert nmf_core._half_step_compiled is not None
 
 
+def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
+    """numba refuses cache=True for code without a source file (here: exec'd)."""
+    namespace = {}
+    exec("def twice(x):\n    return 2.0 * x\n", namespace)
+    with pytest.raises(RuntimeError, match="cannot cache"):
+        nmf_core.numba.njit(cache=True)(namespace["twice"])
+    compiled = nmf_core._compile(namespace["twice"])
+    assert compiled(21.0) == 42.0
+    assert type(compiled._cache).__name__ == "NullCache"
+    # the module's own kernel has a source file, so it is cached on disk
+    assert type(nmf_core._half_step_compiled._cache).__name__ == "FunctionCache"
+
+
 # Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
 # blocks of four (4, 5, 8, 11 cells); M covers 1, odd and larger ranks.
 @pytest.mark.parametrize("M", [1, 3, 4, 7, 20])
