@@ -18,13 +18,15 @@ CSR matrices to small private kernels:
 * ``_mu_masked`` - only the observed cells count (seed 004's weighted rules
   with a count-scaled L2 penalty); ``(Z H)`` is evaluated at the observed
   cells only, so the n x m product is never formed and an iteration costs
-  O(nnz M + (n + m) M^2).
+  O(nnz M).
 
 NumPy/SciPy throughout, with one exception: the masked update is one fused
-pass over the observed cells (``_half_step_source``), compiled by numba when
+pass over the observed cells (``_half_step_loops``), compiled by numba when
 it is installed (it is pinned in requirements.txt).  Without numba the same
 update runs as NumPy/SciPy array code (``_half_step_numpy``), about three
-times slower on MovieLens; the tests check that both give the same numbers.
+times slower on MovieLens; the tests check that both give the same factors up
+to rounding (1e-13 per step).  ``NUMBA_DISABLE_JIT=1`` also selects the NumPy
+form (the loops run uncompiled would be hundreds of times slower).
 pandas DataFrames are accepted by duck typing.
 
 References
@@ -40,9 +42,9 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-try:  # optional: compiles the masked kernel (see _half_step_source)
+try:  # optional: compiles the masked kernel (see _half_step_loops)
     import numba
-except ImportError:  # pragma: no cover - the NumPy kernel is used instead
+except ImportError:  # the NumPy form of the kernel is used instead
     numba = None
 from scipy.optimize import linear_sum_assignment, nnls
 from scipy.sparse.linalg import svds
@@ -415,14 +417,14 @@ class _Cells(NamedTuple):
     """The observed cells grouped by the index of the factor being updated.
 
     Cells ``indptr[g]:indptr[g + 1]`` belong to group ``g`` (a column j of the
-    data when H is updated, a row i when Z is): ``others[k]`` is the other
+    data when H is updated, a row i when Z is): ``other_index[k]`` is the other
     factor's index of cell k and ``values[k]`` its observed value.  A CSR (or
     CSC) matrix's three arrays, with int64 indices; ``counts`` holds the group
     sizes as float64 (the ``n_i`` or ``m_j`` of the penalty).
     """
 
     indptr: np.ndarray
-    others: np.ndarray
+    other_index: np.ndarray
     values: np.ndarray
     counts: np.ndarray
 
@@ -434,11 +436,11 @@ def _cells(matrix: sp.csr_array) -> _Cells:
                   np.asarray(matrix.data, dtype=np.float64), np.diff(indptr).astype(np.float64))
 
 
-def _half_step_numpy(indptr, others, values, counts, own, other, l2, eps, out):
+def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, out):
     """One weighted multiplicative update of the factor ``own``, in NumPy/SciPy.
 
     ``own`` has one row per group (``Z``, or ``H.T``), ``other`` one row per
-    other index.  For each group g, with ``p_k = own[g] . other[others[k]]``
+    other index.  For each group g, with ``p_k = own[g] . other[other_index[k]]``
     the model's value at its cells k::
 
         out[g] = own[g] * (sum_k x_k other[o_k]) / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], eps)
@@ -458,12 +460,12 @@ def _half_step_numpy(indptr, others, values, counts, own, other, l2, eps, out):
         stop = min(start + _CHUNK, nnz)
         # mode="clip" skips the bounds check (the indices are valid by construction)
         np.take(own, groups[start:stop], axis=0, out=own_rows[:stop - start], mode="clip")
-        np.take(other, others[start:stop], axis=0, out=other_rows[:stop - start], mode="clip")
+        np.take(other, other_index[start:stop], axis=0, out=other_rows[:stop - start], mode="clip")
         np.einsum("ij,ij->i", own_rows[:stop - start], other_rows[:stop - start],
                   out=pred[start:stop])
     residual = values - pred
     stacked = sp.csr_array(                               # [X; P], shape (2 g, other rows)
-        (np.concatenate([values, pred]), np.concatenate([others, others]),
+        (np.concatenate([values, pred]), np.concatenate([other_index, other_index]),
          np.concatenate([indptr, indptr[1:] + nnz])), shape=(2 * n_groups, other.shape[0]))
     both = stacked @ other
     denominator = both[n_groups:]
@@ -473,7 +475,7 @@ def _half_step_numpy(indptr, others, values, counts, own, other, l2, eps, out):
     return float(residual @ residual)
 
 
-def _half_step_source(indptr, others, values, counts, own, other, l2, eps, out):
+def _half_step_loops(indptr, other_index, values, counts, own, other, l2, eps, out):
     """The loop form of :func:`_half_step_numpy`, compiled by numba when available.
 
     One pass over the cells, group by group, four cells at a time: their
@@ -495,7 +497,7 @@ def _half_step_source(indptr, others, values, counts, own, other, l2, eps, out):
         squares = 0.0
         k, end = indptr[g], indptr[g + 1]
         while k + 4 <= end:
-            o0, o1, o2, o3 = others[k], others[k + 1], others[k + 2], others[k + 3]
+            o0, o1, o2, o3 = other_index[k], other_index[k + 1], other_index[k + 2], other_index[k + 3]
             x0, x1, x2, x3 = values[k], values[k + 1], values[k + 2], values[k + 3]
             p0 = p1 = p2 = p3 = 0.0
             for c in range(M):
@@ -512,7 +514,7 @@ def _half_step_source(indptr, others, values, counts, own, other, l2, eps, out):
                 denominator[c] += (p0 * b0 + p1 * b1) + (p2 * b2 + p3 * b3)
             k += 4
         while k < end:
-            o, x = others[k], values[k]
+            o, x = other_index[k], values[k]
             p = 0.0
             for c in range(M):
                 p += own[g, c] * other[o, c]
@@ -531,16 +533,18 @@ def _half_step_source(indptr, others, values, counts, own, other, l2, eps, out):
 def _compile(function):
     """``numba.njit`` of ``function``, cached on disk when a cache folder is writable."""
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True)(function)
     except RuntimeError:  # no writable cache location: compile once per process
-        return numba.njit(nogil=True)(function)
+        return numba.njit(function)
 
 
-_half_step_compiled = None if numba is None else _compile(_half_step_source)
+#: The compiled kernel, or None where numba is missing or switched off.
+_half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
+                       else _compile(_half_step_loops))
 
 
 def _mu_masked(Xo: sp.csr_array, Z, H, *, n_iter: int, l2: float, eps: float, tol,
-               verbose: bool, half_step=None):
+               verbose: bool):
     """Weighted multiplicative updates over the observed cells (seed 004).
 
     ``Xo`` is a CSR matrix of shape (n, m) whose stored entries are exactly
@@ -554,13 +558,13 @@ def _mu_masked(Xo: sp.csr_array, Z, H, *, n_iter: int, l2: float, eps: float, to
         H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, eps)
         Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, eps)   (P' with the new H)
 
-    Both are a ``half_step`` over the cells grouped by column, then by row;
-    the H half-step also returns the squared error at ``(Z_t, H_t)``, so the
-    loss costs nothing extra.  ``half_step`` defaults to the compiled kernel
-    and falls back to :func:`_half_step_numpy` without numba.
+    Both are a half-step over the cells grouped by column, then by row: the
+    compiled :func:`_half_step_loops`, or :func:`_half_step_numpy` without
+    numba.  The H half-step also returns the squared error at ``(Z_t, H_t)``,
+    so the loss of each iteration comes with its update; only the final loss
+    costs one more H half-step, whose update is discarded.
     """
-    if half_step is None:
-        half_step = _half_step_numpy if _half_step_compiled is None else _half_step_compiled
+    half_step = _half_step_numpy if _half_step_compiled is None else _half_step_compiled
     by_row = _cells(Xo)
     by_col = _cells(Xo.T.tocsr())
     Z = np.array(Z, dtype=np.float64, order="C")
@@ -575,7 +579,7 @@ def _mu_masked(Xo: sp.csr_array, Z, H, *, n_iter: int, l2: float, eps: float, to
                           + by_col.counts @ np.einsum("jk,jk->j", HT, HT))
         losses[t] = loss
         if _finished(losses, t, n_iter, tol, verbose):
-            return Z, np.ascontiguousarray(HT.T), losses[: t + 1]
+            return Z, HT.T.copy(), losses[: t + 1]
         HT, HT_next = HT_next, HT
         half_step(*by_row, Z, HT, l2, eps, Z)            # Z_{t+1}, in place
     raise AssertionError("unreachable")  # pragma: no cover

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -324,8 +328,9 @@ def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
     compiled = nmf_core._compile(namespace["twice"])
     assert compiled(21.0) == 42.0
     assert type(compiled._cache).__name__ == "NullCache"
-    # the module's own kernel has a source file, so it is cached on disk
-    assert type(nmf_core._half_step_compiled._cache).__name__ == "FunctionCache"
+    # the module's own kernel has a source file: it is cached on disk where it can be
+    if os.access(Path(nmf_core.__file__).parent, os.W_OK):
+        assert type(nmf_core._half_step_compiled._cache).__name__ == "FunctionCache"
 
 
 # Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
@@ -345,7 +350,7 @@ def test_compiled_half_step_matches_the_numpy_reference(M, l2):
     np.testing.assert_allclose(sse_compiled, sse, rtol=1e-13)
     # the squared error is that of the incoming factors, computed directly
     groups = np.repeat(np.arange(len(sizes)), sizes)
-    direct = np.sum((cells.values - np.sum(own[groups] * other[cells.others], axis=1)) ** 2)
+    direct = np.sum((cells.values - np.sum(own[groups] * other[cells.other_index], axis=1)) ** 2)
     np.testing.assert_allclose(sse_compiled, direct, rtol=1e-12)
     # an empty group without penalty has a zero numerator: its row becomes 0
     assert not got[0].any() and not got[8].any()
@@ -361,11 +366,58 @@ def test_masked_fit_is_the_same_with_or_without_numba(monkeypatch, l2):
     observed = np.random.default_rng(22).random(X.shape) < 0.35
     compiled = non_negative(X, 5, n_iter=80, mask=observed, l2=l2)
     monkeypatch.setattr(nmf_core, "_half_step_compiled", None)
+    monkeypatch.setattr(nmf_core, "_CHUNK", 7)          # the NumPy form's chunks, many times
     reference = non_negative(X, 5, n_iter=80, mask=observed, l2=l2)
     np.testing.assert_allclose(compiled.Z, reference.Z, rtol=0, atol=1e-10)
     np.testing.assert_allclose(compiled.H, reference.H, rtol=0, atol=1e-10)
     np.testing.assert_allclose(compiled.losses, reference.losses, rtol=1e-12)
     assert compiled.losses[-1] < 0.5 * compiled.losses[0]
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_masked_early_stop_returns_the_factors_of_the_last_loss(monkeypatch, compiled):
+    if not compiled:
+        monkeypatch.setattr(nmf_core, "_half_step_compiled", None)
+    X = random_matrix(23, 30, 24, scale=4.0)
+    observed = np.random.default_rng(24).random(X.shape) < 0.4
+    Z, H, losses = non_negative(X, 3, n_iter=2000, mask=observed, l2=0.1, tol=1e-4)
+    assert 10 < losses.size - 1 < 2000
+    np.testing.assert_allclose(losses[-1], objective(X, Z, H, observed, 0.1), rtol=1e-12)
+    assert losses[-11] - losses[-1] < 1e-4 * losses[-11]      # stopped here ...
+    assert losses[-12] - losses[-2] >= 1e-4 * losses[-12]     # ... and not one step earlier
+
+
+WITHOUT_NUMBA = """
+import sys
+import numpy as np
+{block}
+import nmf_core
+X = np.random.default_rng(25).random((19, 14)) * 5
+observed = np.random.default_rng(26).random(X.shape) < 0.5
+result = nmf_core.non_negative(X, 3, n_iter=40, mask=observed, l2=0.1)
+np.save(sys.argv[1], np.concatenate([result.Z.ravel(), result.H.ravel(), result.losses]))
+print(nmf_core._half_step_compiled is None)
+"""
+
+
+@pytest.mark.parametrize("block, env", [
+    ("sys.modules['numba'] = None  # as if it were not installed", {}),
+    ("", {"NUMBA_DISABLE_JIT": "1"}),
+], ids=["not-installed", "jit-disabled"])
+def test_without_numba_the_numpy_form_gives_the_same_fit(tmp_path, block, env):
+    script = tmp_path / "fit.py"
+    script.write_text(WITHOUT_NUMBA.format(block=block))
+    out = tmp_path / "fit.npy"
+    environment = {**os.environ, "PYTHONPATH": str(Path(nmf_core.__file__).parent), **env}
+    child = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                           text=True, env=environment, timeout=120)
+    assert child.returncode == 0, child.stderr
+    assert child.stdout.strip() == "True"                # the NumPy form was used
+    X = np.random.default_rng(25).random((19, 14)) * 5
+    observed = np.random.default_rng(26).random(X.shape) < 0.5
+    here = non_negative(X, 3, n_iter=40, mask=observed, l2=0.1)
+    np.testing.assert_allclose(np.load(out), np.concatenate(
+        [here.Z.ravel(), here.H.ravel(), here.losses]), rtol=1e-10, atol=1e-12)
 
 
 # --------------------------------------------------------------------------
