@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -1022,9 +1023,13 @@ def _fit_svd(train, index, fill, num_components):
 
 def _fit_sklearn_nmf(train, index, num_components, max_iter, random_state):
     from sklearn.decomposition import NMF
+    from sklearn.exceptions import ConvergenceWarning
     model = NMF(n_components=num_components, init="nndsvda", max_iter=max_iter,
                 random_state=random_state)
-    W = model.fit_transform(index.sparse(train))
+    with warnings.catch_warnings():
+        # max_iter is a budget chosen on validation data, so stopping at it is intended
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        W = model.fit_transform(index.sparse(train))
     return W @ model.components_
 
 

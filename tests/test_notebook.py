@@ -31,3 +31,6 @@ def test_notebook_runs_top_to_bottom(tmp_path):
     shown = sum("image/png" in o.get("data", {}) for c in code for o in c.outputs)
     saved = sum(c.source.count(".savefig(") for c in code)
     assert saved >= 8 and shown >= saved, (shown, saved)
+    # no warning leaks into the hand-in (it would also show this machine's paths)
+    stderr = [o.text for c in code for o in c.outputs if o.get("name") == "stderr"]
+    assert stderr == []
