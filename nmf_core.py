@@ -42,12 +42,13 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment, nnls
+from scipy.sparse.linalg import svds
+
 try:  # optional: compiles the masked kernel (see _half_step_loops)
     import numba
 except ImportError:  # the NumPy form of the kernel is used instead
     numba = None
-from scipy.optimize import linear_sum_assignment, nnls
-from scipy.sparse.linalg import svds
 
 __all__ = ["NMFResult", "non_negative", "match_components", "EPS"]
 
@@ -447,7 +448,7 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, o
 
     Returns ``sum_k (x_k - p_k)^2``, the squared error at the *incoming*
     factors.  ``out`` may be ``own``.  This is the readable reference that
-    :func:`_half_step_compiled` (the same arithmetic in one pass) is tested
+    :func:`_half_step_loops` (the same arithmetic in one pass) is tested
     against; it costs two row gathers of the (nnz, M) cells and one sparse
     product with a matrix holding ``x`` and ``p`` stacked.
     """
