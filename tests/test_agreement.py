@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import evaluation as ev
 import recommender as rec
 
 FILLS = [0, 2.5, "global_mean", "movie_mean", "user_mean"]
@@ -116,25 +117,52 @@ def planted_fold(seed=0, n_users=120, n_movies=80, rank=3):
 @pytest.fixture(scope="module")
 def fold():
     train, test, index = planted_fold()
-    mean_scores = rec.fit_scores("global_mean", train, index, {})
-    reference = rec.score_split(mean_scores, train, test, index)
+    mean_scores = ev.fit_scores("global_mean", train, index, {})
+    reference = ev.score_split(mean_scores, train, test, index)
     return train, test, index, reference
 
 
-@pytest.mark.parametrize("model", list(rec.MODELS))
+@pytest.mark.parametrize("model", list(ev.MODELS))
 def test_every_registered_model_fits_scores_and_beats_the_global_mean(model, fold):
     import json
 
     train, test, index, reference = fold
-    spec = rec.MODELS[model]
+    spec = ev.MODELS[model]
     params = json.loads(json.dumps(spec.grid[0]))           # what the CSV stores, read back
     assert params == spec.grid[0]
-    scores = rec.fit_scores(model, train, index, params)
+    scores = ev.fit_scores(model, train, index, params)
     assert scores.shape == index.shape and np.isfinite(scores).all()
-    metrics = rec.score_split(scores, train, test, index, spec.predicts_ratings)
+    metrics = ev.score_split(scores, train, test, index, spec.predicts_ratings)
     if model == "global_mean":
         assert metrics["rmse"] == reference["rmse"] > 1.0
     elif spec.select_by == "rmse":
         assert metrics["rmse"] < reference["rmse"] - 0.02, (metrics, reference)
     else:
         assert metrics["precision_at_10"] > reference["precision_at_10"] + 0.02, (metrics, reference)
+
+
+FACTOR_MODELS = [name for name, spec in ev.MODELS.items() if spec.factorize is not None]
+
+
+@pytest.mark.parametrize("model", FACTOR_MODELS)
+def test_every_factor_model_folds_in_a_user_with_its_own_half_step(model, fold):
+    """Folding a training user's own ratings back in reproduces their trained scores
+    (the fold-in is the training's row update against the trained columns), and a
+    new user's query gets unseen movies ranked by those scores."""
+    train, _, index, _ = fold
+    fitted = ev.fit_factor_model(model, train, index, ev.MODELS[model].grid[0])
+    trained = fitted.scores()
+    for user in (1, 7, 40):
+        own = train[train["user id"] == user]
+        again = fitted.fold_in(dict(zip(own["movie id"], own["rating"])))
+        row = trained[index.user_positions([user])[0]]
+        assert np.corrcoef(again.to_numpy(), row)[0, 1] > 0.995, (model, user)
+        assert np.abs(again.to_numpy() - row).max() < 0.1 * np.abs(row).max()
+    query = {3: 5, 10: 4, 11: 1}
+    movies = pd.DataFrame({"movie id": index.movie_ids, "movie title": "m",
+                           **{g: 0 for g in rec.GENRES}})
+    top = rec.recommend_for_query(query, fitted, movies, n=5)
+    scores = fitted.fold_in(query)
+    assert not set(top["movie id"]) & set(query)
+    expected = scores.drop(list(query)).sort_values(ascending=False, kind="stable").head(5)
+    np.testing.assert_allclose(top["predicted score"], expected.to_numpy())

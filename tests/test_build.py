@@ -123,3 +123,47 @@ def test_make_help_lists_every_target():
     for target in ("all", "data", "notebook", "html", "zip", "test", "bench", "evaluate",
                    "clean", "distclean"):
         assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
+
+
+def _local_imports(notebook: Path) -> set[str]:
+    """The project modules (``*.py`` beside the notebook) that its code cells import."""
+    import ast
+
+    names = set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type != "code":
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module.split(".")[0])
+    return {name for name in names if (notebook.parent / f"{name}.py").is_file()}
+
+
+def _imports_of_module(name: str) -> set[str]:
+    import ast
+
+    tree = ast.parse((ROOT / f"{name}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {n for n in found if (ROOT / f"{n}.py").is_file()}
+
+
+def test_the_zip_carries_every_module_the_notebook_needs():
+    """The Makefile's MODULES hold the notebook's imports and what those import in turn."""
+    needed = set(_local_imports(ROOT / "nmf.ipynb"))
+    queue = list(needed)
+    while queue:
+        for other in _imports_of_module(queue.pop()) - needed:
+            needed.add(other)
+            queue.append(other)
+    makefile = (ROOT / "Makefile").read_text()
+    modules = re.search(r"^MODULES\s*:=\s*(.+)$", makefile, re.M)[1].split()
+    assert sorted(modules) == sorted(f"{name}.py" for name in needed)
+    rule = re.search(r"^ex08\.zip:(.*)$", makefile, re.M)[1]
+    assert "$(MODULES)" in rule and "requirements.txt" in rule and "ml-100k" not in rule

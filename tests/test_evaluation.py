@@ -1,6 +1,6 @@
-"""Tests of the evaluation protocol (recommender's evaluation helpers) and of
-benchmarks/evaluate.py: metrics on hand-computed cases, the validation split,
-the unseen-user fallback, hyperparameter selection, and the CSV's columns."""
+"""Tests of the evaluation protocol (module evaluation) and of benchmarks/evaluate.py:
+metrics on hand-computed cases, the validation split, the unseen-user fallback,
+hyperparameter selection, and the CSV's columns."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import evaluation as ev
+import factorizations
 import recommender as rec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +33,7 @@ def index():
 
 
 def test_rating_errors_clip_to_the_scale():
-    rmse, mae = rec.rating_errors([0.0, 6.0, 3.0], [1, 5, 4])
+    rmse, mae = ev.rating_errors([0.0, 6.0, 3.0], [1, 5, 4])
     assert rmse == pytest.approx(np.sqrt(1 / 3))
     assert mae == pytest.approx(1 / 3)
 
@@ -44,35 +46,36 @@ def test_top_n_accuracy_by_hand():
     relevant = np.array([[0, 1, 0, 0, 1],     # top 2 after excluding movie 0: 1, 2 -> 1 hit
                          [0, 0, 0, 0, 0],     # no relevant movie: user left out
                          [0, 1, 0, 0, 0]], bool)  # ties: positions 0, 1 -> 1 hit
-    precision, recall = rec.top_n_accuracy(scores, known, relevant, n=2)
+    precision, recall = ev.top_n_accuracy(scores, known, relevant, n=2)
     assert precision == pytest.approx((1 / 2 + 1 / 2) / 2)
     assert recall == pytest.approx((1 / 2 + 1 / 1) / 2)
 
 
 def test_holdout_split_is_a_seeded_partition():
     ratings = frame([(u, m, 3) for u in range(1, 11) for m in range(1, 11)])
-    train, validation = rec.holdout_split(ratings, fraction=0.2, random_state=3)
+    train, validation = ev.holdout_split(ratings, fraction=0.2, random_state=3)
     assert len(validation) == 20 and len(train) == 80
     both = pd.concat([train, validation]).sort_values(["user id", "movie id"])
     pd.testing.assert_frame_equal(both.reset_index(drop=True), ratings)
-    again, _ = rec.holdout_split(ratings, fraction=0.2, random_state=3)
+    again, _ = ev.holdout_split(ratings, fraction=0.2, random_state=3)
     pd.testing.assert_frame_equal(train, again)
-    other, _ = rec.holdout_split(ratings, fraction=0.2, random_state=4)
+    other, _ = ev.holdout_split(ratings, fraction=0.2, random_state=4)
     assert not train.equals(other)
     with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1, got 1.5"):
-        rec.holdout_split(ratings, fraction=1.5)
+        ev.holdout_split(ratings, fraction=1.5)
 
 
-def test_bias_baseline_recovers_additive_ratings(index):
+def test_fallback_baseline_recovers_additive_ratings(index):
     user, movie = np.array([0.5, -0.5, 0.0]), np.array([1.0, 0.0, -1.0, 0.0])
     ratings = frame([(u, m, 3 + user[i] + movie[j]) for i, u in enumerate(index.user_ids)
                      for j, m in enumerate(index.movie_ids)])
-    mu, user_bias, movie_bias = rec.bias_baseline(ratings, index, reg=0.0, n_sweeps=50)
-    fitted = mu + user_bias[:, None] + movie_bias[None, :]
-    np.testing.assert_allclose(fitted, 3 + user[:, None] + movie[None, :], atol=1e-8)
-    # regularization shrinks a bias with one rating towards zero
-    _, _, shrunk = rec.bias_baseline(frame([(1, 10, 5), (2, 20, 1), (2, 30, 1)]), index, reg=1.0)
-    assert 0 < shrunk[0] < 5 - 7 / 3 and shrunk[3] == 0
+    exact = factorizations.biases(index.sparse(ratings), bias_l2=0.0, n_iter=50)
+    np.testing.assert_allclose(exact.reconstruction(), 3 + user[:, None] + movie[None, :],
+                               atol=1e-8)
+    # regularization shrinks a bias with one rating towards zero; unseen movies get 0
+    shrunk = ev.fallback_baseline(frame([(1, 10, 5), (2, 20, 1), (2, 30, 1)]), index)
+    assert 0 < shrunk.item_bias[0] < 5 - 7 / 3 and shrunk.item_bias[3] == 0
+    assert shrunk.user_bias[2] == 0
 
 
 def test_filled_matrix_on_the_full_index(index):
@@ -82,7 +85,8 @@ def test_filled_matrix_on_the_full_index(index):
     movie_mean = index.filled(ratings, "movie_mean")
     np.testing.assert_allclose(movie_mean[2], [3, 5, 11 / 3, 11 / 3])
     np.testing.assert_allclose(index.sparse(ratings).toarray(), zero)
-    with pytest.raises(ValueError, match="missing from the index"):
+    with pytest.raises(KeyError, match=r"1 user id\(s\) are not in the index, e\.g\. 9; it "
+                                       r"holds 3 users with ids 1 to 3"):
         index.cells(frame([(9, 10, 4)]))
 
 
@@ -90,8 +94,10 @@ def test_score_split_falls_back_to_the_baseline_for_unseen_cells(index):
     train = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5), (1, 30, 1)])
     test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40 unseen
     scores = np.full(index.shape, 100.0)                        # clipped to 5 where used
-    baseline = (3.0, np.array([0.1, 0.2, 0.0]), np.array([0.5, 0.0, 0.0, 0.0]))
-    metrics = rec.score_split(scores, train, test, index, baseline=baseline)
+    baseline = factorizations.BiasedResult(3.0, np.array([0.1, 0.2, 0.0]),
+                                           np.array([0.5, 0.0, 0.0, 0.0]), np.zeros((3, 0)),
+                                           np.zeros((0, 4)), np.zeros(1))
+    metrics = ev.score_split(scores, train, test, index, baseline=baseline)
     predicted = np.array([3.0 + 0.0 + 0.5, 5.0, 3.0 + 0.1 + 0.0])
     assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - [3, 4, 2]) ** 2)))
     assert metrics["mae"] == pytest.approx(np.mean(np.abs(predicted - [3, 4, 2])))
@@ -107,10 +113,10 @@ def test_select_params_uses_validation_only(monkeypatch, index):
         seen.append(len(train))
         return np.full(index.shape, 3.0 + offset)
 
-    spec = rec.ModelSpec(fake_fit, rec._grid(offset=[1.5, 0.0, -1.0]), "rmse", False)
-    monkeypatch.setitem(rec.MODELS, "fake", spec)
+    spec = ev.ModelSpec(ev._grid(offset=[1.5, 0.0, -1.0]), "rmse", False, "fake", score=fake_fit)
+    monkeypatch.setitem(ev.MODELS, "fake", spec)
     base = frame([(u, m, 3) for u in index.user_ids for m in index.movie_ids])
-    best, trials = rec.select_params("fake", base, index, random_state=0)
+    best, trials = ev.select_params("fake", base, index, random_state=0)
     assert best == {"offset": 0.0}
     assert len(trials) == 3 and trials["rmse"].iloc[1] == 0.0
     assert seen == [len(base) - round(0.1 * len(base))] * 3       # fitted without the held-out part
@@ -118,15 +124,15 @@ def test_select_params_uses_validation_only(monkeypatch, index):
 
 @needs_data
 def test_official_folds_have_disjoint_tests():
-    tests = [rec.load_split(fold, DATA)[1] for fold in rec.FOLDS]
+    tests = [ev.load_split(fold, DATA)[1] for fold in ev.FOLDS]
     assert all(len(t) == 20000 for t in tests)
     pairs = pd.concat(tests)[["user id", "movie id"]]
     assert not pairs.duplicated().any()
-    base, test = rec.load_split(1, DATA)
+    base, test = ev.load_split(1, DATA)
     assert len(base) == 80000
     assert base.merge(test, on=["user id", "movie id"]).empty
     with pytest.raises(ValueError, match="fold must be one of"):
-        rec.load_split(6, DATA)
+        ev.load_split(6, DATA)
 
 
 @needs_data
@@ -137,7 +143,7 @@ def test_evaluate_script_writes_the_csv(tmp_path):
                           "--jobs", "1", "--data", str(DATA), "--output", str(output)],
                          capture_output=True, text=True, check=True)
     table = pd.read_csv(output)
-    assert list(table.columns) == rec.EVALUATION_COLS
+    assert list(table.columns) == ev.EVALUATION_COLS
     assert list(table["model"]) == ["global_mean", "biases", "popularity", "svd_zero"]
     rows = table.set_index("model")
     assert np.isnan(rows.loc["popularity", "rmse"])
@@ -160,6 +166,6 @@ def test_main_genre_prefers_the_telling_genre():
 def test_train_test_rmse_of_the_global_mean(index):
     base = frame([(1, 10, 4), (2, 10, 2), (3, 20, 3)])
     test = frame([(1, 20, 5)])
-    train_rmse, test_rmse = rec.train_test_rmse("global_mean", {}, base, test, index)
+    train_rmse, test_rmse = ev.train_test_rmse("global_mean", {}, base, test, index)
     assert train_rmse == pytest.approx(np.sqrt(2 / 3))
     assert test_rmse == pytest.approx(2.0)

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import nmf_core
 import recommender as rec
 from recommender import GENRES
 
@@ -189,12 +190,37 @@ def test_recommend_movies_refuses_the_exercises_zero_based_index(ratings, movies
         rec.recommend_movies(reconstruction, 1, movies, ratings)
 
 
-def test_recommend_movies_refuses_unlabelled_columns(ratings, movies):
+def test_recommend_movies_refuses_unlabelled_or_unknown_columns(ratings, movies):
     X = rec.rating_matrix(ratings)
     reconstruction = pd.DataFrame(np.ones(X.shape), index=X.index)
-    reconstruction.columns = np.arange(100, 106)
-    with pytest.raises(ValueError, match="not movie ids.*columns=rat_df.columns"):
+    with pytest.raises(ValueError, match=r"no column for 1 movie id\(s\) of ratings \(e\.g\. 6\)"
+                                         r".*columns=rat_df.columns"):
         rec.recommend_movies(reconstruction, 1, movies, ratings)
+    reconstruction = _labelled(np.ones(X.shape), ratings)
+    reconstruction[999] = 1.0
+    with pytest.raises(ValueError, match=r"1 column\(s\) that are not movie ids of movies "
+                                         r"\(e\.g\. 999\)"):
+        rec.recommend_movies(reconstruction, 1, movies, ratings)
+
+
+def test_recommend_movies_refuses_a_transposed_reconstruction(movies):
+    # 3 users, 6 movies, and user ids that are also movie ids: the transpose "fits" by labels
+    ratings = pd.DataFrame([(u, m, 3, 0) for u in (1, 2, 3) for m in (1, 2, 3, 4, 5, 6)
+                            if (u + m) % 3], columns=rec.RATINGS_COLS)
+    reconstruction = _labelled(np.arange(18.0).reshape(3, 6), ratings)
+    with pytest.raises(ValueError, match=r"looks transposed \(movies as rows, users as "
+                                         r"columns\): pass reconstruction\.T"):
+        rec.recommend_movies(reconstruction.T, 1, movies, ratings)
+
+
+def test_recommend_movies_refuses_nan_scores_and_a_bool_user(ratings, movies):
+    scores = np.ones((4, 6))
+    scores[0, 3] = np.nan
+    with pytest.raises(ValueError, match=r"scores hold 1 NaN or infinite values \(first at row 0, "
+                                         r"column 3: nan\).*refit"):
+        rec.recommend_movies(_labelled(scores, ratings), 1, movies, ratings)
+    with pytest.raises(TypeError, match=r"user_id must be an integer user id; got True of type bool"):
+        rec.recommend_movies(_labelled(np.ones((4, 6)), ratings), True, movies, ratings)
 
 
 def test_recommend_movies_unknown_user(ratings, movies):
@@ -242,11 +268,12 @@ def test_recommendations_never_contain_rated_movies(seed, n, ties):
             assert list(table.loc[user]) == list(top["movie id"])
 
 
-def test_top_n_all_users_rejects_too_large_n_and_zero_based_index(ratings):
+def test_top_n_all_users_caps_n_and_rejects_a_zero_based_index(ratings):
     reconstruction = _labelled(np.ones((4, 6)), ratings)
-    with pytest.raises(ValueError, match="n=2 must be an integer from 1 to 1"):
-        rec.top_n_all_users(reconstruction, ratings, n=2)     # user 3 has one unrated movie
-    assert rec.top_n_all_users(reconstruction, ratings, n=1).loc[3, 1] == 6
+    table = rec.top_n_all_users(reconstruction, ratings, n=2)  # user 3 has one unrated movie
+    assert table.shape == (4, 1) and table.loc[3, 1] == 6
+    with pytest.raises(ValueError, match="n=0 must be a positive integer"):
+        rec.top_n_all_users(reconstruction, ratings, n=0)
     with pytest.raises(ValueError, match="index=rat_df.index"):
         rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1)
 
@@ -287,7 +314,7 @@ def test_add_user_rejects_empty_query(ratings, movies):
         rec.add_user(ratings, {}, movies)
 
 
-# --- fold-in -----------------------------------------------------------------------------
+# --- new users: fold-in ------------------------------------------------------------------
 
 def _refit_row_with_H_fixed(x, H, n_iter=20000):
     """The exercise's Z-update for one row, H held fixed, iterated to convergence."""
@@ -296,46 +323,6 @@ def _refit_row_with_H_fixed(x, H, n_iter=20000):
     for _ in range(n_iter):
         z *= (x @ H.T) / np.clip(z @ HHt, 1e-12, None)
     return z
-
-
-def test_fold_in_equals_refit_row_with_fixed_H():
-    rng = np.random.default_rng(3)
-    H = rng.random((3, 30))
-    x = rng.integers(0, 6, 30).astype(float)
-    z = rec.fold_in(x, H)
-    reference = _refit_row_with_H_fixed(x, H)
-    assert z.shape == (3,) and (z >= 0).all()
-    np.testing.assert_allclose(z, reference, rtol=1e-4, atol=1e-6)
-    loss = np.sum((x - z @ H) ** 2)
-    for _ in range(200):                  # no non-negative perturbation does better
-        other = np.clip(z + rng.normal(scale=0.05, size=3), 0, None)
-        assert np.sum((x - other @ H) ** 2) >= loss - 1e-9
-
-
-def test_fold_in_active_constraint_matches_refit():
-    # a row anti-correlated with component 0: its optimal weight is exactly 0
-    H = np.array([[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 1.0, 0.0], [0.5, 0.5, 0.0, 0.0]])
-    x = np.array([0.0, 4.0, 5.0, 0.0])
-    z = rec.fold_in(x, H)
-    assert z[0] == pytest.approx(0, abs=1e-12) and z[1] > 1
-    np.testing.assert_allclose(z, _refit_row_with_H_fixed(x, H), atol=1e-4)
-
-
-def test_fold_in_recovers_planted_row_and_respects_mask():
-    rng = np.random.default_rng(7)
-    H = rng.random((4, 40))
-    z_true = np.array([2.0, 0.0, 1.0, 0.5])
-    x = z_true @ H
-    np.testing.assert_allclose(rec.fold_in(x, H), z_true, atol=1e-8)
-    observed = rng.random(40) < 0.5
-    x_masked = np.where(observed, x, 0.0)     # the unobserved cells hold garbage zeros
-    np.testing.assert_allclose(rec.fold_in(x_masked, H, observed=observed), z_true, atol=1e-8)
-    assert not np.allclose(rec.fold_in(x_masked, H), z_true, atol=1e-2)
-
-
-def test_fold_in_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"\(5,\).*\(2, 4\)"):
-        rec.fold_in(np.ones(5), np.ones((2, 4)))
 
 
 def test_query_row_uses_the_training_fill(ratings):
@@ -349,28 +336,50 @@ def test_query_row_uses_the_training_fill(ratings):
     assert rec.query_row({3: 5}, ratings, "global_mean")[1] == pytest.approx(39 / 12)
 
 
-def test_recommend_for_query_matches_refit_of_the_added_user(ratings, movies):
-    """Folding a query in equals adding the user and refitting their row with H fixed."""
-    H = np.abs(np.random.default_rng(1).standard_normal((2, 6)))
+def test_zero_fill_fold_in_is_the_converged_exercise_update_of_the_new_row(ratings, movies):
+    """Folding a query in equals adding the user and running the Z-update with H fixed."""
+    model = rec.fit_model(ratings, nmf_core.non_negative, 2, n_iter=5000)
     query = {3: 5, 4: 4}
-    top = rec.recommend_for_query(query, H, ratings, movies, n=4)
+    top = rec.recommend_for_query(query, model, movies, n=4)
     assert not {3, 4} & set(top["movie id"]) and len(top) == 4
     new, user = rec.add_user(ratings, query, movies)
     x = rec.rating_matrix(new).loc[user].to_numpy()
-    z = _refit_row_with_H_fixed(x, H)
-    reconstruction = pd.DataFrame(np.zeros((5, 6)), index=rec.rating_matrix(new).index,
-                                  columns=rec.rating_matrix(new).columns)
-    reconstruction.loc[user] = z @ H
-    reference = rec.recommend_movies(reconstruction, user, movies, new, n=4)
-    assert list(top["movie id"]) == list(reference["movie id"])
-    np.testing.assert_allclose(top["predicted score"], reference["predicted score"], rtol=1e-4)
+    z = _refit_row_with_H_fixed(x, model.result.H)
+    np.testing.assert_allclose(model.fold_in(query).to_numpy(), z @ model.result.H, rtol=1e-4,
+                               atol=1e-6)
+    expected = sorted(set(range(1, 7)) - {3, 4}, key=lambda m: (-(z @ model.result.H)[m - 1], m))
+    assert list(top["movie id"]) == expected
 
 
-def test_recommend_for_query_rejects_unknown_movie_and_wrong_H(ratings, movies):
-    with pytest.raises(KeyError, match="not known movies"):
-        rec.recommend_for_query({99: 5}, np.ones((2, 6)), ratings, movies)
-    with pytest.raises(ValueError, match=r"H has shape \(2, 5\)"):
-        rec.recommend_for_query({1: 5}, np.ones((2, 5)), ratings, movies)
+def test_observed_fold_in_counts_only_the_query_and_recovers_a_planted_user():
+    rng = np.random.default_rng(7)
+    n_users, n_movies = 30, 40
+    Z, H = rng.random((n_users, 3)), rng.random((3, n_movies))
+    cells = [(u + 1, m + 1) for u in range(n_users) for m in range(n_movies) if rng.random() < 0.6]
+    ratings = pd.DataFrame([(u, m, (Z @ H)[u - 1, m - 1], 0) for u, m in cells],
+                           columns=rec.RATINGS_COLS)
+    model = rec.fit_model(ratings, nmf_core.nnls_als, 3, fill_value=None, l2=0.0, n_iter=300)
+    z_true = np.array([2.0, 0.0, 1.0])
+    truth = z_true @ model.result.H                               # a user the model can express
+    query = {m + 1: truth[m] for m in range(0, n_movies, 3)}      # 14 of 40 movies
+    # a query holds whole stars; this planted row does not, so its values are put into the
+    # model's own sparse row and folded in by the model's own function
+    row = model.index.query_row({m: 3 for m in query}, ratings, None)
+    row.data[:] = [query[m] for m in sorted(query)]
+    folded = nmf_core.nnls_als(row, 3, l2=0.0, n_iter=1, fold_into=model.result)
+    np.testing.assert_allclose(folded.Z[0], z_true, atol=1e-8)
+    # the unrated movies were not read as zeros: a zero fill gives another answer
+    filled = np.where(np.isin(np.arange(1, n_movies + 1), list(query)), truth, 0.0)[None, :]
+    zero = nmf_core.nnls_als(filled, 3, l2=0.0, n_iter=1, mask=None, fold_into=model.result)
+    assert np.abs(zero.Z @ model.result.H - truth).max() > 0.5
+
+
+def test_recommend_for_query_rejects_unknown_movies_and_bad_ratings(ratings, movies):
+    model = rec.fit_model(ratings, nmf_core.non_negative, 2, n_iter=10)
+    with pytest.raises(KeyError, match=r"movie id\(s\) \[99\] in query are not known movies"):
+        rec.recommend_for_query({99: 5}, model, movies)
+    with pytest.raises(ValueError, match=r"rating\(s\) \{1: 7\} in query are not whole stars"):
+        rec.recommend_for_query({1: 7}, model, movies)
 
 
 # --- genre statistics --------------------------------------------------------------------

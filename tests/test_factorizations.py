@@ -1,8 +1,9 @@
-"""Tests of the alternative factorizations in nmf_core: als, nnls_als,
-biased_non_negative and truncated_svd.
+"""Tests of the other factorizations (module factorizations, re-exported by nmf_core):
+als, nnls_als, biased_non_negative, biases and truncated_svd.
 
 Each algorithm is checked against a literal, loop-by-loop reference on a tiny
-case, for the monotone objective it promises, and for its error messages.
+case, for the monotone objective it promises, for its fold-in of new rows and
+for its error messages (the shared parameter rules are in test_parameters.py).
 """
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
+import factorizations
 import nmf_core
 
 
@@ -22,14 +24,19 @@ def tiny_problem(seed=0, shape=(7, 6), density=0.6):
     return X, mask
 
 
-def start(shape, M, seed=1):
+def start(X, mask, M, seed, offset=0.0):
+    """The documented common start: Z0 then H0, |N(0, 1)| * sqrt(s / M), s the mean
+    absolute observed value of what Z H models."""
+    level = np.abs(X[mask] - offset).mean()
     rng = np.random.default_rng(seed)
-    return np.abs(rng.standard_normal((shape[0], M))), np.abs(rng.standard_normal((M, shape[1])))
+    scale = np.sqrt(level / M)
+    Z0 = np.abs(rng.standard_normal((X.shape[0], M))) * scale
+    return Z0, np.abs(rng.standard_normal((M, X.shape[1]))) * scale
 
 
 # ----------------------------------------------------------- literal references
 def reference_als(X, mask, H, l2, n_iter, nonneg):
-    """Row by row, as seed 002 (closed form) and seed 004 (NNLS) write it."""
+    """Row by row: the closed form of ALS-WR, or an NNLS on the stacked ridge system."""
     n, m = X.shape
     M = H.shape[0]
     Z = np.zeros((n, M))
@@ -94,8 +101,8 @@ def reference_biased(X, mask, H, l2, bias_l2, n_iter):
 @pytest.mark.parametrize("function, nonneg", [(nmf_core.als, False), (nmf_core.nnls_als, True)])
 def test_alternating_matches_literal_reference(function, nonneg):
     X, mask = tiny_problem()
-    Z0, H0 = start(X.shape, 3)
-    result = function(X, 3, mask=mask, l2=0.05, n_iter=4, init=(Z0, H0))
+    _, H0 = start(X, mask, 3, seed=1)
+    result = function(X, 3, mask=mask, l2=0.05, n_iter=4, random_state=1)
     Z, H = reference_als(X, mask, H0.copy(), 0.05, 4, nonneg)
     np.testing.assert_allclose(result.Z, Z, atol=1e-8)
     np.testing.assert_allclose(result.H, H, atol=1e-8)
@@ -104,9 +111,9 @@ def test_alternating_matches_literal_reference(function, nonneg):
 
 def test_biased_matches_literal_reference():
     X, mask = tiny_problem(seed=3)
-    Z0, H0 = start(X.shape, 2, seed=4)
+    _, H0 = start(X, mask, 2, seed=4, offset=X[mask].mean())
     result = nmf_core.biased_non_negative(X, 2, mask=mask, l2=0.1, bias_l2=2.0, n_iter=3,
-                                          init=(Z0, H0))
+                                          random_state=4)
     mu, a, c, Z, H = reference_biased(X, mask, H0.copy(), 0.1, 2.0, 3)
     assert result.mu == pytest.approx(mu)
     np.testing.assert_allclose(result.user_bias, a, atol=1e-6)
@@ -132,7 +139,7 @@ def test_objective_never_increases(function):
     X = rng.integers(1, 6, size=(40, 30)).astype(float)
     mask = rng.random(X.shape) < 0.3
     losses = function(X, 4, mask=mask, l2=0.02, n_iter=25, random_state=2).losses
-    assert losses.shape == (25,)
+    assert losses.shape == (26,)                 # the start, then one per sweep
     assert np.all(np.diff(losses) <= 1e-10 * losses[0])
     assert losses[-1] < 0.9 * losses[0]          # and it does make progress
 
@@ -178,7 +185,7 @@ def test_truncated_svd_is_the_best_rank_k_approximation():
     best = (U[:, :3] * s[:3]) @ Vt[:3]
     result = nmf_core.truncated_svd(X, 3)
     np.testing.assert_allclose(result.Z @ result.H, best, atol=1e-12)
-    assert result.losses[0] == pytest.approx(np.sum((X - best) ** 2))
+    np.testing.assert_allclose(result.losses, [np.sum(X ** 2), np.sum((X - best) ** 2)])
     sparse = nmf_core.truncated_svd(sp.csr_matrix(X), 3, random_state=0)
     np.testing.assert_allclose(sparse.Z @ sparse.H, best, atol=1e-8)
     np.testing.assert_allclose(np.abs(sparse.Z), np.abs(result.Z), atol=1e-8)
@@ -200,36 +207,24 @@ def test_same_seed_same_result():
 
 
 # -------------------------------------------------------------------- errors
-@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
-def test_errors_name_the_problem(function):
-    X, mask = tiny_problem()
-    with pytest.raises(ValueError, match=r"num_components must lie in \[1, 6\].*got 0"):
-        function(X, 0, mask=mask)
-    with pytest.raises(ValueError, match="l2 must be a finite number >= 0, got -1"):
-        function(X, 2, mask=mask, l2=-1)
-    with pytest.raises(ValueError, match=r"mask must have the data's shape \(7, 6\)"):
-        function(X, 2, mask=mask[:3])
-    with pytest.raises(ValueError, match="no observed cells"):
-        function(X, 2, mask=np.zeros_like(mask))
-    bad = X.copy()
-    bad[mask] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite"):
-        function(bad, 2, mask=mask)
-
-
 def test_nnls_als_rejects_negative_observed_data():
     X, mask = tiny_problem()
-    with pytest.raises(ValueError, match="non-negative at observed cells, found minimum -5"):
+    with pytest.raises(ValueError, match=r"data has \d+ negative entries \(first at row 1, "
+                                         r"column 0: -\d\.0\)"):
         nmf_core.nnls_als(np.where(mask, -X, 0.0), 2, mask=mask)
     # negative values outside the mask do not matter
     nmf_core.nnls_als(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
 
 
 def test_truncated_svd_errors():
-    with pytest.raises(ValueError, match=r"num_components must be < 4 for sparse data, got 4"):
+    with pytest.raises(ValueError, match=r"num_components must be < 4 for sparse data; got 4"):
         nmf_core.truncated_svd(sp.random(5, 4, density=0.5, random_state=0), 4)
-    with pytest.raises(ValueError, match="impute them first"):
+    with pytest.raises(ValueError, match=r"1 NaN or infinite entries \(first at row 0, column 1: "
+                                         r"nan\); this method needs every cell: fill them first"):
         nmf_core.truncated_svd(np.array([[1.0, np.nan], [0.0, 1.0]]), 1)
+    with pytest.raises(ValueError, match=r"truncated_svd needs every cell \(mask=None\); got "
+                                         r"mask='observed'"):
+        nmf_core.truncated_svd(np.ones((3, 3)), 1, mask="observed")
 
 
 # ------------------------------------------------------------ the sparse path
@@ -248,7 +243,7 @@ def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypa
     dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
     X = NoDense(dense)
     whole = function(X, 3, n_iter=3, random_state=1)
-    monkeypatch.setattr(nmf_core, "_ROW_BLOCK", 4)           # many row blocks
+    monkeypatch.setattr(factorizations, "_ROW_BLOCK", 4)     # many row blocks
     blocked = function(X, 3, n_iter=3, random_state=1)
     np.testing.assert_allclose(blocked.Z, whole.Z, atol=1e-10)
     np.testing.assert_allclose(blocked.losses, whole.losses, rtol=1e-10)
@@ -281,7 +276,7 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
     empty = np.zeros(n, bool)
     empty[:3] = True
     start = rng.random((n, M)) - 0.5 if warm else None
-    x = nmf_core._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    x = factorizations._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
     for r in range(n):
         if empty[r]:
             assert np.all(x[r] == 0)
@@ -317,7 +312,7 @@ def test_nonnegative_solver_handles_singular_systems():
     v = rng.random((n, 3)) * 4
     G = np.einsum("nrk,nrl->nkl", F, F)
     b = np.einsum("nrk,nr->nk", F, v)
-    x = nmf_core._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    x = factorizations._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
     for r in range(n):
         best = nnls(F[r], v[r])[0]
         assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
@@ -331,3 +326,53 @@ def test_no_penalty_with_sparse_rows_still_descends(function):
     losses = function(X, 5, mask=mask, l2=0.0, n_iter=8).losses
     assert np.all(np.isfinite(losses))
     assert np.all(np.diff(losses) <= 1e-9 * losses[0])
+
+
+# ------------------------------------------------------------------ biases alone
+def test_biases_are_the_biased_model_without_interaction_and_the_closed_form():
+    X, mask = tiny_problem(seed=14)
+    result = factorizations.biases(X, mask=mask, bias_l2=1.5, n_iter=200, tol=0.0)
+    assert result.Z.shape == (7, 0) and result.H.shape == (0, 6)
+    mu = X[mask].mean()
+    a, c = result.user_bias, result.item_bias
+    # stationary: each bias is its closed form given the other side
+    for i in range(7):
+        J = mask[i]
+        expected = (X[i, J] - mu - c[J]).sum() / (J.sum() + 1.5) if J.any() else 0.0
+        assert a[i] == pytest.approx(expected, abs=1e-8)   # a was updated before c
+    for j in range(6):
+        I = mask[:, j]
+        assert c[j] == pytest.approx((X[I, j] - mu - a[I]).sum() / (I.sum() + 1.5), abs=1e-10)
+    assert np.all(np.diff(result.losses) <= 1e-12 * result.losses[0])
+    np.testing.assert_allclose(result.reconstruction(), mu + a[:, None] + c[None, :])
+
+
+# ------------------------------------------------------------------ fold-in
+@pytest.mark.parametrize("function, nonneg", [(nmf_core.als, False), (nmf_core.nnls_als, True)])
+def test_fold_in_is_the_exact_row_solve_against_the_fixed_H(function, nonneg):
+    X, mask = tiny_problem(seed=15, shape=(20, 8))
+    fit = function(X, 3, mask=mask, l2=0.05, n_iter=10)
+    new_rows = np.where(mask[:3], X[:3] + 1, np.nan)
+    folded = function(new_rows, 3, l2=0.05, n_iter=2, fold_into=fit)
+    np.testing.assert_array_equal(folded.H, fit.H)
+    Z, _ = reference_als(np.nan_to_num(new_rows), mask[:3], fit.H.copy(), 0.05, 1, nonneg)
+    np.testing.assert_allclose(folded.Z, Z, atol=1e-8)
+    assert folded.losses[1] == folded.losses[2]      # one exact half-step is already optimal
+
+
+def test_biased_fold_in_keeps_the_columns_and_the_level():
+    X, mask = tiny_problem(seed=16, shape=(20, 8))
+    fit = nmf_core.biased_non_negative(X, 2, mask=mask, n_iter=15)
+    row = np.where(mask[4:5], X[4:5], np.nan)
+    folded = nmf_core.biased_non_negative(row, 2, n_iter=15, fold_into=fit)
+    assert folded.mu == fit.mu
+    np.testing.assert_array_equal(folded.item_bias, fit.item_bias)
+    np.testing.assert_array_equal(folded.H, fit.H)
+    np.testing.assert_allclose(folded.reconstruction()[0], fit.reconstruction()[4], atol=1e-3)
+
+
+def test_svd_fold_in_projects_onto_the_components():
+    X = np.random.default_rng(17).random((15, 7))
+    fit = nmf_core.truncated_svd(X, 3)
+    folded = nmf_core.truncated_svd(X[2:4], 3, fold_into=fit)
+    np.testing.assert_allclose(folded.Z, fit.Z[2:4], atol=1e-12)

@@ -1,0 +1,609 @@
+"""The other factorizations of a rating matrix: ALS, NNLS-ALS, a biased model, SVD.
+
+:mod:`nmf_core` holds the exercise's multiplicative updates; this module
+holds the factorizations it is compared with.  Each works on the observed
+cells of a (users x movies) matrix and shares with :func:`nmf_core.non_negative`
+its input validation, its parameter rules (:func:`nmf_core.check_parameters`),
+its random start, its count-scaled penalty, its stopping rule and its result
+convention (``losses[0]`` is the objective at the start).  Each can fold new
+rows into a fitted model (``fold_into=``) with its own training half-step.
+
+* :func:`als` - regularized alternating least squares (Zhou et al. 2008);
+* :func:`nnls_als` - the same with ``Z, H >= 0``, each row an exact
+  non-negative least-squares problem (Bro & De Jong 1997);
+* :func:`biased_non_negative` - mean + user and item biases + a non-negative
+  interaction (the biased model of Koren, Bell & Volinsky 2009, with the
+  factors constrained), and :func:`biases`, the same model without the
+  interaction;
+* :func:`truncated_svd` - the best rank-M approximation of a complete matrix
+  (PureSVD of a zero-filled matrix, Cremonesi, Koren & Turrin 2010).
+
+Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
+of a dense input and the stored entries of a sparse one, the natural reading
+of a ratings matrix; ``mask=None`` means every cell.  Predictions are formed
+at observed cells only, so nothing of size users x movies is allocated for a
+sparse input.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import nnls
+from scipy.sparse.linalg import svds
+
+from nmf_core import (NMFResult, _check_rank, _csr_from_cells, _finished, _fixed_H,
+                      _initialize, _penalty, _validate, check_parameters)
+
+__all__ = ["als", "nnls_als", "biased_non_negative", "biases", "truncated_svd",
+           "BiasedResult", "predict_cells"]
+
+_PREDICT_CHUNK = 1 << 19  # observed cells handled at a time when predicting
+
+
+class BiasedResult(NamedTuple):
+    """``x_ij ~ mu + user_bias_i + item_bias_j + Z[i] @ H[:, j]`` with Z, H >= 0.
+
+    Attributes
+    ----------
+    mu : float
+        The fixed global level (the mean observed value).
+    user_bias : ndarray of shape (n,)
+    item_bias : ndarray of shape (m,)
+    Z : ndarray of shape (n, M), non-negative
+    H : ndarray of shape (M, m), non-negative
+    losses : ndarray of shape (iterations done + 1,)
+        The penalized objective, ``losses[0]`` at the start.
+    """
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    Z: np.ndarray
+    H: np.ndarray
+    losses: np.ndarray
+
+    def reconstruction(self) -> np.ndarray:
+        """The model's value of every cell, shape (n, m)."""
+        return self.mu + self.user_bias[:, None] + self.item_bias[None, :] + self.Z @ self.H
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """The model's values at the cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""
+        rows = np.asarray(rows, dtype=np.intp)
+        cols = np.asarray(cols, dtype=np.intp)
+        return (self.mu + self.user_bias[rows] + self.item_bias[cols]
+                + predict_cells(self.Z, self.H, rows, cols))
+
+
+def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK):
+    """Values of ``Z @ H`` at the cells ``(rows[t], cols[t])`` only, ``chunk`` cells at a time.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, M)
+    H : ndarray of shape (M, m)
+    rows, cols : int arrays of shape (n_cells,)
+    chunk : int
+        Memory stays ``O(chunk * M)``.
+
+    Returns
+    -------
+    ndarray of shape (n_cells,)
+    """
+    rows = np.asarray(rows, dtype=np.intp)
+    cols = np.asarray(cols, dtype=np.intp)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    Ht = np.ascontiguousarray(H.T)
+    for start in range(0, rows.shape[0], chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
+    return out
+
+
+class _Observed(NamedTuple):
+    """The observed cells, by row (CSR, n x m) and by column (CSR of the transpose, m x n)."""
+
+    by_row: sp.csr_matrix
+    by_col: sp.csr_matrix
+    row_counts: np.ndarray   # float64 (n,): n_i, observed cells of row i
+    col_counts: np.ndarray   # float64 (m,): m_j
+
+    @property
+    def shape(self):
+        return self.by_row.shape
+
+    def squared_error(self, Z, H, offset=None) -> float:
+        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``; ``offset`` (nnz,) in row-major cell order."""
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
+        residual = self.by_row.data - predict_cells(Z, H, rows, self.by_row.indices)
+        if offset is not None:
+            residual -= offset
+        return float(residual @ residual)
+
+
+def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
+    """Validate ``data`` and ``mask`` (:func:`nmf_core._validate`); group the observed cells."""
+    checked = _validate(data, mask, name=name, non_negative=non_negative)
+    X = checked.X
+    if not checked.masked:                 # every cell is observed: store them all, zeros too
+        dense = X.toarray() if sp.issparse(X) else X
+        rows, cols = np.indices(dense.shape).reshape(2, -1)
+        X = _csr_from_cells(rows, cols, dense.ravel(), dense.shape)
+    by_row = sp.csr_matrix(X)
+    by_col = by_row.T.tocsr()
+    by_col.sort_indices()
+    return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
+                     np.diff(by_col.indptr).astype(np.float64))
+
+
+# ---------------------------------------------------------------- ALS and NNLS-ALS
+
+def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=0.1,
+        tol=None, verbose=False, fold_into=None) -> NMFResult:
+    """Regularized alternating least squares on observed cells (no sign constraint).
+
+    Minimizes ``sum_obs (x_ij - z_i . h_j)^2 + l2 * (sum_i n_i ||z_i||^2 +
+    sum_j m_j ||h_j||^2)``, ``n_i`` and ``m_j`` the observed cells of row i and
+    column j (the weighted penalty of ALS-WR, also that of
+    :func:`nmf_core.non_negative`).  Each half-step is the closed form
+    ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells:
+    an exact block minimization, so the objective never increases.
+
+    Parameters
+    ----------
+    data : array-like, DataFrame or sparse matrix of shape (n, m)
+    num_components : int
+        Rank M, ``1 <= M <= min(n, m)``.
+    n_iter : int >= 0, default 20
+        Sweeps (all rows, then all columns).
+    random_state, l2, tol, verbose
+        As in :func:`nmf_core.non_negative`; the start is the same (only
+        ``H0`` matters, Z is solved first).
+    mask : "observed", None, bool array or sparse matrix, default "observed"
+        As in :func:`nmf_core.non_negative`.
+    fold_into : NMFResult, optional
+        Keep its ``H`` and solve only the rows of ``data`` (one exact
+        half-step per sweep): a new user of a fitted model.
+
+    Returns
+    -------
+    NMFResult
+        ``Z`` (n, M), ``H`` (M, m), ``losses`` (sweeps done + 1,).  Rows or
+        columns without observed cells get zero factors.
+
+    References
+    ----------
+    Y. Zhou, D. Wilkinson, R. Schreiber and R. Pan, "Large-scale parallel
+    collaborative filtering for the Netflix prize", AAIM 2008.
+    """
+    obs = _observed(data, mask, non_negative=False)
+    return _alternate(obs, num_components, _solve_ridge, "als", fold_into, non_negative=False,
+                      **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
+                                         tol=tol, verbose=verbose))
+
+
+def nnls_als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=0.1,
+             tol=None, verbose=False, fold_into=None) -> NMFResult:
+    """Non-negative alternating least squares with L2 on observed cells.
+
+    The objective of :func:`als` with ``Z >= 0`` and ``H >= 0``.  Each
+    half-step solves, for every row ``i``, the non-negative least-squares
+    problem ``min_{z >= 0} z'(H_i H_i' + l2 n_i I) z - 2 z' H_i x_i`` exactly
+    (a batched active-set method, see :func:`_solve_nonneg`), so the objective
+    never increases.  Parameters and result as in :func:`als`; ``data`` must
+    be non-negative at observed cells.
+
+    References
+    ----------
+    R. Bro and S. De Jong, "A fast non-negativity-constrained least squares
+    algorithm", Journal of Chemometrics 11 (1997), 393-401.
+    """
+    obs = _observed(data, mask, non_negative=True)
+    return _alternate(obs, num_components, _solve_nonneg, "nnls_als", fold_into,
+                      non_negative=True,
+                      **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
+                                         tol=tol, verbose=verbose))
+
+
+def _alternate(obs, num_components, solve, name, fold_into, *, non_negative, n_iter,
+               random_state, l2, tol, verbose) -> NMFResult:
+    """The sweeps of :func:`als` and :func:`nnls_als`: rows, then columns, each solved exactly."""
+    (n, m), M = obs.shape, _check_rank(num_components, obs.shape, fold_into)
+    Z, H = _initialize(n, m, M, float(np.abs(obs.by_row.data).mean()), random_state)
+    fixed_H = _fixed_H(fold_into, M, m, non_negative=non_negative)
+    if fixed_H is not None:
+        H = fixed_H
+    losses = np.empty(n_iter + 1)
+    losses[0] = obs.squared_error(Z, H) + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+    t = 0
+    while not _finished(losses, t, n_iter, tol, verbose, name):
+        Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0, solve, Z)
+        if fixed_H is None:
+            HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
+                                   solve, H.T)
+            H = HT.T.copy()
+        t += 1
+        losses[t] = rss + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+    return NMFResult(Z, H, losses[:t + 1])
+
+
+# ---------------------------------------------------------------- biases and the biased model
+
+def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask="observed",
+                        l2=0.1, bias_l2=5.0, tol=None, verbose=False,
+                        fold_into=None) -> BiasedResult:
+    """Global mean + user bias + item bias + non-negative interaction, on observed cells.
+
+    The model ``x_ij ~ mu + a_i + c_j + z_i . h_j`` with ``Z, H >= 0`` and
+    ``mu`` the mean observed value minimizes ::
+
+        sum_obs (x_ij - mu - a_i - c_j - z_i . h_j)^2
+          + l2 * (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)
+          + bias_l2 * (||a||^2 + ||c||^2)
+
+    by block coordinate descent: each half-step updates one side's factors
+    *and* biases together exactly (the bias eliminated in closed form, then
+    a non-negative least-squares problem per row), so the objective never
+    increases.  The biases carry each user's and movie's level; the
+    non-negative part adds only the "who likes what".
+
+    Parameters
+    ----------
+    data, num_components, n_iter, random_state, mask, l2, tol, verbose
+        As in :func:`als`.  The start is the common one with ``s`` the mean
+        absolute deviation from ``mu`` (what the interaction models); the
+        biases start at 0.
+    bias_l2 : float >= 0, default 5.0
+        Penalty on the biases (unweighted: it shrinks a bias towards 0 like
+        ``bias_l2`` extra ratings at the mean).
+    fold_into : BiasedResult, optional
+        Keep its ``H``, item biases and ``mu``; fit only the rows of ``data``
+        (their factors and biases): a new user of a fitted model.
+
+    Returns
+    -------
+    BiasedResult
+        ``mu``, ``user_bias`` (n,), ``item_bias`` (m,), ``Z`` (n, M),
+        ``H`` (M, m), ``losses``; ``reconstruction()`` and ``predict(rows, cols)``.
+
+    References
+    ----------
+    Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques for
+    recommender systems", IEEE Computer 42 (2009), 30-37.
+    """
+    obs = _observed(data, mask, non_negative=False)
+    M = _check_rank(num_components, obs.shape, fold_into)
+    return _fit_biased(obs, M, "biased_non_negative", fold_into,
+                       **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
+                                          bias_l2=bias_l2, tol=tol, verbose=verbose))
+
+
+def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=False,
+           fold_into=None) -> BiasedResult:
+    """The baseline ``x_ij ~ mu + a_i + c_j``: :func:`biased_non_negative` without interaction.
+
+    Minimizes ``sum_obs (x_ij - mu - a_i - c_j)^2 + bias_l2 * (||a||^2 + ||c||^2)``
+    by the same exact half-steps, which here are the closed forms
+    ``a_i = sum_j (x_ij - mu - c_j) / (n_i + bias_l2)`` and likewise for ``c``.
+    A row or column without observed cells gets bias 0, so its prediction is
+    ``mu`` plus the other side's bias.  Parameters as in :func:`biased_non_negative`.
+
+    Returns
+    -------
+    BiasedResult
+        With ``Z`` of shape (n, 0) and ``H`` of shape (0, m).
+    """
+    obs = _observed(data, mask, non_negative=False)
+    return _fit_biased(obs, 0, "biases", fold_into,
+                       **check_parameters(n_iter=n_iter, random_state=0, l2=0.0,
+                                          bias_l2=bias_l2, tol=tol, verbose=verbose))
+
+
+def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, tol,
+                verbose) -> BiasedResult:
+    n, m = obs.shape
+    if fold_into is None:
+        mu, item_bias, fixed_H = float(obs.by_row.data.mean()), np.zeros(m), None
+    else:
+        fixed_H = _fixed_H(fold_into, M, m, non_negative=True)
+        mu, item_bias = _fixed_biases(fold_into, m)
+    level = float(np.abs(obs.by_row.data - mu).mean())
+    Z, H = _initialize(n, m, M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
+    if fixed_H is not None:
+        H = fixed_H
+    user_bias = np.zeros(n)
+
+    def objective(rss):
+        return (rss + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+                + bias_l2 * float(user_bias @ user_bias + item_bias @ item_bias))
+
+    losses = np.empty(n_iter + 1)
+    losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
+    t = 0
+    while not _finished(losses, t, n_iter, tol, verbose, name):
+        Z, user_bias, rss = _biased_half_step(obs.by_row, obs.by_row.indices, item_bias, H.T,
+                                              mu, l2, bias_l2, obs.row_counts, Z)
+        if fixed_H is None:
+            HT, item_bias, rss = _biased_half_step(obs.by_col, obs.by_col.indices, user_bias, Z,
+                                                   mu, l2, bias_l2, obs.col_counts, H.T)
+            H = HT.T.copy()
+        t += 1
+        losses[t] = objective(rss)
+    return BiasedResult(mu, user_bias, item_bias, Z, H, losses[:t + 1])
+
+
+def _fixed_biases(fold_into, m: int):
+    """``(mu, item_bias)`` of a biased fit that new rows are folded into."""
+    mu, item_bias = getattr(fold_into, "mu", None), getattr(fold_into, "item_bias", None)
+    if not isinstance(item_bias, np.ndarray) or item_bias.shape != (m,) \
+            or not np.isfinite(item_bias).all() or not np.isfinite(mu):
+        raise ValueError(f"fold_into must be a BiasedResult with finite mu and item_bias of "
+                         f"shape ({m},); got {type(fold_into).__name__}.")
+    return float(mu), np.array(item_bias, dtype=np.float64)
+
+
+def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, previous):
+    """Exact update of one side's (factors >= 0, free bias) given the other side.
+
+    For each row r with observed columns J: minimize over z >= 0 and free b
+    ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with
+    ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
+    (Schur complement), leaving an NNLS in z; then
+    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Rows go block by block.
+    Also returns the residual sum of squares at the new values.
+    """
+    targets = sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
+                              values.indptr), shape=values.shape, copy=False)
+    rows, M = values.shape[0], F.shape[1]
+    z, bias = np.empty((rows, M)), np.empty(rows)
+    rss = 0.0
+    for start in range(0, rows, _ROW_BLOCK):
+        block = slice(start, min(start + _ROW_BLOCK, rows))
+        # F_J'F_J, F_J't, F_J'1, sum t, t't
+        G, Ft, g, t_sum, tt = _normal_equations(targets[block], F)
+        count = n[block]
+        empty = count == 0
+        denom = np.where(empty, 1.0, count + bias_l2)
+        schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
+        rhs = Ft - g * (t_sum / denom)[:, None]
+        x = z[block] = (_solve_nonneg(schur, rhs, l2 * count, empty, previous[block]) if M
+                        else np.zeros((count.size, 0)))          # biases alone
+        c = bias[block] = np.where(empty, 0.0, (t_sum - np.einsum("nk,nk->n", g, x)) / denom)
+        # ||t - F x - c||^2 expanded
+        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, Ft) - 2 * c @ t_sum
+                     + np.einsum("nk,nkl,nl->", x, G, x) + 2 * c @ np.einsum("nk,nk->n", g, x)
+                     + count @ (c * c))
+    return z, bias, rss
+
+
+# ---------------------------------------------------------------- truncated SVD
+
+def truncated_svd(data, num_components, *, random_state=0, mask=None,
+                  fold_into=None) -> NMFResult:
+    """Best rank-M approximation (Eckart-Young) of a complete matrix.
+
+    The matrix is taken as given: impute missing ratings first (zeros give
+    PureSVD, Cremonesi, Koren & Turrin 2010).  A dense input uses LAPACK's
+    full SVD; a sparse input (unstored cells are zeros) uses ARPACK
+    (``scipy.sparse.linalg.svds``) with a seeded start vector and is never
+    densified.
+
+    Parameters
+    ----------
+    data : array-like, DataFrame or sparse matrix of shape (n, m)
+        Finite; negative values are allowed.
+    num_components : int
+        Rank M, ``1 <= M <= min(n, m)`` (``< min(n, m)`` for sparse input).
+    random_state : int >= 0, numpy Generator or None, default 0
+        Seed of ARPACK's start vector (sparse input only).
+    mask : None
+        Every cell must be observed; any other value is refused.
+    fold_into : NMFResult, optional
+        An earlier SVD whose ``H`` (orthonormal rows) is kept: the rows of
+        ``data`` are projected, ``Z = X @ H.T``, their least-squares fit.
+
+    Returns
+    -------
+    NMFResult
+        ``Z = U_M diag(s_M)`` (n, M), ``H = V_M'`` (M, m), singular values in
+        decreasing order, signs fixed so that each column of ``Z`` has a
+        positive largest-magnitude entry.  ``losses`` holds the squared
+        error of the zero start, ``||X||^2``, and of the result,
+        ``||X - Z H||^2 = ||X||^2 - sum s_M^2``.
+    """
+    if mask is not None:
+        raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={mask!r}. "
+                         "Fill the missing cells first, e.g. with zeros.")
+    X = _validate(data, None, non_negative=False, mask_allowed=False).X
+    M = _check_rank(num_components, X.shape, fold_into)
+    random_state = check_parameters(random_state=random_state)["random_state"]
+    total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))
+    if fold_into is not None:
+        H = _fixed_H(fold_into, M, X.shape[1], non_negative=False)
+        Z = np.asarray(X @ H.T)
+        residual = (X.toarray() if sp.issparse(X) else X) - Z @ H
+        return NMFResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))
+    if sp.issparse(X):
+        if M >= min(X.shape):
+            raise ValueError(f"num_components must be < {min(X.shape)} for sparse data; got {M}. "
+                             "Pass a dense array for a full-rank decomposition.")
+        v0 = np.random.default_rng(random_state).uniform(-1, 1, min(X.shape))
+        U, s, Vt = svds(X, k=M, v0=v0, solver="arpack")
+    else:
+        U, s, Vt = np.linalg.svd(X, full_matrices=False)
+    order = np.argsort(s)[::-1][:M]
+    U, s, Vt = U[:, order], s[order], Vt[order]
+    signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(M)])
+    signs[signs == 0] = 1.0
+    U, Vt = U * signs, Vt * signs[:, None]
+    return NMFResult(U * s, Vt, np.array([total, max(total - float(s @ s), 0.0)]))
+
+
+# ---------------------------------------------------------------- exact row solvers
+# Both ALS variants and the biased model solve, for each row of one side, a
+# small M x M problem against the other side held fixed.
+
+_GATHER = 1 << 12  # padded cells gathered at once when forming normal equations
+
+
+def _normal_equations(values, F):
+    """Per-row Gram matrices and right-hand sides over each row's observed cells.
+
+    For row ``r`` with observed columns ``J_r`` and values ``v_r``:
+    ``G[r] = F[J_r]' F[J_r]``, ``b[r] = F[J_r]' v_r``, ``g[r] = F[J_r]' 1``,
+    ``t[r] = sum(v_r)`` and ``tt[r] = v_r' v_r``.  Rows are sorted by their
+    number of cells and gathered in groups into zero-padded (rows, cells, M+1)
+    stacks of ``[F | 1]``, so one batched matrix product per group gives G and
+    g (memory ``O(_GATHER * M)``).
+
+    Parameters
+    ----------
+    values : csr_matrix of shape (n, m)
+        Targets at the observed cells (explicitly stored zeros count as cells).
+    F : ndarray of shape (m, M)
+
+    Returns
+    -------
+    G : ndarray of shape (n, M, M)
+    b, g : ndarray of shape (n, M)
+    t, tt : ndarray of shape (n,)
+    """
+    n, M = values.shape[0], F.shape[1]
+    padded = np.zeros((F.shape[0] + 1, M + 1))          # [F | 1]; last row: the padding
+    padded[:-1, :M] = F
+    padded[:-1, M] = 1.0
+    counts = np.diff(values.indptr)
+    order = np.argsort(counts, kind="stable")
+    G_aug = np.zeros((n, M + 1, M + 1))
+    b_aug = np.zeros((n, M + 1))
+    tt = np.zeros(n)
+    start = 0
+    sorted_counts = np.maximum(counts[order], 1)
+    while start < n:
+        # rows are sorted by length: the largest group whose padded size fits
+        low, high = start + 1, n                   # bisection on the group's end
+        while low < high:
+            mid = (low + high + 1) // 2
+            if (mid - start) * int(sorted_counts[mid - 1]) <= _GATHER:
+                low = mid
+            else:
+                high = mid - 1
+        stop = low
+        rows = order[start:stop]
+        longest = max(int(counts[rows[-1]]), 1)
+        offsets = np.arange(longest)
+        valid = offsets[None, :] < counts[rows, None]
+        where = np.minimum(values.indptr[rows, None] + offsets[None, :], max(values.nnz - 1, 0))
+        cols = np.where(valid, values.indices[where] if values.nnz else 0, F.shape[0])
+        vals = np.where(valid, values.data[where] if values.nnz else 0.0, 0.0)
+        Fg = padded[cols]                                  # (rows, longest, M + 1)
+        G_aug[rows] = np.matmul(np.swapaxes(Fg, 1, 2), Fg)
+        b_aug[rows] = np.einsum("rlm,rl->rm", Fg, vals)
+        tt[rows] = np.einsum("rl,rl->r", vals, vals)
+        start = stop
+    return G_aug[:, :M, :M], b_aug[:, :M], G_aug[:, :M, M], b_aug[:, M], tt
+
+
+_ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
+
+
+def _update_side(values, F, reg, empty, solve, previous):
+    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block.
+
+    ``previous`` (n, M) are the current factors, a warm start for the solver.
+    Also returns the residual sum of squares ``sum_r ||v_r - F_J x_r||^2`` at
+    the new factors, from the normal equations (no second pass over the cells).
+    """
+    n, M = values.shape[0], F.shape[1]
+    out = np.empty((n, M))
+    rss = 0.0
+    for start in range(0, n, _ROW_BLOCK):
+        block = slice(start, min(start + _ROW_BLOCK, n))
+        G, b, _, _, tt = _normal_equations(values[block], F)
+        x = out[block] = solve(G, b, reg[block], empty[block], previous[block])
+        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, b)
+                     + np.einsum("nk,nkl,nl->", x, G, x))
+    return out, rss
+
+
+def _solve_ridge(G, b, reg, empty, start=None):
+    """Unconstrained minimizers of ``x'Gx - 2b'x + reg ||x||^2`` for a stack of rows."""
+    M = G.shape[1]
+    A = G + reg[:, None, None] * np.eye(M)
+    A[empty] = np.eye(M)                        # rows without cells: solution 0
+    rhs = b.copy()
+    rhs[empty] = 0.0
+    try:
+        return np.linalg.solve(A, rhs[..., None])[..., 0]
+    except np.linalg.LinAlgError:               # l2 = 0 and a row with too few cells
+        return np.stack([np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
+
+
+def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
+    """Exact minimizers over ``x >= 0`` of ``x'(G + reg I)x - 2b'x`` for a stack of rows.
+
+    A batched active-set pass first: solve on the free variables of every row
+    at once, drop variables that came out negative, re-admit fixed ones whose
+    gradient says they should grow.  A row is accepted only when it satisfies
+    the optimality (KKT) conditions ``x >= 0``, ``(b - A x)_k = 0`` where
+    ``x_k > 0`` and ``<= 0`` where ``x_k = 0`` -- sufficient for this convex
+    problem.  ``start`` (n, M), e.g. the previous iterate, gives the first
+    guess of the free set.  The rare rows not settled after ``max_rounds``
+    (and every row of a block with a singular system, possible when l2 = 0)
+    are solved by scipy's NNLS (Lawson-Hanson) on the square-root form
+    ``min ||S x - y||^2`` with ``A = G + reg I = S'S`` from A's eigenvalues.
+    """
+    n, M = b.shape
+    eye = np.eye(M, dtype=bool)
+    A = G + reg[:, None, None] * np.eye(M)
+    A[empty] = np.eye(M)
+    rhs = b.copy()
+    rhs[empty] = 0.0
+    scale = np.abs(rhs).max(axis=1, keepdims=True) + np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
+    # warm start: the previous solution's support (the active set moves little)
+    free = np.ones((n, M), dtype=bool) if start is None else start > 0
+    x = np.zeros((n, M))
+    pending = np.arange(n)
+    for _ in range(max_rounds):
+        if pending.size == 0:
+            break
+        f = free[pending]
+        both = f[:, :, None] & f[:, None, :]
+        system = np.where(both, A[pending], eye)
+        try:
+            sol = np.linalg.solve(system, np.where(f, rhs[pending], 0.0)[..., None])[..., 0]
+        except np.linalg.LinAlgError:            # a singular system (l2 = 0): exact fallback
+            break
+        negative = f & (sol < 0)
+        gradient = rhs[pending] - np.einsum("nkl,nl->nk", A[pending], sol)
+        tolerance = 1e-9 * scale[pending]
+        grow = ~f & (gradient > tolerance)
+        stationary = np.all(~f | (np.abs(gradient) <= tolerance), axis=1)
+        done = ~negative.any(axis=1) & ~grow.any(axis=1) & stationary
+        x[pending[done]] = sol[done]
+        # drop negative variables; if none, re-admit the fixed one with the largest gradient
+        adjust = ~done
+        rows = pending[adjust]
+        new_free = f[adjust] & ~negative[adjust]
+        no_negative = ~negative[adjust].any(axis=1)
+        best = np.argmax(np.where(grow[adjust], gradient[adjust], -np.inf), axis=1)
+        new_free[np.flatnonzero(no_negative), best[no_negative]] = True
+        free[rows] = new_free
+        pending = rows
+    if pending.size:
+        # A = V diag(w) V' (w >= 0): x'Ax - 2b'x = ||S x - y||^2 - y'y with
+        # S = diag(sqrt w) V' and y = diag(1/sqrt w) V'b (b lies in A's range;
+        # zero eigenvalues are dropped), exact also when A is only semi-definite.
+        w, V = np.linalg.eigh(A[pending])
+        keep = w > 1e-12 * w.max(axis=1, keepdims=True)
+        root = np.sqrt(np.where(keep, w, 0.0))
+        y = np.where(keep, np.einsum("nkl,nk->nl", V, rhs[pending]) / np.where(keep, root, 1.0),
+                      0.0)
+        S = root[:, :, None] * np.swapaxes(V, 1, 2)
+        for r, row in enumerate(pending):
+            x[row] = nnls(S[r], y[r])[0]
+    return np.maximum(x, 0.0)
+
+
