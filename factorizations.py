@@ -115,7 +115,7 @@ class _Observed(NamedTuple):
         return self.by_row.shape
 
     def squared_error(self, Z, H, offset=None) -> float:
-        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``; ``offset`` (nnz,) in row-major cell order."""
+        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order."""
         rows = np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
         residual = self.by_row.data - predict_cells(Z, H, rows, self.by_row.indices)
         if offset is not None:

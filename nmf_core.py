@@ -1,29 +1,21 @@
 """Non-negative matrix factorization by clipped multiplicative updates.
 
-The exercise's algorithm: a non-negative data matrix ``X`` of shape (n, m) is
-approximated by ``Z @ H``, ``Z`` of shape (n, M) and ``H`` of shape (M, m),
-both non-negative, by alternating the multiplicative updates of Lee & Seung
-(2001), H first, then Z with the new H::
+The exercise's algorithm: a non-negative matrix ``X`` (n x m) is approximated by
+``Z @ H``, ``Z`` (n x M) and ``H`` (M x m) non-negative, by alternating Lee &
+Seung's updates, H first, then Z with the new H (``*``, ``/`` element-wise)::
 
     H <- H * (Z.T @ X) / clip(Z.T @ Z @ H, floor)          (1)
     Z <- Z * (X @ H.T) / clip(Z @ H @ H.T, floor)          (2)
 
-(``*`` and ``/`` element-wise).  Reading order:
-
-1. :func:`non_negative`, the public function: it checks its input once and
-   hands plain float64 arrays to a kernel;
-2. :func:`_mu_full`, the two updates when every cell is observed (``X`` dense,
-   or CSR when it is mostly zeros), with the loss of every iterate;
-3. :func:`_mu_masked`, the same updates restricted to the observed cells of a
-   rating matrix, with a count-scaled L2 penalty; its inner loop
-   (:func:`_half_step_loops`) is compiled by numba when it is installed, and
-   :func:`_half_step_numpy` is the same update in NumPy/SciPy, used without
-   numba (or with ``NUMBA_DISABLE_JIT=1``) and as the tests' reference;
-4. the parameter rules and input validation that every factorization of the
-   package shares (the other factorizations live in :mod:`factorizations` and
-   are re-exported here: ``nmf_core.als``, ``nmf_core.nnls_als``,
-   ``nmf_core.biased_non_negative``, ``nmf_core.truncated_svd``);
-5. :func:`match_components`, to compare two sets of components.
+Reading order: :func:`non_negative` checks its input once and calls a kernel,
+:func:`_mu_full` (every cell observed) or :func:`_mu_masked` (only the observed
+ratings, with an L2 penalty; its inner loop :func:`_half_step_loops` is compiled
+by numba when installed, :func:`_half_step_numpy` is the same update in NumPy).
+Then what every factorization of the package shares: the start, the penalty,
+the stopping rule, the parameter rules and the input validation.  Last,
+:func:`match_components`.  The other factorizations live in :mod:`factorizations`
+and are re-exported here (``nmf_core.als``, ``nmf_core.nnls_als``,
+``nmf_core.biased_non_negative``, ``nmf_core.truncated_svd``).
 
 References
 ----------
@@ -48,41 +40,29 @@ except ImportError:  # the NumPy form of the kernel is used instead
 __all__ = ["NMFResult", "non_negative", "match_components", "EPS",
            "als", "nnls_als", "biased_non_negative", "truncated_svd"]
 
-#: Relative lower bound of every denominator: the float64 machine epsilon
-#: (about 2.2e-16).  Denominators are clipped at ``EPS * s**1.5``, ``s`` being
-#: the mean observed value, which is the size a denominator has when ``Z @ H``
-#: matches the data; so the clip only acts on (numerically) zero denominators,
-#: e.g. of a pixel that is 0 in every image, whatever the data's magnitude.
+#: Relative floor of every denominator, the float64 machine epsilon (2.2e-16).
+#: Denominators are clipped at ``EPS * s**1.5``, ``s`` the mean observed value
+#: (the size of a denominator once ``Z @ H`` fits the data), so the clip acts only
+#: on (numerically) zero denominators, whatever the data's magnitude.
 EPS = float(np.finfo(np.float64).eps)
 
-#: Without a mask, a matrix whose share of non-zero cells is below this is
-#: handled as CSR, otherwise as a dense array, whatever its container.  For the
-#: 943 x 1682 MovieLens matrix (6 % non-zero, M = 20) the CSR products take
-#: about 1 ms against 3-4.5 ms for dense BLAS; the break-even is near 20 %.
+#: Without a mask, a matrix with fewer non-zero cells than this share is handled
+#: as CSR, otherwise as dense, whatever its container (MovieLens, 6 % non-zero:
+#: 1 ms per CSR product against 3-4.5 ms dense; the break-even is near 20 %).
 _SPARSE_DENSITY = 0.2
 
-#: Observed cells whose model values the NumPy form of the masked update
-#: computes at once; its memory stays O(_CHUNK * M).
+#: Cells the NumPy form of the masked update handles at once (memory O(_CHUNK * M)).
 _CHUNK = 8192
 
 _MASK_OBSERVED = "observed"
 
 
 class NMFResult(NamedTuple):
-    """A factorization ``X ~ Z @ H`` and its objective at every iterate.
+    """``X ~ Z @ H``: from :func:`non_negative`, ``als``, ``nnls_als`` and ``truncated_svd``.
 
-    Returned by :func:`non_negative` and by ``als``, ``nnls_als`` and
-    ``truncated_svd``.
-
-    Attributes
-    ----------
-    Z : ndarray of shape (n, M)
-        One row of weights per row of the data.
-    H : ndarray of shape (M, m)
-        The components (basis vectors), one per row.
-    losses : ndarray of shape (iterations done + 1,)
-        ``losses[t]`` is the objective at ``(Z_t, H_t)``: ``losses[0]`` at the
-        start, ``losses[-1]`` at the returned factors.
+    ``Z`` (n, M) holds one row of weights per row of the data, ``H`` (M, m) one
+    component per row; ``losses[t]`` is the objective at ``(Z_t, H_t)``, from
+    ``losses[0]`` at the start to ``losses[-1]`` at the returned factors.
     """
 
     Z: np.ndarray
@@ -94,9 +74,7 @@ class NMFResult(NamedTuple):
         return self.Z @ self.H
 
 
-# --------------------------------------------------------------------------
-# The exercise's algorithm
-# --------------------------------------------------------------------------
+# --- The exercise's algorithm --------------------------------------------------------------
 
 def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None, l2=0.0,
                  eps=EPS, tol=None, verbose=False, fold_into=None) -> NMFResult:
@@ -107,7 +85,7 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         H <- H * (Z^T X) / clip(Z^T Z H, floor)
         Z <- Z * (X H^T) / clip(Z H H^T, floor)
 
-    ``Z^T Z H`` is evaluated as ``(Z^T Z) H`` and ``Z H H^T`` as ``Z (H H^T)``:
+    with ``Z^T Z H`` evaluated as ``(Z^T Z) H`` and ``Z H H^T`` as ``Z (H H^T)``:
     the same numbers up to rounding, at O((n + m) M^2) instead of O(n m M).
 
     Parameters
@@ -116,56 +94,41 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         Non-negative and finite in every observed cell.
     num_components : int
         Number of components M, ``1 <= M <= min(n, m)``.
-    n_iter : int, default 1000
-        Maximum number of iterations (each updates H, then Z); 0 returns the start.
+    n_iter : int >= 0, default 1000
+        Iterations (each updates H, then Z); 0 returns the start.
     random_state : int >= 0, numpy Generator or None, default 0
-        Seed of the start.  ``Z0`` is drawn first, then ``H0``: absolute values
-        of standard normal draws times ``sqrt(s / M)``, ``s`` the mean observed
-        value, so that ``Z0 @ H0`` has the data's magnitude (as in scikit-learn).
+        Seed of the start: ``Z0``, then ``H0``, absolute standard normal draws
+        times ``sqrt(s / M)``, ``s`` the mean observed value (scikit-learn's scale).
     mask : None, "observed", array-like of bool or 0/1, or sparse matrix
-        Which cells are observed.  ``None`` (default): every cell, the
-        exercise's setting.  ``"observed"``: the non-NaN cells of a dense
-        input, the stored entries of a sparse one.  An array marks observed
-        cells with True (or 1); a sparse matrix by its stored entries.
+        Observed cells.  None: all (the exercise).  "observed": the non-NaN cells
+        of a dense input, the stored entries of a sparse one.  An array: its True
+        (or 1) cells; a sparse matrix: its stored entries.
     l2 : float >= 0, default 0
-        Weight of the count-scaled penalty
-        ``l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``, with ``n_i``,
-        ``m_j`` the observed cells of row i and column j (Zhou et al. 2008).
+        Weight of the penalty ``l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``,
+        ``n_i``, ``m_j`` the observed cells of row i, column j (Zhou et al. 2008).
     eps : float > 0, default ``EPS``
-        Denominators are clipped below at ``floor = eps * s**1.5`` (``s`` as
-        above; ``eps`` itself if the data are all zero).
+        Denominators are clipped below at ``floor = eps * s**1.5`` (``eps`` if s = 0).
     tol : float >= 0 or None, default None
-        Stop once an iteration lowers the objective by at most ``tol`` times
-        its previous value.  ``None`` runs all ``n_iter`` iterations.
+        Stop once an iteration lowers the objective by at most ``tol`` times its
+        previous value; None runs all ``n_iter`` iterations.
     verbose : bool, default False
         Print the objective ten times during the run and at its end.
     fold_into : NMFResult, optional
-        A fit on other rows with the same columns.  Its ``H`` stays fixed and
-        only ``Z`` is fitted, by the Z-update above: how new rows (a new user)
-        are added to a fitted model.  ``M`` must equal ``fold_into.H.shape[0]``.
+        A fit of other rows with the same columns: its ``H`` stays fixed and only
+        ``Z`` is fitted, by the Z-update above (a new user of a fitted model).
 
     Returns
     -------
     NMFResult
-        ``Z`` (n, M), ``H`` (M, m), ``losses`` (iterations done + 1,), where
-        ``losses[t] = ||X - Z_t H_t||_F^2`` (the sum over observed cells with a
-        mask), plus the penalty.  The n x m product is never formed.
+        ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, ``||X - Z_t H_t||_F^2`` (over
+        the observed cells) plus the penalty, for t = 0 .. iterations done.
 
-    Raises
-    ------
-    TypeError, ValueError
-        For bad data or parameters; see :func:`check_parameters` and
-        :func:`_validate`.
-
-    Notes
-    -----
-    Lee & Seung's auxiliary-function argument shows that neither update can
-    increase the objective (also with the mask and the penalty), as long as
-    the clip does not act.  An all-zero matrix gives all-zero factors.
+    Bad data or parameters raise TypeError or ValueError (:func:`check_parameters`).
+    Lee & Seung's auxiliary-function argument shows that neither update increases
+    the objective (with the mask and the penalty too) where the clip does not act.
 
     Examples
     --------
-    >>> import numpy as np
     >>> X = np.random.default_rng(0).random((20, 8))
     >>> Z, H, losses = non_negative(X, 3, n_iter=200)
     >>> Z.shape, H.shape, losses.shape
@@ -195,14 +158,10 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
 def _mu_full(X, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
     """Multiplicative updates when every cell is observed; returns ``(Z, H, losses)``.
 
-    ``X`` is a float64 ndarray or CSR matrix.  The loss of ``(Z_t, H_t)`` uses
-
-        ||X - Z H||^2 = ||X||^2 - 2 <Z^T X, H> + <Z^T Z, H H^T>,
-
-    whose products ``Z^T X`` and ``Z^T Z`` are the ones the H-update needs and
-    ``H H^T`` the one the previous Z-update needed, so it costs O(m M) extra.
-    Its rounding error is about eps * ||X||^2; a result a few ulps below zero
-    (an exact fit) is clamped at 0.
+    ``X`` is a float64 ndarray or CSR matrix.  The loss of ``(Z_t, H_t)`` is
+    ``||X||^2 - 2 <Z^T X, H> + <Z^T Z, H H^T>``: the H-update's own products
+    and the previous Z-update's ``H H^T``, so it costs O(m M) extra.  Rounding
+    can put an exact fit a few ulps below zero; that is clamped at 0.
     """
     n, m = X.shape
     sparse = sp.issparse(X)
@@ -228,11 +187,9 @@ def _mu_full(X, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
 
 def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
                eps: float) -> np.ndarray:
-    """``factor * numerator / clip(denominator, eps)``, computed in ``denominator``'s array.
+    """``factor * numerator / clip(denominator, eps)``, in the (fresh) denominator's array.
 
-    The denominator is a fresh array of each iteration, so reusing it avoids
-    two temporaries of the factor's size; the order of the operations (clip,
-    divide, multiply) is that of the exercise's element-wise update.
+    Clip, divide, multiply: the exercise's order, without two temporaries.
     """
     np.maximum(denominator, eps, out=denominator)
     np.divide(numerator, denominator, out=denominator)
@@ -243,20 +200,16 @@ def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarra
 def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
     """Multiplicative updates over the observed cells; returns ``(Z, H, losses)``.
 
-    ``Xo`` is a CSR matrix whose stored entries are exactly the observed cells.
-    With ``P = Z H`` at the observed cells and ``n_i`` / ``m_j`` the observed
-    counts of row i / column j, the objective is::
-
-        sum_obs (x_ij - p_ij)^2 + l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)
-
-    and the updates (minimizers of Lee & Seung's auxiliary function) are::
+    ``Xo`` is CSR, its stored entries exactly the observed cells.  With ``P = Z H``
+    at those cells and ``n_i`` / ``m_j`` the observed cells of row i / column j,
+    the objective ``sum_obs (x_ij - p_ij)^2 + l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j
+    ||H[:, j]||^2)`` descends by (minimizers of Lee & Seung's auxiliary function)::
 
         H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, eps)
         Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, eps)   (P' with the new H)
 
-    Each is a half-step over the cells grouped by column, then by row.  The
-    H half-step also returns the squared error at ``(Z_t, H_t)``, so the loss
-    comes with the update; the final loss costs one more half-step.
+    each a half-step over the cells grouped by column, then by row.  The H
+    half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
     """
     half_step = _half_step_numpy if _half_step_compiled is None else _half_step_compiled
     by_row, by_col = _cells(Xo), _cells(Xo.T.tocsr())
@@ -277,13 +230,9 @@ def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, eps, tol, verbos
 
 
 class _Cells(NamedTuple):
-    """Observed cells grouped by the index of the factor being updated.
-
-    Cells ``indptr[g]:indptr[g + 1]`` belong to group ``g`` (a column j when H
-    is updated, a row i when Z is); ``other_index[k]`` is the other factor's
-    index of cell k and ``values[k]`` its value: a CSR matrix's three arrays.
-    ``counts`` holds the group sizes as float64 (``n_i`` or ``m_j``).
-    """
+    """Observed cells by group (a column j when H is updated, a row i when Z is): a CSR
+    matrix's arrays.  Cells ``indptr[g]:indptr[g + 1]`` form group g; cell k has the other
+    factor's index ``other_index[k]`` and value ``values[k]``; ``counts`` are group sizes."""
 
     indptr: np.ndarray
     other_index: np.ndarray
@@ -299,17 +248,15 @@ def _cells(matrix: sp.csr_array) -> _Cells:
 
 
 def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, out):
-    """One weighted multiplicative update of the factor ``own``, in NumPy/SciPy.
+    """One masked multiplicative update of ``own`` (``Z``, or ``H.T``), in NumPy/SciPy.
 
-    ``own`` has one row per group (``Z``, or ``H.T``), ``other`` one row per
-    other index.  With ``p_k = own[g] . other[other_index[k]]`` the model's
-    value at cell k of group g::
+    With ``p_k = own[g] . other[o_k]`` the model's value at cell k of group g::
 
-        out[g] = own[g] * (sum_k x_k other[o_k]) / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], eps)
+        out[g] = own[g] * (sum_k x_k other[o_k])
+                 / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], eps)
 
-    Returns ``sum_k (x_k - p_k)^2``, the squared error at the incoming factors.
-    ``out`` may be ``own``.  Two row gathers of the cells, then one sparse
-    product with a matrix holding ``x`` and ``p`` stacked.
+    Returns ``sum_k (x_k - p_k)^2`` at the incoming factors; ``out`` may be ``own``.
+    Two row gathers of the cells, then one sparse product with ``[X; P]``.
     """
     n_groups, nnz = own.shape[0], values.size
     groups = np.repeat(np.arange(n_groups), np.diff(indptr))
@@ -336,14 +283,12 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, o
 
 
 def _half_step_loops(indptr, other_index, values, counts, own, other, l2, eps, out):
-    """The loop form of :func:`_half_step_numpy`, compiled by numba when available.
+    """:func:`_half_step_numpy` as one pass over the cells, compiled by numba when available.
 
-    One pass over the cells, group by group, four cells at a time: their model
-    values ``p`` (four dot products sharing each load of ``own[g, c]``), then
-    both sums of the update.  A group's leftover cells go one by one; finally
-    the group's row is updated.  A group reads only its own row of ``own``, so
-    ``out`` may be ``own``.  No fast-math: the rounding is fixed by the loop
-    order; it differs from the NumPy form's only in the last bits.
+    Group by group, four cells at a time: their model values (four dot products
+    sharing each load of ``own[g, c]``), then both sums; leftover cells one by
+    one; then the group's row.  No fast-math, so the loop order fixes the
+    rounding (it differs from the NumPy form's in the last bits only).
     """
     M = own.shape[1]
     numerator = np.empty(M)
@@ -355,7 +300,8 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, eps, o
         squares = 0.0
         k, end = indptr[g], indptr[g + 1]
         while k + 4 <= end:
-            o0, o1, o2, o3 = other_index[k], other_index[k + 1], other_index[k + 2], other_index[k + 3]
+            o0, o1, o2, o3 = (other_index[k], other_index[k + 1], other_index[k + 2],
+                              other_index[k + 3])
             x0, x1, x2, x3 = values[k], values[k + 1], values[k + 2], values[k + 3]
             p0 = p1 = p2 = p3 = 0.0
             for c in range(M):
@@ -409,15 +355,13 @@ def _kernel_matrix(X):
     return sp.csr_array(X) if np.count_nonzero(X) < _SPARSE_DENSITY * n * m else X
 
 
-# --------------------------------------------------------------------------
-# What every factorization of the package shares: start, penalty, stopping
-# --------------------------------------------------------------------------
+# --- What every factorization of the package shares: start, penalty, stopping --------------
 
 def _initialize(n: int, m: int, M: int, level: float, random_state):
-    """The random start: ``Z0`` (n, M), then ``H0`` (M, m), both ``|N(0, 1)| * sqrt(level / M)``.
+    """The one random start: ``Z0`` (n, M), then ``H0`` (M, m), each ``|N(0, 1)| sqrt(level / M)``.
 
-    ``level`` is the mean absolute observed value of what ``Z @ H`` models, so
-    the entries of ``Z0 @ H0`` average ``(2 / pi) * level``: the data's size.
+    ``level``, the mean absolute observed value of what ``Z @ H`` models, gives
+    ``Z0 @ H0`` the data's size (its entries average ``(2 / pi) * level``).
     """
     rng = np.random.default_rng(random_state)
     scale = np.sqrt(level / M)
@@ -435,11 +379,9 @@ def _penalty(l2: float, row_counts, Z, col_counts, H) -> float:
 
 
 def _finished(losses: np.ndarray, t: int, n_iter: int, tol, verbose: bool, name: str) -> bool:
-    """The one stopping rule and progress line, called once ``losses[t]`` is known.
-
-    Stop at ``t == n_iter``, or when ``tol`` is set and the last iteration
-    lowered the objective by at most ``tol`` times its previous value.
-    """
+    """The one stopping rule and progress line, called once ``losses[t]`` is known: stop at
+    ``t == n_iter``, or once an iteration lowered the objective by at most ``tol`` times
+    its previous value."""
     done = t == n_iter or (tol is not None and t > 0
                            and losses[t - 1] - losses[t] <= tol * losses[t - 1])
     if verbose and (done or t % max(1, n_iter // 10) == 0):
@@ -461,82 +403,56 @@ def _fixed_H(fold_into, M: int, m: int, *, non_negative: bool):
     return np.array(H, dtype=np.float64)
 
 
-# --------------------------------------------------------------------------
-# Parameter rules: one table for every factorization function
-# --------------------------------------------------------------------------
+# --- Parameter rules: one table for every factorization function ---------------------------
 
-def _integer(value, name: str, low: int) -> int:
-    need = f"{name} must be an integer >= {low}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{need}; got {value!r} of type {type(value).__name__}.")
-    if value < low:
-        raise ValueError(f"{need}; got {value!r}.")
-    return int(value)
+_INTEGER, _REAL, _FLAG = numbers.Integral, numbers.Real, (bool, np.bool_)
 
-
-def _real(value, name: str, low: float = 0.0, *, above: bool = False, optional: bool = False):
-    if value is None and optional:
-        return None
-    need = f"{name} must be a finite number {'>' if above else '>='} {low:g}" + \
-        (" or None" if optional else "")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{need}; got {value!r} of type {type(value).__name__}.")
-    if not np.isfinite(value) or value < low or (above and value == low):
-        raise ValueError(f"{need}; got {value!r}.")
-    return float(value)
-
-
-def _seed(value, name: str):
-    if value is None or isinstance(value, np.random.Generator):
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= 0, a numpy Generator or None; "
-                        f"got {value!r} of type {type(value).__name__}.")
-    return _integer(value, name, 0)
-
-
-def _flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {value!r} of type "
-                        f"{type(value).__name__}.")
-    return bool(value)
-
-
-#: The rule of every keyword parameter shared by the factorization functions.
+#: The one rule of each parameter shared by the factorization functions:
+#: (the rule in words, the accepted type, the range).
 PARAMETER_RULES = {
-    "n_iter": lambda v, name: _integer(v, name, 0),
-    "random_state": _seed,
-    "l2": lambda v, name: _real(v, name),
-    "bias_l2": lambda v, name: _real(v, name),
-    "eps": lambda v, name: _real(v, name, above=True),
-    "tol": lambda v, name: _real(v, name, optional=True),
-    "verbose": _flag,
+    "num_components": ("an integer >= 1", _INTEGER, lambda v: v >= 1),
+    "n_iter": ("an integer >= 0", _INTEGER, lambda v: v >= 0),
+    "random_state": ("an integer >= 0, a numpy Generator or None", _INTEGER, lambda v: v >= 0),
+    "l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0),
+    "bias_l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0),
+    "eps": ("a finite number > 0", _REAL, lambda v: np.isfinite(v) and v > 0),
+    "tol": ("a finite number >= 0 or None", _REAL, lambda v: np.isfinite(v) and v >= 0),
+    "verbose": ("True or False", _FLAG, lambda v: True),
 }
 
 
 def check_parameters(**values) -> dict:
     """Check keyword parameters by :data:`PARAMETER_RULES`; return them as plain Python values.
 
-    The rules: ``n_iter`` an integer >= 0; ``random_state`` an integer >= 0, a
-    numpy Generator or None; ``l2`` and ``bias_l2`` finite numbers >= 0;
-    ``eps`` a finite number > 0; ``tol`` a finite number >= 0 or None;
-    ``verbose`` True or False.  A value of the wrong type (a string, a bool
-    where a number is needed, a float where an integer is needed) raises
-    TypeError; a value of the right type outside its range raises ValueError.
-    Both messages name the parameter, the rule and the value seen.
+    A value of the wrong type (a string, a bool where a number is needed, a
+    float for an integer) raises TypeError, a value out of range ValueError;
+    both messages name the parameter, its rule and the value seen.  None is
+    accepted where the rule says so, a numpy Generator for ``random_state``.
     """
-    return {name: PARAMETER_RULES[name](value, name) for name, value in values.items()}
+    checked = {}
+    for name, value in values.items():
+        rule, kind, in_range = PARAMETER_RULES[name]
+        if (value is None and "None" in rule) or (isinstance(value, np.random.Generator)
+                                                  and "Generator" in rule):
+            checked[name] = value
+            continue
+        if not isinstance(value, kind) or (kind is not _FLAG and isinstance(value, _FLAG)):
+            raise TypeError(f"{name} must be {rule}; got {value!r} of type "
+                            f"{type(value).__name__}.")
+        if not in_range(value):
+            raise ValueError(f"{name} must be {rule}; got {value!r}.")
+        checked[name] = {_INTEGER: int, _REAL: float, _FLAG: bool}[kind](value)
+    return checked
 
 
 def _check_rank(num_components, shape: tuple, fold_into=None) -> int:
     """``num_components`` as an int in ``[1, min(n, m)]``, checked before anything is allocated.
 
-    A larger rank is never needed: ``Z = X``, ``H = I`` (or ``Z = I``, ``H = X``)
-    is already an exact non-negative factorization of rank ``min(n, m)``.  When
-    rows are folded into an earlier fit, its rank is kept and may exceed the
-    number of new rows (``M <= m`` still holds).
+    More is never needed: ``Z = X``, ``H = I`` is an exact non-negative
+    factorization of rank ``min(n, m)``.  Rows folded into an earlier fit keep
+    its rank, which may exceed their number (``M <= m`` still holds).
     """
-    M = _integer(num_components, "num_components", 1)
+    M = check_parameters(num_components=num_components)["num_components"]
     limit, what = (shape[1], "m") if fold_into is not None else (min(shape), "min(n, m)")
     if M > limit:
         raise ValueError(f"num_components must be an integer from 1 to {what} = {limit} "
@@ -544,21 +460,11 @@ def _check_rank(num_components, shape: tuple, fold_into=None) -> int:
     return M
 
 
-# --------------------------------------------------------------------------
-# Input validation: one function for every factorization
-# --------------------------------------------------------------------------
+# --- Input validation: one function for every factorization --------------------------------
 
 class _Checked(NamedTuple):
-    """Validated data, as returned by :func:`_validate`.
-
-    X : ndarray of shape (n, m) or csr_array
-        float64.  Unmasked: the whole matrix, dense if the input was dense and
-        CSR (canonical, zeros not stored) if it was sparse.  Masked: a CSR
-        matrix whose stored entries are exactly the observed cells (an
-        observed 0 is stored explicitly).
-    masked : bool
-        Whether only the stored cells of ``X`` are observed.
-    """
+    """Validated float64 data.  Unmasked: the whole matrix, dense or CSR as given.
+    Masked: CSR whose stored entries are exactly the observed cells (zeros too)."""
 
     X: np.ndarray | sp.csr_array
     masked: bool
@@ -566,75 +472,51 @@ class _Checked(NamedTuple):
 
 def _validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
               mask_allowed: bool = True) -> _Checked:
-    """Check data (and mask) once; return float64 data for the kernels.
+    """Check data and mask once, for every factorization; return float64 data for the kernels.
 
-    Parameters
-    ----------
-    data : array-like, DataFrame or scipy sparse matrix of shape (n, m)
-        Finite (and, if ``non_negative``, >= 0) in every observed cell.
-    mask : None, "observed", array-like of bool or 0/1, or sparse matrix
-        As documented in :func:`non_negative`.  Unobserved cells may hold
-        anything, NaN included.
-    name : str
-        The argument's name in error messages.
-    non_negative : bool
-        Whether negative observed values are refused.
-    mask_allowed : bool
-        False for a function that needs every cell (its messages then do not
-        suggest a mask).
-
-    Raises
-    ------
-    TypeError
-        Non-numeric data (DataFrame columns are named) or mask.
-    ValueError
-        Not 2-D, empty, no observed cell, NaN / infinite / negative observed
-        values (counted, the first located), values so large that their
-        squares overflow, or a mask of the wrong shape or values.
+    ``mask`` as in :func:`non_negative`; unobserved cells may hold anything.
+    TypeError: non-numeric data (DataFrame columns are named) or mask.
+    ValueError: not 2-D, empty, no observed cell, NaN / infinite (or, if
+    ``non_negative``, negative) observed values, counted with the first one
+    located, values whose squares overflow, a mask of the wrong shape or values.
+    ``mask_allowed=False`` (a method needing every cell) changes the NaN hint.
     """
     labels = None
     if sp.issparse(data):
-        matrix = sp.csr_array(data, dtype=np.float64, copy=True)
-        _check_shape(matrix.shape, name)
-        matrix.sum_duplicates()
-        shape = matrix.shape
+        X = sp.csr_array(data, dtype=np.float64, copy=True)
+        X.sum_duplicates()
     else:
-        array, labels = _to_float_array(data, name)
-        _check_shape(array.shape, name)
-        matrix, shape = None, array.shape
-
-    if mask is None:
-        if matrix is not None:
-            rows = np.repeat(np.arange(shape[0]), np.diff(matrix.indptr))
-            _check_values(matrix.data, lambda k: (rows[k], matrix.indices[k]), labels, name,
-                          False, non_negative, mask_allowed)
-            matrix.eliminate_zeros()
-            return _Checked(matrix, False)
-        _check_values(array.ravel(), lambda k: divmod(int(k), shape[1]), labels, name, False,
-                      non_negative, mask_allowed)
-        return _Checked(array, False)
-
-    if isinstance(mask, str) and mask == _MASK_OBSERVED:       # the non-NaN (stored) cells
-        if matrix is not None:
-            rows = np.repeat(np.arange(shape[0]), np.diff(matrix.indptr))
-            keep = ~np.isnan(matrix.data)
-            rows, cols, values = rows[keep], matrix.indices[keep], matrix.data[keep]
-        else:
-            rows, cols = np.nonzero(~np.isnan(array))
-            values = array[rows, cols]
+        X, labels = _to_float_array(data, name)
+    if X.ndim != 2 or 0 in X.shape:
+        raise ValueError(f"{name} must be 2-D of shape (n, m); got shape {X.shape}." if X.ndim != 2
+                         else f"{name} is empty: shape {X.shape}; it needs at least one row and "
+                         "one column.")
+    check = dict(labels=labels, name=name, non_negative=non_negative, mask_allowed=mask_allowed)
+    if mask is None and not sp.issparse(X):                      # every cell, dense
+        _check_values(X.ravel(), lambda k: divmod(int(k), X.shape[1]), masked=False, **check)
+        return _Checked(X, False)
+    if mask is None or (isinstance(mask, str) and mask == _MASK_OBSERVED):
+        if sp.issparse(X):                                       # the stored entries
+            rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+            cols, values = X.indices, X.data
+        else:                                                    # the non-NaN cells
+            rows, cols = np.nonzero(~np.isnan(X))
+            values = X[rows, cols]
+        if mask is None:                                         # every cell, sparse
+            _check_values(values, lambda k: (rows[k], cols[k]), masked=False, **check)
+            X.eliminate_zeros()
+            return _Checked(X, False)
+        keep = ~np.isnan(values)
+        rows, cols, values = rows[keep], cols[keep], values[keep]
     else:
-        rows, cols = _mask_cells(mask, shape)
-        if matrix is not None:
-            values = np.asarray(matrix[rows, cols], dtype=np.float64).ravel() \
-                if rows.size else np.zeros(0)
-        else:
-            values = array[rows, cols]
+        rows, cols = _mask_cells(mask, X.shape)
+        values = (np.asarray(X[rows, cols], dtype=np.float64).ravel() if sp.issparse(X)
+                  else X[rows, cols]) if rows.size else np.zeros(0)
     if values.size == 0:
         raise ValueError(f"{name} has no observed cell: the mask (or the sparse {name}) "
                          "selects nothing; mark at least one cell as observed.")
-    _check_values(values, lambda k: (rows[k], cols[k]), labels, name, True, non_negative,
-                  mask_allowed)
-    return _Checked(_csr_from_cells(rows, cols, values, shape), True)
+    _check_values(values, lambda k: (rows[k], cols[k]), masked=True, **check)
+    return _Checked(_csr_from_cells(rows, cols, values, X.shape), True)
 
 
 def _mask_cells(mask, shape: tuple):
@@ -654,8 +536,9 @@ def _mask_cells(mask, shape: tuple):
     if array.dtype.kind not in "biuf":
         raise TypeError(f"mask must be boolean (True = observed) or 0/1; got dtype {array.dtype}.")
     if array.dtype != bool and not np.isin(array, (0, 1)).all():
+        other = array[~np.isin(array, (0, 1))][0].item()
         raise ValueError(f"mask must be boolean (True = observed) or 0/1; got dtype "
-                         f"{array.dtype} with other values, e.g. {array[~np.isin(array, (0, 1))][0].item()!r}.")
+                         f"{array.dtype} with other values, e.g. {other!r}.")
     return np.nonzero(array.astype(bool))
 
 
@@ -683,23 +566,16 @@ def _to_float_array(data, name: str):
         raise TypeError(f"{name} must be numeric; got dtype {array.dtype} ({error}).") from None
 
 
-def _check_shape(shape: tuple, name: str) -> None:
-    if len(shape) != 2:
-        raise ValueError(f"{name} must be 2-D of shape (n, m); got shape {shape}.")
-    if 0 in shape:
-        raise ValueError(f"{name} is empty: shape {shape}; it needs at least one row and one column.")
-
-
-def _check_values(values, locate, labels, name, masked, non_negative, mask_allowed) -> None:
-    """Raise on NaN/inf, negative (if refused) or overflowing observed ``values``.
-
-    ``locate(k)`` gives the (row, column) of ``values[k]``, for the message.
-    """
+def _check_values(values, locate, *, labels, name, masked, non_negative, mask_allowed) -> None:
+    """Raise on NaN/inf, negative (if refused) or overflowing observed ``values``;
+    ``locate(k)`` gives the (row, column) of ``values[k]`` for the message."""
     def where(k):
         row, col = locate(k)
         text = f"row {row}, column {col}"
-        if labels is not None:
-            text += f" (index {_plain(labels[0][row])!r}, column {_plain(labels[1][col])!r})"
+        if labels is not None:   # DataFrame labels, as plain Python values
+            text += " (index {!r}, column {!r})".format(
+                *(v.item() if isinstance(v, np.generic) else v
+                  for v in (labels[0][row], labels[1][col])))
         return f"first at {text}: {values[k]}"
 
     bad = np.flatnonzero(~np.isfinite(values))
@@ -725,11 +601,6 @@ def _check_values(values, locate, labels, name, masked, non_negative, mask_allow
                          "divide the data by a constant (e.g. its largest entry) first.")
 
 
-def _plain(label):
-    """A DataFrame label as plain Python, so messages read ``3``, not ``np.int64(3)``."""
-    return label.item() if isinstance(label, np.generic) else label
-
-
 def _csr_from_cells(rows, cols, values, shape: tuple) -> sp.csr_array:
     """CSR matrix from cells listed in row-major order; zeros stay stored."""
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
@@ -749,28 +620,15 @@ def _mean_observed(checked: _Checked) -> float:
     return float(total) / (X.shape[0] * X.shape[1])
 
 
-# --------------------------------------------------------------------------
-# Comparing components
-# --------------------------------------------------------------------------
+# --- Comparing components ------------------------------------------------------------------
 
 def match_components(A, B):
-    """Pair the rows of ``B`` with the rows of ``A`` by cosine similarity.
+    """Pair each row of ``A`` (k, d) with its own row of ``B`` (l >= k, d) by cosine similarity.
 
-    Solves the assignment problem (``scipy.optimize.linear_sum_assignment``)
-    that maximizes the summed cosine similarity, so that ``B[order]`` lists,
-    row by row, the partner of each row of ``A``.
-
-    Parameters
-    ----------
-    A : array-like of shape (k, d)
-    B : array-like of shape (l, d), with l >= k
-
-    Returns
-    -------
-    order : ndarray of int, shape (k,)
-        ``B[order[i]]`` is matched with ``A[i]``; no row of B is used twice.
-    similarity : ndarray of shape (k,)
-        Cosine similarity of each pair (0 where a row is all zero).
+    Solves the assignment problem that maximizes the summed similarity
+    (``scipy.optimize.linear_sum_assignment``).  Returns ``order`` (k,), so that
+    ``B[order[i]]`` is the partner of ``A[i]`` (no row of B used twice), and
+    ``similarity`` (k,), each pair's cosine (0 where a row is all zero).
     """
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)

@@ -194,7 +194,8 @@ class RatingIndex:
         if np.unique(flat).size != flat.size:
             first = ratings.loc[pd.Series(flat).duplicated().to_numpy(), ["user id", "movie id"]]
             raise ValueError(f"ratings holds {len(first)} repeated (user id, movie id) pair(s), "
-                             f"e.g. {tuple(int(v) for v in first.iloc[0])}; keep one rating per pair.")
+                             f"e.g. {tuple(int(v) for v in first.iloc[0])}; keep one rating "
+                             "per pair.")
         return rows, cols
 
     def sparse(self, ratings: pd.DataFrame) -> sp.csr_matrix:
@@ -251,7 +252,8 @@ def _positions(known: np.ndarray, ids, kind: str) -> np.ndarray:
     found = (where < known.size) & (known[np.minimum(where, known.size - 1)] == ids)
     if not found.all():
         missing = ids[~found]
-        raise KeyError(f"{missing.size} {kind} id(s) are not in the index, e.g. {missing[0].item()!r}; "
+        raise KeyError(f"{missing.size} {kind} id(s) are not in the index, e.g. "
+                       f"{missing[0].item()!r}; "
                        f"it holds {known.size} {kind}s with ids {known[0]} to {known[-1]}. "
                        "Build the index from the full users and movies tables.")
     return where
@@ -546,7 +548,7 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
 
 def query_row(query: Mapping[int, int], ratings: pd.DataFrame,
               fill_value: float | str = 0) -> pd.Series:
-    """A new user's row of :func:`rating_matrix` ``(ratings, fill_value)``, as a Series by movie id."""
+    """A new user's row of ``rating_matrix(ratings, fill_value)``, as a Series by movie id."""
     index = RatingIndex.from_ratings(ratings)
     return pd.Series(index.query_row(query, ratings, fill_value)[0],
                      index=pd.Index(index.movie_ids, name="movie id"), name="rating")
@@ -674,7 +676,8 @@ def genre_distribution(movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
     unknown = np.setdiff1d(ids, flags.index.to_numpy())
     if unknown.size:
         raise KeyError(f"movie id(s) {unknown[:5].tolist()} are not in movies.")
-    counts = flags.loc[ids].sum(axis=0).astype(int).to_numpy() if ids.size else np.zeros(len(GENRES), int)
+    counts = (flags.loc[ids].sum(axis=0).astype(int).to_numpy() if ids.size
+              else np.zeros(len(GENRES), int))
     return pd.DataFrame({"genre": GENRES, "count": counts,
                          "share": counts / ids.size if ids.size else np.zeros(len(GENRES))})
 

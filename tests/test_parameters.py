@@ -46,7 +46,8 @@ BAD = [
     ("tol", -1, ValueError, r"tol must be a finite number >= 0 or None; got -1\."),
     ("tol", np.nan, ValueError, r"tol must be a finite number >= 0 or None; got nan\."),
     ("tol", "x", TypeError, r"tol must be a finite number >= 0 or None; got 'x' of type str"),
-    ("random_state", -1, ValueError, r"random_state must be an integer >= 0; got -1\."),
+    ("random_state", -1, ValueError, r"random_state must be an integer >= 0, a numpy Generator "
+                                     r"or None; got -1\."),
     ("random_state", "abc", TypeError, r"random_state must be an integer >= 0, a numpy Generator "
                                        r"or None; got 'abc' of type str"),
     ("random_state", 1.5, TypeError, r"random_state must be an integer >= 0, a numpy Generator "
