@@ -21,6 +21,10 @@ import nmf_core
 from nmf_core import NMFResult, match_components, non_negative
 
 # Deterministic property tests: the same examples on every run and in CI.
+WITHOUT_NUMBA_RUN = os.environ.get("NMF_WITHOUT_NUMBA") == "1"
+needs_numba = pytest.mark.skipif(nmf_core._half_step_compiled is None,
+                                 reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
+
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
                     suppress_health_check=[HealthCheck.too_slow])
 
@@ -315,11 +319,13 @@ def cells_with_group_sizes(sizes, n_other, seed):
                            np.diff(indptr).astype(np.float64))
 
 
+@pytest.mark.skipif(WITHOUT_NUMBA_RUN, reason="the run without numba")
 def test_the_pinned_environment_uses_the_compiled_kernel():
     assert nmf_core.numba is not None, "numba is pinned in requirements.txt; `make venv`"
     assert nmf_core._half_step_compiled is not None
 
 
+@needs_numba
 def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
     """numba refuses cache=True for code without a source file (here: exec'd)."""
     namespace = {}
@@ -336,6 +342,7 @@ def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
 
 # Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
 # blocks of four (4, 5, 8, 11 cells); M covers 1, odd and larger ranks.
+@needs_numba
 @pytest.mark.parametrize("M", [1, 3, 4, 7, 20])
 @pytest.mark.parametrize("l2", [0.0, 0.4])
 def test_compiled_half_step_matches_the_numpy_reference(M, l2):
@@ -361,6 +368,7 @@ def test_compiled_half_step_matches_the_numpy_reference(M, l2):
     assert np.array_equal(in_place, got)
 
 
+@needs_numba
 @pytest.mark.parametrize("l2", [0.0, 0.2])
 def test_masked_fit_is_the_same_with_or_without_numba(monkeypatch, l2):
     X = random_matrix(21, 37, 29, scale=5.0)
@@ -375,7 +383,7 @@ def test_masked_fit_is_the_same_with_or_without_numba(monkeypatch, l2):
     assert compiled.losses[-1] < 0.5 * compiled.losses[0]
 
 
-@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("compiled", [pytest.param(True, marks=needs_numba), False])
 def test_masked_early_stop_returns_the_factors_of_the_last_loss(monkeypatch, compiled):
     if not compiled:
         monkeypatch.setattr(nmf_core, "_half_step_compiled", None)
@@ -709,3 +717,18 @@ def test_validate_helper_contract():
     assert not plain.masked and isinstance(plain.X, np.ndarray) and plain.X.dtype == np.float64
     sparse = nmf_core._validate(sp.coo_matrix(np.nan_to_num(X)))
     assert not sparse.masked and sparse.X.format == "csr" and sparse.X.has_canonical_format
+
+
+@pytest.mark.skipif(WITHOUT_NUMBA_RUN, reason="this is that run")
+def test_the_kernel_tests_pass_without_numba():
+    """This file again, in a child process where numba cannot be imported: every test
+    of the NumPy form runs, those of the compiled kernel are skipped, none fails."""
+    child = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-q", "-m", "not slow", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "NMF_WITHOUT_NUMBA": "1"})
+    summary = child.stdout.strip().splitlines()[-1]
+    assert child.returncode == 0, child.stdout[-3000:]
+    passed = int(re.search(r"(\d+) passed", summary)[1])
+    skipped = int(re.search(r"(\d+) skipped", summary)[1])
+    assert passed >= 80 and 10 <= skipped <= 20, summary

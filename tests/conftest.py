@@ -1,0 +1,12 @@
+"""Test setup shared by every test file.
+
+``NMF_WITHOUT_NUMBA=1`` runs the suite as on a machine without numba (the README
+says it is optional): numba cannot be imported, so nmf_core uses the NumPy form
+of its masked kernel, and the tests that need the compiled kernel are skipped.
+"""
+
+import os
+import sys
+
+if os.environ.get("NMF_WITHOUT_NUMBA") == "1":
+    sys.modules["numba"] = None     # any `import numba` now raises ImportError
