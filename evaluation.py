@@ -179,8 +179,8 @@ def _global_mean(train, index):
     return np.full(index.shape, float(train["rating"].mean()))
 
 
-def _biases(train, index, reg):
-    return factorizations.biases(index.sparse(train), bias_l2=reg).reconstruction()
+def _biases(train, index, bias_l2):
+    return factorizations.biases(index.sparse(train), bias_l2=bias_l2).reconstruction()
 
 
 def _popularity(train, index):
@@ -245,7 +245,7 @@ def _grid(**axes):
 MODELS: dict[str, ModelSpec] = {
     "global_mean": ModelSpec(_grid(), "rmse", False, "every prediction is the mean training rating",
                              score=_global_mean),
-    "biases": ModelSpec(_grid(reg=[5.0, 15.0]), "rmse", False,
+    "biases": ModelSpec(_grid(bias_l2=[5.0, 15.0]), "rmse", False,
                         "mean + regularized user and movie biases", score=_biases),
     "popularity": ModelSpec(_grid(), "precision_at_10", False,
                             "most-rated movies first (ranking only)", score=_popularity,

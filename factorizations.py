@@ -19,10 +19,10 @@ rows into a fitted model (``fold_into=``) with its own training half-step.
   (PureSVD of a zero-filled matrix, Cremonesi, Koren & Turrin 2010).
 
 Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
-of a dense input and the stored entries of a sparse one, the natural reading
-of a ratings matrix; ``mask=None`` means every cell.  Predictions are formed
-at observed cells only, so nothing of size users x movies is allocated for a
-sparse input.
+of a dense input and the stored non-NaN entries of a sparse one, the natural
+reading of a ratings matrix; ``mask=None`` means every cell.  Predictions are
+formed at observed cells only, so with ``mask="observed"`` nothing of size
+users x movies is allocated for a sparse input.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=
     collaborative filtering for the Netflix prize", AAIM 2008.
     """
     obs = _observed(data, mask, non_negative=False)
-    return _alternate(obs, num_components, _solve_ridge, "als", fold_into, non_negative=False,
+    M = _check_rank(num_components, obs.shape, fold_into)
+    return _alternate(obs, M, _solve_ridge, "als", fold_into, non_negative=False,
                       **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
                                          tol=tol, verbose=verbose))
 
@@ -201,16 +202,16 @@ def nnls_als(data, num_components, *, n_iter=20, random_state=0, mask="observed"
     algorithm", Journal of Chemometrics 11 (1997), 393-401.
     """
     obs = _observed(data, mask, non_negative=True)
-    return _alternate(obs, num_components, _solve_nonneg, "nnls_als", fold_into,
-                      non_negative=True,
+    M = _check_rank(num_components, obs.shape, fold_into)
+    return _alternate(obs, M, _solve_nonneg, "nnls_als", fold_into, non_negative=True,
                       **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
                                          tol=tol, verbose=verbose))
 
 
-def _alternate(obs, num_components, solve, name, fold_into, *, non_negative, n_iter,
-               random_state, l2, tol, verbose) -> NMFResult:
+def _alternate(obs, M, solve, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,
+               verbose) -> NMFResult:
     """The sweeps of :func:`als` and :func:`nnls_als`: rows, then columns, each solved exactly."""
-    (n, m), M = obs.shape, _check_rank(num_components, obs.shape, fold_into)
+    n, m = obs.shape
     Z, H = _initialize(n, m, M, float(np.abs(obs.by_row.data).mean()), random_state)
     fixed_H = _fixed_H(fold_into, M, m, non_negative=non_negative)
     if fixed_H is not None:
@@ -307,7 +308,7 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
     if fold_into is None:
         mu, item_bias, fixed_H = float(obs.by_row.data.mean()), np.zeros(m), None
     else:
-        fixed_H = _fixed_H(fold_into, M, m, non_negative=True)
+        fixed_H = _fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
         mu, item_bias = _fixed_biases(fold_into, m)
     level = float(np.abs(obs.by_row.data - mu).mean())
     Z, H = _initialize(n, m, M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
@@ -414,14 +415,18 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
         ``||X - Z H||^2 = ||X||^2 - sum s_M^2``.
     """
     if mask is not None:
-        raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={mask!r}. "
-                         "Fill the missing cells first, e.g. with zeros.")
+        what = repr(mask) if isinstance(mask, str) else f"a {type(mask).__name__}"
+        raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={what}. Fill "
+                         "the missing cells first (with recommender.fit_model: a fill_value).")
     X = _validate(data, None, non_negative=False, mask_allowed=False).X
     M = _check_rank(num_components, X.shape, fold_into)
     random_state = check_parameters(random_state=random_state)["random_state"]
     total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))
     if fold_into is not None:
         H = _fixed_H(fold_into, M, X.shape[1], non_negative=False)
+        if not np.allclose(H @ H.T, np.eye(M), atol=1e-8):
+            raise ValueError("fold_into must be a truncated_svd fit: its H has orthonormal rows "
+                             "(the projection Z = X H^T is the least-squares fit only then).")
         Z = np.asarray(X @ H.T)
         residual = (X.toarray() if sp.issparse(X) else X) - Z @ H
         return NMFResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))

@@ -37,8 +37,9 @@ try:  # optional: compiles the masked kernel (see _half_step_loops)
 except ImportError:  # the NumPy form of the kernel is used instead
     numba = None
 
-__all__ = ["NMFResult", "non_negative", "match_components", "EPS",
-           "als", "nnls_als", "biased_non_negative", "truncated_svd"]
+__all__ = ["NMFResult", "non_negative", "match_components", "EPS", "check_parameters",
+           "PARAMETER_RULES", "als", "nnls_als", "biased_non_negative", "truncated_svd",
+           "BiasedResult", "predict_cells"]
 
 #: Relative floor of every denominator, the float64 machine epsilon (2.2e-16).
 #: Denominators are clipped at ``EPS * s**1.5``, ``s`` the mean observed value
@@ -93,7 +94,7 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     data : array-like, DataFrame or scipy sparse matrix of shape (n, m)
         Non-negative and finite in every observed cell.
     num_components : int
-        Number of components M, ``1 <= M <= min(n, m)``.
+        Number of components M, ``1 <= M <= min(n, m)`` (``<= m`` with ``fold_into``).
     n_iter : int >= 0, default 1000
         Iterations (each updates H, then Z); 0 returns the start.
     random_state : int >= 0, numpy Generator or None, default 0
@@ -101,8 +102,8 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         times ``sqrt(s / M)``, ``s`` the mean observed value (scikit-learn's scale).
     mask : None, "observed", array-like of bool or 0/1, or sparse matrix
         Observed cells.  None: all (the exercise).  "observed": the non-NaN cells
-        of a dense input, the stored entries of a sparse one.  An array: its True
-        (or 1) cells; a sparse matrix: its stored entries.
+        of a dense input, the stored non-NaN entries of a sparse one.  An array: its
+        True (or 1) cells; a sparse matrix: its stored entries, whatever their value.
     l2 : float >= 0, default 0
         Weight of the penalty ``l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``,
         ``n_i``, ``m_j`` the observed cells of row i, column j (Zhou et al. 2008).
@@ -112,10 +113,11 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         Stop once an iteration lowers the objective by at most ``tol`` times its
         previous value; None runs all ``n_iter`` iterations.
     verbose : bool, default False
-        Print the objective ten times during the run and at its end.
+        Print the objective at the start, every tenth of ``n_iter`` and at the end.
     fold_into : NMFResult, optional
-        A fit of other rows with the same columns: its ``H`` stays fixed and only
-        ``Z`` is fitted, by the Z-update above (a new user of a fitted model).
+        An earlier ``non_negative`` fit of other rows with the same columns: its
+        ``H`` stays fixed and only ``Z`` is fitted, by the Z-update above (a new
+        user of a fitted model).
 
     Returns
     -------
@@ -147,15 +149,16 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     fixed_H = _fixed_H(fold_into, M, m, non_negative=True)
     if fixed_H is not None:
         H = fixed_H
-    options["eps"] *= level * np.sqrt(level) if level > 0 else 1.0     # the clip's floor
+    floor = options.pop("eps") * (level * np.sqrt(level) if level > 0 else 1.0)
     if checked.masked:
-        result = _mu_masked(X, Z, H, update_H=fixed_H is None, **options)
+        result = _mu_masked(X, Z, H, update_H=fixed_H is None, floor=floor, **options)
     else:
-        result = _mu_full(_kernel_matrix(X), Z, H, update_H=fixed_H is None, **options)
+        result = _mu_full(_kernel_matrix(X), Z, H, update_H=fixed_H is None, floor=floor,
+                          **options)
     return NMFResult(*result)
 
 
-def _mu_full(X, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
+def _mu_full(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
     """Multiplicative updates when every cell is observed; returns ``(Z, H, losses)``.
 
     ``X`` is a float64 ndarray or CSR matrix.  The loss of ``(Z_t, H_t)`` is
@@ -177,27 +180,27 @@ def _mu_full(X, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
         losses[t] = max(loss, 0.0) + _penalty(l2, rows, Z, cols, H)
         if _finished(losses, t, n_iter, tol, verbose, "non_negative"):
             return Z, H, losses[: t + 1]
-        if update_H:                                     # (1) H <- H * A / clip(G H, eps)
-            H = _update_in(G @ H + (l2 * n) * H, H, A, eps)
+        if update_H:                                     # (1) H <- H * A / clip(G H, floor)
+            H = _update_in(G @ H + (l2 * n) * H, H, A, floor)
             K = H @ H.T
         B = X @ H.T                                      # X H_{t+1}^T, (n, M)
-        Z = _update_in(Z @ K + (l2 * m) * Z, Z, B, eps)  # (2) Z <- Z * B / clip(Z K, eps)
+        Z = _update_in(Z @ K + (l2 * m) * Z, Z, B, floor)  # (2) Z <- Z * B / clip(Z K, floor)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
-               eps: float) -> np.ndarray:
-    """``factor * numerator / clip(denominator, eps)``, in the (fresh) denominator's array.
+               floor: float) -> np.ndarray:
+    """``factor * numerator / clip(denominator, floor)``, in the (fresh) denominator's array.
 
     Clip, divide, multiply: the exercise's order, without two temporaries.
     """
-    np.maximum(denominator, eps, out=denominator)
+    np.maximum(denominator, floor, out=denominator)
     np.divide(numerator, denominator, out=denominator)
     denominator *= factor
     return denominator
 
 
-def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, eps, tol, verbose):
+def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
     """Multiplicative updates over the observed cells; returns ``(Z, H, losses)``.
 
     ``Xo`` is CSR, its stored entries exactly the observed cells.  With ``P = Z H``
@@ -205,8 +208,8 @@ def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, eps, tol, verbos
     the objective ``sum_obs (x_ij - p_ij)^2 + l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j
     ||H[:, j]||^2)`` descends by (minimizers of Lee & Seung's auxiliary function)::
 
-        H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, eps)
-        Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, eps)   (P' with the new H)
+        H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, floor)
+        Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
 
     each a half-step over the cells grouped by column, then by row.  The H
     half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
@@ -219,13 +222,13 @@ def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, eps, tol, verbos
     losses = np.empty(n_iter + 1)
     for t in range(n_iter + 1):
         # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
-        losses[t] = (half_step(*by_col, HT, Z, l2, eps, HT_next)
+        losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
                      + _penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
         if _finished(losses, t, n_iter, tol, verbose, "non_negative"):
             return Z, HT.T.copy(), losses[: t + 1]
         if update_H:
             HT, HT_next = HT_next, HT
-        half_step(*by_row, Z, HT, l2, eps, Z)            # Z_{t+1}, in place
+        half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -247,13 +250,13 @@ def _cells(matrix: sp.csr_array) -> _Cells:
                   np.asarray(matrix.data, dtype=np.float64), np.diff(indptr).astype(np.float64))
 
 
-def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, out):
+def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor, out):
     """One masked multiplicative update of ``own`` (``Z``, or ``H.T``), in NumPy/SciPy.
 
     With ``p_k = own[g] . other[o_k]`` the model's value at cell k of group g::
 
         out[g] = own[g] * (sum_k x_k other[o_k])
-                 / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], eps)
+                 / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], floor)
 
     Returns ``sum_k (x_k - p_k)^2`` at the incoming factors; ``out`` may be ``own``.
     Two row gathers of the cells, then one sparse product with ``[X; P]``.
@@ -278,11 +281,11 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, eps, o
     denominator = both[n_groups:]
     if l2:
         denominator += (l2 * counts)[:, None] * own
-    out[...] = _update_in(denominator, own, both[:n_groups], eps)
+    out[...] = _update_in(denominator, own, both[:n_groups], floor)
     return float(residual @ residual)
 
 
-def _half_step_loops(indptr, other_index, values, counts, own, other, l2, eps, out):
+def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor, out):
     """:func:`_half_step_numpy` as one pass over the cells, compiled by numba when available.
 
     Group by group, four cells at a time: their model values (four dot products
@@ -330,7 +333,8 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, eps, o
         total += squares
         penalty = l2 * counts[g]
         for c in range(M):
-            out[g, c] = own[g, c] * (numerator[c] / max(denominator[c] + penalty * own[g, c], eps))
+            out[g, c] = own[g, c] * (numerator[c]
+                                     / max(denominator[c] + penalty * own[g, c], floor))
     return total
 
 
@@ -389,35 +393,41 @@ def _finished(losses: np.ndarray, t: int, n_iter: int, tol, verbose: bool, name:
     return done
 
 
-def _fixed_H(fold_into, M: int, m: int, *, non_negative: bool):
-    """``fold_into.H`` checked against the rank and the columns (None without a fold-in)."""
+def _fixed_H(fold_into, M: int, m: int, *, non_negative: bool, kind=None):
+    """``fold_into.H`` checked against the result type, the rank and the columns (None
+    without a fold-in)."""
     if fold_into is None:
         return None
+    kind = NMFResult if kind is None else kind
     H = getattr(fold_into, "H", None)
-    ok = isinstance(H, np.ndarray) and H.shape == (M, m) and bool(np.isfinite(H).all())
-    if not ok or (non_negative and H.min() < 0):
+    ok = (isinstance(fold_into, kind) and isinstance(H, np.ndarray) and H.shape == (M, m)
+          and bool(np.isfinite(H).all()) and not (non_negative and H.size and H.min() < 0))
+    if not ok:
         raise ValueError(
-            "fold_into must be an earlier fit whose H has shape (num_components, columns of "
-            f"data) = {(M, m)} with finite{' non-negative' if non_negative else ''} entries; "
-            f"got {type(fold_into).__name__} with H of shape {getattr(H, 'shape', None)}.")
+            f"fold_into must be an earlier fit ({kind.__name__}) whose H has shape "
+            f"(num_components, columns of data) = {(M, m)} with finite"
+            f"{' non-negative' if non_negative else ''} entries; got {type(fold_into).__name__}"
+            f" with H of shape {getattr(H, 'shape', None)}.")
     return np.array(H, dtype=np.float64)
 
 
 # --- Parameter rules: one table for every factorization function ---------------------------
 
 _INTEGER, _REAL, _FLAG = numbers.Integral, numbers.Real, (bool, np.bool_)
+_NONE, _GENERATOR = (type(None),), (type(None), np.random.Generator)
 
 #: The one rule of each parameter shared by the factorization functions:
-#: (the rule in words, the accepted type, the range).
+#: (the rule in words, the accepted type, its range, other accepted types).
 PARAMETER_RULES = {
-    "num_components": ("an integer >= 1", _INTEGER, lambda v: v >= 1),
-    "n_iter": ("an integer >= 0", _INTEGER, lambda v: v >= 0),
-    "random_state": ("an integer >= 0, a numpy Generator or None", _INTEGER, lambda v: v >= 0),
-    "l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0),
-    "bias_l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0),
-    "eps": ("a finite number > 0", _REAL, lambda v: np.isfinite(v) and v > 0),
-    "tol": ("a finite number >= 0 or None", _REAL, lambda v: np.isfinite(v) and v >= 0),
-    "verbose": ("True or False", _FLAG, lambda v: True),
+    "num_components": ("an integer >= 1", _INTEGER, lambda v: v >= 1, ()),
+    "n_iter": ("an integer >= 0", _INTEGER, lambda v: v >= 0, ()),
+    "random_state": ("an integer >= 0, a numpy Generator or None", _INTEGER, lambda v: v >= 0,
+                     _GENERATOR),
+    "l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0, ()),
+    "bias_l2": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0, ()),
+    "eps": ("a finite number > 0", _REAL, lambda v: np.isfinite(v) and v > 0, ()),
+    "tol": ("a finite number >= 0 or None", _REAL, lambda v: np.isfinite(v) and v >= 0, _NONE),
+    "verbose": ("True or False", _FLAG, lambda v: True, ()),
 }
 
 
@@ -426,14 +436,12 @@ def check_parameters(**values) -> dict:
 
     A value of the wrong type (a string, a bool where a number is needed, a
     float for an integer) raises TypeError, a value out of range ValueError;
-    both messages name the parameter, its rule and the value seen.  None is
-    accepted where the rule says so, a numpy Generator for ``random_state``.
+    both messages name the parameter, its rule and the value seen.
     """
     checked = {}
     for name, value in values.items():
-        rule, kind, in_range = PARAMETER_RULES[name]
-        if (value is None and "None" in rule) or (isinstance(value, np.random.Generator)
-                                                  and "Generator" in rule):
+        rule, kind, in_range, others = PARAMETER_RULES[name]
+        if isinstance(value, others):
             checked[name] = value
             continue
         if not isinstance(value, kind) or (kind is not _FLAG and isinstance(value, _FLAG)):
@@ -483,6 +491,9 @@ def _validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
     """
     labels = None
     if sp.issparse(data):
+        if data.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be real and numeric; got a sparse matrix of dtype "
+                            f"{data.dtype}.")
         X = sp.csr_array(data, dtype=np.float64, copy=True)
         X.sum_duplicates()
     else:
@@ -599,6 +610,10 @@ def _check_values(values, locate, *, labels, name, masked, non_negative, mask_al
         raise ValueError(f"{name} is too large for float64 arithmetic: its largest entry "
                          f"{largest:.3g}, squared and summed over {values.size} cells, overflows; "
                          "divide the data by a constant (e.g. its largest entry) first.")
+    if 0 < largest < np.cbrt(np.finfo(np.float64).tiny):     # the factors' products underflow
+        raise ValueError(f"{name} is too small for float64 arithmetic: its largest entry "
+                         f"{largest:.3g}, cubed, underflows; multiply the data by a constant "
+                         "(e.g. 1 / its largest entry) first.")
 
 
 def _csr_from_cells(rows, cols, values, shape: tuple) -> sp.csr_array:

@@ -97,6 +97,11 @@ def load_movielens(path: str | Path | None = None) -> tuple[pd.DataFrame, pd.Dat
 FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
 
 
+def _plain(value):
+    """A numpy scalar as plain Python, so that messages read ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_ratings(ratings, name: str = "ratings") -> None:
     """Raise unless ``ratings`` is a DataFrame with the columns a rating matrix needs."""
     if not isinstance(ratings, pd.DataFrame):
@@ -106,6 +111,15 @@ def _check_ratings(ratings, name: str = "ratings") -> None:
     if missing:
         raise ValueError(f"{name} lacks the column(s) {missing}; it has {list(ratings.columns)}. "
                          "Use the ratings from load_movielens() or add_user().")
+    if ratings.empty:
+        raise ValueError(f"{name} is empty: it holds no rating.")
+    values = ratings["rating"]
+    numbers_ = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = values[~np.isfinite(numbers_.to_numpy())]
+    if values.dtype.kind not in "biuf" or len(bad):
+        example = f" and {len(bad)} bad value(s), e.g. {_plain(bad.iloc[0])!r}" if len(bad) else ""
+        raise ValueError(f"{name}['rating'] must hold finite numbers; got dtype {values.dtype}"
+                         f"{example}; drop or fix those rows first.")
 
 
 def _check_fill_value(fill_value, allow_none: bool = False) -> None:
@@ -165,6 +179,11 @@ class RatingIndex:
 
     @classmethod
     def from_tables(cls, users: pd.DataFrame, movies: pd.DataFrame) -> "RatingIndex":
+        for table, column in ((users, "user id"), (movies, "movie id")):
+            repeated = table[column][table[column].duplicated()]
+            if len(repeated):
+                raise ValueError(f"the {column} column repeats {len(repeated)} id(s), e.g. "
+                                 f"{_plain(repeated.iloc[0])!r}; each id must name one row.")
         return cls(np.sort(users["user id"].to_numpy()), np.sort(movies["movie id"].to_numpy()))
 
     @classmethod
@@ -193,9 +212,9 @@ class RatingIndex:
         flat = rows.astype(np.int64) * self.shape[1] + cols
         if np.unique(flat).size != flat.size:
             first = ratings.loc[pd.Series(flat).duplicated().to_numpy(), ["user id", "movie id"]]
+            pair = tuple(_plain(v) for v in first.iloc[0])
             raise ValueError(f"ratings holds {len(first)} repeated (user id, movie id) pair(s), "
-                             f"e.g. {tuple(int(v) for v in first.iloc[0])}; keep one rating "
-                             "per pair.")
+                             f"e.g. {pair}; keep one rating per pair.")
         return rows, cols
 
     def sparse(self, ratings: pd.DataFrame) -> sp.csr_matrix:
@@ -253,7 +272,7 @@ def _positions(known: np.ndarray, ids, kind: str) -> np.ndarray:
     if not found.all():
         missing = ids[~found]
         raise KeyError(f"{missing.size} {kind} id(s) are not in the index, e.g. "
-                       f"{missing[0].item()!r}; "
+                       f"{_plain(missing[0])!r}; "
                        f"it holds {known.size} {kind}s with ids {known[0]} to {known[-1]}. "
                        "Build the index from the full users and movies tables.")
     return where
@@ -343,6 +362,8 @@ def top_n(scores, exclude, n: int) -> np.ndarray:
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n={n!r} must be a positive integer (the number of recommendations).")
     scores = np.array(scores, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (one row per user); got shape {scores.shape}.")
     excluded = (exclude != 0).toarray() if sp.issparse(exclude) else np.asarray(exclude, dtype=bool)
     if excluded.shape != scores.shape:
         raise ValueError(f"exclude has shape {excluded.shape}, scores {scores.shape}.")
@@ -390,6 +411,12 @@ def _check_reconstruction(reconstruction, ratings: pd.DataFrame, movies=None) ->
     if not isinstance(reconstruction, pd.DataFrame):
         raise TypeError(f"reconstruction must be a DataFrame labelled by user id and movie id; "
                         f"got {type(reconstruction).__name__}. Build it as {build}.")
+    for axis, labels in (("user id (row)", reconstruction.index),
+                         ("movie id (column)", reconstruction.columns)):
+        if not labels.is_unique:
+            repeated = _plain(labels[labels.duplicated()][0])
+            raise ValueError(f"reconstruction repeats the {axis} {repeated!r}; each user and "
+                             f"movie needs exactly one row or column. Build it as {build}.")
     rated_users, rated_movies = np.unique(ratings["user id"]), np.unique(ratings["movie id"])
     missing_movies = np.setdiff1d(rated_movies, reconstruction.columns.to_numpy())
     if missing_movies.size:
@@ -411,19 +438,36 @@ def _check_reconstruction(reconstruction, ratings: pd.DataFrame, movies=None) ->
         unknown = np.setdiff1d(reconstruction.columns.to_numpy(), movies["movie id"].to_numpy())
         if unknown.size:
             raise ValueError(f"reconstruction has {unknown.size} column(s) that are not movie ids "
-                             f"of movies (e.g. {unknown[0].item()!r}). Build it as {build}.")
+                             f"of movies (e.g. {_plain(unknown[0])!r}). Build it as {build}.")
+    values = reconstruction.to_numpy(dtype=float)
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"reconstruction holds {(~np.isfinite(values)).sum()} NaN or infinite "
+                         f"scores (first for user id {_plain(reconstruction.index[row])!r}, movie "
+                         f"id {_plain(reconstruction.columns[col])!r}: {values[row, col]}); a "
+                         "factorization that diverged cannot rank movies - refit it.")
 
 
-def _check_user(user_id, ratings: pd.DataFrame) -> int:
-    users = np.unique(ratings["user id"])
+def _check_user(user_id, index: "RatingIndex") -> int:
     if isinstance(user_id, (bool, np.bool_)) or not isinstance(user_id, numbers.Integral):
         raise TypeError(f"user_id must be an integer user id; got {user_id!r} of type "
                         f"{type(user_id).__name__}.")
-    if user_id not in set(users.tolist()):
+    if user_id not in set(index.user_ids.tolist()):
         raise KeyError(f"user_id={user_id!r} is not a user of ratings (ids run from "
-                       f"{users[0]} to {users[-1]}, {users.size} users); add new users with "
-                       "add_user() and refit, or fold them in with recommend_for_query().")
+                       f"{index.user_ids[0]} to {index.user_ids[-1]}, {index.shape[0]} users); add "
+                       "new users with add_user() and refit, or fold them in with "
+                       "recommend_for_query().")
     return int(user_id)
+
+
+def _scores_and_rated(reconstruction: pd.DataFrame, ratings: pd.DataFrame, movies=None):
+    """The reconstruction's scores and rated cells on one index: the users of ``ratings``
+    (rows) and the reconstruction's movie ids (columns), both ascending."""
+    _check_ratings(ratings)
+    _check_reconstruction(reconstruction, ratings, movies)
+    index = RatingIndex(np.unique(ratings["user id"]), np.sort(reconstruction.columns.to_numpy()))
+    scores = reconstruction.loc[index.user_ids, index.movie_ids].to_numpy(dtype=float)
+    return index, scores, index.sparse(ratings)
 
 
 def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.DataFrame,
@@ -437,7 +481,8 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
         ``pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)``.
         The exercise's ``pd.DataFrame(Z @ H, columns=rat_df.columns)`` has row
         positions 0..n-1 as index while user ids start at 1; that, a
-        transposed frame and NaN scores are refused with a message.
+        transposed frame, repeated labels and NaN scores are refused with a
+        message.
     user_id : int
         A user of ``ratings``.
     movies : DataFrame
@@ -454,13 +499,10 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
         ``RECOMMENDATION_COLS``, index ``rank`` 1..n, by predicted score
         (highest first), ties by ascending movie id.
     """
-    _check_ratings(ratings)
-    user_id = _check_user(user_id, ratings)
-    _check_reconstruction(reconstruction, ratings, movies)
-    row = reconstruction.loc[user_id].sort_index()
-    rated = row.index.isin(ratings.loc[ratings["user id"] == user_id, "movie id"])
-    best = top_n(row.to_numpy()[None, :], rated[None, :], n)[0]
-    return _recommendation_table(row.index[best], row.to_numpy()[best], movies)
+    index, scores, rated = _scores_and_rated(reconstruction, ratings, movies)
+    row = index.user_positions([_check_user(user_id, index)])[0]
+    best = top_n(scores[row:row + 1], rated[row:row + 1], n)[0]
+    return _recommendation_table(index.movie_ids[best], scores[row, best], movies)
 
 
 def top_n_all_users(reconstruction: pd.DataFrame, ratings: pd.DataFrame,
@@ -472,11 +514,8 @@ def top_n_all_users(reconstruction: pd.DataFrame, ratings: pd.DataFrame,
     DataFrame of shape (n_users, min(n, fewest unrated movies of any user)), int
         Index ``'user id'`` (the users of ``ratings``), columns ``rank`` 1..n.
     """
-    _check_ratings(ratings)
-    _check_reconstruction(reconstruction, ratings)
-    index = RatingIndex(np.unique(ratings["user id"]), np.sort(reconstruction.columns.to_numpy()))
-    scores = reconstruction.loc[index.user_ids, index.movie_ids].to_numpy()
-    best = top_n(scores, index.sparse(ratings), n)
+    index, scores, rated = _scores_and_rated(reconstruction, ratings)
+    best = top_n(scores, rated, n)
     return pd.DataFrame(index.movie_ids[best], index=pd.Index(index.user_ids, name="user id"),
                         columns=pd.RangeIndex(1, best.shape[1] + 1, name="rank"))
 
@@ -487,6 +526,10 @@ def _check_query(query, known_movie_ids, what: str) -> dict[int, int]:
     """Validate ``{movie_id: rating}``; return it with plain int keys and values."""
     if not isinstance(query, Mapping) or not query:
         raise ValueError(f"{what} must be a non-empty dict {{movie_id: rating}}, got {query!r}.")
+    not_ids = [movie for movie in query if isinstance(movie, (bool, np.bool_))
+               or not isinstance(movie, numbers.Integral)]
+    if not_ids:
+        raise TypeError(f"movie ids in {what} must be integers; got {not_ids!r}.")
     known = set(np.asarray(known_movie_ids).tolist())
     unknown = [movie for movie in query if movie not in known]
     if unknown:
@@ -547,11 +590,14 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
 
 
 def query_row(query: Mapping[int, int], ratings: pd.DataFrame,
-              fill_value: float | str = 0) -> pd.Series:
-    """A new user's row of ``rating_matrix(ratings, fill_value)``, as a Series by movie id."""
+              fill_value: float | str | None = 0) -> pd.Series:
+    """A new user's row of ``rating_matrix(ratings, fill_value)``, as a Series by movie id
+    (``fill_value=None``: NaN in every unrated cell, as ``mask="observed"`` reads it)."""
     index = RatingIndex.from_ratings(ratings)
-    return pd.Series(index.query_row(query, ratings, fill_value)[0],
-                     index=pd.Index(index.movie_ids, name="movie id"), name="rating")
+    row = index.query_row(query, ratings, fill_value)
+    if fill_value is None:
+        row = np.where(row.toarray() != 0, row.toarray(), np.nan)
+    return pd.Series(row[0], index=pd.Index(index.movie_ids, name="movie id"), name="rating")
 
 
 @dataclass(frozen=True)
@@ -589,8 +635,11 @@ class FactorModel:
         """
         row = self.index.query_row(query, self.ratings, self.fill_value)
         mask = "observed" if self.fill_value is None else None
-        M = self.result.H.shape[0]
-        new = self.factorize(row, M, mask=mask, fold_into=self.result, **self.options)
+        options = dict(self.options)
+        if not isinstance(options.get("random_state", 0), numbers.Integral):
+            options["random_state"] = 0      # the same start for every call
+        new = self.factorize(row, self.result.H.shape[0], mask=mask, fold_into=self.result,
+                             **options)
         return pd.Series(new.reconstruction()[0], index=pd.Index(self.index.movie_ids,
                                                                  name="movie id"))
 
@@ -616,6 +665,9 @@ def fit_model(ratings: pd.DataFrame, factorize: Callable, num_components: int, *
     **options
         Passed to ``factorize`` (``n_iter``, ``l2``, ``random_state``, ...).
     """
+    if "mask" in options:
+        raise ValueError("fit_model sets the mask from fill_value (None: the observed ratings "
+                         "only, mask='observed'; a fill: every cell); do not pass mask.")
     index = RatingIndex.from_ratings(ratings) if index is None else index
     if fill_value is None:
         data, mask = index.sparse(ratings), "observed"
@@ -642,6 +694,10 @@ def recommend_for_query(query: Mapping[int, int], model: FactorModel, movies: pd
     DataFrame of shape (min(n, n_movies - len(query)), 4)
         As :func:`recommend_movies`; the query's movies never appear.
     """
+    if not isinstance(model, FactorModel):
+        raise TypeError(f"model must be a FactorModel from fit_model(); got "
+                        f"{type(model).__name__}. Fit it with recommender.fit_model(ratings, "
+                        "nmf_core.non_negative, M, ...), which remembers how to fold users in.")
     scores = model.fold_in(query)
     rated = scores.index.isin(list(query))
     best = top_n(scores.to_numpy()[None, :], rated[None, :], n)[0]

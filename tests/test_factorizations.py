@@ -376,3 +376,27 @@ def test_svd_fold_in_projects_onto_the_components():
     fit = nmf_core.truncated_svd(X, 3)
     folded = nmf_core.truncated_svd(X[2:4], 3, fold_into=fit)
     np.testing.assert_allclose(folded.Z, fit.Z[2:4], atol=1e-12)
+
+
+def test_fold_in_checks_the_kind_of_model():
+    X, mask = tiny_problem(seed=18, shape=(20, 8))
+    biased = nmf_core.biased_non_negative(X, 2, mask=mask, n_iter=3)
+    plain = nmf_core.nnls_als(X, 2, mask=mask, n_iter=3)
+    with pytest.raises(ValueError, match=r"fold_into must be an earlier fit \(BiasedResult\)"):
+        nmf_core.biased_non_negative(X[:2], 2, mask=mask[:2], fold_into=plain)
+    with pytest.raises(ValueError, match=r"\(NMFResult\).*got BiasedResult"):
+        nmf_core.als(X[:2], 2, mask=mask[:2], fold_into=biased)
+    with pytest.raises(ValueError, match=r"fold_into must be a truncated_svd fit: its H has "
+                                         r"orthonormal rows"):
+        nmf_core.truncated_svd(X[:2], 2, fold_into=plain)
+    # biases alone fold in too (their H is empty)
+    base = factorizations.biases(X, mask=mask)
+    again = factorizations.biases(np.where(mask[:3], X[:3], np.nan), fold_into=base)
+    np.testing.assert_array_equal(again.item_bias, base.item_bias)
+    np.testing.assert_allclose(again.user_bias, base.user_bias[:3], atol=0.05)
+
+
+def test_sparse_complex_data_is_refused_like_dense():
+    with pytest.raises(TypeError, match=r"data must be real and numeric; got a sparse matrix of "
+                                        r"dtype complex128"):
+        nmf_core.als(sp.csr_matrix(np.ones((3, 3))).astype(complex), 1)

@@ -1,4 +1,5 @@
-"""Tests of nmf_core.non_negative: the issue's "proofs, as tests" and bad input."""
+"""Tests of nmf_core.non_negative: its claims proved on many inputs (the loss it reports,
+the loss never increasing, containers, kernels agreeing), and its answers to bad input."""
 
 from __future__ import annotations
 
@@ -620,6 +621,14 @@ def test_scaling_the_data_by_a_power_of_four_scales_the_factors_exactly(k, kwarg
     np.testing.assert_array_equal(scaled.losses, base.losses * c * c)
 
 
+def test_data_too_small_for_float64_is_refused_not_turned_into_nan():
+    X = random_matrix(36, 30, 20) * 1e-250
+    for function in (non_negative, nmf_core.nnls_als):
+        with pytest.raises(ValueError, match=r"data is too small for float64 arithmetic: its "
+                                             r"largest entry .*e-25\d, cubed, underflows; multiply"):
+            function(X, 3)
+
+
 def test_tiny_data_is_factorized_not_zeroed():
     X = random_matrix(32, 15, 10)
     tiny = non_negative(X * 1e-20, 3, n_iter=200)
@@ -669,11 +678,15 @@ def test_fold_in_keeps_H_and_runs_the_training_z_update(kwargs):
 
 def test_fold_in_refuses_a_mismatched_fit():
     fit = non_negative(random_matrix(35, 8, 6), 2, n_iter=5)
-    with pytest.raises(ValueError, match=r"fold_into must be an earlier fit whose H has shape "
-                                         r"\(num_components, columns of data\) = \(2, 5\)"):
+    with pytest.raises(ValueError, match=r"fold_into must be an earlier fit \(NMFResult\) whose H "
+                                         r"has shape \(num_components, columns of data\) = "
+                                         r"\(2, 5\).*got NMFResult with H of shape \(2, 6\)"):
         non_negative(random_matrix(35, 3, 5), 2, fold_into=fit)
     with pytest.raises(ValueError, match=r"\(3, 6\)"):
         non_negative(random_matrix(35, 3, 6), 3, fold_into=fit)
+    biased = nmf_core.biased_non_negative(random_matrix(35, 8, 6), 2, n_iter=2)
+    with pytest.raises(ValueError, match=r"\(NMFResult\).*got BiasedResult"):
+        non_negative(random_matrix(35, 3, 6), 2, fold_into=biased)   # its biases would be lost
 
 
 # --------------------------------------------------------------------------

@@ -216,8 +216,8 @@ def test_recommend_movies_refuses_a_transposed_reconstruction(movies):
 def test_recommend_movies_refuses_nan_scores_and_a_bool_user(ratings, movies):
     scores = np.ones((4, 6))
     scores[0, 3] = np.nan
-    with pytest.raises(ValueError, match=r"scores hold 1 NaN or infinite values \(first at row 0, "
-                                         r"column 3: nan\).*refit"):
+    with pytest.raises(ValueError, match=r"reconstruction holds 1 NaN or infinite scores \(first "
+                                         r"for user id 1, movie id 4: nan\).*refit"):
         rec.recommend_movies(_labelled(scores, ratings), 1, movies, ratings)
     with pytest.raises(TypeError, match=r"user_id must be an integer user id; got True of type bool"):
         rec.recommend_movies(_labelled(np.ones((4, 6)), ratings), True, movies, ratings)
@@ -491,3 +491,74 @@ def test_describe_components_lists_top_movies_and_their_median_year(movies):
 def test_prototype_helpers_reject_mismatched_H(movies):
     with pytest.raises(ValueError, match=r"shape \(2, 3\).*6 movie ids"):
         rec.genre_enrichment(np.ones((2, 3)), movies["movie id"], movies)
+
+
+# --- bad input that once gave a wrong answer ------------------------------------------------
+
+def test_reconstruction_with_repeated_labels_is_refused(ratings, movies):
+    reconstruction = _labelled(np.arange(24.0).reshape(4, 6), ratings)
+    doubled = pd.concat([reconstruction, reconstruction[[6]]], axis=1)
+    with pytest.raises(ValueError, match=r"reconstruction repeats the movie id \(column\) 6"):
+        rec.recommend_movies(doubled, 1, movies, ratings, n=3)
+    with pytest.raises(ValueError, match=r"repeats the user id \(row\) 2"):
+        rec.top_n_all_users(pd.concat([reconstruction, reconstruction.loc[[2]]]), ratings)
+
+
+def test_nan_scores_are_reported_by_ids(ratings, movies):
+    reconstruction = _labelled(np.ones((4, 6)), ratings)
+    reconstruction.loc[3, 5] = np.nan
+    with pytest.raises(ValueError, match=r"1 NaN or infinite scores \(first for user id 3, movie "
+                                         r"id 5: nan\)"):
+        rec.top_n_all_users(reconstruction, ratings)
+
+
+def test_repeated_ratings_are_refused_by_every_route(ratings, movies):
+    doubled = pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True)
+    reconstruction = _labelled(np.ones((4, 6)), ratings)
+    for call in (lambda: rec.rating_matrix(doubled),
+                 lambda: rec.recommend_movies(reconstruction, 1, movies, doubled),
+                 lambda: rec.top_n_all_users(reconstruction, doubled)):
+        with pytest.raises(ValueError, match=r"1 repeated \(user id, movie id\) pair\(s\), e\.g\. "
+                                             r"\(1, 1\)"):
+            call()
+
+
+@pytest.mark.parametrize("value, message", [
+    (np.nan, r"got dtype float64 and 1 bad value\(s\), e\.g\. nan"),
+    ("five", r"got dtype object and 1 bad value\(s\), e\.g\. 'five'"),
+])
+def test_ratings_must_be_finite_numbers(ratings, value, message):
+    bad = ratings.astype({"rating": object})
+    bad.loc[3, "rating"] = value
+    if value != value:                       # NaN keeps a numeric column
+        bad = bad.astype({"rating": float})
+    with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers; " + message):
+        rec.rating_matrix(bad)
+    with pytest.raises(ValueError, match=r"ratings is empty"):
+        rec.rating_matrix(ratings.iloc[:0])
+
+
+def test_query_must_name_movies_by_integer_id(ratings, movies):
+    with pytest.raises(TypeError, match=r"movie ids in new_ratings must be integers; got \[True\]"):
+        rec.add_user(ratings, {True: 5}, movies)
+
+
+def test_observed_only_query_row_marks_unrated_cells_nan(ratings):
+    row = rec.query_row({3: 5, 6: 1}, ratings, None)
+    assert row[3] == 5 and row[6] == 1 and row.isna().sum() == 4
+
+
+def test_recommend_for_query_wants_a_fitted_model(ratings, movies):
+    fit = nmf_core.non_negative(rec.rating_matrix(ratings), 2, n_iter=5)
+    with pytest.raises(TypeError, match=r"model must be a FactorModel from fit_model\(\); got "
+                                        r"NMFResult"):
+        rec.recommend_for_query({1: 5}, fit, movies)
+    with pytest.raises(ValueError, match=r"fit_model sets the mask from fill_value"):
+        rec.fit_model(ratings, nmf_core.non_negative, 2, mask="observed")
+
+
+def test_fold_in_is_reproducible_whatever_the_training_seed(ratings, movies):
+    model = rec.fit_model(ratings, nmf_core.non_negative, 2, n_iter=50,
+                          random_state=np.random.default_rng(1))
+    first, second = model.fold_in({3: 5}), model.fold_in({3: 5})
+    pd.testing.assert_series_equal(first, second)
