@@ -7,20 +7,14 @@ Seung's updates, H first, then Z with the new H (``*``, ``/`` element-wise)::
     H <- H * (Z.T @ X) / clip(Z.T @ Z @ H, floor)          (1)
     Z <- Z * (X @ H.T) / clip(Z @ H @ H.T, floor)          (2)
 
-Reading order: :func:`non_negative` checks its input once and calls a kernel,
-:func:`_mu_full` (every cell observed) or :func:`_mu_masked` (only the observed
-ratings, with an L2 penalty; its inner loop :func:`_half_step_loops` is compiled
-by numba when installed, :func:`_half_step_numpy` is the same update in NumPy).
-Then what every factorization of the package shares: the start, the penalty,
-the stopping rule, the parameter rules and the input validation.  Last,
-:func:`match_components`.  The other factorizations live in :mod:`factorizations`
-and are re-exported here (``nmf_core.als``, ``nmf_core.nnls_als``,
-``nmf_core.biased_non_negative``, ``nmf_core.truncated_svd``).
+:func:`non_negative` checks its input once and calls :func:`_mu_full` (every cell
+observed) or :func:`_mu_masked` (observed ratings only; numba compiles its loop
+:func:`_half_step_loops` when installed, :func:`_half_step_numpy` is the NumPy form).
+Then what every factorization of the package shares (start, penalty, stopping rule,
+parameter rules, validation) and :func:`match_components`.  The other
+factorizations live in :mod:`factorizations`, re-exported here (``nmf_core.als``...).
 
-References
-----------
-D. D. Lee and H. S. Seung, "Algorithms for non-negative matrix factorization",
-Advances in Neural Information Processing Systems 13 (2001), 556-562.
+Lee & Seung, "Algorithms for non-negative matrix factorization", NIPS 13 (2001).
 """
 
 from __future__ import annotations
@@ -125,9 +119,8 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, ``||X - Z_t H_t||_F^2`` (over
         the observed cells) plus the penalty, for t = 0 .. iterations done.
 
-    Bad data or parameters raise TypeError or ValueError (:func:`check_parameters`).
-    Lee & Seung's auxiliary-function argument shows that neither update increases
-    the objective (with the mask and the penalty too) where the clip does not act.
+    Bad input raises TypeError or ValueError.  Neither update increases the objective
+    where the clip does not act (Lee & Seung's auxiliary function; mask and penalty too).
 
     Examples
     --------
@@ -190,10 +183,7 @@ def _mu_full(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
 
 def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
                floor: float) -> np.ndarray:
-    """``factor * numerator / clip(denominator, floor)``, in the (fresh) denominator's array.
-
-    Clip, divide, multiply: the exercise's order, without two temporaries.
-    """
+    """``factor * numerator / clip(denominator, floor)`` in the denominator's (fresh) array."""
     np.maximum(denominator, floor, out=denominator)
     np.divide(numerator, denominator, out=denominator)
     denominator *= factor
@@ -471,8 +461,7 @@ def _check_rank(num_components, shape: tuple, fold_into=None) -> int:
 # --- Input validation: one function for every factorization --------------------------------
 
 class _Checked(NamedTuple):
-    """Validated float64 data.  Unmasked: the whole matrix, dense or CSR as given.
-    Masked: CSR whose stored entries are exactly the observed cells (zeros too)."""
+    """float64 data: the whole matrix (dense or CSR) or, masked, CSR of the observed cells."""
 
     X: np.ndarray | sp.csr_array
     masked: bool
@@ -661,8 +650,7 @@ def match_components(A, B):
     return order[np.argsort(row_index)], cosine[row_index, order][np.argsort(row_index)]
 
 
-# The other factorizations, reachable as nmf_core.als etc. (imported on first use:
-# factorizations itself imports this module's validation).
+# The other factorizations, as nmf_core.als etc. (imported on first use: they import this module)
 _ELSEWHERE = ("als", "nnls_als", "biased_non_negative", "truncated_svd", "BiasedResult",
               "predict_cells")
 
