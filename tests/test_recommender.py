@@ -562,3 +562,17 @@ def test_fold_in_is_reproducible_whatever_the_training_seed(ratings, movies):
                           random_state=np.random.default_rng(1))
     first, second = model.fold_in({3: 5}), model.fold_in({3: 5})
     pd.testing.assert_series_equal(first, second)
+
+
+def test_score_contributions_split_the_score_exactly():
+    rng = np.random.default_rng(4)
+    Z, H = rng.random((5, 3)), rng.random((3, 7))
+    users, films = np.array([10, 20, 30, 40, 50]), np.array([7, 1, 3, 2, 9, 8, 4])  # unsorted
+    table = rec.score_contributions(Z, H, users, films, 30, 9)
+    assert table["contribution"].sum() == pytest.approx((Z @ H)[2, 4])
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert list(table["contribution"]) == sorted(table["contribution"], reverse=True)
+    k = table.index[0]
+    assert table.loc[k, "contribution"] == pytest.approx(Z[2, k] * H[k, 4])
+    with pytest.raises(KeyError, match=r"1 movie id\(s\) are not in the index, e\.g\. 5"):
+        rec.score_contributions(Z, H, users, films, 30, 5)

@@ -1,0 +1,62 @@
+"""Run a command and say that it is still working whenever it has been silent for a while.
+
+    python tools/with_heartbeat.py [--every 20] "installing the packages" -- pip install -r requirements.txt
+
+The command's own output passes through unchanged; after every ``--every`` seconds
+(default 20) without a line, one line ``... still <what> (<seconds> s)`` is printed, so a
+long step is never silent.  Ctrl-C stops the command and prints one line (exit 130);
+otherwise the exit status is the command's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--" not in argv:
+        print(__doc__, file=sys.stderr)
+        return 2
+    split = argv.index("--")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", help="what the command does, for the progress line")
+    parser.add_argument("--every", type=float, default=20.0, help="seconds of silence per line")
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1:]
+    if not command:
+        parser.error("no command after --")
+    start = last = time.monotonic()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, bufsize=1)
+
+    def forward():
+        nonlocal last
+        for line in child.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            last = time.monotonic()
+
+    reader = threading.Thread(target=forward, daemon=True)
+    reader.start()
+    try:
+        while child.poll() is None:
+            time.sleep(0.5)
+            if time.monotonic() - last >= args.every:
+                print(f"  ... still {args.what} ({time.monotonic() - start:.0f} s)", flush=True)
+                last = time.monotonic()
+    except KeyboardInterrupt:
+        child.send_signal(signal.SIGTERM)
+        print(f"\ninterrupted while {args.what}.", file=sys.stderr)
+        return 130
+    reader.join(timeout=5)
+    return child.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
