@@ -361,7 +361,7 @@ def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
 
 
 def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: bool = True,
-                  params: Mapping | None = None) -> pd.DataFrame:
+                  params: Mapping | None = None, progress: Callable | None = None) -> pd.DataFrame:
     """Tune, fit and score each model on one official fold.
 
     Parameters
@@ -377,6 +377,8 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         first candidate.
     params : dict {model: dict}, optional
         Fixed hyperparameters (used when ``tune`` is False).
+    progress : callable, optional
+        Called after each model with its row (a dict of the columns below).
 
     Returns
     -------
@@ -401,6 +403,8 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         metrics = score_split(scores, base, test, index, spec.predicts_ratings, baseline)
         rows.append({"model": model, "params": json.dumps(chosen, sort_keys=True), "fold": fold,
                      **metrics, "fit_seconds": seconds})
+        if progress is not None:
+            progress(rows[-1])
     return pd.DataFrame(rows, columns=EVALUATION_COLS)
 
 

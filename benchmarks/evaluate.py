@@ -5,15 +5,18 @@
 A command line over :mod:`evaluation`, which holds the protocol: for each
 fold u1..u5 and each model in ``evaluation.MODELS``, choose the
 hyperparameters on a validation split carved from ``u{fold}.base``, refit on
-the whole base set, score on ``u{fold}.test``.  Writes one row per model and
-fold to ``build/evaluation.csv`` (atomically) and prints the fold means with
-their standard deviations and the best model of each kind.
+the whole base set, score on ``u{fold}.test``.  One line per model and fold as it
+finishes.  Writes one row per model and fold to ``build/evaluation.csv``, and a
+readable report, ``build/evaluation.md`` with two figures beside it (all written
+atomically); prints the fold means with their standard deviations.  Ctrl-C stops
+it with one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -24,26 +27,47 @@ sys.path.insert(0, str(ROOT))
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import evaluation  # noqa: E402
+
+METRICS = evaluation.EVALUATION_COLS[3:]
+
+
+def _quiet_workers() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's to handle
 
 
 def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
     import warnings
     warnings.filterwarnings("ignore", message="Maximum number of iterations")  # sklearn's NMF
     start = time.perf_counter()
-    table = evaluation.evaluate_fold(fold, models, path=data)
+
+    def progress(row):
+        rmse = "   -  " if pd.isna(row["rmse"]) else f"{row['rmse']:.4f}"
+        print(f"  u{fold} {row['model']:16s} rmse {rmse}  precision@10 "
+              f"{row['precision_at_10']:.4f}  ({time.perf_counter() - start:4.0f} s into the fold)",
+              flush=True)
+
+    table = evaluation.evaluate_fold(fold, models, path=data, progress=progress)
     print(f"fold u{fold}: {len(table)} models in {time.perf_counter() - start:.0f} s", flush=True)
     return table
 
 
-def write_csv(table: pd.DataFrame, path: Path) -> None:
-    """Write ``table`` to ``path`` through a temporary file, so a crash leaves no half file."""
+def _atomic(path: Path, write) -> None:
+    """Write ``path`` through a temporary file, so a crash leaves no half file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    table.to_csv(temporary, index=False, float_format="%.6g")
+    temporary = path.with_name(f".{path.name}.tmp{path.suffix}")
+    write(temporary)
     os.replace(temporary, path)
+
+
+def write_csv(table: pd.DataFrame, path: Path) -> None:
+    _atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.6g"))
 
 
 def _best_line(label, values, lower_is_better):
@@ -54,25 +78,79 @@ def _best_line(label, values, lower_is_better):
     return f"{label}: {values[name]:.4f} ({name})"
 
 
-def report(results: pd.DataFrame) -> str:
-    summary = evaluation.summarize(results)
-    lines = [f"Fold means over {results['fold'].nunique()} fold(s) "
-             "(± standard deviation across folds):", ""]
+def _summary_lines(summary: pd.DataFrame) -> list[str]:
+    non_negative = [m for m in summary.index if evaluation.MODELS[m].non_negative]
+    return [_best_line("best non-negative RMSE", summary.loc[non_negative, ("rmse", "mean")], True),
+            _best_line("best RMSE", summary[("rmse", "mean")], True),
+            _best_line("best precision@10", summary[("precision_at_10", "mean")], False)]
+
+
+def _shown(summary: pd.DataFrame) -> pd.DataFrame:
     shown = pd.DataFrame(index=summary.index)
-    for metric in evaluation.EVALUATION_COLS[3:]:
+    for metric in METRICS:
         mean, std = summary[(metric, "mean")], summary[(metric, "std")].fillna(0)
         digits = 1 if metric == "fit_seconds" else 4
         shown[metric] = [("—" if pd.isna(m) else f"{m:.{digits}f} ± {s:.{digits}f}")
                          for m, s in zip(mean, std)]
-    lines.append(shown.to_string())
-    non_negative = [m for m in summary.index if evaluation.MODELS[m].non_negative]
-    lines.append("")
-    lines.append(_best_line("best non-negative RMSE", summary.loc[non_negative, ("rmse", "mean")],
-                            lower_is_better=True))
-    lines.append(_best_line("best RMSE", summary[("rmse", "mean")], lower_is_better=True))
-    lines.append(_best_line("best precision@10", summary[("precision_at_10", "mean")],
-                            lower_is_better=False))
-    return "\n".join(lines)
+    return shown
+
+
+def report(results: pd.DataFrame) -> str:
+    summary = evaluation.summarize(results)
+    lines = [f"Fold means over {results['fold'].nunique()} fold(s) "
+             "(± standard deviation across folds):", "", _shown(summary).to_string(), ""]
+    return "\n".join(lines + _summary_lines(summary))
+
+
+def _figure(summary: pd.DataFrame, metric: str, title: str, lower_is_better: bool, path: Path):
+    values = summary[(metric, "mean")].dropna().sort_values(ascending=lower_is_better)
+    errors = summary.loc[values.index, (metric, "std")].fillna(0)
+    colors = ["#dd8452" if evaluation.MODELS[m].non_negative else "#4c72b0" for m in values.index]
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(values) + 1.2))
+    ax.barh(values.index, values, xerr=errors, color=colors, capsize=2)
+    ax.invert_yaxis()
+    ax.set(xlabel=title, xlim=(0, (values + errors).max() * 1.18),
+           title=f"{title}\nfold means ± standard deviation; orange: non-negative factors")
+    for y, (value, error) in enumerate(zip(values, errors)):
+        ax.text(value + error, y, f"  {value:.3f}", va="center", fontsize=8)
+    fig.tight_layout()
+    _atomic(path, lambda p: fig.savefig(p, dpi=100, format="png", metadata={"Software": None}))
+    plt.close(fig)
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    rows = [list(table.columns), ["---"] * len(table.columns),
+            *[[str(value) for value in row] for row in table.itertuples(index=False)]]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def write_report(results: pd.DataFrame, path: Path) -> None:
+    """``path`` (Markdown): the protocol, the fold means of every model, two figures."""
+    summary = evaluation.summarize(results)
+    rmse_png, precision_png = path.with_name("evaluation_rmse.png"), \
+        path.with_name("evaluation_precision.png")
+    _figure(summary, "rmse", "RMSE (lower is better)", True, rmse_png)
+    _figure(summary, "precision_at_10", "precision@10 (higher is better)", False, precision_png)
+    table = _shown(summary)
+    table.insert(0, "description", [evaluation.MODELS[m].description for m in table.index])
+    table.insert(1, "non-negative", ["yes" if evaluation.MODELS[m].non_negative else "no"
+                                     for m in table.index])
+    folds = ", ".join(f"u{f}" for f in sorted(results["fold"].unique()))
+    text = "\n".join([
+        "# Held-out evaluation of the recommenders on MovieLens-100k", "",
+        f"Folds {folds} (the official splits). For each fold and model, the hyperparameters "
+        "are chosen on a validation split carved from the training ratings, then the model is "
+        "refitted on all of them and scored on the fold's test ratings: RMSE (predictions "
+        "clipped to 1-5 stars; unseen users or movies get the bias baseline) and precision@10 "
+        "and recall@10 over every movie a user did not rate in training (relevant: the user's "
+        "test movies; \"liked\": only those rated 4 or 5). The chosen settings of every fold "
+        "are in `evaluation.csv` (`params`).", "",
+        "Fold means ± standard deviation across folds; `fit_seconds` is the refit's wall time.",
+        "", _markdown_table(table.reset_index()), "",
+        *[f"- {line}" for line in _summary_lines(summary)], "",
+        f"![RMSE of every model]({rmse_png.name})", "",
+        f"![precision@10 of every model]({precision_png.name})", ""])
+    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,17 +163,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=ROOT / "build" / "evaluation.csv")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.jobs > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+    print(f"evaluating {len(args.models)} models on folds "
+          f"{', '.join(f'u{f}' for f in args.folds)} ({args.jobs} at a time); one line per "
+          "model as it finishes", flush=True)
+    pool = None
+    try:
+        if args.jobs > 1:
+            pool = ProcessPoolExecutor(max_workers=args.jobs, initializer=_quiet_workers)
             tables = list(pool.map(_run_fold, args.folds, [args.models] * len(args.folds),
                                    [args.data] * len(args.folds)))
-    else:
-        tables = [_run_fold(fold, args.models, args.data) for fold in args.folds]
+            pool.shutdown()
+        else:
+            tables = [_run_fold(fold, args.models, args.data) for fold in args.folds]
+    except KeyboardInterrupt:
+        if pool is not None:
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+        print(f"\ninterrupted: {args.output} was not written.", file=sys.stderr)
+        return 130
     results = pd.concat(tables, ignore_index=True)
     write_csv(results, args.output)
+    report_path = args.output.with_suffix(".md")
+    write_report(results, report_path)
     print()
     print(report(results))
-    print(f"\nwrote {args.output} ({len(results)} rows) in {time.perf_counter() - start:.0f} s")
+    print(f"\nwrote {args.output} ({len(results)} rows) and {report_path} in "
+          f"{time.perf_counter() - start:.0f} s")
     return 0
 
 

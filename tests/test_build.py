@@ -167,3 +167,40 @@ def test_the_zip_carries_every_module_the_notebook_needs():
     assert sorted(modules) == sorted(f"{name}.py" for name in needed)
     rule = re.search(r"^ex08\.zip:(.*)$", makefile, re.M)[1]
     assert "$(MODULES)" in rule and "requirements.txt" in rule and "ml-100k" not in rule
+
+
+def test_heartbeat_speaks_during_silence_and_keeps_the_exit_status():
+    run = subprocess.run([sys.executable, str(ROOT / "tools" / "with_heartbeat.py"), "--every",
+                          "0.5", "waiting", "--", sys.executable, "-c",
+                          "import time; print('begin', flush=True); time.sleep(1.6); "
+                          "print('end'); raise SystemExit(3)"],
+                         capture_output=True, text=True, timeout=60)
+    lines = run.stdout.splitlines()
+    assert run.returncode == 3
+    assert lines[0] == "begin" and lines[-1] == "end"
+    assert 2 <= sum(line.startswith("  ... still waiting (") for line in lines) <= 3
+
+
+def test_math_becomes_mathml_outside_code():
+    import export_html
+
+    markdown = ("Inline $a_i + b$ and a wrapped $x\n= y$; code `$not math$`;\n\n"
+                "$$\\frac{1}{2}$$\n\n```\n$still code$\n```")
+    html = export_html.math_to_mathml(markdown)
+    assert html.count('<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">') == 2
+    assert html.count('display="block"') == 1 and "<mfrac>" in html
+    assert "`$not math$`" in html and "$still code$" in html
+
+
+def test_data_check_names_the_file_that_differs(tmp_path):
+    import get_movielens as gm
+
+    folder = tmp_path / "ml-100k"
+    folder.mkdir()
+    for name in gm.EXPECTED_SHA256:
+        (folder / name).write_text("not the data")
+    run = subprocess.run([sys.executable, str(ROOT / "data" / "get_movielens.py"), "--check",
+                          "--target", str(folder)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert re.search(r"u\.data has SHA-256 [0-9a-f]{64}, expected 06416e59", run.stderr)
+    assert "Run `make data`" in run.stderr

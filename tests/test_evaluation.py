@@ -5,6 +5,7 @@ hyperparameter selection, and the CSV's columns."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,14 @@ def test_evaluate_script_writes_the_csv(tmp_path):
     params = json.loads(rows.loc["svd_zero", "params"])
     assert params["fill"] == 0 and params["num_components"] in (5, 10, 15, 20, 30, 50)
     assert "best precision@10" in run.stdout
+    assert re.search(r"u1 svd_zero +rmse \d\.\d{4}  precision@10 0\.\d{4}", run.stdout)
+    report = (tmp_path / "evaluation.md").read_text()
+    assert "| svd_zero | rank-k SVD of the zero-filled matrix (PureSVD) | no |" in report
+    for figure in ("evaluation_rmse.png", "evaluation_precision.png"):
+        assert f"]({figure})" in report
+        assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "evaluation.csv", "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png"]
 
 
 def test_main_genre_prefers_the_telling_genre():
