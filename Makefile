@@ -35,7 +35,9 @@ $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing the pinned packages into $(VENV) (a few minutes the first time)"
-	@$(PY) tools/with_heartbeat.py "installing the pinned packages" -- \
+	@# --hide: pip's notice that a find-links folder configured on this machine is absent
+	@$(PY) tools/with_heartbeat.py "installing the pinned packages" \
+	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
 	    $(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@

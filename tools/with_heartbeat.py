@@ -1,8 +1,9 @@
 """Run a command and say that it is still working whenever it has been silent for a while.
 
-    python tools/with_heartbeat.py [--every 20] "installing the packages" -- pip install -r requirements.txt
+    python tools/with_heartbeat.py [--every 20] [--hide REGEX] "installing" -- pip install -r requirements.txt
 
-The command's own output passes through unchanged; after every ``--every`` seconds
+The command's own output passes through unchanged (but for lines matching ``--hide``);
+after every ``--every`` seconds
 (default 20) without a line, one line ``... still <what> (<seconds> s)`` is printed, so a
 long step is never silent.  Ctrl-C stops the command and prints one line (exit 130);
 otherwise the exit status is the command's.
@@ -11,6 +12,7 @@ otherwise the exit status is the command's.
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", help="what the command does, for the progress line")
     parser.add_argument("--every", type=float, default=20.0, help="seconds of silence per line")
+    parser.add_argument("--hide", default=None,
+                        help="a regular expression: matching lines are not passed through")
     args = parser.parse_args(argv[:split])
+    hide = re.compile(args.hide) if args.hide else None
     command = argv[split + 1:]
     if not command:
         parser.error("no command after --")
@@ -38,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     def forward():
         nonlocal last
         for line in child.stdout:
-            sys.stdout.write(line)
-            sys.stdout.flush()
-            last = time.monotonic()
+            if hide is None or not hide.search(line):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                last = time.monotonic()
 
     reader = threading.Thread(target=forward, daemon=True)
     reader.start()
