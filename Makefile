@@ -74,11 +74,11 @@ test: build/nmf.ipynb | check-data ## run the whole test suite (builds the noteb
 	$(PY) -m pytest
 
 bench: $(STAMP) | check-data ## time nmf_core against scikit-learn, then at MovieLens-1M/10M scale
-	$(PY) benchmarks/bench_nmf.py
-	$(PY) benchmarks/bench_scale.py --sizes 1m 10m
+	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) benchmarks/bench_nmf.py
+	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) benchmarks/bench_scale.py --sizes 1m 10m
 
 evaluate: $(STAMP) | check-data ## evaluate every recommender on the five official splits, report in build/
-	$(PY) benchmarks/evaluate.py
+	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) benchmarks/evaluate.py
 
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build ex08.zip .pytest_cache .hypothesis

@@ -815,15 +815,15 @@ def _check_H(H, movie_ids, movies: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
     return H, ids
 
 
-def genre_enrichment(H, movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
+def genre_enrichment(H, movie_ids, movies: pd.DataFrame,
+                     ratings: pd.DataFrame | None = None) -> pd.DataFrame:
     """How over-represented each genre is in each component of H.
 
     For component k, its weights over movies are normalised to sum to one,
     ``w_kj = H[k, j] / sum_j H[k, j]``; the H-weighted genre share is
     ``sum_j w_kj * G[j, g]`` with ``G`` the 0/1 genre flags.  The enrichment
-    divides that by the genre's share among the movies of ``movie_ids`` (the
-    catalogue the model was fitted on): 1 is "as in the catalogue", 3 is
-    "three times as much weight on this genre as the catalogue has".
+    divides that by the genre's share of a reference: 1 is "as common as in the
+    reference", 3 is "three times as much weight on this genre".
 
     Parameters
     ----------
@@ -831,6 +831,10 @@ def genre_enrichment(H, movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
     movie_ids : array-like of shape (n_movies,)
         The movie id of each column of H (``rat_df.columns``).
     movies : DataFrame
+    ratings : DataFrame, optional
+        The reference is the genre's share among the ratings (a movie counts
+        once per rating), which H's loadings, large for often rated movies,
+        are fairly compared with.  Without it, the catalogue (each movie once).
 
     Returns
     -------
@@ -840,13 +844,29 @@ def genre_enrichment(H, movie_ids, movies: pd.DataFrame) -> pd.DataFrame:
     """
     H, ids = _check_H(H, movie_ids, movies)
     G = movies.set_index("movie id").loc[ids, GENRES].to_numpy(dtype=float)
+    reference = _genre_reference(ids, movies, ratings).to_numpy()
     totals = H.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         weighted = (H @ G) / totals
-        enrichment = weighted / G.mean(axis=0)
+        enrichment = weighted / reference
     enrichment[~np.isfinite(enrichment)] = np.nan
     return pd.DataFrame(enrichment, index=pd.RangeIndex(H.shape[0], name="component"),
                         columns=pd.Index(GENRES, name="genre"))
+
+
+def _genre_reference(ids, movies: pd.DataFrame, ratings: pd.DataFrame | None) -> pd.Series:
+    """Each genre's share of the catalogue ``ids`` (each movie once), or of the ratings."""
+    G = movies.set_index("movie id").loc[ids, GENRES].to_numpy(dtype=float)
+    if ratings is None:
+        return pd.Series(G.mean(axis=0), index=GENRES)
+    _check_ratings(ratings)
+    counts = ratings["movie id"].value_counts().reindex(ids, fill_value=0).to_numpy(float)
+    return pd.Series(counts @ G / counts.sum(), index=GENRES)
+
+
+#: A genre with a smaller share of the reference is left out of ``describe_components``'
+#: top genres: a few loadings would "enrich" it many times over.
+MIN_GENRE_SHARE = 0.01
 
 
 def component_top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -879,7 +899,7 @@ def component_top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 10) -> pd.
 
 
 def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
-                        n_genres: int = 3) -> pd.DataFrame:
+                        n_genres: int = 3, ratings: pd.DataFrame | None = None) -> pd.DataFrame:
     """One line per component: its most enriched genres and its top movies.
 
     Parameters
@@ -889,22 +909,25 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
     movies : DataFrame
     n_movies, n_genres : int
         How many top movies and enriched genres to list.
+    ratings : DataFrame, optional
+        Passed to :func:`genre_enrichment` (the reference of the enrichment).
 
     Returns
     -------
     DataFrame of shape (M, 4)
         Index ``component``; columns ``weight share`` (the component's share
         of the total mass of H), ``top genres`` (``"Horror ×4.1, ..."``, by
-        enrichment), ``median year`` (median release year of the top movies;
-        NaN without a ``release date`` column) and ``top movies`` (titles
+        enrichment, among the genres holding at least ``MIN_GENRE_SHARE`` of the
+        reference, "unknown" excluded), ``median year`` (median
+        :func:`release_year` of the top movies) and ``top movies`` (titles
         joined by ``"; "``).
     """
     H, ids = _check_H(H, movie_ids, movies)
-    enrichment = genre_enrichment(H, ids, movies)
+    reference = _genre_reference(ids, movies, ratings)
+    kept = [g for g in GENRES if g != "unknown" and reference[g] >= MIN_GENRE_SHARE]
+    enrichment = genre_enrichment(H, ids, movies, ratings)[kept]
     top = component_top_movies(H, ids, movies, n=n_movies)
-    indexed = movies.set_index("movie id")
-    years = (indexed["release date"].dt.year.astype(float) if "release date" in indexed
-             else pd.Series(np.nan, index=indexed.index))
+    years = release_year(movies)
     rows = []
     for k in range(H.shape[0]):
         best = enrichment.loc[k].dropna().sort_values(ascending=False, kind="mergesort")
@@ -916,6 +939,23 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
             "top movies": "; ".join(top.loc[top["component"] == k, "movie title"])})
     return pd.DataFrame(rows, index=pd.RangeIndex(H.shape[0], name="component"))
 
+
+
+def release_year(movies: pd.DataFrame) -> pd.Series:
+    """Each movie's year: the ``(1977)`` ending its title, else its release date's year.
+
+    The title's year is the original release; ``u.item``'s release date is
+    sometimes that of a re-release (*Return of the Jedi (1983)* is dated 1997).
+
+    Returns
+    -------
+    Series of float indexed by ``movie id`` (NaN where neither is known).
+    """
+    from_title = movies["movie title"].str.extract(r"\((\d{4})\)\s*$")[0].astype(float)
+    if "release date" in movies:
+        from_title = from_title.fillna(movies["release date"].dt.year.astype(float))
+    return pd.Series(from_title.to_numpy(), index=movies["movie id"].to_numpy(),
+                     name="year").rename_axis("movie id")
 
 
 def score_contributions(Z, H, user_ids, movie_ids, user_id, movie_id) -> pd.DataFrame:

@@ -483,7 +483,7 @@ def test_describe_components_lists_top_movies_and_their_median_year(movies):
     assert list(summary.columns) == ["weight share", "top genres", "median year", "top movies"]
     assert summary.loc[0, "top movies"] == "Scream (1996); Amélie's Nightmare (1990)"
     assert summary.loc[0, "top genres"].startswith("Horror ×")
-    assert summary.loc[0, "median year"] == 1996          # movie 4 has no release date
+    assert summary.loc[0, "median year"] == 1993          # (1996 + 1990) / 2: titles' years
     assert summary.loc[1, "median year"] == 1994.5
     assert summary["weight share"].tolist() == pytest.approx([6 / 13, 7 / 13])
 
@@ -576,3 +576,35 @@ def test_score_contributions_split_the_score_exactly():
     assert table.loc[k, "contribution"] == pytest.approx(Z[2, k] * H[k, 4])
     with pytest.raises(KeyError, match=r"1 movie id\(s\) are not in the index, e\.g\. 5"):
         rec.score_contributions(Z, H, users, films, 30, 5)
+
+
+def test_release_year_prefers_the_title_and_falls_back_to_the_date(movies):
+    table = movies.copy()
+    table.loc[table["movie id"] == 5, "movie title"] = "Lion King, The"        # no year in title
+    years = rec.release_year(table)
+    assert years[3] == 1996 and years[4] == 1990 and years[5] == 1994
+
+
+def test_genre_enrichment_against_the_ratings_counts_each_rating(ratings, movies):
+    H = np.array([[1.0, 0, 0, 0, 0, 0]])                 # all weight on Toy Story
+    per_rating = rec.genre_enrichment(H, movies["movie id"], movies, ratings)
+    catalogue = rec.genre_enrichment(H, movies["movie id"], movies)
+    counts = ratings["movie id"].value_counts().reindex(range(1, 7), fill_value=0)
+    comedy_share = counts[[1, 2]].sum() / counts.sum()     # movies 1 and 2 are comedies
+    assert per_rating.loc[0, "Comedy"] == pytest.approx(1 / comedy_share)
+    assert catalogue.loc[0, "Comedy"] == pytest.approx(1 / (2 / 6))
+
+
+def test_describe_components_leaves_out_genres_too_rare_to_tell(ratings, movies):
+    """With the ratings as reference, Musical (one movie, two ratings of twelve) is kept,
+    and 'unknown' never appears; a genre under MIN_GENRE_SHARE of the reference is left out."""
+    H = np.array([[0, 0, 0, 0, 5.0, 0]])                 # The Lion King: Animation, Musical
+    summary = rec.describe_components(H, movies["movie id"], movies, n_genres=10,
+                                      ratings=ratings)
+    genres = [part.split(" ×")[0] for part in summary.loc[0, "top genres"].split(", ")]
+    assert "unknown" not in genres and {"Animation", "Childrens", "Musical"} <= set(genres)
+    few = ratings[~((ratings["movie id"] == 5) & (ratings["user id"] != 1))]   # one Lion King rating
+    many = pd.concat([few] + [few[few["movie id"] != 5].assign(**{"user id": few["user id"] + 10 * k})
+                             for k in range(1, 10)], ignore_index=True)
+    summary = rec.describe_components(H, movies["movie id"], movies, n_genres=10, ratings=many)
+    assert "Musical" not in summary.loc[0, "top genres"]     # 1 of ~100 ratings: under 1 %

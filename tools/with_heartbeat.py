@@ -57,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  ... still {args.what} ({time.monotonic() - start:.0f} s)", flush=True)
                 last = time.monotonic()
     except KeyboardInterrupt:
-        child.send_signal(signal.SIGTERM)
-        print(f"\ninterrupted while {args.what}.", file=sys.stderr)
+        # Ctrl-C in a terminal reaches the command too: let it stop and say so itself
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGTERM)
+            print(f"\ninterrupted while {args.what}.", file=sys.stderr)
         return 130
     reader.join(timeout=5)
     return child.returncode
