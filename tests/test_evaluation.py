@@ -178,16 +178,3 @@ def test_train_test_rmse_of_the_global_mean(index):
     train_rmse, test_rmse = ev.train_test_rmse("global_mean", {}, base, test, index)
     assert train_rmse == pytest.approx(np.sqrt(2 / 3))
     assert test_rmse == pytest.approx(2.0)
-
-
-@needs_data
-@pytest.mark.slow
-@pytest.mark.parametrize("model", ["biases", "svd_zero", "nnls_als"])
-def test_the_notebooks_fixed_settings_are_what_the_validation_search_picks(model):
-    _, movies, users = rec.load_movielens(DATA)
-    index = rec.RatingIndex.from_tables(users, movies)
-    base, _ = ev.load_split(1, DATA)
-    best, _ = ev.select_params(model, base, index, random_state=1)
-    assert best == ev.FOLD1_CHOICES[model]
-    assert set(ev.FOLD1_CHOICES) <= set(ev.MODELS)
-    assert all(ev.FOLD1_CHOICES[m] in ev.MODELS[m].grid for m in ev.FOLD1_CHOICES)
