@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 KERNEL := nmf-ex08
 DATA   := data/ml-100k/SOURCE
 # Every module the notebook imports: the hand-in zip carries them all.
-MODULES := nmf_core.py factorizations.py recommender.py evaluation.py
+MODULES := nmf_core.py factorizations.py recommender.py evaluation.py presentation.py
 TEMPLATE := tools/templates/handin/index.html.j2 tools/templates/handin/conf.json
 NB_TIMEOUT ?= 600
 

@@ -429,9 +429,9 @@ def _check_reconstruction(reconstruction, ratings: pd.DataFrame, movies=None) ->
     missing_users = np.setdiff1d(rated_users, reconstruction.index.to_numpy())
     if missing_users.size:
         positional = reconstruction.index.equals(pd.RangeIndex(len(reconstruction)))
-        hint = ("Its index is 0, 1, ..., n-1 (row positions) while user ids start at "
-                f"{rated_users[0]}, so row u would be another user's predictions. "
-                if positional else "")
+        hint = (f"Its index is 0, 1, ..., n-1 (row positions) with {len(reconstruction)} rows, "
+                f"but ratings has {rated_users.size} users, so the rows cannot be matched to "
+                "them. " if positional else "")
         raise ValueError(f"reconstruction has no row for {missing_users.size} user id(s) of "
                          f"ratings (e.g. {missing_users[0]}). {hint}Build it as {build}.")
     if movies is not None:
@@ -460,10 +460,22 @@ def _check_user(user_id, index: "RatingIndex") -> int:
     return int(user_id)
 
 
+def _by_user_id(reconstruction, ratings: pd.DataFrame):
+    """The exercise's ``pd.DataFrame(Z @ H, columns=rat_df.columns)``, indexed 0..n-1 with one
+    row per user of ``ratings``, labelled with the user ids in the rating matrix's (ascending)
+    order; any other frame unchanged."""
+    users = np.unique(ratings["user id"])
+    if isinstance(reconstruction, pd.DataFrame) and len(reconstruction) == users.size \
+            and reconstruction.index.equals(pd.RangeIndex(users.size)):
+        return reconstruction.set_axis(pd.Index(users, name="user id"), axis=0)
+    return reconstruction
+
+
 def _scores_and_rated(reconstruction: pd.DataFrame, ratings: pd.DataFrame, movies=None):
     """The reconstruction's scores and rated cells on one index: the users of ``ratings``
     (rows) and the reconstruction's movie ids (columns), both ascending."""
     _check_ratings(ratings)
+    reconstruction = _by_user_id(reconstruction, ratings)
     _check_reconstruction(reconstruction, ratings, movies)
     index = RatingIndex(np.unique(ratings["user id"]), np.sort(reconstruction.columns.to_numpy()))
     scores = reconstruction.loc[index.user_ids, index.movie_ids].to_numpy(dtype=float)
@@ -479,10 +491,10 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     reconstruction : DataFrame of shape (n_users, n_movies)
         Z·H labelled like the rating matrix:
         ``pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)``.
-        The exercise's ``pd.DataFrame(Z @ H, columns=rat_df.columns)`` has row
-        positions 0..n-1 as index while user ids start at 1; that, a
-        transposed frame, repeated labels and NaN scores are refused with a
-        message.
+        The exercise's ``pd.DataFrame(Z @ H, columns=rat_df.columns)``, indexed
+        0..n-1 with one row per user, is read in ``rat_df``'s order (row i is
+        the i-th user id, ascending).  Missing users, a transposed frame,
+        repeated labels and NaN scores are refused with a message.
     user_id : int
         A user of ``ratings``.
     movies : DataFrame
@@ -866,7 +878,7 @@ def _genre_reference(ids, movies: pd.DataFrame, ratings: pd.DataFrame | None) ->
 
 #: A genre with a smaller share of the reference is left out of ``describe_components``'
 #: top genres: a few loadings would "enrich" it many times over.
-MIN_GENRE_SHARE = 0.01
+MIN_GENRE_SHARE = 0.02
 
 
 def component_top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 10) -> pd.DataFrame:
@@ -914,9 +926,8 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
 
     Returns
     -------
-    DataFrame of shape (M, 4)
-        Index ``component``; columns ``weight share`` (the component's share
-        of the total mass of H), ``top genres`` (``"Horror ×4.1, ..."``, by
+    DataFrame of shape (M, 3)
+        Index ``component``; columns ``top genres`` (``"Horror ×4.1, ..."``, by
         enrichment, among the genres holding at least ``MIN_GENRE_SHARE`` of the
         reference, "unknown" excluded), ``median year`` (median
         :func:`release_year` of the top movies) and ``top movies`` (titles
@@ -933,7 +944,6 @@ def describe_components(H, movie_ids, movies: pd.DataFrame, n_movies: int = 5,
         best = enrichment.loc[k].dropna().sort_values(ascending=False, kind="mergesort")
         top_ids = top.loc[top["component"] == k, "movie id"]
         rows.append({
-            "weight share": H[k].sum() / H.sum() if H.sum() > 0 else np.nan,
             "top genres": ", ".join(f"{g} ×{v:.1f}" for g, v in best.head(n_genres).items()),
             "median year": years.loc[top_ids].median(),
             "top movies": "; ".join(top.loc[top["component"] == k, "movie title"])})

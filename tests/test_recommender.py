@@ -183,11 +183,17 @@ def test_recommend_movies_reads_the_right_users_row(ratings, movies):
     assert top["movie id"].item() == 6 and top["predicted score"].item() == 1.0
 
 
-def test_recommend_movies_refuses_the_exercises_zero_based_index(ratings, movies):
+def test_recommend_movies_reads_the_exercises_zero_based_frame_in_matrix_order(ratings, movies):
     X = rec.rating_matrix(ratings)
-    reconstruction = pd.DataFrame(np.ones(X.shape), columns=X.columns)   # as in the exercise
-    with pytest.raises(ValueError, match=r"0, 1, \.\.\., n-1.*index=rat_df\.index"):
-        rec.recommend_movies(reconstruction, 1, movies, ratings)
+    scores = np.arange(24.0).reshape(4, 6)
+    exercise = pd.DataFrame(scores, columns=X.columns)                  # index 0..3
+    labelled = pd.DataFrame(scores, index=X.index, columns=X.columns)   # index 1..4
+    for user in (1, 3):
+        pd.testing.assert_frame_equal(rec.recommend_movies(exercise, user, movies, ratings),
+                                      rec.recommend_movies(labelled, user, movies, ratings))
+    with pytest.raises(ValueError, match=r"0, 1, \.\.\., n-1 \(row positions\) with 3 rows, but "
+                                         r"ratings has 4 users.*index=rat_df\.index"):
+        rec.recommend_movies(exercise.iloc[:3], 1, movies, ratings)
 
 
 def test_recommend_movies_refuses_unlabelled_or_unknown_columns(ratings, movies):
@@ -268,14 +274,16 @@ def test_recommendations_never_contain_rated_movies(seed, n, ties):
             assert list(table.loc[user]) == list(top["movie id"])
 
 
-def test_top_n_all_users_caps_n_and_rejects_a_zero_based_index(ratings):
-    reconstruction = _labelled(np.ones((4, 6)), ratings)
+def test_top_n_all_users_caps_n_and_reads_a_zero_based_index_in_order(ratings):
+    reconstruction = _labelled(np.arange(24.0).reshape(4, 6), ratings)
     table = rec.top_n_all_users(reconstruction, ratings, n=2)  # user 3 has one unrated movie
     assert table.shape == (4, 1) and table.loc[3, 1] == 6
     with pytest.raises(ValueError, match="n=0 must be a positive integer"):
         rec.top_n_all_users(reconstruction, ratings, n=0)
+    pd.testing.assert_frame_equal(
+        rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1), table)
     with pytest.raises(ValueError, match="index=rat_df.index"):
-        rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1)
+        rec.top_n_all_users(reconstruction.iloc[1:].reset_index(drop=True), ratings, n=1)
 
 
 # --- adding users ------------------------------------------------------------------------
@@ -457,7 +465,6 @@ def test_prototypes_find_the_planted_genres():
         assert movies.set_index("movie id").loc[top_ids, genre].all()
     summary = rec.describe_components(H, movies["movie id"], movies, n_genres=1)
     assert [s.split(" ×")[0] for s in summary["top genres"]] == list(winners)
-    assert summary["weight share"].sum() == pytest.approx(1)
 
 
 def test_genre_enrichment_definition_by_hand():
@@ -480,12 +487,11 @@ def test_component_top_movies_ties_by_movie_id(movies):
 def test_describe_components_lists_top_movies_and_their_median_year(movies):
     H = np.array([[0, 0, 3.0, 2.0, 0, 1.0], [4.0, 0, 0, 0, 3.0, 0]])
     summary = rec.describe_components(H, movies["movie id"], movies, n_movies=2, n_genres=1)
-    assert list(summary.columns) == ["weight share", "top genres", "median year", "top movies"]
+    assert list(summary.columns) == ["top genres", "median year", "top movies"]
     assert summary.loc[0, "top movies"] == "Scream (1996); Amélie's Nightmare (1990)"
     assert summary.loc[0, "top genres"].startswith("Horror ×")
     assert summary.loc[0, "median year"] == 1993          # (1996 + 1990) / 2: titles' years
     assert summary.loc[1, "median year"] == 1994.5
-    assert summary["weight share"].tolist() == pytest.approx([6 / 13, 7 / 13])
 
 
 def test_prototype_helpers_reject_mismatched_H(movies):
@@ -607,4 +613,4 @@ def test_describe_components_leaves_out_genres_too_rare_to_tell(ratings, movies)
     many = pd.concat([few] + [few[few["movie id"] != 5].assign(**{"user id": few["user id"] + 10 * k})
                              for k in range(1, 10)], ignore_index=True)
     summary = rec.describe_components(H, movies["movie id"], movies, n_genres=10, ratings=many)
-    assert "Musical" not in summary.loc[0, "top genres"]     # 1 of ~100 ratings: under 1 %
+    assert "Musical" not in summary.loc[0, "top genres"]     # 1 of ~100 ratings: under 2 %
