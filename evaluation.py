@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from importlib.metadata import version
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,8 +44,12 @@ LIKED_RATING = 4
 VALIDATION_FRACTION = 0.1
 #: Penalty of the bias baseline that predicts cells of users or movies unseen in training.
 FALLBACK_BIAS_L2 = 10.0
-EVALUATION_COLS = ["model", "params", "fold", "rmse", "mae", "precision_at_10", "recall_at_10",
-                   "precision_at_10_liked", "recall_at_10_liked", "fit_seconds"]
+#: The measured columns of a result row, in order.
+METRICS = ["rmse", "mae", "precision_at_10", "recall_at_10", "precision_at_10_liked",
+           "recall_at_10_liked", "fit_seconds"]
+#: One row per model and fold: ``non_negative`` tells whether the model's factors are
+#: constrained to be >= 0, ``library`` who implemented it ("ours", or a package and version).
+EVALUATION_COLS = ["model", "params", "fold", *METRICS, "non_negative", "library"]
 
 
 def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -202,6 +207,18 @@ def _nnls_als_average(train, index, n_seeds, random_state, **params):
     return total / n_seeds
 
 
+def _ease(train, index, l2):
+    """EASE (Steck 2019): item-item weights ``B = argmin ||X - X B||^2 + l2 ||B||^2`` with
+    ``diag(B) = 0``, in closed form, on the 0/1 matrix X of who rated what; scores ``X B``."""
+    X = (index.sparse(train) != 0).astype(float)
+    gram = (X.T @ X).toarray()
+    gram[np.diag_indices_from(gram)] += l2
+    inverse = np.linalg.inv(gram)
+    weights = -inverse / np.diag(inverse)
+    np.fill_diagonal(weights, 0.0)
+    return np.asarray(X @ weights)
+
+
 def _sklearn_nmf(train, index, num_components, max_iter, random_state):
     from sklearn.decomposition import NMF
     from sklearn.exceptions import ConvergenceWarning
@@ -232,6 +249,7 @@ class ModelSpec:
     factorize: Callable | None = None
     score: Callable | None = None
     predicts_ratings: bool = True
+    library: str = "ours"
 
 
 def _grid(**axes):
@@ -289,7 +307,16 @@ MODELS: dict[str, ModelSpec] = {
                                 factorize=nmf_core.truncated_svd),
     "sklearn_nmf": ModelSpec(_grid(num_components=[10, 20], max_iter=400, random_state=0),
                              "precision_at_10", True,
-                             "scikit-learn NMF on the zero-filled matrix", score=_sklearn_nmf),
+                             "scikit-learn NMF on the zero-filled matrix", score=_sklearn_nmf,
+                             library=f"scikit-learn {version('scikit-learn')}"),
+    "ease": ModelSpec(_grid(l2=[200.0, 400.0, 800.0]), "precision_at_10", False,
+                      "EASE: closed-form item-item weights on who rated what (Steck 2019)",
+                      score=_ease, predicts_ratings=False),
+    "implicit_nnls_als": ModelSpec(_grid(num_components=[30, 50], l2=[30.0], alpha=[3.0, 5.0],
+                                         n_iter=10, random_state=0), "precision_at_10", True,
+                                   "non-negative ALS on who rated what, confidence-weighted "
+                                   "(Hu, Koren & Volinsky 2008)", factorize=nmf_core.implicit_nnls_als,
+                                   predicts_ratings=False),
 }
 
 
@@ -402,7 +429,8 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         seconds = time.perf_counter() - start
         metrics = score_split(scores, base, test, index, spec.predicts_ratings, baseline)
         rows.append({"model": model, "params": json.dumps(chosen, sort_keys=True), "fold": fold,
-                     **metrics, "fit_seconds": seconds})
+                     **metrics, "fit_seconds": seconds, "non_negative": spec.non_negative,
+                     "library": spec.library})
         if progress is not None:
             progress(rows[-1])
     return pd.DataFrame(rows, columns=EVALUATION_COLS)
@@ -416,8 +444,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     DataFrame indexed by model, columns ``(metric, "mean")`` and
     ``(metric, "std")``, sorted by mean RMSE (ranking-only models last).
     """
-    metrics = EVALUATION_COLS[3:]
-    table = results.groupby("model", sort=False)[metrics].agg(["mean", "std"])
+    table = results.groupby("model", sort=False)[METRICS].agg(["mean", "std"])
     return table.sort_values(("rmse", "mean"), na_position="last")
 
 

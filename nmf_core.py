@@ -418,6 +418,7 @@ PARAMETER_RULES = {
     "eps": ("a finite number > 0", _REAL, lambda v: np.isfinite(v) and v > 0, ()),
     "tol": ("a finite number >= 0 or None", _REAL, lambda v: np.isfinite(v) and v >= 0, _NONE),
     "verbose": ("True or False", _FLAG, lambda v: True, ()),
+    "alpha": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0, ()),
 }
 
 
@@ -651,8 +652,8 @@ def match_components(A, B):
 
 
 # The other factorizations, as nmf_core.als etc. (imported on first use: they import this module)
-_ELSEWHERE = ("als", "nnls_als", "biased_non_negative", "truncated_svd", "BiasedResult",
-              "predict_cells")
+_ELSEWHERE = ("als", "nnls_als", "biased_non_negative", "truncated_svd", "implicit_nnls_als",
+              "BiasedResult", "predict_cells")
 
 
 def __getattr__(name: str):

@@ -35,7 +35,7 @@ import pandas as pd  # noqa: E402
 
 import evaluation  # noqa: E402
 
-METRICS = evaluation.EVALUATION_COLS[3:]
+METRICS = evaluation.METRICS
 
 
 def _quiet_workers() -> None:
@@ -135,6 +135,7 @@ def write_report(results: pd.DataFrame, path: Path) -> None:
     table.insert(0, "description", [evaluation.MODELS[m].description for m in table.index])
     table.insert(1, "non-negative", ["yes" if evaluation.MODELS[m].non_negative else "no"
                                      for m in table.index])
+    table.insert(2, "library", [evaluation.MODELS[m].library for m in table.index])
     folds = ", ".join(f"u{f}" for f in sorted(results["fold"].unique()))
     text = "\n".join([
         "# Held-out evaluation of the recommenders on MovieLens-100k", "",

@@ -14,7 +14,8 @@ import factorizations
 import nmf_core
 
 FUNCTIONS = [nmf_core.non_negative, nmf_core.als, nmf_core.nnls_als,
-             nmf_core.biased_non_negative, factorizations.biases, nmf_core.truncated_svd]
+             nmf_core.biased_non_negative, factorizations.biases, nmf_core.truncated_svd,
+             factorizations.implicit_nnls_als]
 DATA = np.arange(1.0, 21.0).reshape(5, 4)
 
 # parameter, bad value, error type, message (a regular expression)
@@ -40,6 +41,8 @@ BAD = [
     ("l2", True, TypeError, r"l2 must be a finite number >= 0; got True of type bool"),
     ("bias_l2", -1, ValueError, r"bias_l2 must be a finite number >= 0; got -1\."),
     ("bias_l2", "5", TypeError, r"bias_l2 must be a finite number >= 0; got '5' of type str"),
+    ("alpha", -1, ValueError, r"alpha must be a finite number >= 0; got -1\."),
+    ("alpha", "3", TypeError, r"alpha must be a finite number >= 0; got '3' of type str"),
     ("eps", 0.0, ValueError, r"eps must be a finite number > 0; got 0\.0\."),
     ("eps", -1e-9, ValueError, r"eps must be a finite number > 0; got -1e-09\."),
     ("eps", "tiny", TypeError, r"eps must be a finite number > 0; got 'tiny' of type str"),
@@ -114,6 +117,7 @@ def test_every_function_follows_the_table():
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.__name__)
 def test_good_values_of_every_kind_are_accepted(function):
     kinds = {"num_components": np.int64(2), "n_iter": np.int32(3), "l2": np.float32(0.1),
+             "alpha": 2,
              "bias_l2": 2, "tol": 0, "random_state": np.random.default_rng(3),
              "verbose": np.bool_(False), "mask": (DATA > 3).astype(int)}
     if function is nmf_core.truncated_svd:
