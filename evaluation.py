@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,6 +252,14 @@ class ModelSpec:
     library: str = "ours"
 
 
+def _library(package: str) -> str:
+    """``"package version"`` as installed (the peers' and Spark's environments may lack it)."""
+    try:
+        return f"{package} {version(package)}"
+    except PackageNotFoundError:
+        return f"{package} (not installed)"
+
+
 def _grid(**axes):
     combos = [{}]
     for key, values in axes.items():
@@ -308,7 +316,7 @@ MODELS: dict[str, ModelSpec] = {
     "sklearn_nmf": ModelSpec(_grid(num_components=[10, 20], max_iter=400, random_state=0),
                              "precision_at_10", True,
                              "scikit-learn NMF on the zero-filled matrix", score=_sklearn_nmf,
-                             library=f"scikit-learn {version('scikit-learn')}"),
+                             library=_library("scikit-learn")),
     "ease": ModelSpec(_grid(l2=[200.0, 400.0, 800.0]), "precision_at_10", False,
                       "EASE: closed-form item-item weights on who rated what (Steck 2019)",
                       score=_ease, predicts_ratings=False),

@@ -23,6 +23,11 @@ Peak memory
     ``tracemalloc`` (Python and NumPy allocations; NumPy reports its buffers to
     it): the peak during a separate fit of ``--memory-iterations`` iterations,
     measured above what was allocated before the fit (the input data).
+Time to a loss
+    The loss ours reaches after the exercise's 1000 steps (start 0) is the target;
+    for ours, scikit-learn's MU and its coordinate descent (CD), the fewest
+    iterations that reach it (a scan, then a bisection) and the best time of a fit
+    that long.
 Claims checked (those of the README's Performance section)
     zero-filled MovieLens: ours >= 2x faster per iteration than sk-mu;
     digits: ours no slower than sk-mu;
@@ -98,6 +103,51 @@ def best_times(solvers, repeat: int):
             done, loss[name] = fit(None)
             best[name] = min(best[name], (time.perf_counter() - start) / done)
     return best, loss
+
+
+def steps_to_reach(final_loss, target: float, limit: int) -> int | None:
+    """Fewest iterations ``n <= limit`` whose fit ends at a loss ``<= target``, or None.
+
+    ``final_loss(n)`` runs a fresh fit of ``n`` iterations.  A geometric scan (25, 50,
+    100, ...) finds a bracket, then a bisection narrows it to within 2 %.
+    """
+    low, high = 0, 25
+    while final_loss(high) > target:
+        if high >= limit:
+            return None
+        low, high = high, min(2 * high, limit)
+    while high - low > max(1, high // 50):
+        middle = (low + high) // 2
+        low, high = (low, middle) if final_loss(middle) <= target else (middle, high)
+    return high
+
+
+def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
+    """For each problem: the loss ours reaches after 1000 steps, and how long each solver
+    needs to reach it (fewest iterations found by :func:`steps_to_reach`, best of
+    ``repeat`` timed fits of that many iterations)."""
+    rows = []
+    for problem, data, M in problems:
+        fits = {"ours (MU)": lambda n: fit_ours(data, M, n),
+                "sk-mu": lambda n: fit_sklearn(data, M, n, "mu"),
+                "sk-cd": lambda n: fit_sklearn(data, M, n, "cd")}
+        target = fits["ours (MU)"](1000)[1]
+        for solver, fit in fits.items():
+            steps = 1000 if solver.startswith("ours") else \
+                steps_to_reach(lambda n: fit(n)[1], target, limit)
+            if steps is None:
+                rows.append({"problem": problem, "solver": solver, "target": target,
+                             "steps": None, "seconds": np.inf})
+                continue
+            best = np.inf
+            for _ in range(repeat):
+                start = time.perf_counter()
+                fit(steps)
+                best = min(best, time.perf_counter() - start)
+            rows.append({"problem": problem, "solver": solver, "target": target,
+                         "steps": steps, "seconds": best})
+        print(f"  {problem}: done", flush=True)
+    return rows
 
 
 def peak_mib(fit, memory_iterations: int) -> float:
@@ -198,6 +248,20 @@ def main(argv=None) -> int:
             continue
         met = value >= bound if op == ">=" else value <= bound
         print(f"  [{'holds' if met else 'FAILS':5s}] {text}: ratio {value:.3f} (needs {op} {bound:g})")
+
+    if args.only:
+        return 0
+    print("\nTime to reach the loss of the exercise's 1000 multiplicative steps (ours, start 0):")
+    rows = time_to_target([("digits M=16", digits, 16),
+                           ("MovieLens zero-filled M=20", zero_filled, 20)], args.repeat)
+    print(f"{'problem':28s} {'solver':10s} {'steps':>6s} {'seconds':>8s} {'x faster than ours':>19s}")
+    for row in rows:
+        ours = next(r["seconds"] for r in rows
+                    if r["problem"] == row["problem"] and r["solver"] == "ours (MU)")
+        steps = "-" if row["steps"] is None else f"{row['steps']:d}"
+        print(f"{row['problem']:28s} {row['solver']:10s} {steps:>6s} {row['seconds']:8.3f} "
+              f"{ours / row['seconds']:19.1f}")
+    print("(scikit-learn starts from its own random draws; '-': not reached within 8000 steps)")
     return 0
 
 
