@@ -252,7 +252,7 @@ class ModelSpec:
     library: str = "ours"
 
 
-def _library(package: str) -> str:
+def library_version(package: str) -> str:
     """``"package version"`` as installed (the peers' and Spark's environments may lack it)."""
     try:
         return f"{package} {version(package)}"
@@ -260,7 +260,12 @@ def _library(package: str) -> str:
         return f"{package} (not installed)"
 
 
-def _grid(**axes):
+def param_grid(**axes) -> tuple[dict, ...]:
+    """Every combination of the axes' values (a scalar is a single value), in order.
+
+    >>> param_grid(k=[1, 2], l2=0.1)
+    ({'k': 1, 'l2': 0.1}, {'k': 2, 'l2': 0.1})
+    """
     combos = [{}]
     for key, values in axes.items():
         values = values if isinstance(values, (list, tuple)) else [values]
@@ -269,58 +274,58 @@ def _grid(**axes):
 
 
 MODELS: dict[str, ModelSpec] = {
-    "global_mean": ModelSpec(_grid(), "rmse", False, "every prediction is the mean training rating",
+    "global_mean": ModelSpec(param_grid(), "rmse", False, "every prediction is the mean training rating",
                              score=_global_mean),
-    "biases": ModelSpec(_grid(bias_l2=[5.0, 15.0]), "rmse", False,
+    "biases": ModelSpec(param_grid(bias_l2=[5.0, 15.0]), "rmse", False,
                         "mean + regularized user and movie biases", score=_biases),
-    "popularity": ModelSpec(_grid(), "precision_at_10", False,
+    "popularity": ModelSpec(param_grid(), "precision_at_10", False,
                             "most-rated movies first (ranking only)", score=_popularity,
                             predicts_ratings=False),
-    "nmf_zero": ModelSpec(_grid(fill=0, num_components=[10, 20, 30], n_iter=500, random_state=0),
+    "nmf_zero": ModelSpec(param_grid(fill=0, num_components=[10, 20, 30], n_iter=500, random_state=0),
                           "precision_at_10", True,
                           "the exercise: multiplicative updates on the zero-filled matrix",
                           factorize=nmf_core.non_negative),
-    "nmf_global_mean": ModelSpec(_grid(fill="global_mean", num_components=[5, 15], n_iter=500,
+    "nmf_global_mean": ModelSpec(param_grid(fill="global_mean", num_components=[5, 15], n_iter=500,
                                        random_state=0), "rmse", True,
                                  "multiplicative updates, missing = global mean",
                                  factorize=nmf_core.non_negative),
-    "nmf_movie_mean": ModelSpec(_grid(fill="movie_mean", num_components=[5, 15], n_iter=500,
+    "nmf_movie_mean": ModelSpec(param_grid(fill="movie_mean", num_components=[5, 15], n_iter=500,
                                       random_state=0), "rmse", True,
                                 "multiplicative updates, missing = movie mean",
                                 factorize=nmf_core.non_negative),
-    "nmf_masked": ModelSpec(_grid(num_components=[10, 20], l2=[0.05, 0.1], n_iter=500,
+    "nmf_masked": ModelSpec(param_grid(num_components=[10, 20], l2=[0.05, 0.1], n_iter=500,
                                   random_state=0), "rmse", True,
                             "multiplicative updates on observed ratings, L2",
                             factorize=nmf_core.non_negative),
-    "nnls_als": ModelSpec(_grid(num_components=[10, 20], l2=[0.1, 0.12, 0.14], n_iter=20,
+    "nnls_als": ModelSpec(param_grid(num_components=[10, 20], l2=[0.1, 0.12, 0.14], n_iter=20,
                                 random_state=0), "rmse", True,
                           "non-negative ALS (NNLS per row), L2", factorize=nmf_core.nnls_als),
-    "nnls_als_avg": ModelSpec(_grid(num_components=[10, 20], l2=[0.09, 0.11, 0.13], n_iter=12,
+    "nnls_als_avg": ModelSpec(param_grid(num_components=[10, 20], l2=[0.09, 0.11, 0.13], n_iter=12,
                                     random_state=0, n_seeds=5), "rmse", True,
                               "mean of five NNLS-ALS fits (different seeds)",
                               score=_nnls_als_average),
-    "biased_nmf": ModelSpec(_grid(num_components=[10, 30], l2=[0.06, 0.08], bias_l2=5.0,
+    "biased_nmf": ModelSpec(param_grid(num_components=[10, 30], l2=[0.06, 0.08], bias_l2=5.0,
                                   n_iter=20, random_state=0), "rmse", True,
                             "mean + biases + non-negative interaction",
                             factorize=nmf_core.biased_non_negative),
-    "als": ModelSpec(_grid(num_components=[5, 10], l2=[0.08, 0.12], n_iter=15, random_state=0),
+    "als": ModelSpec(param_grid(num_components=[5, 10], l2=[0.08, 0.12], n_iter=15, random_state=0),
                      "rmse", False, "unconstrained regularized ALS (closed form)",
                      factorize=nmf_core.als),
-    "svd_zero": ModelSpec(_grid(fill=0, num_components=[5, 10, 15, 20, 30, 50]),
+    "svd_zero": ModelSpec(param_grid(fill=0, num_components=[5, 10, 15, 20, 30, 50]),
                           "precision_at_10", False,
                           "rank-k SVD of the zero-filled matrix (PureSVD)",
                           factorize=nmf_core.truncated_svd),
-    "svd_movie_mean": ModelSpec(_grid(fill="movie_mean", num_components=[2, 5, 10]), "rmse",
+    "svd_movie_mean": ModelSpec(param_grid(fill="movie_mean", num_components=[2, 5, 10]), "rmse",
                                 False, "rank-k SVD of the movie-mean-filled matrix",
                                 factorize=nmf_core.truncated_svd),
-    "sklearn_nmf": ModelSpec(_grid(num_components=[10, 20], max_iter=400, random_state=0),
+    "sklearn_nmf": ModelSpec(param_grid(num_components=[10, 20], max_iter=400, random_state=0),
                              "precision_at_10", True,
                              "scikit-learn NMF on the zero-filled matrix", score=_sklearn_nmf,
-                             library=_library("scikit-learn")),
-    "ease": ModelSpec(_grid(l2=[200.0, 400.0, 800.0]), "precision_at_10", False,
+                             library=library_version("scikit-learn")),
+    "ease": ModelSpec(param_grid(l2=[200.0, 400.0, 800.0]), "precision_at_10", False,
                       "EASE: closed-form item-item weights on who rated what (Steck 2019)",
                       score=_ease, predicts_ratings=False),
-    "implicit_nnls_als": ModelSpec(_grid(num_components=[30, 50], l2=[30.0], alpha=[3.0, 5.0],
+    "implicit_nnls_als": ModelSpec(param_grid(num_components=[30, 50], l2=[30.0], alpha=[3.0, 5.0],
                                          n_iter=10, random_state=0), "precision_at_10", True,
                                    "non-negative ALS on who rated what, confidence-weighted "
                                    "(Hu, Koren & Volinsky 2008)", factorize=nmf_core.implicit_nnls_als,
@@ -343,10 +348,11 @@ FOLD1_CHOICES = {
 }
 
 
-def _spec(model: str) -> ModelSpec:
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose from {', '.join(MODELS)}.")
-    return MODELS[model]
+def _spec(model: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    registry = MODELS if registry is None else registry
+    if model not in registry:
+        raise ValueError(f"unknown model {model!r}; choose from {', '.join(registry)}.")
+    return registry[model]
 
 
 def fit_factor_model(model: str, train: pd.DataFrame, index: RatingIndex,
@@ -361,17 +367,22 @@ def fit_factor_model(model: str, train: pd.DataFrame, index: RatingIndex,
                      **params)
 
 
-def fit_scores(model: str, train: pd.DataFrame, index: RatingIndex, params: Mapping) -> np.ndarray:
-    """Fit ``MODELS[model]`` with ``params`` on ``train``; return its (n_users, n_movies) scores."""
-    spec = _spec(model)
+def fit_scores(model: str, train: pd.DataFrame, index: RatingIndex, params: Mapping,
+               registry: Mapping[str, ModelSpec] | None = None) -> np.ndarray:
+    """Fit ``registry[model]`` (default :data:`MODELS`) with ``params`` on ``train``; return
+    its (n_users, n_movies) scores."""
+    spec = _spec(model, registry)
     if spec.factorize is not None:
         return fit_factor_model(model, train, index, params).scores()
     return spec.score(train, index, **params)
 
 
-def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
-                  random_state: int = 0) -> tuple[dict, pd.DataFrame]:
+def select_params(model: str, base: pd.DataFrame, index: RatingIndex, random_state: int = 0,
+                  registry: Mapping[str, ModelSpec] | None = None) -> tuple[dict, pd.DataFrame]:
     """Choose ``model``'s hyperparameters on a validation split carved from ``base``.
+
+    ``registry`` holds the model (default :data:`MODELS`; the peers' registry lives in
+    ``peers/models.py``).
 
     Returns
     -------
@@ -381,12 +392,12 @@ def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
     trials : DataFrame
         One row per candidate: ``params`` (JSON) and its validation metrics.
     """
-    spec = _spec(model)
+    spec = _spec(model, registry)
     train, validation = holdout_split(base, random_state=random_state)
     baseline = fallback_baseline(train, index)
     rows = []
     for params in spec.grid:
-        scores = fit_scores(model, train, index, params)
+        scores = fit_scores(model, train, index, params, registry)
         metrics = score_split(scores, train, validation, index, spec.predicts_ratings, baseline)
         rows.append({"params": json.dumps(params, sort_keys=True), **metrics})
     trials = pd.DataFrame(rows)
@@ -396,14 +407,15 @@ def select_params(model: str, base: pd.DataFrame, index: RatingIndex,
 
 
 def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: bool = True,
-                  params: Mapping | None = None, progress: Callable | None = None) -> pd.DataFrame:
+                  params: Mapping | None = None, progress: Callable | None = None,
+                  registry: Mapping[str, ModelSpec] | None = None) -> pd.DataFrame:
     """Tune, fit and score each model on one official fold.
 
     Parameters
     ----------
     fold : int in 1..5
     models : iterable of str, optional
-        Names in :data:`MODELS`; all by default.
+        Names in ``registry``; all by default.
     path : str or Path, optional
         The MovieLens folder.
     tune : bool, default True
@@ -414,6 +426,8 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         Fixed hyperparameters (used when ``tune`` is False).
     progress : callable, optional
         Called after each model with its row (a dict of the columns below).
+    registry : dict {name: ModelSpec}, optional
+        Where the models are defined; :data:`MODELS` by default.
 
     Returns
     -------
@@ -426,14 +440,15 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
     base, test = load_split(fold, path)
     baseline = fallback_baseline(base, index)
     rows = []
-    for model in (models or MODELS):
-        spec = _spec(model)
+    registry = MODELS if registry is None else registry
+    for model in (models or registry):
+        spec = _spec(model, registry)
         if tune:
-            chosen, _ = select_params(model, base, index, random_state=fold)
+            chosen, _ = select_params(model, base, index, random_state=fold, registry=registry)
         else:
             chosen = dict((params or {}).get(model, spec.grid[0]))
         start = time.perf_counter()
-        scores = fit_scores(model, base, index, chosen)
+        scores = fit_scores(model, base, index, chosen, registry)
         seconds = time.perf_counter() - start
         metrics = score_split(scores, base, test, index, spec.predicts_ratings, baseline)
         rows.append({"model": model, "params": json.dumps(chosen, sort_keys=True), "fold": fold,

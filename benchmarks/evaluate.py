@@ -1,6 +1,6 @@
 """Evaluate every recommender on MovieLens-100k's five official splits.
 
-    python benchmarks/evaluate.py [--folds 1 2 3 4 5] [--models nnls_als ...] [--jobs 2]
+    python benchmarks/evaluate.py [--peers] [--folds 1 2 3 4 5] [--models nnls_als ...] [--jobs 2]
 
 A command line over :mod:`evaluation`, which holds the protocol: for each
 fold u1..u5 and each model in ``evaluation.MODELS``, choose the
@@ -10,6 +10,11 @@ finishes.  Writes one row per model and fold to ``build/evaluation.csv``, and a
 readable report, ``build/evaluation.md`` with two figures beside it (all written
 atomically); prints the fold means with their standard deviations.  Ctrl-C stops
 it with one line.
+
+With ``--peers`` (``make peers``, in the peers' own environment) it runs the other
+libraries' models of ``peers/models.py`` instead and writes ``build/peers.csv``.
+Either run rewrites the report from both files when both exist for the same folds,
+so ours and the peers stand in one table.
 """
 
 from __future__ import annotations
@@ -34,15 +39,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import evaluation  # noqa: E402
+from peers.models import PEERS  # noqa: E402
 
 METRICS = evaluation.METRICS
+OURS_CSV = ROOT / "build" / "evaluation.csv"
+PEERS_CSV = ROOT / "build" / "peers.csv"
+REPORT = ROOT / "build" / "evaluation.md"
 
 
 def _quiet_workers() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's to handle
 
 
-def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
+def _run_fold(fold: int, models, data: Path, peers: bool) -> pd.DataFrame:
     import warnings
     warnings.filterwarnings("ignore", message="Maximum number of iterations")  # sklearn's NMF
     start = time.perf_counter()
@@ -53,7 +62,8 @@ def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
               f"{row['precision_at_10']:.4f}  ({time.perf_counter() - start:4.0f} s into the fold)",
               flush=True)
 
-    table = evaluation.evaluate_fold(fold, models, path=data, progress=progress)
+    table = evaluation.evaluate_fold(fold, models, path=data, progress=progress,
+                                     registry=PEERS if peers else evaluation.MODELS)
     print(f"fold u{fold}: {len(table)} models in {time.perf_counter() - start:.0f} s", flush=True)
     return table
 
@@ -70,19 +80,33 @@ def write_csv(table: pd.DataFrame, path: Path) -> None:
     _atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.6g"))
 
 
-def _best_line(label, values, lower_is_better):
+def _best_line(label, values, catalogue, lower_is_better):
     values = values.dropna()
     if values.empty:
         return f"{label}: no model evaluated"
     name = values.idxmin() if lower_is_better else values.idxmax()
-    return f"{label}: {values[name]:.4f} ({name})"
+    return f"{label}: {values[name]:.4f} ({name}, {catalogue.loc[name, 'library']})"
 
 
-def _summary_lines(summary: pd.DataFrame) -> list[str]:
-    non_negative = [m for m in summary.index if evaluation.MODELS[m].non_negative]
-    return [_best_line("best non-negative RMSE", summary.loc[non_negative, ("rmse", "mean")], True),
-            _best_line("best RMSE", summary[("rmse", "mean")], True),
-            _best_line("best precision@10", summary[("precision_at_10", "mean")], False)]
+def catalogue(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model: its description (from its registry), ``non_negative`` and ``library``
+    (from the result rows, as the run that produced them recorded them)."""
+    registries = {**evaluation.MODELS, **PEERS}
+    table = results.groupby("model", sort=False)[["non_negative", "library"]].first()
+    table["non_negative"] = table["non_negative"].astype(str).str.lower() == "true"
+    table.insert(0, "description", [registries[m].description if m in registries else ""
+                                    for m in table.index])
+    return table
+
+
+def _summary_lines(summary: pd.DataFrame, models: pd.DataFrame) -> list[str]:
+    non_negative = models.index[models["non_negative"]]
+    rmse, precision = summary[("rmse", "mean")], summary[("precision_at_10", "mean")]
+    return [_best_line("best non-negative RMSE", rmse[rmse.index.isin(non_negative)], models, True),
+            _best_line("best RMSE", rmse, models, True),
+            _best_line("best non-negative precision@10",
+                       precision[precision.index.isin(non_negative)], models, False),
+            _best_line("best precision@10", precision, models, False)]
 
 
 def _shown(summary: pd.DataFrame) -> pd.DataFrame:
@@ -96,21 +120,31 @@ def _shown(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def report(results: pd.DataFrame) -> str:
-    summary = evaluation.summarize(results)
+    summary, models = evaluation.summarize(results), catalogue(results)
+    shown = _shown(summary)
+    shown.insert(0, "library", models.loc[shown.index, "library"])
     lines = [f"Fold means over {results['fold'].nunique()} fold(s) "
-             "(± standard deviation across folds):", "", _shown(summary).to_string(), ""]
-    return "\n".join(lines + _summary_lines(summary))
+             "(± standard deviation across folds):", "", shown.to_string(), ""]
+    return "\n".join(lines + _summary_lines(summary, models))
 
 
-def _figure(summary: pd.DataFrame, metric: str, title: str, lower_is_better: bool, path: Path):
+def _figure(summary: pd.DataFrame, models: pd.DataFrame, metric: str, title: str,
+            lower_is_better: bool, path: Path):
     values = summary[(metric, "mean")].dropna().sort_values(ascending=lower_is_better)
     errors = summary.loc[values.index, (metric, "std")].fillna(0)
-    colors = ["#dd8452" if evaluation.MODELS[m].non_negative else "#4c72b0" for m in values.index]
+    colors = ["#dd8452" if models.loc[m, "non_negative"] else "#4c72b0" for m in values.index]
+    labels = [m if models.loc[m, "library"] == "ours" else f"{m} ({models.loc[m, 'library']})"
+              for m in values.index]
     fig, ax = plt.subplots(figsize=(8, 0.38 * len(values) + 1.2))
-    ax.barh(values.index, values, xerr=errors, color=colors, capsize=2)
+    bars = ax.barh(labels, values, xerr=errors, color=colors, capsize=2)
+    for bar, model in zip(bars, values.index):
+        if models.loc[model, "library"] != "ours":
+            bar.set_hatch("//")
+            bar.set_edgecolor("white")
     ax.invert_yaxis()
     ax.set(xlabel=title, xlim=(0, (values + errors).max() * 1.18),
-           title=f"{title}\nfold means ± standard deviation; orange: non-negative factors")
+           title=f"{title}\nfold means ± standard deviation; orange: non-negative factors; "
+                 "hatched: other libraries")
     for y, (value, error) in enumerate(zip(values, errors)):
         ax.text(value + error, y, f"  {value:.3f}", va="center", fontsize=8)
     fig.tight_layout()
@@ -126,16 +160,17 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 def write_report(results: pd.DataFrame, path: Path) -> None:
     """``path`` (Markdown): the protocol, the fold means of every model, two figures."""
-    summary = evaluation.summarize(results)
+    summary, models = evaluation.summarize(results), catalogue(results)
     rmse_png, precision_png = path.with_name("evaluation_rmse.png"), \
         path.with_name("evaluation_precision.png")
-    _figure(summary, "rmse", "RMSE (lower is better)", True, rmse_png)
-    _figure(summary, "precision_at_10", "precision@10 (higher is better)", False, precision_png)
+    _figure(summary, models, "rmse", "RMSE (lower is better)", True, rmse_png)
+    _figure(summary, models, "precision_at_10", "precision@10 (higher is better)", False,
+            precision_png)
     table = _shown(summary)
-    table.insert(0, "description", [evaluation.MODELS[m].description for m in table.index])
-    table.insert(1, "non-negative", ["yes" if evaluation.MODELS[m].non_negative else "no"
+    table.insert(0, "description", models.loc[table.index, "description"])
+    table.insert(1, "non-negative", ["yes" if models.loc[m, "non_negative"] else "no"
                                      for m in table.index])
-    table.insert(2, "library", [evaluation.MODELS[m].library for m in table.index])
+    table.insert(2, "library", models.loc[table.index, "library"])
     folds = ", ".join(f"u{f}" for f in sorted(results["fold"].unique()))
     text = "\n".join([
         "# Held-out evaluation of the recommenders on MovieLens-100k", "",
@@ -144,53 +179,81 @@ def write_report(results: pd.DataFrame, path: Path) -> None:
         "refitted on all of them and scored on the fold's test ratings: RMSE (predictions "
         "clipped to 1-5 stars; unseen users or movies get the bias baseline) and precision@10 "
         "and recall@10 over every movie a user did not rate in training (relevant: the user's "
-        "test movies; \"liked\": only those rated 4 or 5). The chosen settings of every fold "
-        "are in `evaluation.csv` (`params`).", "",
+        "test movies; \"liked\": only those rated 4 or 5). The other libraries' models "
+        "(`library` other than ours; `make peers`) go through the same search, refit and "
+        "scoring. The chosen settings of every fold are in `evaluation.csv` and `peers.csv` "
+        "(`params`).", "",
         "Fold means ± standard deviation across folds; `fit_seconds` is the refit's wall time.",
         "", _markdown_table(table.reset_index()), "",
-        *[f"- {line}" for line in _summary_lines(summary)], "",
+        *[f"- {line}" for line in _summary_lines(summary, models)], "",
         f"![RMSE of every model]({rmse_png.name})", "",
         f"![precision@10 of every model]({precision_png.name})", ""])
     _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def combined(results: pd.DataFrame, other_csv: Path) -> tuple[pd.DataFrame, str]:
+    """``results`` with the rows of ``other_csv`` (the peers' or ours) when that file
+    holds the same folds; and a sentence saying what was combined."""
+    if not other_csv.is_file():
+        return results, f"{other_csv.name} does not exist: the report shows this run only."
+    other = pd.read_csv(other_csv)
+    if set(other["fold"]) != set(results["fold"]):
+        return results, (f"{other_csv.name} holds folds {sorted(set(other['fold']))}, this run "
+                         f"{sorted(set(results['fold']))}: the report shows this run only.")
+    other = other[~other["model"].isin(results["model"])]
+    return (pd.concat([results, other], ignore_index=True),
+            f"the report adds the {other['model'].nunique()} models of {other_csv.name}.")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--peers", action="store_true",
+                        help="run the other libraries' models (peers/models.py) instead of ours")
     parser.add_argument("--folds", type=int, nargs="+", default=list(evaluation.FOLDS))
-    parser.add_argument("--models", nargs="+", default=list(evaluation.MODELS),
-                        choices=list(evaluation.MODELS))
+    parser.add_argument("--models", nargs="+", help="a subset of the models (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="folds evaluated in parallel")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "ml-100k")
-    parser.add_argument("--output", type=Path, default=ROOT / "build" / "evaluation.csv")
+    parser.add_argument("--output", type=Path, help="the CSV written (default: build/"
+                        "evaluation.csv, or build/peers.csv with --peers)")
     args = parser.parse_args(argv)
+    registry = PEERS if args.peers else evaluation.MODELS
+    models = args.models or list(registry)
+    unknown = [m for m in models if m not in registry]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(registry)}"
+                     + ("" if args.peers else " (the other libraries' models need --peers)"))
+    output = args.output or (PEERS_CSV if args.peers else OURS_CSV)
     start = time.perf_counter()
-    print(f"evaluating {len(args.models)} models on folds "
+    print(f"evaluating {len(models)} models on folds "
           f"{', '.join(f'u{f}' for f in args.folds)} ({args.jobs} at a time); one line per "
           "model as it finishes", flush=True)
     pool = None
     try:
         if args.jobs > 1:
             pool = ProcessPoolExecutor(max_workers=args.jobs, initializer=_quiet_workers)
-            tables = list(pool.map(_run_fold, args.folds, [args.models] * len(args.folds),
-                                   [args.data] * len(args.folds)))
+            n = len(args.folds)
+            tables = list(pool.map(_run_fold, args.folds, [models] * n, [args.data] * n,
+                                   [args.peers] * n))
             pool.shutdown()
         else:
-            tables = [_run_fold(fold, args.models, args.data) for fold in args.folds]
+            tables = [_run_fold(fold, models, args.data, args.peers) for fold in args.folds]
     except KeyboardInterrupt:
         if pool is not None:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.terminate()
             pool.shutdown(wait=False, cancel_futures=True)
-        print(f"\ninterrupted: {args.output} was not written.", file=sys.stderr)
+        print(f"\ninterrupted: {output} was not written.", file=sys.stderr)
         return 130
     results = pd.concat(tables, ignore_index=True)
-    write_csv(results, args.output)
-    report_path = args.output.with_suffix(".md")
-    write_report(results, report_path)
+    write_csv(results, output)
+    other = output.with_name((OURS_CSV if args.peers else PEERS_CSV).name)
+    everything, note = combined(results, other)
+    report_path = output.with_name(REPORT.name)
+    write_report(everything, report_path)
     print()
-    print(report(results))
-    print(f"\nwrote {args.output} ({len(results)} rows) and {report_path} in "
-          f"{time.perf_counter() - start:.0f} s")
+    print(report(everything))
+    print(f"\nwrote {output} ({len(results)} rows) and {report_path} in "
+          f"{time.perf_counter() - start:.0f} s; {note}")
     return 0
 
 

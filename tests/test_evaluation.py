@@ -163,6 +163,52 @@ def test_evaluate_script_writes_the_csv(tmp_path):
         "evaluation.csv", "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png"]
 
 
+def _evaluate_script():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("evaluate_script",
+                                                  ROOT / "benchmarks" / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _result_rows(model, library, non_negative, rmses, precisions):
+    return pd.DataFrame([{"model": model, "params": "{}", "fold": fold, "rmse": rmse,
+                          "mae": rmse * 0.8, "precision_at_10": precision,
+                          "recall_at_10": precision / 2, "precision_at_10_liked": precision,
+                          "recall_at_10_liked": precision / 2, "fit_seconds": 1.0,
+                          "non_negative": non_negative, "library": library}
+                         for fold, rmse, precision in zip((1, 2), rmses, precisions)],
+                        columns=ev.EVALUATION_COLS)
+
+
+def test_report_puts_the_peers_beside_ours(tmp_path):
+    script = _evaluate_script()
+    ours = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),
+                      _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42])])
+    peers_csv = tmp_path / "peers.csv"
+    script.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
+                                  [0.90, 0.89], [0.10, 0.12]), peers_csv)
+    both, note = script.combined(ours, peers_csv)
+    assert sorted(both["model"].unique()) == ["ease", "nnls_als", "surprise_svdpp"]
+    assert note == "the report adds the 1 models of peers.csv."
+    text = script.report(both)
+    assert "best RMSE: 0.8950 (surprise_svdpp, scikit-surprise 1.1.5)" in text
+    assert "best non-negative RMSE: 0.9100 (nnls_als, ours)" in text
+    assert "best precision@10: 0.4100 (ease, ours)" in text
+    script.write_report(both, tmp_path / "evaluation.md")
+    markdown = (tmp_path / "evaluation.md").read_text()
+    assert re.search(r"\| surprise_svdpp \| SVD\+\+[^|]*\| no \| scikit-surprise 1\.1\.5 \| "
+                     r"0\.8950 ± 0\.0071 \|", markdown)
+    # a peers' file of other folds is not mixed in
+    script.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
+                                  [0.90, 0.89], [0.1, 0.1]).assign(fold=[3, 4]), peers_csv)
+    alone, note = script.combined(ours, peers_csv)
+    assert alone.equals(ours) and "holds folds [3, 4], this run [1, 2]" in note
+    alone, note = script.combined(ours, tmp_path / "absent.csv")
+    assert alone.equals(ours) and note.startswith("absent.csv does not exist")
+
+
 def test_main_genre_prefers_the_telling_genre():
     genres = {g: [0, 0, 0] for g in rec.GENRES}
     genres["Drama"] = [1, 1, 0]
