@@ -22,7 +22,7 @@ export JUPYTER_PATH = $(CURDIR)/$(VENV)/share/jupyter
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all help venv data check-data notebook html zip test bench evaluate clean distclean
+.PHONY: all help venv data check-data notebook html zip test bench evaluate peers spark clean distclean
 
 all: ex08.zip ## build everything: venv, data, executed notebook, HTML, ex08.zip
 
@@ -80,9 +80,49 @@ bench: $(STAMP) | check-data ## time nmf_core against scikit-learn, then at Movi
 evaluate: $(STAMP) | check-data ## evaluate every recommender on the five official splits, report in build/
 	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) benchmarks/evaluate.py
 
+# --- peers: other libraries on the same folds, in their own environment ----------------
+PEERS_VENV  := .venv-peers
+PEERS_PY    := $(PEERS_VENV)/bin/python
+PEERS_STAMP := $(PEERS_VENV)/.installed
+
+$(PEERS_STAMP): peers/requirements.txt requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
+	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
+	@echo "installing Surprise, implicit, myFM, cornac and the pinned packages into $(PEERS_VENV) (several minutes the first time)"
+	@$(PEERS_PY) tools/with_heartbeat.py "installing the peers" \
+	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
+	    $(PEERS_PY) -m pip install --disable-pip-version-check --progress-bar off -r peers/requirements.txt
+	touch $@
+
+peers: $(PEERS_STAMP) | check-data ## evaluate other libraries' recommenders on the same folds: build/peers.csv, one report with ours
+	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) benchmarks/evaluate.py --peers
+
+# --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------
+SPARK_VENV  := .venv-spark
+SPARK_PY    := $(SPARK_VENV)/bin/python
+SPARK_STAMP := $(SPARK_VENV)/.installed
+
+# Java and Python are checked first: a machine without Java 17 stops here in seconds,
+# before the environment is built and Spark (a 456 MB download) is fetched.
+$(SPARK_STAMP): spark/requirements.txt requirements.txt
+	@$(PYTHON) spark/run_spark.py --check-java
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
+	test -x $(SPARK_PY) || $(PYTHON) -m venv $(SPARK_VENV)
+	@echo "installing Spark and the pinned packages into $(SPARK_VENV) (a few minutes the first time)"
+	@$(SPARK_PY) tools/with_heartbeat.py "installing Spark" \
+	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
+	    $(SPARK_PY) -m pip install --disable-pip-version-check --progress-bar off -r spark/requirements.txt
+	touch $@
+
+spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on the five folds beside nnls_als
+	@# --hide: the JVM's start-up notes (an incubator module; no native BLAS, Java's is used)
+	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
+	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
+	    $(SPARK_PY) spark/run_spark.py
+
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build ex08.zip .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
-distclean: clean ## also remove .venv and the downloaded data
-	rm -rf $(VENV) data/ml-100k data/.ml-100k-*
+distclean: clean ## also remove the virtual environments and the downloaded data
+	rm -rf $(VENV) $(SPARK_VENV) $(PEERS_VENV) data/ml-100k data/.ml-100k-*
