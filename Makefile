@@ -31,14 +31,21 @@ help: ## list the targets
 
 venv: $(STAMP) ## create .venv with the pinned packages and its Jupyter kernel
 
-$(STAMP): requirements.txt
+# $(call make-venv,folder,requirements file,what is installed): a virtual environment made
+# by $(PYTHON) (3.11 or newer) with exactly the pinned packages. The same recipe makes .venv
+# and the separate environments of `make peers` and `make spark`.
+define make-venv
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing the pinned packages into $(VENV) (a few minutes the first time)"
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@echo "installing $(3) into $(1) (a few minutes the first time)"
 	@# --hide: pip's notice that a find-links folder configured on this machine is absent
-	@$(PY) tools/with_heartbeat.py "installing the pinned packages" \
+	@$(1)/bin/python tools/with_heartbeat.py "installing $(3)" \
 	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
-	    $(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt
+	    $(1)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r $(2)
+endef
+
+$(STAMP): requirements.txt
+	$(call make-venv,$(VENV),requirements.txt,the pinned packages)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@
 
@@ -84,14 +91,10 @@ evaluate: $(STAMP) | check-data ## evaluate every recommender on the five offici
 PEERS_VENV  := .venv-peers
 PEERS_PY    := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
+PEERS_WHAT  := Surprise, implicit, myFM, cornac and the package's pins
 
 $(PEERS_STAMP): peers/requirements.txt requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
-	test -x $(PEERS_PY) || $(PYTHON) -m venv $(PEERS_VENV)
-	@echo "installing Surprise, implicit, myFM, cornac and the pinned packages into $(PEERS_VENV) (several minutes the first time)"
-	@$(PEERS_PY) tools/with_heartbeat.py "installing the peers" \
-	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
-	    $(PEERS_PY) -m pip install --disable-pip-version-check --progress-bar off -r peers/requirements.txt
+	$(call make-venv,$(PEERS_VENV),peers/requirements.txt,$(PEERS_WHAT))
 	touch $@
 
 peers: $(PEERS_STAMP) | check-data ## evaluate other libraries' recommenders on the same folds: build/peers.csv, one report with ours
@@ -106,12 +109,7 @@ SPARK_STAMP := $(SPARK_VENV)/.installed
 # before the environment is built and Spark (a 456 MB download) is fetched.
 $(SPARK_STAMP): spark/requirements.txt requirements.txt
 	@$(PYTHON) spark/run_spark.py --check-java
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "error: Python 3.11 or newer is needed; run make PYTHON=python3.11")'
-	test -x $(SPARK_PY) || $(PYTHON) -m venv $(SPARK_VENV)
-	@echo "installing Spark and the pinned packages into $(SPARK_VENV) (a few minutes the first time)"
-	@$(SPARK_PY) tools/with_heartbeat.py "installing Spark" \
-	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
-	    $(SPARK_PY) -m pip install --disable-pip-version-check --progress-bar off -r spark/requirements.txt
+	$(call make-venv,$(SPARK_VENV),spark/requirements.txt,Spark and the package's pins)
 	touch $@
 
 spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on the five folds beside nnls_als
@@ -122,7 +120,7 @@ spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on
 
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build ex08.zip .pytest_cache .hypothesis
-	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environments and the downloaded data
 	rm -rf $(VENV) $(SPARK_VENV) $(PEERS_VENV) data/ml-100k data/.ml-100k-*

@@ -121,7 +121,7 @@ def test_make_help_lists_every_target():
     result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     for target in ("all", "data", "notebook", "html", "zip", "test", "bench", "evaluate",
-                   "clean", "distclean"):
+                   "peers", "spark", "clean", "distclean"):
         assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
 
 
