@@ -207,6 +207,13 @@ def _nnls_als_average(train, index, n_seeds, random_state, **params):
     return total / n_seeds
 
 
+def _bayesian(train, index, **params):
+    """The posterior mean of the Bayesian biased non-negative model, each sample clipped to
+    the rating scale before averaging."""
+    return factorizations.bayesian_non_negative(index.sparse(train), clip=RATING_SCALE,
+                                                **params).mean
+
+
 def _ease(train, index, l2):
     """EASE (Steck 2019): item-item weights ``B = argmin ||X - X B||^2 + l2 ||B||^2`` with
     ``diag(B) = 0``, in closed form, on the 0/1 matrix X of who rated what; scores ``X B``."""
@@ -308,6 +315,10 @@ MODELS: dict[str, ModelSpec] = {
                                   n_iter=20, random_state=0), "rmse", True,
                             "mean + biases + non-negative interaction",
                             factorize=nmf_core.biased_non_negative),
+    "bayesian_nmf": ModelSpec(param_grid(num_components=[30, 45], n_samples=550, burn_in=100,
+                                         thin=2, random_state=0), "rmse", True,
+                              "the biased non-negative model, Bayesian: posterior mean by "
+                              "Gibbs sampling (Schmidt et al. 2009)", score=_bayesian),
     "als": ModelSpec(param_grid(num_components=[5, 10], l2=[0.08, 0.12], n_iter=15, random_state=0),
                      "rmse", False, "unconstrained regularized ALS (closed form)",
                      factorize=nmf_core.als),

@@ -336,6 +336,12 @@ def _compile(function):
         return numba.njit(function)
 
 
+def _jit(function):
+    """``function`` compiled by numba, or ``function`` itself where numba is missing or
+    switched off (then it runs as plain Python: the same numbers, far slower)."""
+    return function if numba is None or numba.config.DISABLE_JIT else _compile(function)
+
+
 #: The compiled kernel, or None where numba is missing or switched off.
 _half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
                        else _compile(_half_step_loops))
@@ -419,6 +425,9 @@ PARAMETER_RULES = {
     "tol": ("a finite number >= 0 or None", _REAL, lambda v: np.isfinite(v) and v >= 0, _NONE),
     "verbose": ("True or False", _FLAG, lambda v: True, ()),
     "alpha": ("a finite number >= 0", _REAL, lambda v: np.isfinite(v) and v >= 0, ()),
+    "n_samples": ("an integer >= 1", _INTEGER, lambda v: v >= 1, ()),
+    "burn_in": ("an integer >= 0", _INTEGER, lambda v: v >= 0, ()),
+    "thin": ("an integer >= 1", _INTEGER, lambda v: v >= 1, ()),
 }
 
 
@@ -653,7 +662,7 @@ def match_components(A, B):
 
 # The other factorizations, as nmf_core.als etc. (imported on first use: they import this module)
 _ELSEWHERE = ("als", "nnls_als", "biased_non_negative", "truncated_svd", "implicit_nnls_als",
-              "BiasedResult", "predict_cells")
+              "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells")
 
 
 def __getattr__(name: str):

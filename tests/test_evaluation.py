@@ -107,17 +107,18 @@ def test_score_split_falls_back_to_the_baseline_for_unseen_cells(index):
     assert metrics["recall_at_10_liked"] == pytest.approx(1.0)
 
 
-def test_select_params_uses_validation_only(monkeypatch, index):
+def test_select_params_uses_validation_only(index):
     seen = []
 
     def fake_fit(train, index, offset):
         seen.append(len(train))
         return np.full(index.shape, 3.0 + offset)
 
-    spec = ev.ModelSpec(ev._grid(offset=[1.5, 0.0, -1.0]), "rmse", False, "fake", score=fake_fit)
-    monkeypatch.setitem(ev.MODELS, "fake", spec)
+    spec = ev.ModelSpec(ev.param_grid(offset=[1.5, 0.0, -1.0]), "rmse", False, "fake",
+                        score=fake_fit)
     base = frame([(u, m, 3) for u in index.user_ids for m in index.movie_ids])
-    best, trials = ev.select_params("fake", base, index, random_state=0)
+    best, trials = ev.select_params("fake", base, index, random_state=0,
+                                    registry={"fake": spec})
     assert best == {"offset": 0.0}
     assert len(trials) == 3 and trials["rmse"].iloc[1] == 0.0
     assert seen == [len(base) - round(0.1 * len(base))] * 3       # fitted without the held-out part

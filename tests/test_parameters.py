@@ -15,7 +15,7 @@ import nmf_core
 
 FUNCTIONS = [nmf_core.non_negative, nmf_core.als, nmf_core.nnls_als,
              nmf_core.biased_non_negative, factorizations.biases, nmf_core.truncated_svd,
-             factorizations.implicit_nnls_als]
+             factorizations.implicit_nnls_als, factorizations.bayesian_non_negative]
 DATA = np.arange(1.0, 21.0).reshape(5, 4)
 
 # parameter, bad value, error type, message (a regular expression)
@@ -69,6 +69,12 @@ BAD = [
     ("mask", np.full((5, 4), "x"), TypeError, r"mask must be boolean \(True = observed\) or 0/1; "
                                               r"got dtype <U1\."),
     ("mask", np.zeros((5, 4), bool), ValueError, r"data has no observed cell"),
+    ("n_samples", 0, ValueError, r"n_samples must be an integer >= 1; got 0\."),
+    ("burn_in", -1, ValueError, r"burn_in must be an integer >= 0; got -1\."),
+    ("thin", 1.0, TypeError, r"thin must be an integer >= 1; got 1\.0 of type float"),
+    ("clip", (4, 3), ValueError, r"clip must be a pair \(low, high\) with low < high; got \(4, 3\)"),
+    ("clip", "1-5", TypeError, r"clip must be None or a pair \(low, high\) of numbers; got '1-5'"),
+    ("clip", (1,), TypeError, r"clip must be None or a pair \(low, high\) of numbers; got \(1,\)"),
 ]
 
 
@@ -105,7 +111,7 @@ def test_the_same_bad_value_gets_the_same_error_everywhere(function, name, value
 def test_every_function_follows_the_table():
     """The table covers each parameter of each function, and each function's keyword
     parameters are the shared ones (plus the fold-in), so no rule is written twice."""
-    shared = set(nmf_core.PARAMETER_RULES) | {"mask", "fold_into"}
+    shared = set(nmf_core.PARAMETER_RULES) | {"mask", "fold_into", "clip"}
     covered = {name for name, *_ in BAD}
     for function in FUNCTIONS:
         keywords = {p.name for p in inspect.signature(function).parameters.values()
