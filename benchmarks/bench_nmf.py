@@ -26,12 +26,13 @@ Peak memory
 Time to a loss
     The loss ours reaches after the exercise's 1000 steps (start 0) is the target;
     for ours, scikit-learn's MU and its coordinate descent (CD), the fewest
-    iterations that reach it (a scan, then a bisection) and the best time of a fit
-    that long.
+    iterations that reach it (a scan, then a bisection, to within 2 %) and the best
+    time of a fit that long.  Then the loss of both MU implementations after 1000
+    steps from five seeds each: how much of the difference is the start.
 Claims checked (those of the README's Performance section)
     zero-filled MovieLens: ours >= 2x faster per iteration than sk-mu;
-    digits: ours within 10 % of sk-mu per iteration (the same update; ours also
-    computes the loss at every step, and single runs differ by more than 10 %);
+    digits: ours at most 10 % slower per iteration than sk-mu (the same update, and
+    ours also computes the loss at every step);
     masked MovieLens: one iteration <= 2x a zero-filled one (ours vs ours).
 """
 
@@ -63,8 +64,8 @@ def movielens_matrices(path: Path):
     return index.filled(ratings, 0), index.sparse(ratings)
 
 
-def fit_ours(data, M, n_iter, mask=None):
-    result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=0, mask=mask)
+def fit_ours(data, M, n_iter, mask=None, random_state=0):
+    result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=random_state, mask=mask)
     return result.losses.size - 1, float(result.losses[-1])
 
 
@@ -78,9 +79,9 @@ def fit_ours_numpy(data, M, n_iter, mask):
         nmf_core._half_step_compiled = compiled
 
 
-def fit_sklearn(data, M, n_iter, solver):
+def fit_sklearn(data, M, n_iter, solver, random_state=0):
     model = NMF(n_components=M, solver=solver, init="random", tol=0, max_iter=n_iter,
-                random_state=0)
+                random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter reached with tol=0
         model.fit(data)
@@ -149,6 +150,12 @@ def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
                          "steps": steps, "seconds": best})
         print(f"  {problem}: done", flush=True)
     return rows
+
+
+def start_spread(data, M: int, n_iter: int, seeds=range(5)) -> dict[str, list[float]]:
+    """The loss after ``n_iter`` steps of each MU implementation, one fit per seed."""
+    return {"ours (MU)": [fit_ours(data, M, n_iter, random_state=s)[1] for s in seeds],
+            "sk-mu": [fit_sklearn(data, M, n_iter, "mu", random_state=s)[1] for s in seeds]}
 
 
 def peak_mib(fit, memory_iterations: int) -> float:
@@ -236,10 +243,10 @@ def main(argv=None) -> int:
     checks = [
         ("zero-filled MovieLens: ours >= 2x faster than sk-mu",
          ratio((zero, "sk-mu"), (zero, "ours")), ">=", 2.0),
-        ("digits M=10: ours within 10 % of sk-mu",
-         ratio(("digits M=10", "sk-mu"), ("digits M=10", "ours")), ">=", 0.9),
-        ("digits M=16: ours within 10 % of sk-mu",
-         ratio(("digits M=16", "sk-mu"), ("digits M=16", "ours")), ">=", 0.9),
+        ("digits M=10: ours at most 10 % slower than sk-mu (ours / sk-mu)",
+         ratio(("digits M=10", "ours"), ("digits M=10", "sk-mu")), "<=", 1.1),
+        ("digits M=16: ours at most 10 % slower than sk-mu (ours / sk-mu)",
+         ratio(("digits M=16", "ours"), ("digits M=16", "sk-mu")), "<=", 1.1),
         ("masked MovieLens: iteration <= 2x a zero-filled one (ours vs ours)",
          ratio((masked, "ours"), (zero, "ours")), "<=", 2.0),
     ]
@@ -263,6 +270,11 @@ def main(argv=None) -> int:
         print(f"{row['problem']:28s} {row['solver']:10s} {steps:>6s} {row['seconds']:8.3f} "
               f"{ours / row['seconds']:19.1f}")
     print("(scikit-learn starts from its own random draws; '-': not reached within 8000 steps)")
+    seeds = range(5)
+    print(f"\nLoss after {n} steps from seeds {seeds[0]}-{seeds[-1]} (digits M=16): the start matters")
+    for solver, values in start_spread(digits, 16, n, seeds).items():
+        print(f"  {solver:10s} " + "  ".join(f"{v:.4e}" for v in values)
+              + f"   (min {min(values):.4e}, max {max(values):.4e})")
     return 0
 
 

@@ -150,14 +150,18 @@ def _knn_baseline(train, index, k, shrinkage, random_state):
 # --- implicit and cornac: who rated what ------------------------------------------------
 
 def _implicit_als(train, index, factors, regularization, alpha, iterations, random_state):
-    """Weighted ALS on the 0/1 matrix of who rated what, confidence ``1 + alpha``
-    (Hu, Koren & Volinsky 2008), by the implicit library (conjugate gradient)."""
+    """Weighted ALS on the 0/1 matrix of who rated what, by the implicit library (conjugate
+    gradient), with the confidence of Hu, Koren & Volinsky (2008): ``1 + alpha`` at a rated
+    cell, 1 elsewhere, as in :func:`factorizations.implicit_nnls_als`.  (implicit reads the
+    matrix it is given as the confidences and multiplies it by its own ``alpha``, so it is
+    handed ``1 + alpha`` at the rated cells and ``alpha=1``.)"""
     from implicit.cpu.als import AlternatingLeastSquares
 
-    model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=alpha,
+    model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=1.0,
                                     iterations=iterations, random_state=random_state,
                                     num_threads=1)
-    model.fit((index.sparse(train) != 0).astype(np.float32).tocsr(), show_progress=False)
+    confidence = (index.sparse(train) != 0).astype(np.float32).tocsr() * np.float32(1 + alpha)
+    model.fit(confidence, show_progress=False)
     return np.asarray(model.user_factors, float) @ np.asarray(model.item_factors, float).T
 
 
@@ -247,33 +251,34 @@ def _bayesian_fm(train, index, rank, n_iter, implicit, random_state):
 
 
 PEERS: dict[str, ModelSpec] = {
-    "surprise_svdpp": ModelSpec(param_grid(n_factors=20, n_epochs=20, reg_all=[0.02, 0.05],
-                                           random_state=0), "rmse", False,
-                                "SVD++: biases, factors and implicit feedback, SGD (Koren 2008)",
-                                score=_svdpp, library=library_version("scikit-surprise")),
-    "surprise_knn_baseline": ModelSpec(param_grid(k=40, shrinkage=[100], random_state=0), "rmse",
-                                       False, "item kNN on baseline residuals, Pearson-baseline "
-                                       "similarity (Koren 2010)", score=_knn_baseline,
-                                       library=library_version("scikit-surprise")),
-    "surprise_nmf": ModelSpec(param_grid(n_factors=15, n_epochs=50, reg=[0.06, 0.1],
-                                         random_state=0), "rmse", True,
-                              "non-negative factors of the observed ratings (Luo et al. 2014)",
-                              score=_surprise_nmf, library=library_version("scikit-surprise")),
-    "myfm_bfm": ModelSpec(param_grid(rank=10, n_iter=200, implicit=False, random_state=0), "rmse",
-                          False, "Bayesian factorization machine, Gibbs sampling, user + movie "
-                          "(Rendle 2013)", score=_bayesian_fm, library=library_version("myfm")),
-    "myfm_bfm_implicit": ModelSpec(param_grid(rank=10, n_iter=200, implicit=True, random_state=0),
-                                   "rmse", False, "the same, plus who rated what as features "
-                                   "(implicit feedback)", score=_bayesian_fm,
-                                   library=library_version("myfm")),
-    "implicit_als": ModelSpec(param_grid(factors=[32, 64], regularization=[10.0, 50.0],
-                                         alpha=[1.0, 5.0], iterations=15, random_state=0),
-                              "precision_at_10", False,
-                              "weighted ALS on who rated what (Hu, Koren & Volinsky 2008)",
-                              score=_implicit_als, predicts_ratings=False,
-                              library=library_version("implicit")),
-    "cornac_bpr": ModelSpec(param_grid(k=[50, 100], max_iter=500, learning_rate=0.01,
-                                       lambda_reg=0.01, random_state=0), "precision_at_10",
-                            False, "Bayesian personalized ranking (Rendle et al. 2009)",
-                            score=_bpr, predicts_ratings=False, library=library_version("cornac")),
+    "surprise_svdpp": ModelSpec(
+        param_grid(n_factors=20, n_epochs=20, reg_all=[0.02, 0.05], random_state=0),
+        "rmse", False, "SVD++: biases, factors and implicit feedback, SGD (Koren 2008)",
+        score=_svdpp, library=library_version("scikit-surprise")),
+    "surprise_knn_baseline": ModelSpec(
+        param_grid(k=[20, 40], shrinkage=100, random_state=0),
+        "rmse", False, "item kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)",
+        score=_knn_baseline, library=library_version("scikit-surprise")),
+    "surprise_nmf": ModelSpec(
+        param_grid(n_factors=[15, 30], n_epochs=[50, 200], reg=[0.06, 0.1], random_state=0),
+        "rmse", True, "non-negative factors of the observed ratings, multiplicative updates "
+        "(Luo et al. 2014)", score=_surprise_nmf, library=library_version("scikit-surprise")),
+    "myfm_bfm": ModelSpec(
+        param_grid(rank=[10, 20], n_iter=200, implicit=False, random_state=0),
+        "rmse", False, "Bayesian factorization machine, Gibbs sampling, user + movie (Rendle 2013)",
+        score=_bayesian_fm, library=library_version("myfm")),
+    "myfm_bfm_implicit": ModelSpec(
+        param_grid(rank=[10, 20], n_iter=200, implicit=True, random_state=0),
+        "rmse", False, "the same, plus who rated what as features (implicit feedback)",
+        score=_bayesian_fm, library=library_version("myfm")),
+    "implicit_als": ModelSpec(
+        param_grid(factors=[32, 64], regularization=[10.0, 50.0], alpha=[0.0, 4.0], iterations=15,
+                   random_state=0),
+        "precision_at_10", False, "weighted ALS on who rated what (Hu, Koren & Volinsky 2008)",
+        score=_implicit_als, predicts_ratings=False, library=library_version("implicit")),
+    "cornac_bpr": ModelSpec(
+        param_grid(k=[50, 100], max_iter=500, learning_rate=0.01, lambda_reg=0.01,
+                   random_state=0),
+        "precision_at_10", False, "Bayesian personalized ranking (Rendle et al. 2009)",
+        score=_bpr, predicts_ratings=False, library=library_version("cornac")),
 }
