@@ -97,8 +97,11 @@ def _svdpp(train, index, n_factors, n_epochs, reg_all, random_state):
 
 
 def _surprise_nmf(train, index, n_factors, n_epochs, reg, random_state):
-    """Surprise's NMF: non-negative factors of the observed ratings, SGD-like multiplicative
-    steps (Luo et al. 2014)."""
+    """Surprise's NMF: non-negative factors of the observed ratings (Luo et al. 2014).
+    Surprise calls its solver SGD, but each epoch is one batch multiplicative update of
+    the users' and the movies' factors, both computed in one pass over the ratings (ours
+    updates H, then Z with the new H), with a count-scaled L2 penalty as in our
+    ``nmf_masked``; no biases here."""
     from surprise import NMF
 
     algorithm = NMF(n_factors=n_factors, n_epochs=n_epochs, reg_pu=reg, reg_qi=reg,
@@ -260,7 +263,7 @@ PEERS: dict[str, ModelSpec] = {
         "rmse", False, "item kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)",
         score=_knn_baseline, library=library_version("scikit-surprise")),
     "surprise_nmf": ModelSpec(
-        param_grid(n_factors=[15, 30], n_epochs=[50, 200], reg=[0.06, 0.1], random_state=0),
+        param_grid(n_factors=[50, 100], n_epochs=500, reg=[0.1, 0.15], random_state=0),
         "rmse", True, "non-negative factors of the observed ratings, multiplicative updates "
         "(Luo et al. 2014)", score=_surprise_nmf, library=library_version("scikit-surprise")),
     "myfm_bfm": ModelSpec(
