@@ -300,7 +300,7 @@ MODELS: dict[str, ModelSpec] = {
                                       random_state=0), "rmse", True,
                                 "multiplicative updates, missing = movie mean",
                                 factorize=nmf_core.non_negative),
-    "nmf_masked": ModelSpec(param_grid(num_components=[10, 20], l2=[0.05, 0.1], n_iter=500,
+    "nmf_masked": ModelSpec(param_grid(num_components=[20, 50, 100], l2=[0.1, 0.15], n_iter=500,
                                   random_state=0), "rmse", True,
                             "multiplicative updates on observed ratings, L2",
                             factorize=nmf_core.non_negative),
@@ -353,7 +353,7 @@ FOLD1_CHOICES = {
     "biases": {"bias_l2": 5.0},
     "popularity": {},
     "nmf_zero": {"fill": 0, "n_iter": 500, "num_components": 20, "random_state": 0},
-    "nmf_masked": {"l2": 0.1, "n_iter": 500, "num_components": 20, "random_state": 0},
+    "nmf_masked": {"l2": 0.1, "n_iter": 500, "num_components": 100, "random_state": 0},
     "nnls_als": {"l2": 0.12, "n_iter": 20, "num_components": 20, "random_state": 0},
     "svd_zero": {"fill": 0, "num_components": 15},
 }
