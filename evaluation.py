@@ -366,13 +366,15 @@ def _spec(model: str, registry: Mapping[str, ModelSpec] | None = None) -> ModelS
     return registry[model]
 
 
-def fit_factor_model(model: str, train: pd.DataFrame, index: RatingIndex,
-                     params: Mapping) -> FactorModel:
-    """Fit a factor model of :data:`MODELS` (one with ``factorize``); it can fold in new users."""
-    spec = _spec(model)
+def fit_factor_model(model: str, train: pd.DataFrame, index: RatingIndex, params: Mapping,
+                     registry: Mapping[str, ModelSpec] | None = None) -> FactorModel:
+    """Fit a factor model of ``registry`` (default :data:`MODELS`; one with ``factorize``); it
+    can fold in new users."""
+    registry = MODELS if registry is None else registry
+    spec = _spec(model, registry)
     if spec.factorize is None:
         raise ValueError(f"{model!r} is not a single factorization; factor models: "
-                         f"{', '.join(m for m, s in MODELS.items() if s.factorize)}.")
+                         f"{', '.join(m for m, s in registry.items() if s.factorize)}.")
     params = dict(params)
     return fit_model(train, spec.factorize, fill_value=params.pop("fill", None), index=index,
                      **params)
@@ -384,7 +386,7 @@ def fit_scores(model: str, train: pd.DataFrame, index: RatingIndex, params: Mapp
     its (n_users, n_movies) scores."""
     spec = _spec(model, registry)
     if spec.factorize is not None:
-        return fit_factor_model(model, train, index, params).scores()
+        return fit_factor_model(model, train, index, params, registry).scores()
     return spec.score(train, index, **params)
 
 

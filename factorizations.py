@@ -121,10 +121,14 @@ class _Observed(NamedTuple):
     def shape(self):
         return self.by_row.shape
 
+    @property
+    def rows(self) -> np.ndarray:
+        """The row of each observed cell, in ``by_row``'s (row-major) order."""
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
+
     def squared_error(self, Z, H, offset=None) -> float:
         """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order."""
-        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
-        residual = self.by_row.data - predict_cells(Z, H, rows, self.by_row.indices)
+        residual = self.by_row.data - predict_cells(Z, H, self.rows, self.by_row.indices)
         if offset is not None:
             residual -= offset
         return float(residual @ residual)
@@ -437,10 +441,10 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     positives = [sp.csr_matrix((np.ones(part.nnz), part.indices, part.indptr), shape=part.shape)
                  for part in (obs.by_row, obs.by_col)]
     l2, alpha = options["l2"], options["alpha"]
+    rows = obs.rows
 
     def objective(Z, H):
         # sum_all (p - zh)^2 = |P|^2 - 2 <P, ZH> + <Z'Z, HH'>; plus alpha * sum_obs (1 - zh)^2
-        rows = np.repeat(np.arange(n), np.diff(positives[0].indptr))
         at_observed = predict_cells(Z, H, rows, positives[0].indices)
         everywhere = positives[0].nnz - 2 * at_observed.sum() + np.vdot(Z.T @ Z, H @ H.T)
         return float(everywhere + alpha * np.sum((1 - at_observed) ** 2)
@@ -586,7 +590,7 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     x = obs.by_row.data.astype(np.float64)
     user_ptr, movie_of = obs.by_row.indptr.astype(np.int64), obs.by_row.indices.astype(np.int64)
     movie_ptr, user_of = obs.by_col.indptr.astype(np.int64), obs.by_col.indices.astype(np.int64)
-    rows = np.repeat(np.arange(n), np.diff(user_ptr))
+    rows = obs.rows
     by_movie = np.lexsort((rows, movie_of))            # the cells in by_col's order
 
     mu, a, c = float(x.mean()), np.zeros(n), np.zeros(m)
