@@ -68,11 +68,11 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     Z, H = _start(n, m, M, s, random_state)
     H = H if fold_into is None else _fixed_H(fold_into, M, m)
     n_i, m_j = (np.diff(X.indptr)[:, None], np.diff(X.tocsc().indptr)) if masked else (m, n)
-    XHt, losses = X @ H.T, []
+    XHt, HHt, losses = X @ H.T, H @ H.T, []
     for t in range(n_iter + 1):          # the loss of (Z_t, H_t), then the step to t + 1
-        ZtZ = Z.T @ Z
-        error = (np.sum((x - _at_cells(X, Z, H).data) ** 2) if masked else      # ||X - ZH||^2
-                 max(x @ x - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, H @ H.T), 0.0))
+        ZtZ, P = Z.T @ Z, _at_cells(X, Z, H) if masked else None    # P: Z H at the observed cells
+        error = (np.sum((x - P.data) ** 2) if masked else                       # ||X - ZH||^2
+                 max(x @ x - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt), 0.0))
         penalty = l2 * (np.sum(n_i * Z**2) + np.sum(m_j * H**2)) if l2 else 0.0
         losses.append(float(error + penalty))
         done = t == n_iter or t > 0 and losses[-2] - losses[-1] <= tol * losses[-2]
@@ -81,10 +81,10 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
         if done:
             break
         if fold_into is None:            # Z^T Z H as (Z^T Z) H, or at the observed cells only
-            ZtZH = (_at_cells(X, Z, H).T @ Z).T if masked else ZtZ @ H
+            ZtZH = (P.T @ Z).T if masked else ZtZ @ H
             H = H * (Z.T @ X) / np.clip(ZtZH + l2 * m_j * H, floor, None)             # (1)
-        XHt = X @ H.T
-        ZHHt = _at_cells(X, Z, H) @ H.T if masked else Z @ (H @ H.T)
+        XHt, HHt = X @ H.T, H @ H.T
+        ZHHt = _at_cells(X, Z, H) @ H.T if masked else Z @ HHt
         Z = Z * XHt / np.clip(ZHHt + l2 * n_i * Z, floor, None)                          # (2)
     return NMFResult(Z, H, np.array(losses))
 
@@ -103,8 +103,8 @@ def _start(n: int, m: int, M: int, s: float, random_state):
 
 def _at_cells(X: sp.csr_array, Z, H) -> sp.csr_array:  # Z @ H at the stored cells of X only
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    return sp.csr_array((np.einsum("ik,ik->i", Z[rows], H.T[X.indices]), X.indices, X.indptr),
-                        shape=X.shape)
+    P = np.einsum("ik,ik->i", Z[rows], np.ascontiguousarray(H.T)[X.indices])  # C order: fast
+    return sp.csr_array((P, X.indices, X.indptr), shape=X.shape)
 
 
 def _fixed_H(fold_into, M: int, m: int) -> np.ndarray:
