@@ -7,16 +7,16 @@ The protocol, in one place:
 * **Rating accuracy** - RMSE and MAE on the test ratings, every prediction
   clipped to the 1-5 star scale.  A test rating whose user or movie has no
   training rating is predicted by the bias baseline
-  (:func:`factorizations.biases`), whatever the model.
+  (:func:`lab.factorizations.biases`), whatever the model.
 * **Top-N accuracy** - precision and recall at 10 over every movie the user
-  has not rated in the training set, ranked by :func:`recommender.top_n`;
+  has not rated in the training set, ranked by :func:`lab.ratings.top_n`;
   relevant = the user's test movies, or only those rated 4 or more ("liked").
 * **Hyperparameters** - chosen on a validation set carved at random from the
   training ratings (never the test set), by validation RMSE for rating models
   and precision@10 for ranking models, then refitted on the whole base set.
 
 :data:`MODELS` lists every recommender with its candidate hyperparameters;
-``benchmarks/evaluate.py`` (``make evaluate``) runs all of them on all folds.
+``python -m lab.evaluate`` (``make evaluate``) runs all of them on all folds.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-import factorizations
-import nmf_core
-from recommender import (RATING_SCALE, RATINGS_COLS, FactorModel, RatingIndex, fit_model,
+import lab.base
+from lab import factorizations
+from lab.ratings import (RATING_SCALE, RATINGS_COLS, FactorModel, RatingIndex, fit_model,
                          find_movielens, load_movielens, top_n)
 
 FOLDS = (1, 2, 3, 4, 5)
@@ -112,7 +112,7 @@ def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, floa
     Parameters
     ----------
     scores : ndarray of shape (n_users, n_movies)
-        Higher = recommend first; ranked by :func:`recommender.top_n`.
+        Higher = recommend first; ranked by :func:`lab.ratings.top_n`.
     known : sparse or bool matrix of shape (n_users, n_movies)
         Movies each user rated in training: never recommended.
     relevant : sparse or bool matrix of shape (n_users, n_movies)
@@ -144,7 +144,7 @@ def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIn
     """All metrics of one fitted model on one held-out set.
 
     Test cells of users or movies without any training rating are predicted
-    by ``baseline`` (a :class:`factorizations.BiasedResult`; by default
+    by ``baseline`` (a :class:`lab.factorizations.BiasedResult`; by default
     :func:`fallback_baseline` of ``train``).
 
     Returns
@@ -175,7 +175,7 @@ def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIn
 
 
 # --- the models ------------------------------------------------------------------------
-# A factor model is a factorization function fitted by recommender.fit_model; its
+# A factor model is a factorization function fitted by lab.ratings.fit_model; its
 # params hold "fill" (how unrated cells are filled; absent: observed ratings only)
 # and the function's keyword arguments.  The other models are score functions
 # (train, index, **params) -> a dense (n_users, n_movies) score matrix.
@@ -202,7 +202,7 @@ def _nnls_als_average(train, index, n_seeds, random_state, **params):
     """
     total = np.zeros(index.shape)
     for seed in range(random_state, random_state + n_seeds):
-        total += fit_model(train, nmf_core.nnls_als, fill_value=None, index=index,
+        total += fit_model(train, factorizations.nnls_als, fill_value=None, index=index,
                            random_state=seed, **params).scores()
     return total / n_seeds
 
@@ -243,7 +243,7 @@ class ModelSpec:
     """A recommender on the scoreboard: how to fit it and which settings to try.
 
     Exactly one of ``factorize`` (a factorization fitted through
-    :func:`recommender.fit_model`) and ``score`` (a score function) is set.
+    :func:`lab.ratings.fit_model`) and ``score`` (a score function) is set.
     ``grid`` lists the candidate hyperparameters (one dict each, complete
     enough to refit exactly); ``select_by`` is the validation metric that picks
     one: ``"rmse"`` (lower is better) or ``"precision_at_10"`` (higher).
@@ -291,22 +291,22 @@ MODELS: dict[str, ModelSpec] = {
     "nmf_zero": ModelSpec(param_grid(fill=0, num_components=[10, 20, 30], n_iter=500, random_state=0),
                           "precision_at_10", True,
                           "the exercise: multiplicative updates on the zero-filled matrix",
-                          factorize=nmf_core.non_negative),
+                          factorize=lab.base.non_negative),
     "nmf_global_mean": ModelSpec(param_grid(fill="global_mean", num_components=[5, 15], n_iter=500,
                                        random_state=0), "rmse", True,
                                  "multiplicative updates, missing = global mean",
-                                 factorize=nmf_core.non_negative),
+                                 factorize=lab.base.non_negative),
     "nmf_movie_mean": ModelSpec(param_grid(fill="movie_mean", num_components=[5, 15], n_iter=500,
                                       random_state=0), "rmse", True,
                                 "multiplicative updates, missing = movie mean",
-                                factorize=nmf_core.non_negative),
+                                factorize=lab.base.non_negative),
     "nmf_masked": ModelSpec(param_grid(num_components=[20, 50, 100], l2=[0.1, 0.15], n_iter=500,
                                   random_state=0), "rmse", True,
                             "multiplicative updates on observed ratings, L2",
-                            factorize=nmf_core.non_negative),
+                            factorize=lab.base.non_negative),
     "nnls_als": ModelSpec(param_grid(num_components=[10, 20], l2=[0.1, 0.12, 0.14], n_iter=20,
                                 random_state=0), "rmse", True,
-                          "non-negative ALS (NNLS per row), L2", factorize=nmf_core.nnls_als),
+                          "non-negative ALS (NNLS per row), L2", factorize=factorizations.nnls_als),
     "nnls_als_avg": ModelSpec(param_grid(num_components=[10, 20], l2=[0.09, 0.11, 0.13], n_iter=12,
                                     random_state=0, n_seeds=5), "rmse", True,
                               "mean of five NNLS-ALS fits (different seeds)",
@@ -314,21 +314,21 @@ MODELS: dict[str, ModelSpec] = {
     "biased_nmf": ModelSpec(param_grid(num_components=[10, 30], l2=[0.06, 0.08], bias_l2=5.0,
                                   n_iter=20, random_state=0), "rmse", True,
                             "mean + biases + non-negative interaction",
-                            factorize=nmf_core.biased_non_negative),
+                            factorize=factorizations.biased_non_negative),
     "bayesian_nmf": ModelSpec(param_grid(num_components=[30, 45], n_samples=550, burn_in=100,
                                          thin=2, random_state=0), "rmse", True,
                               "the biased non-negative model, Bayesian: posterior mean by "
                               "Gibbs sampling (Schmidt et al. 2009)", score=_bayesian),
     "als": ModelSpec(param_grid(num_components=[5, 10], l2=[0.08, 0.12], n_iter=15, random_state=0),
                      "rmse", False, "unconstrained regularized ALS (closed form)",
-                     factorize=nmf_core.als),
+                     factorize=factorizations.als),
     "svd_zero": ModelSpec(param_grid(fill=0, num_components=[5, 10, 15, 20, 30, 50]),
                           "precision_at_10", False,
                           "rank-k SVD of the zero-filled matrix (PureSVD)",
-                          factorize=nmf_core.truncated_svd),
+                          factorize=factorizations.truncated_svd),
     "svd_movie_mean": ModelSpec(param_grid(fill="movie_mean", num_components=[2, 5, 10]), "rmse",
                                 False, "rank-k SVD of the movie-mean-filled matrix",
-                                factorize=nmf_core.truncated_svd),
+                                factorize=factorizations.truncated_svd),
     "sklearn_nmf": ModelSpec(param_grid(num_components=[10, 20], max_iter=400, random_state=0),
                              "precision_at_10", True,
                              "scikit-learn NMF on the zero-filled matrix", score=_sklearn_nmf,
@@ -339,7 +339,8 @@ MODELS: dict[str, ModelSpec] = {
     "implicit_nnls_als": ModelSpec(param_grid(num_components=[30, 50], l2=[30.0], alpha=[3.0, 5.0],
                                          n_iter=10, random_state=0), "precision_at_10", True,
                                    "non-negative ALS on who rated what, confidence-weighted "
-                                   "(Hu, Koren & Volinsky 2008)", factorize=nmf_core.implicit_nnls_als,
+                                   "(Hu, Koren & Volinsky 2008)",
+                                   factorize=factorizations.implicit_nnls_als,
                                    predicts_ratings=False),
 }
 
@@ -395,7 +396,7 @@ def select_params(model: str, base: pd.DataFrame, index: RatingIndex, random_sta
     """Choose ``model``'s hyperparameters on a validation split carved from ``base``.
 
     ``registry`` holds the model (default :data:`MODELS`; the peers' registry lives in
-    ``peers/models.py``).
+    ``lab/peers/models.py``).
 
     Returns
     -------

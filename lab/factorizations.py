@@ -1,9 +1,9 @@
 """The other factorizations of a rating matrix: ALS, NNLS-ALS, a biased model, SVD.
 
-:mod:`nmf_core` holds the exercise's multiplicative updates; this module
-holds the factorizations it is compared with.  Each works on the observed
-cells of a (users x movies) matrix and shares with :func:`nmf_core.non_negative`
-its input validation, its parameter rules (:func:`nmf_core.check_parameters`),
+:mod:`lab.base` holds the lab's multiplicative updates (the exercise's, fast); this
+module holds the factorizations they are compared with.  Each works on the observed
+cells of a (users x movies) matrix and shares with :func:`lab.base.non_negative`
+its input validation, its parameter rules (:func:`lab.base.check_parameters`),
 its random start, its count-scaled penalty, its stopping rule and its result
 convention (``losses[0]`` is the objective at the start).  Each can fold new
 rows into a fitted model (``fold_into=``) with its own training half-step.
@@ -40,7 +40,7 @@ from scipy.optimize import nnls
 from scipy.special import log_ndtr
 from scipy.sparse.linalg import svds
 
-from nmf_core import (NMFResult, _check_rank, _csr_from_cells, _finished, _fixed_H, _jit,
+from lab.base import (NMFResult, _check_rank, _csr_from_cells, _finished, _fixed_H, _jit,
                       _initialize, _penalty, _validate, check_parameters)
 
 __all__ = ["als", "nnls_als", "biased_non_negative", "biases", "truncated_svd",
@@ -135,7 +135,7 @@ class _Observed(NamedTuple):
 
 
 def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
-    """Validate ``data`` and ``mask`` (:func:`nmf_core._validate`); group the observed cells."""
+    """Validate ``data`` and ``mask`` (:func:`lab.base._validate`); group the observed cells."""
     checked = _validate(data, mask, name=name, non_negative=non_negative)
     X = checked.X
     if not checked.masked:                 # every cell is observed: store them all, zeros too
@@ -158,7 +158,7 @@ def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=
     Minimizes ``sum_obs (x_ij - z_i . h_j)^2 + l2 * (sum_i n_i ||z_i||^2 +
     sum_j m_j ||h_j||^2)``, ``n_i`` and ``m_j`` the observed cells of row i and
     column j (the weighted penalty of ALS-WR, also that of
-    :func:`nmf_core.non_negative`).  Each half-step is the closed form
+    :func:`lab.base.non_negative`).  Each half-step is the closed form
     ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells:
     an exact block minimization, so the objective never increases.
 
@@ -170,10 +170,10 @@ def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=
     n_iter : int >= 0, default 20
         Sweeps (all rows, then all columns).
     random_state, l2, tol, verbose
-        As in :func:`nmf_core.non_negative`; the start is the same (only
+        As in :func:`lab.base.non_negative`; the start is the same (only
         ``H0`` matters, Z is solved first).
     mask : "observed", None, bool array or sparse matrix, default "observed"
-        As in :func:`nmf_core.non_negative`.
+        As in :func:`lab.base.non_negative`.
     fold_into : NMFResult, optional
         Keep its ``H`` and solve only the rows of ``data`` (one exact
         half-step per sweep): a new user of a fitted model.
@@ -784,7 +784,7 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
     if mask is not None:
         what = repr(mask) if isinstance(mask, str) else f"a {type(mask).__name__}"
         raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={what}. Fill "
-                         "the missing cells first (with recommender.fit_model: a fill_value).")
+                         "the missing cells first (with lab.ratings.fit_model: a fill_value).")
     X = _validate(data, None, non_negative=False, mask_allowed=False).X
     M = _check_rank(num_components, X.shape, fold_into)
     random_state = check_parameters(random_state=random_state)["random_state"]

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import evaluation as ev
-import recommender as rec
+import lab.evaluation as ev
+import lab.ratings as rec  # rec.rating_matrix: the ground floor's, re-exported
 
 FILLS = [0, 2.5, "global_mean", "movie_mean", "user_mean"]
 

@@ -1,4 +1,4 @@
-"""Tests of the other factorizations (module factorizations, re-exported by nmf_core):
+"""Tests of the other factorizations (module lab.factorizations):
 als, nnls_als, biased_non_negative, biases and truncated_svd.
 
 Each algorithm is checked against a literal, loop-by-loop reference on a tiny
@@ -11,8 +11,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
-import factorizations
-import nmf_core
+from lab import factorizations
 
 
 def tiny_problem(seed=0, shape=(7, 6), density=0.6):
@@ -98,7 +97,8 @@ def reference_biased(X, mask, H, l2, bias_l2, n_iter):
 
 
 # ------------------------------------------------------------------ equivalence
-@pytest.mark.parametrize("function, nonneg", [(nmf_core.als, False), (nmf_core.nnls_als, True)])
+@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False),
+                                              (factorizations.nnls_als, True)])
 def test_alternating_matches_literal_reference(function, nonneg):
     X, mask = tiny_problem()
     _, H0 = start(X, mask, 3, seed=1)
@@ -112,7 +112,7 @@ def test_alternating_matches_literal_reference(function, nonneg):
 def test_biased_matches_literal_reference():
     X, mask = tiny_problem(seed=3)
     _, H0 = start(X, mask, 2, seed=4, offset=X[mask].mean())
-    result = nmf_core.biased_non_negative(X, 2, mask=mask, l2=0.1, bias_l2=2.0, n_iter=3,
+    result = factorizations.biased_non_negative(X, 2, mask=mask, l2=0.1, bias_l2=2.0, n_iter=3,
                                           random_state=4)
     mu, a, c, Z, H = reference_biased(X, mask, H0.copy(), 0.1, 2.0, 3)
     assert result.mu == pytest.approx(mu)
@@ -125,7 +125,8 @@ def test_biased_matches_literal_reference():
 def test_sparse_input_equals_dense_with_mask():
     X, mask = tiny_problem(seed=5)
     sparse = sp.csr_matrix(np.where(mask, X, 0.0))
-    for function in (nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative):
+    for function in (factorizations.als, factorizations.nnls_als,
+                     factorizations.biased_non_negative):
         dense = function(X, 2, mask=mask, n_iter=3, random_state=7)
         stored = function(sparse, 2, n_iter=3, random_state=7)
         np.testing.assert_allclose(stored.Z, dense.Z, atol=1e-10)
@@ -133,7 +134,8 @@ def test_sparse_input_equals_dense_with_mask():
 
 
 # ---------------------------------------------------------------- monotonicity
-@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als,
+                                      factorizations.biased_non_negative])
 def test_objective_never_increases(function):
     rng = np.random.default_rng(11)
     X = rng.integers(1, 6, size=(40, 30)).astype(float)
@@ -146,7 +148,7 @@ def test_objective_never_increases(function):
 
 def test_objective_matches_its_definition():
     X, mask = tiny_problem(seed=8)
-    result = nmf_core.biased_non_negative(X, 2, mask=mask, l2=0.3, bias_l2=1.5, n_iter=2)
+    result = factorizations.biased_non_negative(X, 2, mask=mask, l2=0.3, bias_l2=1.5, n_iter=2)
     rows, cols = np.nonzero(mask)
     fit = result.mu + result.user_bias[rows] + result.item_bias[cols] \
         + np.sum(result.Z[rows] * result.H[:, cols].T, axis=1)
@@ -162,7 +164,7 @@ def test_nnls_als_recovers_a_nonnegative_low_rank_matrix():
     rng = np.random.default_rng(0)
     X = rng.random((30, 2)) @ rng.random((2, 25)) * 3
     mask = rng.random(X.shape) < 0.7
-    result = nmf_core.nnls_als(X, 2, mask=mask, l2=0.0, n_iter=300, random_state=0)
+    result = factorizations.nnls_als(X, 2, mask=mask, l2=0.0, n_iter=300, random_state=0)
     assert result.Z.min() >= 0 and result.H.min() >= 0
     fit = result.Z @ result.H
     assert np.sqrt(np.mean((fit - X)[~mask] ** 2)) < 0.05   # held-out cells too
@@ -172,7 +174,7 @@ def test_biased_model_recovers_pure_biases():
     rng = np.random.default_rng(1)
     a, c = rng.normal(0, 0.5, 20), rng.normal(0, 0.5, 15)
     X = 3 + a[:, None] + c[None, :]
-    result = nmf_core.biased_non_negative(X, 1, l2=1e-3, bias_l2=1e-6, n_iter=30)
+    result = factorizations.biased_non_negative(X, 1, l2=1e-3, bias_l2=1e-6, n_iter=30)
     fit = result.predict(*np.indices(X.shape).reshape(2, -1)).reshape(X.shape)
     assert np.abs(fit - X).max() < 0.05
 
@@ -183,10 +185,10 @@ def test_truncated_svd_is_the_best_rank_k_approximation():
     X = rng.random((12, 9))
     U, s, Vt = np.linalg.svd(X)
     best = (U[:, :3] * s[:3]) @ Vt[:3]
-    result = nmf_core.truncated_svd(X, 3)
+    result = factorizations.truncated_svd(X, 3)
     np.testing.assert_allclose(result.Z @ result.H, best, atol=1e-12)
     np.testing.assert_allclose(result.losses, [np.sum(X ** 2), np.sum((X - best) ** 2)])
-    sparse = nmf_core.truncated_svd(sp.csr_matrix(X), 3, random_state=0)
+    sparse = factorizations.truncated_svd(sp.csr_matrix(X), 3, random_state=0)
     np.testing.assert_allclose(sparse.Z @ sparse.H, best, atol=1e-8)
     np.testing.assert_allclose(np.abs(sparse.Z), np.abs(result.Z), atol=1e-8)
 
@@ -195,14 +197,14 @@ def test_predict_cells_matches_the_full_product():
     rng = np.random.default_rng(3)
     Z, H = rng.random((9, 3)), rng.random((3, 8))
     rows, cols = rng.integers(0, 9, 50), rng.integers(0, 8, 50)
-    np.testing.assert_allclose(nmf_core.predict_cells(Z, H, rows, cols, chunk=7),
+    np.testing.assert_allclose(factorizations.predict_cells(Z, H, rows, cols, chunk=7),
                                (Z @ H)[rows, cols], rtol=1e-12)
 
 
 def test_same_seed_same_result():
     X, mask = tiny_problem(seed=9)
-    first = nmf_core.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
-    second = nmf_core.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
+    first = factorizations.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
+    second = factorizations.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
     np.testing.assert_array_equal(first.H, second.H)
 
 
@@ -211,20 +213,20 @@ def test_nnls_als_rejects_negative_observed_data():
     X, mask = tiny_problem()
     with pytest.raises(ValueError, match=r"data has \d+ negative entries \(first at row 1, "
                                          r"column 0: -\d\.0\)"):
-        nmf_core.nnls_als(np.where(mask, -X, 0.0), 2, mask=mask)
+        factorizations.nnls_als(np.where(mask, -X, 0.0), 2, mask=mask)
     # negative values outside the mask do not matter
-    nmf_core.nnls_als(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
+    factorizations.nnls_als(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
 
 
 def test_truncated_svd_errors():
     with pytest.raises(ValueError, match=r"num_components must be < 4 for sparse data; got 4"):
-        nmf_core.truncated_svd(sp.random(5, 4, density=0.5, random_state=0), 4)
+        factorizations.truncated_svd(sp.random(5, 4, density=0.5, random_state=0), 4)
     with pytest.raises(ValueError, match=r"1 NaN or infinite entries \(first at row 0, column 1: "
                                          r"nan\); this method needs every cell: fill them first"):
-        nmf_core.truncated_svd(np.array([[1.0, np.nan], [0.0, 1.0]]), 1)
+        factorizations.truncated_svd(np.array([[1.0, np.nan], [0.0, 1.0]]), 1)
     with pytest.raises(ValueError, match=r"truncated_svd needs every cell \(mask=None\); got "
                                          r"mask='observed'"):
-        nmf_core.truncated_svd(np.ones((3, 3)), 1, mask="observed")
+        factorizations.truncated_svd(np.ones((3, 3)), 1, mask="observed")
 
 
 # ------------------------------------------------------------ the sparse path
@@ -237,7 +239,8 @@ class NoDense(sp.csr_matrix):
     todense = toarray
 
 
-@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als, nmf_core.biased_non_negative])
+@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als,
+                                      factorizations.biased_non_negative])
 def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
     rng = np.random.default_rng(5)
     dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
@@ -250,12 +253,7 @@ def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypa
 
 
 def test_synthetic_scale_data_has_the_requested_shape():
-    import importlib.util
-    from pathlib import Path
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_scale.py"
-    spec = importlib.util.spec_from_file_location("bench_scale", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    from lab.benchmarks import bench_scale as bench
     X = bench.synthetic_ratings(60, 40, 700, seed=3)
     assert X.shape == (60, 40) and X.nnz == 700
     assert set(np.unique(X.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
@@ -291,17 +289,17 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
 def test_observed_means_non_nan_cells_and_none_means_every_cell():
     X, mask = tiny_problem(seed=6)
     with_nan = np.where(mask, X, np.nan)
-    by_nan = nmf_core.nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
-    by_mask = nmf_core.nnls_als(X, 2, mask=mask, n_iter=3)
+    by_nan = factorizations.nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
+    by_mask = factorizations.nnls_als(X, 2, mask=mask, n_iter=3)
     np.testing.assert_allclose(by_nan.H, by_mask.H, atol=1e-12)
     zero_filled = np.where(mask, X, 0.0)
-    every_cell = nmf_core.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
-    dense = nmf_core.als(zero_filled, 2, mask=None, n_iter=3)
+    every_cell = factorizations.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
+    dense = factorizations.als(zero_filled, 2, mask=None, n_iter=3)
     np.testing.assert_allclose(every_cell.Z, dense.Z, atol=1e-10)
-    stored_only = nmf_core.als(sp.csr_matrix(zero_filled), 2, n_iter=3)
+    stored_only = factorizations.als(sp.csr_matrix(zero_filled), 2, n_iter=3)
     assert not np.allclose(stored_only.Z, dense.Z)
     with pytest.raises(ValueError, match="got the string 'all'"):
-        nmf_core.als(X, 2, mask="all")
+        factorizations.als(X, 2, mask="all")
 
 
 def test_nonnegative_solver_handles_singular_systems():
@@ -320,7 +318,7 @@ def test_nonnegative_solver_handles_singular_systems():
     assert x.min() >= 0
 
 
-@pytest.mark.parametrize("function", [nmf_core.als, nmf_core.nnls_als])
+@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als])
 def test_no_penalty_with_sparse_rows_still_descends(function):
     X, mask = tiny_problem(seed=2, shape=(12, 10), density=0.3)
     losses = function(X, 5, mask=mask, l2=0.0, n_iter=8).losses
@@ -348,7 +346,8 @@ def test_biases_are_the_biased_model_without_interaction_and_the_closed_form():
 
 
 # ------------------------------------------------------------------ fold-in
-@pytest.mark.parametrize("function, nonneg", [(nmf_core.als, False), (nmf_core.nnls_als, True)])
+@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False),
+                                              (factorizations.nnls_als, True)])
 def test_fold_in_is_the_exact_row_solve_against_the_fixed_H(function, nonneg):
     X, mask = tiny_problem(seed=15, shape=(20, 8))
     fit = function(X, 3, mask=mask, l2=0.05, n_iter=10)
@@ -362,9 +361,9 @@ def test_fold_in_is_the_exact_row_solve_against_the_fixed_H(function, nonneg):
 
 def test_biased_fold_in_keeps_the_columns_and_the_level():
     X, mask = tiny_problem(seed=16, shape=(20, 8))
-    fit = nmf_core.biased_non_negative(X, 2, mask=mask, n_iter=15)
+    fit = factorizations.biased_non_negative(X, 2, mask=mask, n_iter=15)
     row = np.where(mask[4:5], X[4:5], np.nan)
-    folded = nmf_core.biased_non_negative(row, 2, n_iter=15, fold_into=fit)
+    folded = factorizations.biased_non_negative(row, 2, n_iter=15, fold_into=fit)
     assert folded.mu == fit.mu
     np.testing.assert_array_equal(folded.item_bias, fit.item_bias)
     np.testing.assert_array_equal(folded.H, fit.H)
@@ -373,22 +372,22 @@ def test_biased_fold_in_keeps_the_columns_and_the_level():
 
 def test_svd_fold_in_projects_onto_the_components():
     X = np.random.default_rng(17).random((15, 7))
-    fit = nmf_core.truncated_svd(X, 3)
-    folded = nmf_core.truncated_svd(X[2:4], 3, fold_into=fit)
+    fit = factorizations.truncated_svd(X, 3)
+    folded = factorizations.truncated_svd(X[2:4], 3, fold_into=fit)
     np.testing.assert_allclose(folded.Z, fit.Z[2:4], atol=1e-12)
 
 
 def test_fold_in_checks_the_kind_of_model():
     X, mask = tiny_problem(seed=18, shape=(20, 8))
-    biased = nmf_core.biased_non_negative(X, 2, mask=mask, n_iter=3)
-    plain = nmf_core.nnls_als(X, 2, mask=mask, n_iter=3)
+    biased = factorizations.biased_non_negative(X, 2, mask=mask, n_iter=3)
+    plain = factorizations.nnls_als(X, 2, mask=mask, n_iter=3)
     with pytest.raises(ValueError, match=r"fold_into must be an earlier fit \(BiasedResult\)"):
-        nmf_core.biased_non_negative(X[:2], 2, mask=mask[:2], fold_into=plain)
+        factorizations.biased_non_negative(X[:2], 2, mask=mask[:2], fold_into=plain)
     with pytest.raises(ValueError, match=r"\(NMFResult\).*got BiasedResult"):
-        nmf_core.als(X[:2], 2, mask=mask[:2], fold_into=biased)
+        factorizations.als(X[:2], 2, mask=mask[:2], fold_into=biased)
     with pytest.raises(ValueError, match=r"fold_into must be a truncated_svd fit: its H has "
                                          r"orthonormal rows"):
-        nmf_core.truncated_svd(X[:2], 2, fold_into=plain)
+        factorizations.truncated_svd(X[:2], 2, fold_into=plain)
     # biases alone fold in too (their H is empty)
     base = factorizations.biases(X, mask=mask)
     again = factorizations.biases(np.where(mask[:3], X[:3], np.nan), fold_into=base)
@@ -399,7 +398,7 @@ def test_fold_in_checks_the_kind_of_model():
 def test_sparse_complex_data_is_refused_like_dense():
     with pytest.raises(TypeError, match=r"data must be real and numeric; got a sparse matrix of "
                                         r"dtype complex128"):
-        nmf_core.als(sp.csr_matrix(np.ones((3, 3))).astype(complex), 1)
+        factorizations.als(sp.csr_matrix(np.ones((3, 3))).astype(complex), 1)
 
 
 # ------------------------------------------------------------ implicit feedback

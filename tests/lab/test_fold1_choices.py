@@ -1,4 +1,4 @@
-"""The notebook's short evaluation uses fixed settings (evaluation.FOLD1_CHOICES): they must
+"""The notebook's short evaluation uses fixed settings (lab.evaluation.FOLD1_CHOICES): they must
 be what the validation search of `make evaluate` picks on fold u1."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-import evaluation as ev
-import recommender as rec
+import lab.evaluation as ev
+import lab.ratings as rec
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "ml-100k"
+DATA = Path(__file__).resolve().parents[2] / "data" / "ml-100k"
 needs_data = pytest.mark.skipif(not (DATA / "u1.base").is_file(), reason="run `make data` first")
 
 

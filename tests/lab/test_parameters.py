@@ -1,5 +1,5 @@
 """One rule per parameter: every public factorization refuses the same bad value with the
-same error type and the same words (nmf_core.check_parameters and nmf_core._validate)."""
+same error type and the same words (lab.base.check_parameters and lab.base._validate)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import factorizations
-import nmf_core
+from lab import base, factorizations
 
-FUNCTIONS = [nmf_core.non_negative, nmf_core.als, nmf_core.nnls_als,
-             nmf_core.biased_non_negative, factorizations.biases, nmf_core.truncated_svd,
-             factorizations.implicit_nnls_als, factorizations.bayesian_non_negative]
+FUNCTIONS = [base.non_negative, factorizations.als, factorizations.nnls_als,
+             factorizations.biased_non_negative, factorizations.biases,
+             factorizations.truncated_svd, factorizations.implicit_nnls_als,
+             factorizations.bayesian_non_negative]
 DATA = np.arange(1.0, 21.0).reshape(5, 4)
 
 # parameter, bad value, error type, message (a regular expression)
@@ -99,7 +99,7 @@ CASES = [pytest.param(function, name, value, error, message,
                       id=f"{function.__name__}-{name}={short(value)}")
          for function in FUNCTIONS for name, value, error, message in BAD
          if accepts(function, name)
-         and not (function is nmf_core.truncated_svd and name == "mask")]
+         and not (function is factorizations.truncated_svd and name == "mask")]
 
 
 @pytest.mark.parametrize("function, name, value, error, message", CASES)
@@ -111,7 +111,7 @@ def test_the_same_bad_value_gets_the_same_error_everywhere(function, name, value
 def test_every_function_follows_the_table():
     """The table covers each parameter of each function, and each function's keyword
     parameters are the shared ones (plus the fold-in), so no rule is written twice."""
-    shared = set(nmf_core.PARAMETER_RULES) | {"mask", "fold_into", "clip"}
+    shared = set(base.PARAMETER_RULES) | {"mask", "fold_into", "clip"}
     covered = {name for name, *_ in BAD}
     for function in FUNCTIONS:
         keywords = {p.name for p in inspect.signature(function).parameters.values()
@@ -126,7 +126,7 @@ def test_good_values_of_every_kind_are_accepted(function):
              "alpha": 2,
              "bias_l2": 2, "tol": 0, "random_state": np.random.default_rng(3),
              "verbose": np.bool_(False), "mask": (DATA > 3).astype(int)}
-    if function is nmf_core.truncated_svd:
+    if function is factorizations.truncated_svd:
         kinds["mask"] = None
     result = call(function, **{k: v for k, v in kinds.items() if accepts(function, k)})
     assert np.isfinite(result.losses).all() and result.losses.size >= 1
@@ -160,9 +160,10 @@ def test_data_errors_are_worded_alike(function):
 
 def test_negative_data_is_refused_only_where_the_model_is_non_negative():
     negative = DATA - 10
-    for function in (nmf_core.non_negative, nmf_core.nnls_als):
+    for function in (base.non_negative, factorizations.nnls_als):
         with pytest.raises(ValueError, match=r"data has 9 negative entries \(first at row 0, "
                                              r"column 0: -9\.0\); non-negative matrix"):
             function(negative, 2)
-    for function in (nmf_core.als, nmf_core.biased_non_negative, nmf_core.truncated_svd):
+    for function in (factorizations.als, factorizations.biased_non_negative,
+                     factorizations.truncated_svd):
         assert np.isfinite(function(negative, 2).Z).all()
