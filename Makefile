@@ -80,12 +80,12 @@ ex08.zip: build/nmf.ipynb build/nmf.html $(MODULES) requirements.txt
 test: build/nmf.ipynb | check-data ## run the whole test suite (builds the notebook first if stale)
 	$(PY) -m pytest
 
-bench: $(STAMP) | check-data ## time nmf_core against scikit-learn, then at MovieLens-1M/10M scale
-	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) benchmarks/bench_nmf.py
-	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) benchmarks/bench_scale.py --sizes 1m 10m
+bench: $(STAMP) | check-data ## time the lab's MU against scikit-learn, then at MovieLens-1M/10M scale
+	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.benchmarks.bench_nmf
+	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.benchmarks.bench_scale --sizes 1m 10m
 
 evaluate: $(STAMP) | check-data ## evaluate every recommender on the five official splits, report in build/
-	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) benchmarks/evaluate.py
+	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
 PEERS_VENV  := .venv-peers
@@ -93,12 +93,12 @@ PEERS_PY    := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
 PEERS_WHAT  := Surprise, implicit, myFM, cornac and the package's pins
 
-$(PEERS_STAMP): peers/requirements.txt requirements.txt
-	$(call make-venv,$(PEERS_VENV),peers/requirements.txt,$(PEERS_WHAT))
+$(PEERS_STAMP): lab/peers/requirements.txt requirements.txt
+	$(call make-venv,$(PEERS_VENV),lab/peers/requirements.txt,$(PEERS_WHAT))
 	touch $@
 
 peers: $(PEERS_STAMP) | check-data ## evaluate other libraries' recommenders on the same folds: build/peers.csv, one report with ours
-	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) benchmarks/evaluate.py --peers
+	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------
 SPARK_VENV  := .venv-spark
@@ -107,16 +107,16 @@ SPARK_STAMP := $(SPARK_VENV)/.installed
 
 # Java and Python are checked first: a machine without Java 17 stops here in seconds,
 # before the environment is built and Spark (a 456 MB download) is fetched.
-$(SPARK_STAMP): spark/requirements.txt requirements.txt
-	@$(PYTHON) spark/run_spark.py --check-java
-	$(call make-venv,$(SPARK_VENV),spark/requirements.txt,Spark and the package's pins)
+$(SPARK_STAMP): lab/spark/requirements.txt requirements.txt
+	@$(PYTHON) -m lab.spark.run_spark --check-java
+	$(call make-venv,$(SPARK_VENV),lab/spark/requirements.txt,Spark and the package's pins)
 	touch $@
 
 spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on the five folds beside nnls_als
 	@# --hide: the JVM's start-up notes (an incubator module; no native BLAS, Java's is used)
 	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
-	    $(SPARK_PY) spark/run_spark.py
+	    $(SPARK_PY) -m lab.spark.run_spark
 
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build ex08.zip .pytest_cache .hypothesis

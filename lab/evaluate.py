@@ -1,9 +1,9 @@
 """Evaluate every recommender on MovieLens-100k's five official splits.
 
-    python benchmarks/evaluate.py [--peers] [--folds 1 2 3 4 5] [--models nnls_als ...] [--jobs 2]
+    python -m lab.evaluate [--peers] [--folds 1 2 3 4 5] [--models nnls_als ...] [--jobs 2]
 
-A command line over :mod:`evaluation`, which holds the protocol: for each
-fold u1..u5 and each model in ``evaluation.MODELS``, choose the
+A command line over :mod:`lab.evaluation`, which holds the protocol: for each
+fold u1..u5 and each model in ``lab.evaluation.MODELS``, choose the
 hyperparameters on a validation split carved from ``u{fold}.base``, refit on
 the whole base set, score on ``u{fold}.test``.  One line per model and fold as it
 finishes.  Writes one row per model and fold to ``build/evaluation.csv``, and a
@@ -12,7 +12,7 @@ atomically); prints the fold means with their standard deviations.  Ctrl-C stops
 it with one line.
 
 With ``--peers`` (``make peers``, in the peers' own environment) it runs the other
-libraries' models of ``peers/models.py`` instead and writes ``build/peers.csv``.
+libraries' models of ``lab/peers/models.py`` instead and writes ``build/peers.csv``.
 Either run rewrites the report from both files when both exist for the same folds,
 so ours and the peers stand in one table.
 """
@@ -27,8 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[1]
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
@@ -38,8 +37,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import evaluation  # noqa: E402
-from peers.models import PEERS  # noqa: E402
+from lab import evaluation  # noqa: E402
+from lab.peers.models import PEERS  # noqa: E402
 
 METRICS = evaluation.METRICS
 OURS_CSV = ROOT / "build" / "evaluation.csv"
@@ -208,7 +207,7 @@ def combined(results: pd.DataFrame, other_csv: Path) -> tuple[pd.DataFrame, str]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peers", action="store_true",
-                        help="run the other libraries' models (peers/models.py) instead of ours")
+                        help="run the other libraries' models (lab/peers/models.py) instead of ours")
     parser.add_argument("--folds", type=int, nargs="+", default=list(evaluation.FOLDS))
     parser.add_argument("--models", nargs="+", help="a subset of the models (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="folds evaluated in parallel")

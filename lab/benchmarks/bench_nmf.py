@@ -1,14 +1,16 @@
-"""Time nmf_core.non_negative against scikit-learn's NMF, in one process (`make bench`).
+"""Time lab.base.non_negative against scikit-learn's NMF, in one process (`make bench`).
+
+    python -m lab.benchmarks.bench_nmf          # from the repository root
 
 Problems
     digits (1797 x 64), M = 10 and 16, 1000 iterations;
     MovieLens-100k zero-filled matrix (943 x 1682, 94 % zeros), M = 20, 1000 iterations;
     MovieLens-100k masked (only the 100,000 ratings observed), M = 20, 1000 iterations.
 Solvers
-    ours      nmf_core.non_negative (loss tracked at every iteration); on the
+    ours      lab.base.non_negative (loss tracked at every iteration); on the
               masked problem its update is the numba-compiled pass;
     ours-numpy the masked problem with numba switched off (the NumPy/SciPy form
-              nmf_core falls back to where numba is not installed);
+              lab.base falls back to where numba is not installed);
     sk-mu     NMF(solver="mu", init="random", tol=0, max_iter=n)  (loss not tracked);
     sk-cd     NMF(solver="cd", init="random", tol=0, max_iter=n);
     sk-mu-csr the same MU solver handed a CSR matrix (context only, no claim).
@@ -39,7 +41,6 @@ Claims checked (those of the README's Performance section)
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import tracemalloc
 import warnings
@@ -50,33 +51,32 @@ import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn.decomposition import NMF
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import lab.base as lab_base
+from lab.ratings import RatingIndex, load_movielens
 
-import nmf_core  # noqa: E402
-import recommender  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def movielens_matrices(path: Path):
     """The zero-filled MovieLens matrix (dense) and the observed ratings (CSR)."""
-    ratings, _, _ = recommender.load_movielens(path)
-    index = recommender.RatingIndex.from_ratings(ratings)
+    ratings, _, _ = load_movielens(path)
+    index = RatingIndex.from_ratings(ratings)
     return index.filled(ratings, 0), index.sparse(ratings)
 
 
 def fit_ours(data, M, n_iter, mask=None, random_state=0):
-    result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=random_state, mask=mask)
+    result = lab_base.non_negative(data, M, n_iter=n_iter, random_state=random_state, mask=mask)
     return result.losses.size - 1, float(result.losses[-1])
 
 
 def fit_ours_numpy(data, M, n_iter, mask):
     """``fit_ours`` with the compiled masked kernel switched off."""
-    compiled = nmf_core._half_step_compiled
-    nmf_core._half_step_compiled = None
+    compiled = lab_base._half_step_compiled
+    lab_base._half_step_compiled = None
     try:
         return fit_ours(data, M, n_iter, mask)
     finally:
-        nmf_core._half_step_compiled = compiled
+        lab_base._half_step_compiled = compiled
 
 
 def fit_sklearn(data, M, n_iter, solver, random_state=0):
@@ -187,7 +187,7 @@ def main(argv=None) -> int:
     zero_filled_csr = sp.csr_array(zero_filled)
     print(f"MovieLens matrix {zero_filled.shape}, {np.count_nonzero(zero_filled):,} ratings "
           f"({np.count_nonzero(zero_filled) / zero_filled.size:.1%} of the cells)")
-    kernel = "numba " + nmf_core.numba.__version__ if nmf_core.numba else "NumPy (numba missing)"
+    kernel = "numba " + lab_base.numba.__version__ if lab_base.numba else "NumPy (numba missing)"
     print(f"masked kernel: {kernel}")
     print(f"{n} iterations per fit; best of {args.repeat_digits} runs (digits) and "
           f"{args.repeat} (MovieLens); peak memory by tracemalloc over a "

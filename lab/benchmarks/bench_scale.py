@@ -1,7 +1,9 @@
 """How the observed-cell algorithms scale: synthetic data shaped like MovieLens-1M and -10M.
 
-    python benchmarks/bench_scale.py                 # the 1M shape (about a minute)
-    python benchmarks/bench_scale.py --sizes 1m 10m  # also the 10M shape (a few minutes)
+    python -m lab.benchmarks.bench_scale                 # the 1M shape (about a minute)
+    python -m lab.benchmarks.bench_scale --sizes 1m 10m  # also the 10M shape (a few minutes)
+
+(from the repository root).
 
 For each shape and algorithm (masked multiplicative-update NMF, NNLS-ALS and
 the biased non-negative model, M=20), a fresh Python process generates the
@@ -25,8 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
@@ -76,7 +77,8 @@ def run_case(size: str, algorithm: str, n_iter: int, components: int) -> dict:
     (numba loading the compiled masked kernel) are not charged to the
     iterations; the timed fit still includes its own validation and setup.
     """
-    import nmf_core
+    import lab.base
+    from lab import factorizations
     start = time.perf_counter()
     X = synthetic_ratings(*SHAPES[size])
     generate = time.perf_counter() - start
@@ -85,11 +87,11 @@ def run_case(size: str, algorithm: str, n_iter: int, components: int) -> dict:
         if algorithm == "masked_nmf":
             mask = X.copy()
             mask.data = np.ones_like(mask.data, dtype=bool)
-            return nmf_core.non_negative(X, components, n_iter=iterations,
+            return lab.base.non_negative(X, components, n_iter=iterations,
                                          mask=mask.astype(bool), l2=0.1)
         if algorithm == "nnls_als":
-            return nmf_core.nnls_als(X, components, n_iter=iterations, l2=0.1)
-        return nmf_core.biased_non_negative(X, components, n_iter=iterations, l2=0.1)
+            return factorizations.nnls_als(X, components, n_iter=iterations, l2=0.1)
+        return factorizations.biased_non_negative(X, components, n_iter=iterations, l2=0.1)
 
     fit(1)
     start = time.perf_counter()
@@ -118,10 +120,10 @@ def main(argv=None) -> int:
     print(f"{'shape':>5} {'algorithm':>11} {'ratings':>11} {'s/iter':>8} {'peak GiB':>9}  budget")
     for size in args.sizes:
         for algorithm in args.algorithms:
-            child = subprocess.run([sys.executable, __file__, "--case", size, algorithm,
-                                    "--iterations", str(args.iterations),
+            child = subprocess.run([sys.executable, "-m", "lab.benchmarks.bench_scale", "--case",
+                                    size, algorithm, "--iterations", str(args.iterations),
                                     "--components", str(args.components)],
-                                   capture_output=True, text=True)
+                                   capture_output=True, text=True, cwd=ROOT)
             if child.returncode != 0:
                 last = (child.stderr.strip().splitlines() or ["?"])[-1]
                 print(f"{size:>5} {algorithm:>11}  failed: {last}")

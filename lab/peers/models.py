@@ -1,14 +1,14 @@
-"""Other libraries' recommenders, on the same protocol as :data:`evaluation.MODELS`.
+"""Other libraries' recommenders, on the same protocol as :data:`lab.evaluation.MODELS`.
 
-Each entry of :data:`PEERS` is an :class:`evaluation.ModelSpec` whose score
+Each entry of :data:`PEERS` is an :class:`lab.evaluation.ModelSpec` whose score
 function fits a library's model on the training ratings and returns the dense
 (n_users, n_movies) matrix of its predictions, so that the validation search,
 the refit, the metrics and the cold-start fallback are exactly those of our
-own models (``evaluation.evaluate_fold(..., registry=PEERS)``).
+own models (``lab.evaluation.evaluate_fold(..., registry=PEERS)``).
 
 The libraries are imported inside the score functions: this module loads in the
 main environment (the report needs the descriptions), while the models run
-only in ``.venv-peers`` (``make peers``), made from ``peers/requirements.txt``.
+only in ``.venv-peers`` (``make peers``), made from ``lab/peers/requirements.txt``.
 
 Where a library predicts one pair at a time, the dense matrix is computed from
 its fitted parameters with the library's own formula, and
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from evaluation import ModelSpec, library_version, param_grid
-from recommender import RatingIndex
+from lab.evaluation import ModelSpec, library_version, param_grid
+from lab.ratings import RatingIndex
 
 #: Pairs compared with the library's own prediction, and the largest difference allowed.
 CHECKED_PAIRS = 300
@@ -46,7 +46,7 @@ def _check_against(scores: np.ndarray, predict, users, movies, random_state: int
         raise RuntimeError(f"the dense predictions differ from the library's own by up to "
                            f"{worst:.3g} (allowed {CHECK_TOLERANCE:g}): the formula used for "
                            "the dense matrix does not match this library version; pin the "
-                           "version of peers/requirements.txt.")
+                           "version of lab/peers/requirements.txt.")
 
 
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:

@@ -1,21 +1,21 @@
 """Spark MLlib's ALS(nonnegative=True) beside our nnls_als on MovieLens-100k's five folds.
 
-    .venv-spark/bin/python spark/run_spark.py [--folds 1 2 3 4 5] [--check-java]
+    .venv-spark/bin/python -m lab.spark.run_spark [--folds 1 2 3 4 5] [--check-java]
 
-``make spark`` runs it in its own environment, ``.venv-spark`` (``spark/requirements.txt``).
+``make spark`` runs it in its own environment, ``.venv-spark`` (``lab/spark/requirements.txt``).
 For each official fold u1..u5: nnls_als's hyperparameters are chosen on a validation
-split of ``u{k}.base`` exactly as ``make evaluate`` does (:func:`evaluation.select_params`);
+split of ``u{k}.base`` exactly as ``make evaluate`` does (:func:`lab.evaluation.select_params`);
 nnls_als and Spark's ALS are then fitted with the same settings on the whole base set
 and scored on ``u{k}.test`` under the package protocol (predictions clipped to [1, 5];
 a test pair whose user or movie has no training rating is predicted by
-:func:`evaluation.fallback_baseline`, for Spark the pairs its ``coldStartStrategy="nan"``
+:func:`lab.evaluation.fallback_baseline`, for Spark the pairs its ``coldStartStrategy="nan"``
 leaves as NaN).  Two lines per fold as it finishes, then the five-fold means; writes
 ``build/spark.csv`` (one row per fold and system) atomically.
 
 Both minimize ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
 over ``Z, H >= 0`` (``n_i``, ``m_j``: the ratings of user i and movie j): Spark's ALS adds
 ``regParam`` times the number of ratings to each row's normal equations, the weighting
-of ALS-WR, as :func:`factorizations.nnls_als` does with ``l2``.  So ``regParam = l2``,
+of ALS-WR, as :func:`lab.factorizations.nnls_als` does with ``l2``.  So ``regParam = l2``,
 ``rank = num_components``, ``maxIter = n_iter`` (one iteration solves every user and
 every movie once).  The random starts differ and cannot be matched.  Each fold checks
 the mapping: Spark's last step solves every user given its movie factors, so its user
@@ -44,8 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+ROOT = Path(__file__).resolve().parents[2]
 for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(variable, "1")
 
@@ -134,7 +133,7 @@ def spark_als_params(params: Mapping) -> dict:
     user's and movie's penalty by its number of ratings), ``n_iter`` -> ``maxIter``;
     ``random_state`` has no counterpart (the random starts differ), so ``seed`` is
     :data:`SPARK_SEED`.  Users and movies are the integer columns ``user`` and ``item``
-    (rows and columns of :class:`recommender.RatingIndex`); test pairs of unseen users
+    (rows and columns of :class:`lab.ratings.RatingIndex`); test pairs of unseen users
     or movies are predicted as NaN, to be replaced by the fallback baseline.
 
     Raises
@@ -164,11 +163,11 @@ def rmse_with_fallback(predicted, fallback, actual) -> float:
     Returns
     -------
     float
-        :func:`evaluation.rating_errors`'s RMSE: predictions clipped to [1, 5].
+        :func:`lab.evaluation.rating_errors`'s RMSE: predictions clipped to [1, 5].
     """
     import numpy as np
 
-    import evaluation
+    from lab import evaluation
 
     predicted = np.asarray(predicted, dtype=float)
     rmse, _ = evaluation.rating_errors(np.where(np.isnan(predicted), fallback, predicted), actual)
@@ -236,7 +235,7 @@ def fit_spark_als(spark, als_params: Mapping, train_cells, train_ratings, test_c
     als_params : mapping
         :func:`spark_als_params`.
     train_cells, test_cells : tuple of two int arrays
-        Rows and columns in the rating matrix (:meth:`recommender.RatingIndex.cells`).
+        Rows and columns in the rating matrix (:meth:`lab.ratings.RatingIndex.cells`).
     train_ratings : array-like of shape (n_train,)
     shape : (n_users, n_movies)
     """
@@ -289,10 +288,9 @@ def compare_fold(fold: int, spark, data: Path | None = None) -> list[dict]:
 
     import numpy as np
 
-    import evaluation
-    import factorizations
-    from nmf_core import NMFResult
-    from recommender import RatingIndex, load_movielens
+    from lab import evaluation, factorizations
+    from lab.base import NMFResult
+    from lab.ratings import RatingIndex, load_movielens
 
     _, movies, users = load_movielens(data)
     index = RatingIndex.from_tables(users, movies)
@@ -354,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import pandas as pd
 
-    import evaluation
+    from lab import evaluation
 
     folds = args.folds or evaluation.FOLDS
     if not set(folds) <= set(evaluation.FOLDS):

@@ -1,20 +1,13 @@
-"""Tests of the pieces of benchmarks/bench_nmf.py that compute numbers (not the timings)."""
-
-import importlib.util
-from pathlib import Path
+"""Tests of the pieces of lab/benchmarks/bench_nmf.py that compute numbers (not the timings)."""
 
 import numpy as np
 import pytest
 
-PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_nmf.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_nmf", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from lab.benchmarks import bench_nmf
+    return bench_nmf
 
 
 @pytest.mark.parametrize("needed", [1, 24, 25, 26, 300, 777, 5000])

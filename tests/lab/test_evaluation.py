@@ -1,4 +1,4 @@
-"""Tests of the evaluation protocol (module evaluation) and of benchmarks/evaluate.py:
+"""Tests of the evaluation protocol (module lab.evaluation) and of lab/evaluate.py:
 metrics on hand-computed cases, the validation split, the unseen-user fallback,
 hyperparameter selection, and the CSV's columns."""
 
@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-import evaluation as ev
-import factorizations
-import recommender as rec
+import lab.evaluation as ev
+import lab.ratings as rec
+from lab import factorizations
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "ml-100k"
 needs_data = pytest.mark.skipif(not (DATA / "u1.base").is_file(), reason="run `make data` first")
 
@@ -140,10 +140,10 @@ def test_official_folds_have_disjoint_tests():
 @needs_data
 def test_evaluate_script_writes_the_csv(tmp_path):
     output = tmp_path / "evaluation.csv"
-    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "evaluate.py"), "--folds", "1",
+    run = subprocess.run([sys.executable, "-m", "lab.evaluate", "--folds", "1",
                           "--models", "global_mean", "biases", "popularity", "svd_zero",
                           "--jobs", "1", "--data", str(DATA), "--output", str(output)],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, cwd=ROOT)
     table = pd.read_csv(output)
     assert list(table.columns) == ev.EVALUATION_COLS
     assert list(table["model"]) == ["global_mean", "biases", "popularity", "svd_zero"]
@@ -165,12 +165,8 @@ def test_evaluate_script_writes_the_csv(tmp_path):
 
 
 def _evaluate_script():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("evaluate_script",
-                                                  ROOT / "benchmarks" / "evaluate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import lab.evaluate
+    return lab.evaluate
 
 
 def _result_rows(model, library, non_negative, rmses, precisions):
@@ -208,15 +204,6 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     assert alone.equals(ours) and "holds folds [3, 4], this run [1, 2]" in note
     alone, note = script.combined(ours, tmp_path / "absent.csv")
     assert alone.equals(ours) and note.startswith("absent.csv does not exist")
-
-
-def test_main_genre_prefers_the_telling_genre():
-    genres = {g: [0, 0, 0] for g in rec.GENRES}
-    genres["Drama"] = [1, 1, 0]
-    genres["Horror"] = [0, 1, 0]
-    table = pd.DataFrame({"movie id": [7, 8, 9], **genres})
-    labels = rec.main_genre(table)
-    assert labels.to_dict() == {7: "Drama", 8: "Horror", 9: "other"}
 
 
 def test_train_test_rmse_of_the_global_mean(index):

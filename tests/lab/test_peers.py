@@ -1,4 +1,4 @@
-"""The peers' registry (peers/models.py) and the formulas it uses to turn a library's
+"""The peers' registry (lab/peers/models.py) and the formulas it uses to turn a library's
 fitted parameters into a dense score matrix.  The libraries themselves live in
 ``.venv-peers`` (``make peers``), not in the environment these tests run in; each fit
 there also compares the dense matrix with the library's own ``predict``."""
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import evaluation
-from peers import models as peers
+from lab import evaluation
+from lab.peers import models as peers
 
 
 def test_every_peer_is_a_scored_model_with_its_library():

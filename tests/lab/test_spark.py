@@ -1,4 +1,4 @@
-"""Tests of spark/run_spark.py (``make spark``) that need neither Java nor pyspark: the Java
+"""Tests of lab/spark/run_spark.py (``make spark``) that need neither Java nor pyspark: the Java
 check and its exit status, the parameter mapping to Spark's ALS, the RMSE with Spark's
 cold-start NaNs replaced by the fallback baseline, and the Makefile's order (Java first)."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "spark" / "run_spark.py"
-sys.path.insert(0, str(SCRIPT.parent))
+from lab.spark import run_spark
 
-import run_spark  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+#: The command line ``make spark`` runs, from the repository root.
+COMMAND = [sys.executable, "-m", "lab.spark.run_spark"]
 
 
 def fake_java(home: Path, version_line: str) -> Path:
@@ -30,7 +30,7 @@ def fake_java(home: Path, version_line: str) -> Path:
 
 def test_without_java_the_check_exits_2_with_one_line_naming_the_remedy(tmp_path):
     # PATH holds only an empty folder and JAVA_HOME is unset: no java anywhere
-    result = subprocess.run([sys.executable, str(SCRIPT), "--check-java"],
+    result = subprocess.run([*COMMAND, "--check-java"], cwd=ROOT,
                             env={"PATH": str(tmp_path)}, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stdout == ""
@@ -42,7 +42,7 @@ def test_without_java_the_check_exits_2_with_one_line_naming_the_remedy(tmp_path
 
 
 def test_without_java_the_comparison_itself_stops_before_importing_spark(tmp_path):
-    result = subprocess.run([sys.executable, str(SCRIPT), "--folds", "1"],
+    result = subprocess.run([*COMMAND, "--folds", "1"], cwd=ROOT,
                             env={"PATH": str(tmp_path)}, capture_output=True, text=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -104,12 +104,14 @@ def test_rmse_replaces_cold_start_nans_by_the_baseline_then_clips():
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_checks_java_before_building_the_spark_environment(tmp_path):
     # a copy of what the recipe needs, so nothing here can touch the real .venv-spark
-    for name in ("Makefile", "requirements.txt", "spark/requirements.txt", "spark/run_spark.py"):
+    for name in ("Makefile", "requirements.txt", "lab/__init__.py", "lab/spark/__init__.py",
+                 "lab/spark/requirements.txt", "lab/spark/run_spark.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     result = subprocess.run([shutil.which("make"), "-s", ".venv-spark/.installed",
                              f"PYTHON={sys.executable}"], cwd=tmp_path,
-                            env={"PATH": str(tmp_path / "spark")}, capture_output=True, text=True)
+                            env={"PATH": str(tmp_path / "lab" / "spark")}, capture_output=True,
+                            text=True)
     assert result.returncode != 0
     assert result.stderr.splitlines()[0].startswith("error: Spark needs Java")
     assert not (tmp_path / ".venv-spark").exists()

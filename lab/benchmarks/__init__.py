@@ -1,0 +1,2 @@
+"""Timings of the lab's solvers (`make bench`): `python -m lab.benchmarks.bench_nmf`, `python -m
+lab.benchmarks.bench_scale`."""
