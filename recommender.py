@@ -27,14 +27,12 @@ MOVIES_COLS = ["movie id", "movie title", "release date", "video release date", 
                *GENRES]
 USERS_COLS = ["user id", "age", "gender", "occupation", "zip code"]
 
-#: Where :func:`load_movielens` looks, in this order: ``make data``'s folder, then the
+#: Where :func:`load_movielens` looks, in this order: the project's data folder, then the
 #: exercise's layout, ``ml-100k/`` beside the notebook.
 SEARCH_PATHS = (Path("data/ml-100k"), Path("ml-100k"))
 _FILES = ("u.data", "u.item", "u.user")
-
 #: The fill values that are computed from the ratings rather than given as a number.
 FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
-
 #: A cell counts as empty below half a star: it would not round to even one star.
 EMPTY_BELOW = 0.5
 
@@ -51,8 +49,8 @@ def find_movielens(path: str | Path | None = None) -> Path:
     tried = "; ".join(f"{folder.resolve()} lacks "
                       f"{', '.join(n for n in _FILES if not (folder / n).is_file())}"
                       for folder in folders)
-    raise FileNotFoundError(f"MovieLens-100k not found ({tried}). Run `make data` in the project "
-                            "folder, or unzip the course's ml-100k.zip beside the notebook.")
+    raise FileNotFoundError(f"MovieLens-100k not found ({tried}). Unzip the course's ml-100k.zip "
+                            "beside the notebook, so that ml-100k/u.data exists.")
 
 
 def load_movielens(path: str | Path | None = None):
@@ -88,8 +86,8 @@ def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.Data
     """
     _check_ratings(ratings)
     if isinstance(fill_value, str) and fill_value not in FILL_STRATEGIES or not isinstance(
-            fill_value, str) and not (isinstance(fill_value, numbers.Real)
-                                      and np.isfinite(fill_value)):
+            fill_value, str) and (isinstance(fill_value, bool) or not (
+                isinstance(fill_value, numbers.Real) and np.isfinite(fill_value))):
         raise ValueError(f"fill_value must be a finite number or one of {FILL_STRATEGIES}; "
                          f"got {fill_value!r}.")
     X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
@@ -166,13 +164,10 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
 
 def fold_in(new_ratings: Mapping[int, int], fit: NMFResult, movie_ids, movies: pd.DataFrame,
             fill_value: float = 0, **options) -> pd.Series:
-    """A new user's score for every movie, the others' fit untouched: the user's row of
-    ``rat_df`` (unrated cells ``fill_value``) is fitted with ``fit.H`` fixed, by update (2).
-
-    ``movie_ids``: the columns of the matrix ``fit`` was fitted to (``rat_df.columns``);
-    ``options`` go to :func:`nmf_core.non_negative` (e.g. ``n_iter``).  Returns a Series
-    by movie id.
-    """
+    """A new user's score for every movie (Series by movie id), the other users untouched:
+    the user's row of ``rat_df`` (unrated cells ``fill_value``) is fitted with ``fit.H`` fixed,
+    by update (2).  ``movie_ids``: the columns ``fit`` was fitted to (``rat_df.columns``);
+    ``options`` go to :func:`nmf_core.non_negative` (e.g. ``n_iter``)."""
     new_ratings = _check_new_ratings(new_ratings, movies)
     row = pd.Series(float(fill_value), index=pd.Index(movie_ids, name="movie id"))
     unknown = [movie for movie in new_ratings if movie not in row.index]
@@ -287,10 +282,10 @@ def _check_ratings(ratings) -> None:
     for column in RATINGS_COLS[:3]:
         values = ratings[column]
         if values.dtype.kind not in "biuf" or not np.isfinite(values.to_numpy(float)).all():
-            bad = values[~pd.to_numeric(values, errors="coerce").notna()]
+            bad = values[~np.isfinite(pd.to_numeric(values, errors="coerce").astype(float))]
             raise ValueError(f"ratings[{column!r}] must hold finite numbers; got dtype "
-                             f"{values.dtype}, e.g. {bad.iloc[0] if len(bad) else None!r} in row "
-                             f"{bad.index[0] if len(bad) else None}; drop or fix those rows first.")
+                             f"{values.dtype}, e.g. {_plain(bad.iloc[0])!r} in row "
+                             f"{bad.index[0]}; drop or fix those rows first.")
     if ratings.duplicated(["user id", "movie id"]).any():
         pair = ratings.loc[ratings.duplicated(["user id", "movie id"]),
                            ["user id", "movie id"]].iloc[0].tolist()
@@ -308,9 +303,8 @@ def _check_movies(movies) -> None:
                          "load_movielens(), which has the exercise's columns.")
     repeated = movies["movie id"][movies["movie id"].duplicated()]
     if len(repeated) or movies["movie id"].isna().any():
-        raise ValueError(f"movies['movie id'] must name each movie once; got "
-                         f"{'NaN' if movies['movie id'].isna().any() else repeated.iloc[0]!r} "
-                         "twice or missing.")
+        raise ValueError("movies['movie id'] must name each movie once; got " + (
+            "NaN." if movies["movie id"].isna().any() else f"{_plain(repeated.iloc[0])!r} twice."))
 
 
 def _check_request(reconstruction, user_id, movies, ratings, n) -> pd.DataFrame:
@@ -322,7 +316,11 @@ def _check_request(reconstruction, user_id, movies, ratings, n) -> pd.DataFrame:
         raise TypeError(f"reconstruction must be a DataFrame; got {type(reconstruction).__name__}."
                         f" Build it as {build}.")
     users = np.sort(ratings["user id"].unique())
-    if reconstruction.index.equals(pd.RangeIndex(len(users))):    # the exercise's 0..n-1 rows
+    if reconstruction.index.equals(pd.RangeIndex(len(reconstruction))):  # the exercise's 0..n-1
+        if len(reconstruction) != len(users):
+            raise ValueError(f"reconstruction is indexed 0..{len(reconstruction) - 1}, row "
+                             f"positions, but ratings has {len(users)} users, so its rows cannot "
+                             f"be matched to them. Build it as {build}.")
         reconstruction = reconstruction.set_axis(pd.Index(users, name="user id"), axis=0)
     if not (isinstance(user_id, numbers.Integral) and not isinstance(user_id, bool)):
         raise TypeError(f"user_id must be an integer user id; got {user_id!r}.")
@@ -333,15 +331,15 @@ def _check_request(reconstruction, user_id, movies, ratings, n) -> pd.DataFrame:
     for labels, what in ((reconstruction.index, "user ids"), (reconstruction.columns, "movie ids")):
         if not labels.is_unique:
             raise ValueError(f"reconstruction repeats {what}, e.g. "
-                             f"{labels[labels.duplicated()][0]!r}. Build it as {build}.")
+                             f"{_plain(labels[labels.duplicated()][0])!r}. Build it as {build}.")
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     unknown = np.setdiff1d(reconstruction.columns, movies["movie id"])
     absent = np.setdiff1d(rated, reconstruction.columns)
     if unknown.size or absent.size:
-        raise ValueError(f"reconstruction's columns must be the movie ids of rat_df; "
-                         + (f"{unknown[0]!r} is not a movie id of movies" if unknown.size else
-                            f"movie {absent[0]}, rated by user {user_id}, has no column")
-                         + f". Build it as {build}.")
+        why = (f"{_plain(unknown[0])!r} is not a movie id of movies" if unknown.size
+               else f"movie {absent[0]}, rated by user {user_id}, has no column")
+        raise ValueError(f"reconstruction's columns must be the movie ids of rat_df; {why}. "
+                         f"Build it as {build}.")
     if not np.isfinite(reconstruction.loc[user_id].to_numpy(float)).all():
         raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
                          "factorization that diverged cannot rank movies: refit it.")
@@ -385,6 +383,11 @@ def _check_H(H, movie_ids, movies) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("H must be finite and non-negative: a factor of non_negative().")
     _genre_flags(ids, movies)     # every id a movie
     return H, ids
+
+
+def _plain(value):
+    """A NumPy scalar as a Python one, so that messages read 3, not np.int64(3)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _position(ids, wanted, name: str) -> int:
