@@ -1,5 +1,5 @@
 # The user's entry point. `make` builds the hand-in, `make test` runs the tests.
-# Everything runs inside .venv, created from requirements.txt on first use.
+# Everything runs inside .venv, created from requirements-dev.txt on first use.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -7,8 +7,8 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 KERNEL := nmf-ex08
 DATA   := data/ml-100k/SOURCE
-# Every module the notebook imports: the hand-in zip carries them all.
-MODULES := nmf_core.py factorizations.py recommender.py evaluation.py presentation.py
+# The two modules the notebook imports: the hand-in zip carries them, and nothing else of ours.
+MODULES := nmf_core.py recommender.py
 TEMPLATE := tools/templates/handin/index.html.j2 tools/templates/handin/conf.json
 NB_TIMEOUT ?= 600
 
@@ -22,9 +22,9 @@ export JUPYTER_PATH = $(CURDIR)/$(VENV)/share/jupyter
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all help venv data check-data notebook html zip test bench evaluate peers spark clean distclean
+.PHONY: all help venv data check-data notebook html zip figures test bench evaluate peers spark clean distclean
 
-all: ex08.zip ## build everything: venv, data, executed notebook, HTML, ex08.zip
+all: ex08.zip figures ## build the hand-in: venv, data, executed notebook, HTML, ex08.zip, figures/
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 20
@@ -44,8 +44,8 @@ define make-venv
 	    $(1)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r $(2)
 endef
 
-$(STAMP): requirements.txt
-	$(call make-venv,$(VENV),requirements.txt,the pinned packages)
+$(STAMP): requirements.txt requirements-dev.txt
+	$(call make-venv,$(VENV),requirements-dev.txt,the pinned packages)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@
 
@@ -72,10 +72,13 @@ html: build/nmf.html ## export the executed notebook as one HTML page (math and 
 build/nmf.html: build/nmf.ipynb tools/export_html.py $(TEMPLATE)
 	$(PY) tools/export_html.py $< $@
 
-zip: ex08.zip ## write ex08.zip: executed notebook, HTML, its modules, requirements.txt
+zip: ex08.zip ## write ex08.zip: executed notebook, HTML, the two modules, requirements.txt
 
 ex08.zip: build/nmf.ipynb build/nmf.html $(MODULES) requirements.txt
 	$(PY) tools/make_zip.py $@ $^
+
+figures: build/nmf.ipynb tools/export_figures.py ## write each figure of the executed notebook to figures/ as a PNG
+	$(PY) tools/export_figures.py build/nmf.ipynb figures
 
 test: build/nmf.ipynb | check-data ## run the whole test suite (builds the notebook first if stale)
 	$(PY) -m pytest
@@ -93,7 +96,7 @@ PEERS_PY    := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
 PEERS_WHAT  := Surprise, implicit, myFM, cornac and the package's pins
 
-$(PEERS_STAMP): lab/peers/requirements.txt requirements.txt
+$(PEERS_STAMP): lab/peers/requirements.txt requirements.txt requirements-dev.txt
 	$(call make-venv,$(PEERS_VENV),lab/peers/requirements.txt,$(PEERS_WHAT))
 	touch $@
 
@@ -107,7 +110,7 @@ SPARK_STAMP := $(SPARK_VENV)/.installed
 
 # Java and Python are checked first: a machine without Java 17 stops here in seconds,
 # before the environment is built and Spark (a 456 MB download) is fetched.
-$(SPARK_STAMP): lab/spark/requirements.txt requirements.txt
+$(SPARK_STAMP): lab/spark/requirements.txt requirements.txt requirements-dev.txt
 	@$(PYTHON) -m lab.spark.run_spark --check-java
 	$(call make-venv,$(SPARK_VENV),lab/spark/requirements.txt,Spark and the package's pins)
 	touch $@
@@ -119,7 +122,7 @@ spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on
 	    $(SPARK_PY) -m lab.spark.run_spark
 
 clean: ## remove build outputs (keeps the data and .venv)
-	rm -rf build ex08.zip .pytest_cache .hypothesis
+	rm -rf build figures ex08.zip .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environments and the downloaded data

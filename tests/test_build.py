@@ -26,25 +26,48 @@ def pins(path: Path) -> dict[str, str]:
     return found
 
 
-def test_conda_and_pip_files_carry_the_same_pins():
-    pip_pins = pins(ROOT / "requirements.txt")
-    conda_pins = pins(ROOT / "environment.yml")
-    assert len(pip_pins) >= 12, pip_pins
-    assert conda_pins == pip_pins
-    assert "python=3.11" in (ROOT / "environment.yml").read_text()
+def test_conda_installs_the_pip_files_instead_of_repeating_their_pins():
+    conda = (ROOT / "environment.yml").read_text()
+    assert "python=3.11" in conda and "- -r requirements-dev.txt" in conda
+    assert pins(ROOT / "environment.yml") == {}
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
 
 
-def test_every_requirement_is_pinned_exactly():
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+@pytest.mark.parametrize("name", ["requirements.txt", "requirements-dev.txt"])
+def test_every_requirement_is_pinned_exactly(name):
+    for line in (ROOT / name).read_text().splitlines():
         line = line.split("#")[0].strip()
-        assert not line or PIN.match(line), f"not an exact pin: {line!r}"
+        assert not line or PIN.match(line) or line == "-r requirements.txt", \
+            f"not an exact pin: {line!r}"
+
+
+def test_the_hand_in_requirements_are_what_the_notebook_and_modules_import():
+    """requirements.txt (shipped in the zip) lists exactly the third-party packages that
+    nmf.ipynb, nmf_core.py and recommender.py import, plus jupyter to open the notebook."""
+    import ast
+
+    sources = [cell.source for cell in nbformat.read(ROOT / "nmf.ipynb", as_version=4).cells
+               if cell.cell_type == "code"]
+    sources += [(ROOT / f"{name}.py").read_text() for name in ("nmf_core", "recommender")]
+    imported = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    distribution = {"sklearn": "scikit-learn", "IPython": "jupyter"}
+    third_party = {distribution.get(name, name) for name in imported
+                   if name not in sys.stdlib_module_names and name not in {"nmf_core", "recommender"}}
+    assert set(pins(ROOT / "requirements.txt")) == third_party | {"jupyter"}
 
 
 def test_installed_versions_are_the_pinned_ones():
     from importlib.metadata import version
 
-    for name, pinned in pins(ROOT / "requirements.txt").items():
-        assert version(name) == pinned, f"{name} {version(name)} installed, {pinned} pinned"
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for package, pinned in pins(ROOT / name).items():
+            assert version(package) == pinned, f"{package} {version(package)} installed, {pinned} pinned"
 
 
 def test_committed_notebook_has_no_outputs():
@@ -120,8 +143,8 @@ def test_executed_copy_has_outputs_and_the_source_is_untouched(tmp_path):
 def test_make_help_lists_every_target():
     result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    for target in ("all", "data", "notebook", "html", "zip", "test", "bench", "evaluate",
-                   "peers", "spark", "clean", "distclean"):
+    for target in ("all", "data", "notebook", "html", "zip", "figures", "test", "bench",
+                   "evaluate", "peers", "spark", "clean", "distclean"):
         assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
 
 
@@ -154,8 +177,9 @@ def _imports_of_module(name: str) -> set[str]:
     return {n for n in found if (ROOT / f"{n}.py").is_file()}
 
 
-def test_the_zip_carries_every_module_the_notebook_needs():
-    """The Makefile's MODULES hold the notebook's imports and what those import in turn."""
+def test_the_zip_carries_exactly_the_modules_the_notebook_needs():
+    """The Makefile's MODULES hold the notebook's imports and what those import in turn:
+    the two ground-floor modules, which import nothing else of the project."""
     needed = set(_local_imports(ROOT / "nmf.ipynb"))
     queue = list(needed)
     while queue:
@@ -165,6 +189,7 @@ def test_the_zip_carries_every_module_the_notebook_needs():
     makefile = (ROOT / "Makefile").read_text()
     modules = re.search(r"^MODULES\s*:=\s*(.+)$", makefile, re.M)[1].split()
     assert sorted(modules) == sorted(f"{name}.py" for name in needed)
+    assert sorted(modules) == ["nmf_core.py", "recommender.py"]
     rule = re.search(r"^ex08\.zip:(.*)$", makefile, re.M)[1]
     assert "$(MODULES)" in rule and "requirements.txt" in rule and "ml-100k" not in rule
 
@@ -204,3 +229,56 @@ def test_data_check_names_the_file_that_differs(tmp_path):
     assert run.returncode == 1
     assert re.search(r"u\.data has SHA-256 [0-9a-f]{64}, expected 06416e59", run.stderr)
     assert "Run `make data`" in run.stderr
+
+
+def test_the_ground_floor_never_imports_the_lab():
+    import ast
+
+    for name in ("nmf_core", "recommender"):
+        tree = ast.parse((ROOT / f"{name}.py").read_text())
+        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                   for alias in node.names}
+        modules |= {node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module}
+        ours = {m.split(".")[0] for m in modules} & {"lab", "tools", "data", "tests", "nmf_core",
+                                                     "recommender"}
+        assert ours <= ({"nmf_core"} if name == "recommender" else set()), (name, ours)
+
+
+def test_figures_are_written_by_name_and_stale_ones_removed(tmp_path):
+    import base64
+
+    import export_figures
+
+    png = base64.b64encode(b"\x89PNG fake").decode()
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png},
+                                           metadata={"image/png": {"alt": "a", "name": "loss-curve"}})]
+    notebook.cells = [cell]
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    (folder / "old-figure.png").write_bytes(b"stale")
+    written = export_figures.export(tmp_path / "nb.ipynb", folder)
+    assert [p.name for p in written] == ["loss-curve.png"]
+    assert sorted(p.name for p in folder.iterdir()) == ["loss-curve.png"]
+    assert (folder / "loss-curve.png").read_bytes() == b"\x89PNG fake"
+    cell.outputs[0].metadata["image/png"]["name"] = "Figure 1"
+    nbformat.write(notebook, tmp_path / "nb.ipynb")
+    with pytest.raises(ValueError, match=r"cell 1 shows a figure without a valid name "
+                                         r"\(got 'Figure 1'\)"):
+        export_figures.export(tmp_path / "nb.ipynb", folder)
+
+
+def test_the_hand_in_names_nothing_the_zip_does_not_hold():
+    """The zipped files mention no make target, test, lab module or project file they
+    do not ship (MovieLens' own files and folder are the data, not ours)."""
+    shipped = [ROOT / "nmf_core.py", ROOT / "recommender.py", ROOT / "requirements.txt"]
+    texts = [path.read_text() for path in shipped]
+    texts += [cell.source for cell in nbformat.read(ROOT / "nmf.ipynb", as_version=4).cells]
+    forbidden = re.compile(r"`make|\bmake (all|data|notebook|html|zip|figures|test|bench|evaluate|"
+                           r"peers|spark|clean)\b|Makefile|\blab\b|tests/|tools/|get_movielens|"
+                           r"README|requirements-dev|evaluation\.py|factorizations")
+    for text in texts:
+        assert not forbidden.search(text), forbidden.search(text)[0]
