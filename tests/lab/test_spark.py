@@ -104,8 +104,8 @@ def test_rmse_replaces_cold_start_nans_by_the_baseline_then_clips():
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_checks_java_before_building_the_spark_environment(tmp_path):
     # a copy of what the recipe needs, so nothing here can touch the real .venv-spark
-    for name in ("Makefile", "requirements.txt", "lab/__init__.py", "lab/spark/__init__.py",
-                 "lab/spark/requirements.txt", "lab/spark/run_spark.py"):
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "lab/__init__.py",
+                 "lab/spark/__init__.py", "lab/spark/requirements.txt", "lab/spark/run_spark.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     result = subprocess.run([shutil.which("make"), "-s", ".venv-spark/.installed",
