@@ -68,11 +68,11 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     Z, H = _start(n, m, M, s, random_state)
     H = H if fold_into is None else _fixed_H(fold_into, M, m)
     n_i, m_j = (np.diff(X.indptr)[:, None], np.diff(X.tocsc().indptr)) if masked else (m, n)
-    XHt, HHt, losses = X @ H.T, H @ H.T, []
+    XHt, HHt, xx, losses = X @ H.T, H @ H.T, float(x @ x), []
     for t in range(n_iter + 1):          # the loss of (Z_t, H_t), then the step to t + 1
         ZtZ, P = Z.T @ Z, _at_cells(X, Z, H) if masked else None    # P: Z H at the observed cells
         error = (np.sum((x - P.data) ** 2) if masked else                       # ||X - ZH||^2
-                 max(x @ x - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt), 0.0))
+                 max(xx - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt), 0.0))
         penalty = l2 * (np.sum(n_i * Z**2) + np.sum(m_j * H**2)) if l2 else 0.0
         losses.append(float(error + penalty))
         done = t == n_iter or t > 0 and losses[-2] - losses[-1] <= tol * losses[-2]
