@@ -83,11 +83,11 @@ figures: build/nmf.ipynb tools/export_figures.py ## write each figure of the exe
 test: build/nmf.ipynb | check-data ## run the whole test suite (builds the notebook first if stale)
 	$(PY) -m pytest
 
-bench: $(STAMP) | check-data ## time the lab's MU against scikit-learn, then at MovieLens-1M/10M scale
+bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab at MovieLens-1M/10M scale (about 10 min)
 	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.benchmarks.bench_nmf
 	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.benchmarks.bench_scale --sizes 1m 10m
 
-evaluate: $(STAMP) | check-data ## evaluate every recommender on the five official splits, report in build/
+evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (about 14 min)
 	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
@@ -100,7 +100,7 @@ $(PEERS_STAMP): lab/peers/requirements.txt requirements.txt requirements-dev.txt
 	$(call make-venv,$(PEERS_VENV),lab/peers/requirements.txt,$(PEERS_WHAT))
 	touch $@
 
-peers: $(PEERS_STAMP) | check-data ## evaluate other libraries' recommenders on the same folds: build/peers.csv, one report with ours
+peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (.venv-peers; about 20 min)
 	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------
@@ -115,7 +115,7 @@ $(SPARK_STAMP): lab/spark/requirements.txt requirements.txt requirements-dev.txt
 	$(call make-venv,$(SPARK_VENV),lab/spark/requirements.txt,Spark and the package's pins)
 	touch $@
 
-spark: $(SPARK_STAMP) | check-data ## run Spark MLlib's ALS(nonnegative=True) on the five folds beside nnls_als
+spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five folds (Java 17; a 456 MB download; about 5 min)
 	@# --hide: the JVM's start-up notes (an incubator module; no native BLAS, Java's is used)
 	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
