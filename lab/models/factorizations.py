@@ -1,16 +1,16 @@
-"""The other factorizations of a rating matrix: ALS, NNLS-ALS, a biased model, SVD.
+"""The factorizations the exercise's multiplicative updates are compared with.
 
-:mod:`lab.base` holds the lab's multiplicative updates (the exercise's, fast); this
-module holds the factorizations they are compared with.  Each works on the observed
-cells of a (users x movies) matrix and shares with :func:`lab.base.non_negative`
-its input validation, its parameter rules (:func:`lab.base.check_parameters`),
-its random start, its count-scaled penalty, its stopping rule and its result
-convention (``losses[0]`` is the objective at the start).  Each can fold new
-rows into a fitted model (``fold_into=``) with its own training half-step.
+Each works on the observed cells of a (users x movies) matrix and takes from
+:mod:`lab.base` its input validation (:func:`lab.base.validate`), the way its parameter
+rules are checked (its own ``RULES_*`` mapping, :func:`lab.base.check_params`), the start
+of :func:`nmf_core.non_negative` (:func:`lab.base.initialize`), the count-scaled penalty,
+the stopping rule and the result convention (``losses[0]`` is the objective at the start);
+where one departs from these, its docstring says how.  All but the Bayesian model fold
+new rows into a fitted model (``fold_into=``) with their own training half-step.
 
-* :func:`als` - regularized alternating least squares (Zhou et al. 2008);
-* :func:`nnls_als` - the same with ``Z, H >= 0``, each row an exact
-  non-negative least-squares problem (Bro & De Jong 1997);
+* :func:`als` - regularized alternating least squares (Zhou et al. 2008); with
+  ``nonnegative=True`` NNLS-ALS, ``Z, H >= 0``, each row an exact non-negative
+  least-squares problem (Bro & De Jong 1997);
 * :func:`biased_non_negative` - mean + user and item biases + a non-negative
   interaction (the biased model of Koren, Bell & Volinsky 2009, with the
   factors constrained), and :func:`biases`, the same model without the
@@ -40,12 +40,18 @@ from scipy.optimize import nnls
 from scipy.special import log_ndtr
 from scipy.sparse.linalg import svds
 
-from lab.base import (NMFResult, _check_rank, _csr_from_cells, _finished, _fixed_H, _jit,
-                      _initialize, _penalty, _validate, check_parameters)
+from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult,
+                      check_params, check_rank, finished, fixed_H, initialize, integer, optional,
+                      penalty, real, validate)
+from lab.base import _csr_from_cells
+from lab.models.kernels import jit
 
-__all__ = ["als", "nnls_als", "biased_non_negative", "biases", "truncated_svd",
-           "implicit_nnls_als", "bayesian_non_negative", "BiasedResult", "PosteriorMean",
-           "predict_cells"]
+__all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
+           "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells"]
+
+#: The rules of the parameters the iterative factorizations share.
+RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
+                   "tol": TOLERANCE, "verbose": FLAG}
 
 _PREDICT_CHUNK = 1 << 19  # observed cells handled at a time when predicting
 
@@ -136,7 +142,7 @@ class _Observed(NamedTuple):
 
 def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
     """Validate ``data`` and ``mask`` (:func:`lab.base._validate`); group the observed cells."""
-    checked = _validate(data, mask, name=name, non_negative=non_negative)
+    checked = validate(data, mask, name=name, non_negative=non_negative)
     X = checked.X
     if not checked.masked:                 # every cell is observed: store them all, zeros too
         dense = X.toarray() if sp.issparse(X) else X
@@ -151,94 +157,80 @@ def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observe
 
 # ---------------------------------------------------------------- ALS and NNLS-ALS
 
-def als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=0.1,
-        tol=None, verbose=False, fold_into=None) -> NMFResult:
-    """Regularized alternating least squares on observed cells (no sign constraint).
+def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
+        mask="observed", l2=0.1, tol=None, verbose=False, fold_into=None) -> FitResult:
+    """Regularized alternating least squares on observed cells; NNLS-ALS with ``nonnegative``.
 
     Minimizes ``sum_obs (x_ij - z_i . h_j)^2 + l2 * (sum_i n_i ||z_i||^2 +
     sum_j m_j ||h_j||^2)``, ``n_i`` and ``m_j`` the observed cells of row i and
-    column j (the weighted penalty of ALS-WR, also that of
-    :func:`lab.base.non_negative`).  Each half-step is the closed form
-    ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells:
-    an exact block minimization, so the objective never increases.
+    column j (the weighted penalty of ALS-WR, also that of :func:`nmf_core.non_negative`),
+    with ``Z, H >= 0`` when ``nonnegative``.  Each half-step solves every row exactly:
+    ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells, or, with
+    ``nonnegative``, the non-negative least-squares problem
+    ``min_{z >= 0} z'(H_i H_i' + l2 n_i I) z - 2 z' H_i x_i`` (a batched active-set
+    method, :func:`_solve_nonneg`).  Exact block minimizations: the objective never
+    increases.  Spark MLlib's ``ALS(regParam=l2, nonnegative=...)`` minimizes the same.
 
     Parameters
     ----------
     data : array-like, DataFrame or sparse matrix of shape (n, m)
+        Non-negative at observed cells when ``nonnegative``.
     num_components : int
         Rank M, ``1 <= M <= min(n, m)``.
+    nonnegative : bool, default False
+        Constrain ``Z`` and ``H`` to be >= 0 (NNLS-ALS).
     n_iter : int >= 0, default 20
         Sweeps (all rows, then all columns).
-    random_state, l2, tol, verbose
-        As in :func:`lab.base.non_negative`; the start is the same (only
-        ``H0`` matters, Z is solved first).
-    mask : "observed", None, bool array or sparse matrix, default "observed"
-        As in :func:`lab.base.non_negative`.
-    fold_into : NMFResult, optional
-        Keep its ``H`` and solve only the rows of ``data`` (one exact
-        half-step per sweep): a new user of a fitted model.
+    random_state, l2, tol, verbose, mask
+        As in :func:`nmf_core.non_negative` (``mask`` defaults to "observed"); the start is
+        the same (only ``H0`` matters, Z is solved first).
+    fold_into : FitResult, optional
+        Keep its ``H`` and solve only the rows of ``data`` (one exact half-step per
+        sweep): a new user of a fitted model.
 
     Returns
     -------
-    NMFResult
-        ``Z`` (n, M), ``H`` (M, m), ``losses`` (sweeps done + 1,).  Rows or
-        columns without observed cells get zero factors.
+    FitResult
+        ``Z`` (n, M), ``H`` (M, m), ``losses`` (sweeps done + 1,).  Rows or columns
+        without observed cells get zero factors.
 
     References
     ----------
-    Y. Zhou, D. Wilkinson, R. Schreiber and R. Pan, "Large-scale parallel
-    collaborative filtering for the Netflix prize", AAIM 2008.
+    Y. Zhou, D. Wilkinson, R. Schreiber and R. Pan, "Large-scale parallel collaborative
+    filtering for the Netflix prize", AAIM 2008.  R. Bro and S. De Jong, "A fast
+    non-negativity-constrained least squares algorithm", J. Chemometrics 11 (1997).
     """
-    obs = _observed(data, mask, non_negative=False)
-    M = _check_rank(num_components, obs.shape, fold_into)
-    return _alternate(obs, M, _solve_ridge, "als", fold_into, non_negative=False,
-                      **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
-                                         tol=tol, verbose=verbose))
-
-
-def nnls_als(data, num_components, *, n_iter=20, random_state=0, mask="observed", l2=0.1,
-             tol=None, verbose=False, fold_into=None) -> NMFResult:
-    """Non-negative alternating least squares with L2 on observed cells.
-
-    The objective of :func:`als` with ``Z >= 0`` and ``H >= 0``.  Each
-    half-step solves, for every row ``i``, the non-negative least-squares
-    problem ``min_{z >= 0} z'(H_i H_i' + l2 n_i I) z - 2 z' H_i x_i`` exactly
-    (a batched active-set method, see :func:`_solve_nonneg`), so the objective
-    never increases.  Parameters and result as in :func:`als`; ``data`` must
-    be non-negative at observed cells.
-
-    References
-    ----------
-    R. Bro and S. De Jong, "A fast non-negativity-constrained least squares
-    algorithm", Journal of Chemometrics 11 (1997), 393-401.
-    """
-    obs = _observed(data, mask, non_negative=True)
-    M = _check_rank(num_components, obs.shape, fold_into)
-    return _alternate(obs, M, _solve_nonneg, "nnls_als", fold_into, non_negative=True,
-                      **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
-                                         tol=tol, verbose=verbose))
+    name = "als(nonnegative=True)" if nonnegative is True else "als"
+    options = check_params({**RULES_ITERATIVE, "nonnegative": FLAG},
+                           dict(nonnegative=nonnegative, n_iter=n_iter, random_state=random_state,
+                                l2=l2, tol=tol, verbose=verbose), name)
+    nonnegative = options.pop("nonnegative")
+    obs = _observed(data, mask, non_negative=nonnegative)
+    M = check_rank(num_components, obs.shape, name, fold_into)
+    return _alternate(obs, M, _solve_nonneg if nonnegative else _solve_ridge, name, fold_into,
+                      non_negative=nonnegative, **options)
 
 
 def _alternate(obs, M, solve, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,
-               verbose) -> NMFResult:
-    """The sweeps of :func:`als` and :func:`nnls_als`: rows, then columns, each solved exactly."""
+               verbose) -> FitResult:
+    """The sweeps of :func:`als`: rows, then columns, each solved exactly."""
     n, m = obs.shape
-    Z, H = _initialize(n, m, M, float(np.abs(obs.by_row.data).mean()), random_state)
-    fixed_H = _fixed_H(fold_into, M, m, non_negative=non_negative)
-    if fixed_H is not None:
-        H = fixed_H
+    Z, H = initialize(n, m, M, float(np.abs(obs.by_row.data).mean()), random_state)
+    fixed = fixed_H(fold_into, M, m, non_negative=non_negative)
+    if fixed is not None:
+        H = fixed
     losses = np.empty(n_iter + 1)
-    losses[0] = obs.squared_error(Z, H) + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+    losses[0] = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
     t = 0
-    while not _finished(losses, t, n_iter, tol, verbose, name):
+    while not finished(losses, t, n_iter, tol, verbose, name):
         Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0, solve, Z)
-        if fixed_H is None:
+        if fixed is None:
             HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
                                    solve, H.T)
             H = HT.T.copy()
         t += 1
-        losses[t] = rss + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
-    return NMFResult(Z, H, losses[:t + 1])
+        losses[t] = rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+    return FitResult(Z, H, losses[:t + 1])
 
 
 # ---------------------------------------------------------------- biases and the biased model
@@ -286,10 +278,12 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     recommender systems", IEEE Computer 42 (2009), 30-37.
     """
     obs = _observed(data, mask, non_negative=False)
-    M = _check_rank(num_components, obs.shape, fold_into)
+    M = check_rank(num_components, obs.shape, "biased_non_negative", fold_into)
     return _fit_biased(obs, M, "biased_non_negative", fold_into,
-                       **check_parameters(n_iter=n_iter, random_state=random_state, l2=l2,
-                                          bias_l2=bias_l2, tol=tol, verbose=verbose))
+                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                                      dict(n_iter=n_iter, random_state=random_state, l2=l2,
+                                           bias_l2=bias_l2, tol=tol, verbose=verbose),
+                                      "biased_non_negative"))
 
 
 def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=False,
@@ -309,35 +303,36 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=
     """
     obs = _observed(data, mask, non_negative=False)
     return _fit_biased(obs, 0, "biases", fold_into,
-                       **check_parameters(n_iter=n_iter, random_state=0, l2=0.0,
-                                          bias_l2=bias_l2, tol=tol, verbose=verbose))
+                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                                      dict(n_iter=n_iter, random_state=0, l2=0.0,
+                                           bias_l2=bias_l2, tol=tol, verbose=verbose), "biases"))
 
 
 def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, tol,
                 verbose) -> BiasedResult:
     n, m = obs.shape
     if fold_into is None:
-        mu, item_bias, fixed_H = float(obs.by_row.data.mean()), np.zeros(m), None
+        mu, item_bias, fixed = float(obs.by_row.data.mean()), np.zeros(m), None
     else:
-        fixed_H = _fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
+        fixed = fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
         mu, item_bias = _fixed_biases(fold_into, m)
     level = float(np.abs(obs.by_row.data - mu).mean())
-    Z, H = _initialize(n, m, M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
-    if fixed_H is not None:
-        H = fixed_H
+    Z, H = initialize(n, m, M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
+    if fixed is not None:
+        H = fixed
     user_bias = np.zeros(n)
 
     def objective(rss):
-        return (rss + _penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+        return (rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
                 + bias_l2 * float(user_bias @ user_bias + item_bias @ item_bias))
 
     losses = np.empty(n_iter + 1)
     losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
     t = 0
-    while not _finished(losses, t, n_iter, tol, verbose, name):
+    while not finished(losses, t, n_iter, tol, verbose, name):
         Z, user_bias, rss = _biased_half_step(obs.by_row, obs.by_row.indices, item_bias, H.T,
                                               mu, l2, bias_l2, obs.row_counts, Z)
-        if fixed_H is None:
+        if fixed is None:
             HT, item_bias, rss = _biased_half_step(obs.by_col, obs.by_col.indices, user_bias, Z,
                                                    mu, l2, bias_l2, obs.col_counts, H.T)
             H = HT.T.copy()
@@ -393,7 +388,7 @@ def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, 
 # ---------------------------------------------------------------- implicit feedback
 
 def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="observed",
-                      l2=30.0, alpha=3.0, tol=None, verbose=False, fold_into=None) -> NMFResult:
+                      l2=30.0, alpha=3.0, tol=None, verbose=False, fold_into=None) -> FitResult:
     """Non-negative ALS on implicit feedback: who rated what, weighted by confidence.
 
     The model of Hu, Koren & Volinsky (2008) with ``Z, H >= 0``: every cell has
@@ -421,7 +416,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
 
     Returns
     -------
-    NMFResult
+    FitResult
         ``losses`` holds the objective above, ``losses[0]`` at the start.
 
     References
@@ -430,14 +425,15 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     feedback datasets", IEEE ICDM 2008.
     """
     obs = _observed(data, mask, non_negative=False)
-    M = _check_rank(num_components, obs.shape, fold_into)
-    options = check_parameters(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
-                               verbose=verbose, alpha=alpha)
+    M = check_rank(num_components, obs.shape, "implicit_nnls_als", fold_into)
+    options = check_params({**RULES_ITERATIVE, "alpha": PENALTY},
+                           dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
+                                verbose=verbose, alpha=alpha), "implicit_nnls_als")
     n, m = obs.shape
-    Z, H = _initialize(n, m, M, 1.0, options["random_state"])
-    fixed_H = _fixed_H(fold_into, M, m, non_negative=True)
-    if fixed_H is not None:
-        H = fixed_H
+    Z, H = initialize(n, m, M, 1.0, options["random_state"])
+    fixed = fixed_H(fold_into, M, m, non_negative=True)
+    if fixed is not None:
+        H = fixed
     positives = [sp.csr_matrix((np.ones(part.nnz), part.indices, part.indptr), shape=part.shape)
                  for part in (obs.by_row, obs.by_col)]
     l2, alpha = options["l2"], options["alpha"]
@@ -453,14 +449,14 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     losses = np.empty(options["n_iter"] + 1)
     losses[0] = objective(Z, H)
     t = 0
-    while not _finished(losses, t, options["n_iter"], options["tol"], options["verbose"],
+    while not finished(losses, t, options["n_iter"], options["tol"], options["verbose"],
                         "implicit_nnls_als"):
         Z = _implicit_side(positives[0], H.T, l2, alpha, Z)
-        if fixed_H is None:
+        if fixed is None:
             H = _implicit_side(positives[1], Z, l2, alpha, H.T).T.copy()
         t += 1
         losses[t] = objective(Z, H)
-    return NMFResult(Z, H, losses[:t + 1])
+    return FitResult(Z, H, losses[:t + 1])
 
 
 def _implicit_side(positive, F, l2, alpha, previous):
@@ -581,9 +577,12 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     normal variables", Statistics and Computing 5 (1995).
     """
     obs = _observed(data, mask, non_negative=False)
-    M = _check_rank(num_components, obs.shape)
-    params = check_parameters(n_samples=n_samples, burn_in=burn_in, thin=thin,
-                              random_state=random_state, verbose=verbose)
+    M = check_rank(num_components, obs.shape, "bayesian_non_negative")
+    params = check_params({"n_samples": integer(1), "burn_in": integer(0), "thin": integer(1),
+                           "random_state": SEED, "verbose": FLAG},
+                          dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
+                               random_state=random_state, verbose=verbose),
+                          "bayesian_non_negative")
     low, high = _check_clip(clip)
     rng = np.random.default_rng(params["random_state"])
     n, m = obs.shape
@@ -741,15 +740,15 @@ def _gibbs_factors_loops(rng, ptr, other, residual, own, fixed, location, precis
             residual[start + j] = errors[j]
 
 
-_standard_normal_above = _jit(_standard_normal_above)
-_gibbs_biases = _jit(_gibbs_biases_loops)
-_gibbs_factors = _jit(_gibbs_factors_loops)
+_standard_normal_above = jit(_standard_normal_above)
+_gibbs_biases = jit(_gibbs_biases_loops)
+_gibbs_factors = jit(_gibbs_factors_loops)
 
 
 # ---------------------------------------------------------------- truncated SVD
 
 def truncated_svd(data, num_components, *, random_state=0, mask=None,
-                  fold_into=None) -> NMFResult:
+                  fold_into=None) -> FitResult:
     """Best rank-M approximation (Eckart-Young) of a complete matrix.
 
     The matrix is taken as given: impute missing ratings first (zeros give
@@ -768,13 +767,13 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
         Seed of ARPACK's start vector (sparse input only).
     mask : None
         Every cell must be observed; any other value is refused.
-    fold_into : NMFResult, optional
+    fold_into : FitResult, optional
         An earlier SVD whose ``H`` (orthonormal rows) is kept: the rows of
         ``data`` are projected, ``Z = X @ H.T``, their least-squares fit.
 
     Returns
     -------
-    NMFResult
+    FitResult
         ``Z = U_M diag(s_M)`` (n, M), ``H = V_M'`` (M, m), singular values in
         decreasing order, signs fixed so that each column of ``Z`` has a
         positive largest-magnitude entry.  ``losses`` holds the squared
@@ -784,19 +783,20 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
     if mask is not None:
         what = repr(mask) if isinstance(mask, str) else f"a {type(mask).__name__}"
         raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={what}. Fill "
-                         "the missing cells first (with lab.ratings.fit_model: a fill_value).")
-    X = _validate(data, None, non_negative=False, mask_allowed=False).X
-    M = _check_rank(num_components, X.shape, fold_into)
-    random_state = check_parameters(random_state=random_state)["random_state"]
+                         "the missing cells first (lab.ratings.RatingIndex.filled).")
+    X = validate(data, None, non_negative=False, mask_allowed=False).X
+    M = check_rank(num_components, X.shape, "truncated_svd", fold_into)
+    random_state = check_params({"random_state": SEED}, {"random_state": random_state},
+                                "truncated_svd")["random_state"]
     total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))
     if fold_into is not None:
-        H = _fixed_H(fold_into, M, X.shape[1], non_negative=False)
+        H = fixed_H(fold_into, M, X.shape[1], non_negative=False)
         if not np.allclose(H @ H.T, np.eye(M), atol=1e-8):
             raise ValueError("fold_into must be a truncated_svd fit: its H has orthonormal rows "
                              "(the projection Z = X H^T is the least-squares fit only then).")
         Z = np.asarray(X @ H.T)
         residual = (X.toarray() if sp.issparse(X) else X) - Z @ H
-        return NMFResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))
+        return FitResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))
     if sp.issparse(X):
         if M >= min(X.shape):
             raise ValueError(f"num_components must be < {min(X.shape)} for sparse data; got {M}. "
@@ -810,7 +810,7 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
     signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(M)])
     signs[signs == 0] = 1.0
     U, Vt = U * signs, Vt * signs[:, None]
-    return NMFResult(U * s, Vt, np.array([total, max(total - float(s @ s), 0.0)]))
+    return FitResult(U * s, Vt, np.array([total, max(total - float(s @ s), 0.0)]))
 
 
 # ---------------------------------------------------------------- exact row solvers

@@ -1,0 +1,155 @@
+"""One interface for every recommender of the lab: ours, the peers' and Spark's.
+
+Modelled on scikit-learn's estimators and implicit's models::
+
+    model = REGISTRY["nnls_als"](num_components=20, l2=0.1, random_state=0)
+    model.fit(ratings)                  # 'user id', 'movie id', 'rating' -> self
+    model.predict(user_ids, movie_ids)  # scores of those pairs (ndarray)
+    model.recommend(user_id, n=10)      # the n best movies the user has not rated (Series)
+    model.fold_in({50: 5, 181: 4})      # a new user's score of every movie (Series)
+    model.losses_                       # objective per step, losses_[0] the start (or None)
+
+A model class declares what the registry, the evaluation and the report need beside its
+code: ``key`` (its registry key), ``label`` (a line of the report), ``library``,
+``non_negative`` (are its factors constrained >= 0), ``predicts_ratings`` (False for a
+model that only ranks: no RMSE is reported), ``select_by`` (the validation metric that
+picks its parameters: "rmse", lower is better, or "precision", precision at the
+evaluation's cut-off, higher is better),
+``defaults`` and ``rules`` (its parameters, checked by :func:`lab.base.check_params`: a
+bad value raises :class:`lab.base.InvalidParameterError` from the constructor) and
+``grid`` (the candidates of the validation search, one list per parameter).
+It implements ``_fit(ratings)`` and ``_score_rows(rows)``; a model that can fold in a
+new user implements ``_fold_in(query)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from lab.base import InvalidParameterError, Rule, check_params
+from lab.ratings import RATING_SCALE, RatingIndex, top_n
+
+
+class Model:
+    """The base class of every model of :data:`lab.models.REGISTRY`."""
+
+    key: ClassVar[str]
+    label: ClassVar[str]
+    library: ClassVar[str] = "ours"
+    non_negative: ClassVar[bool] = False
+    predicts_ratings: ClassVar[bool] = True
+    select_by: ClassVar[str] = "rmse"
+    defaults: ClassVar[dict] = {}
+    rules: ClassVar[Mapping[str, Rule]] = {}
+    grid: ClassVar[dict] = {}
+
+    def __init__(self, **params):
+        self.params = check_params(self.rules, {**self.defaults, **params}, self.key)
+        self.losses_ = None
+        self.index_ = None
+
+    def __repr__(self) -> str:
+        changed = {k: v for k, v in self.params.items() if self.defaults.get(k, None) != v}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # --- what every model does the same way --------------------------------------------------
+
+    def fit(self, ratings: pd.DataFrame, index: RatingIndex | None = None) -> "Model":
+        """Fit to ``ratings`` (columns ``'user id'``, ``'movie id'``, ``'rating'``); ``index``
+        (a :class:`lab.ratings.RatingIndex`) sets the users and movies scored, by default
+        those of ``ratings``.  Returns the model."""
+        self.index_ = RatingIndex.from_ratings(ratings) if index is None else index
+        self.ratings_ = ratings
+        self._rated = self.index_.sparse(ratings)
+        self._fit(ratings)
+        return self
+
+    def scores(self) -> np.ndarray:
+        """The score of every (user, movie) of the index, shape ``index_.shape``."""
+        self._check_fitted()
+        return self._score_rows(np.arange(self.index_.shape[0]))
+
+    def predict(self, user_ids, movie_ids) -> np.ndarray:
+        """The scores of the pairs ``(user_ids[t], movie_ids[t])``, shape ``(len(user_ids),)``."""
+        self._check_fitted()
+        rows = self.index_.user_positions(np.asarray(user_ids))
+        cols = self.index_.movie_positions(np.asarray(movie_ids))
+        if rows.shape != cols.shape:
+            raise ValueError(f"user_ids and movie_ids must have the same length; got "
+                             f"{rows.size} and {cols.size}.")
+        return self._predict_cells(rows, cols)
+
+    def recommend(self, user_id, n: int = 10) -> pd.Series:
+        """The ``n`` movies ``user_id`` has not rated with the highest scores (ties: lower
+        movie id): a Series of scores indexed by movie id, best first."""
+        self._check_fitted()
+        if isinstance(user_id, (bool, np.bool_)) or not isinstance(user_id, numbers.Integral):
+            raise TypeError(f"user_id must be an integer user id; got {user_id!r}.")
+        row = self.index_.user_positions([user_id])
+        scores = self._score_rows(row)
+        best = top_n(scores, self._rated[row], n)[0]
+        return pd.Series(scores[0, best], name="score",
+                         index=pd.Index(self.index_.movie_ids[best], name="movie id"))
+
+    def fold_in(self, query: Mapping[int, int]) -> pd.Series:
+        """A new user's score of every movie from ``{movie id: stars}`` alone, the fitted
+        model unchanged: a Series indexed by movie id.  NotImplementedError for a model
+        that cannot answer a new user without refitting."""
+        self._check_fitted()
+        query = _check_query(query, self.index_.movie_ids)
+        scores = self._fold_in(query)
+        return pd.Series(scores, index=pd.Index(self.index_.movie_ids, name="movie id"),
+                         name="score")
+
+    # --- what each model implements ----------------------------------------------------------
+
+    def _fit(self, ratings: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of the index's rows ``rows`` for every movie, shape (len(rows), n_movies)."""
+        raise NotImplementedError
+
+    def _predict_cells(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Scores at the cells ``(rows[t], cols[t])``; by default from whole rows."""
+        unique, inverse = np.unique(rows, return_inverse=True)
+        return self._score_rows(unique)[inverse, cols]
+
+    def _fold_in(self, query: dict[int, int]) -> np.ndarray:
+        raise NotImplementedError(f"{self.key} cannot fold in a new user: it has no update of "
+                                  "one user's factors with the rest held fixed. Add the user's "
+                                  "ratings to the training ratings and fit again.")
+
+    def _check_fitted(self) -> None:
+        if self.index_ is None:
+            raise RuntimeError(f"this {self.key} model is not fitted yet; call .fit(ratings) "
+                               "first.")
+
+
+def _check_query(query, movie_ids) -> dict[int, int]:
+    """``{movie id: whole stars}`` with known movie ids, as plain ints."""
+    if not isinstance(query, Mapping) or not query:
+        raise ValueError(f"query must be a non-empty dict {{movie id: stars}}; got {query!r}.")
+    not_ids = [m for m in query if isinstance(m, (bool, np.bool_))
+               or not isinstance(m, numbers.Integral)]
+    if not_ids:
+        raise TypeError(f"movie ids in query must be integers; got {not_ids!r}.")
+    known = set(np.asarray(movie_ids).tolist())
+    unknown = [m for m in query if m not in known]
+    if unknown:
+        raise KeyError(f"movie id(s) {unknown} of query are not movies the model was fitted "
+                       "with.")
+    low, high = RATING_SCALE
+    bad = {m: r for m, r in query.items() if isinstance(r, (bool, np.bool_))
+           or not isinstance(r, numbers.Real) or not float(r).is_integer() or not low <= r <= high}
+    if bad:
+        raise ValueError(f"ratings {bad} of query are not whole stars from {low} to {high}.")
+    return {int(m): int(r) for m, r in query.items()}
+
+
+__all__ = ["Model", "InvalidParameterError"]

@@ -1,0 +1,221 @@
+"""The compiled form of the exercise's update on observed cells, for the lab's masked MU model.
+
+:func:`nmf_core.non_negative` with a mask is the reference: it forms ``Z H`` at the
+observed cells with NumPy/SciPy, three gathers of (observed cells x M) per step.
+:func:`masked_updates` runs the same updates from the same start (``lab.base.initialize``)
+with the same floor, as one pass over the observed cells of each column, then of each
+row (:func:`_half_step_loops`), compiled by numba where it is installed; without numba,
+:func:`_half_step_numpy` is the same pass in NumPy/SciPy.  Tests hold both to the reference.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, FitResult, check_params,
+                      check_rank, finished, fixed_H, initialize, mean_observed, penalty, real,
+                      validate)
+from nmf_core import EPS
+
+try:  # optional: compiles the masked kernel (see _half_step_loops)
+    import numba
+except ImportError:  # the NumPy form of the kernel is used instead
+    numba = None
+
+#: Cells the NumPy form of the masked update handles at once (memory O(_CHUNK * M)).
+_CHUNK = 8192
+
+#: The rules of :func:`masked_updates`' parameters.
+RULES = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY, "eps": real(0.0, strict=True),
+         "tol": TOLERANCE, "verbose": FLAG}
+
+
+def masked_updates(data, num_components, *, n_iter=1000, random_state=0, mask="observed",
+                   l2=0.0, eps=EPS, tol=None, verbose=False, fold_into=None) -> FitResult:
+    """:func:`nmf_core.non_negative` restricted to observed cells, compiled: the same
+    parameters (``mask`` required), start, floor ``eps * s**1.5``, updates and losses."""
+    checked = validate(data, mask)
+    if not checked.masked:
+        raise ValueError("masked_updates needs a mask (e.g. mask='observed'); for every cell "
+                         "observed, use nmf_core.non_negative.")
+    options = check_params(RULES, dict(n_iter=n_iter, random_state=random_state, l2=l2, eps=eps,
+                                       tol=tol, verbose=verbose), "masked_updates")
+    X = checked.X
+    n, m = X.shape
+    M = check_rank(num_components, X.shape, "masked_updates", fold_into)
+    level = mean_observed(checked)
+    Z, H = initialize(n, m, M, level, options.pop("random_state"))
+    fixed = fixed_H(fold_into, M, m, non_negative=True)
+    floor = options.pop("eps") * (level * np.sqrt(level) if level > 0 else 1.0)
+    Z, H, losses = _mu_masked(X, Z, H if fixed is None else fixed, update_H=fixed is None,
+                              floor=floor, **options)
+    return FitResult(Z, H, losses)
+
+
+def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
+               floor: float) -> np.ndarray:
+    """``factor * numerator / clip(denominator, floor)`` in the denominator's (fresh) array."""
+    np.maximum(denominator, floor, out=denominator)
+    np.divide(numerator, denominator, out=denominator)
+    denominator *= factor
+    return denominator
+
+
+def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
+    """Multiplicative updates over the observed cells; returns ``(Z, H, losses)``.
+
+    ``Xo`` is CSR, its stored entries exactly the observed cells.  With ``P = Z H``
+    at those cells and ``n_i`` / ``m_j`` the observed cells of row i / column j,
+    the objective ``sum_obs (x_ij - p_ij)^2 + l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j
+    ||H[:, j]||^2)`` descends by (minimizers of Lee & Seung's auxiliary function)::
+
+        H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, floor)
+        Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
+
+    each a half-step over the cells grouped by column, then by row.  The H
+    half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
+    """
+    half_step = _half_step_numpy if _half_step_compiled is None else _half_step_compiled
+    by_row, by_col = _cells(Xo), _cells(Xo.T.tocsr())
+    Z = np.array(Z, dtype=np.float64, order="C")
+    HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
+    HT_next = np.empty_like(HT)
+    losses = np.empty(n_iter + 1)
+    for t in range(n_iter + 1):
+        # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
+        losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
+                     + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
+        if finished(losses, t, n_iter, tol, verbose, "masked_updates"):
+            return Z, HT.T.copy(), losses[: t + 1]
+        if update_H:
+            HT, HT_next = HT_next, HT
+        half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Cells(NamedTuple):
+    """Observed cells by group (a column j when H is updated, a row i when Z is): a CSR
+    matrix's arrays.  Cells ``indptr[g]:indptr[g + 1]`` form group g; cell k has the other
+    factor's index ``other_index[k]`` and value ``values[k]``; ``counts`` are group sizes."""
+
+    indptr: np.ndarray
+    other_index: np.ndarray
+    values: np.ndarray
+    counts: np.ndarray
+
+
+def _cells(matrix: sp.csr_array) -> _Cells:
+    """``_Cells`` of a canonical CSR matrix (pass ``X.T.tocsr()`` to group by column)."""
+    indptr = np.asarray(matrix.indptr, dtype=np.int64)
+    return _Cells(indptr, np.asarray(matrix.indices, dtype=np.int64),
+                  np.asarray(matrix.data, dtype=np.float64), np.diff(indptr).astype(np.float64))
+
+
+def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor, out):
+    """One masked multiplicative update of ``own`` (``Z``, or ``H.T``), in NumPy/SciPy.
+
+    With ``p_k = own[g] . other[o_k]`` the model's value at cell k of group g::
+
+        out[g] = own[g] * (sum_k x_k other[o_k])
+                 / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], floor)
+
+    Returns ``sum_k (x_k - p_k)^2`` at the incoming factors; ``out`` may be ``own``.
+    Two row gathers of the cells, then one sparse product with ``[X; P]``.
+    """
+    n_groups, nnz = own.shape[0], values.size
+    groups = np.repeat(np.arange(n_groups), np.diff(indptr))
+    pred = np.empty(nnz)
+    size = min(nnz, _CHUNK)                                # memory O(_CHUNK * M)
+    own_rows, other_rows = np.empty((size, own.shape[1])), np.empty((size, own.shape[1]))
+    for start in range(0, nnz, _CHUNK):
+        stop = min(start + _CHUNK, nnz)
+        # mode="clip" skips the bounds check (the indices are valid by construction)
+        np.take(own, groups[start:stop], axis=0, out=own_rows[:stop - start], mode="clip")
+        np.take(other, other_index[start:stop], axis=0, out=other_rows[:stop - start], mode="clip")
+        np.einsum("ij,ij->i", own_rows[:stop - start], other_rows[:stop - start],
+                  out=pred[start:stop])
+    residual = values - pred
+    stacked = sp.csr_array(                               # [X; P], shape (2 g, other rows)
+        (np.concatenate([values, pred]), np.concatenate([other_index, other_index]),
+         np.concatenate([indptr, indptr[1:] + nnz])), shape=(2 * n_groups, other.shape[0]))
+    both = stacked @ other
+    denominator = both[n_groups:]
+    if l2:
+        denominator += (l2 * counts)[:, None] * own
+    out[...] = _update_in(denominator, own, both[:n_groups], floor)
+    return float(residual @ residual)
+
+
+def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor, out):
+    """:func:`_half_step_numpy` as one pass over the cells, compiled by numba when available.
+
+    Group by group, four cells at a time: their model values (four dot products
+    sharing each load of ``own[g, c]``), then both sums; leftover cells one by
+    one; then the group's row.  No fast-math, so the loop order fixes the
+    rounding (it differs from the NumPy form's in the last bits only).
+    """
+    M = own.shape[1]
+    numerator = np.empty(M)
+    denominator = np.empty(M)
+    total = 0.0
+    for g in range(own.shape[0]):
+        numerator[:] = 0.0
+        denominator[:] = 0.0
+        squares = 0.0
+        k, end = indptr[g], indptr[g + 1]
+        while k + 4 <= end:
+            o0, o1, o2, o3 = (other_index[k], other_index[k + 1], other_index[k + 2],
+                              other_index[k + 3])
+            x0, x1, x2, x3 = values[k], values[k + 1], values[k + 2], values[k + 3]
+            p0 = p1 = p2 = p3 = 0.0
+            for c in range(M):
+                a = own[g, c]
+                p0 += a * other[o0, c]
+                p1 += a * other[o1, c]
+                p2 += a * other[o2, c]
+                p3 += a * other[o3, c]
+            squares += (((x0 - p0) * (x0 - p0) + (x1 - p1) * (x1 - p1))
+                        + ((x2 - p2) * (x2 - p2) + (x3 - p3) * (x3 - p3)))
+            for c in range(M):
+                b0, b1, b2, b3 = other[o0, c], other[o1, c], other[o2, c], other[o3, c]
+                numerator[c] += (x0 * b0 + x1 * b1) + (x2 * b2 + x3 * b3)
+                denominator[c] += (p0 * b0 + p1 * b1) + (p2 * b2 + p3 * b3)
+            k += 4
+        while k < end:
+            o, x = other_index[k], values[k]
+            p = 0.0
+            for c in range(M):
+                p += own[g, c] * other[o, c]
+            squares += (x - p) * (x - p)
+            for c in range(M):
+                numerator[c] += x * other[o, c]
+                denominator[c] += p * other[o, c]
+            k += 1
+        total += squares
+        penalty = l2 * counts[g]
+        for c in range(M):
+            out[g, c] = own[g, c] * (numerator[c]
+                                     / max(denominator[c] + penalty * own[g, c], floor))
+    return total
+
+
+def _compile(function):
+    """``numba.njit`` of ``function``, cached on disk when a cache folder is writable."""
+    try:
+        return numba.njit(cache=True)(function)
+    except RuntimeError:  # no writable cache location: compile once per process
+        return numba.njit(function)
+
+
+def jit(function):
+    """``function`` compiled by numba, or ``function`` itself where numba is missing or
+    switched off (then it runs as plain Python: the same numbers, far slower)."""
+    return function if numba is None or numba.config.DISABLE_JIT else _compile(function)
+
+
+#: The compiled kernel, or None where numba is missing or switched off.
+_half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
+                       else _compile(_half_step_loops))
