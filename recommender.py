@@ -79,15 +79,13 @@ def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.Data
         What an unrated cell holds: the number, the mean of all ratings, the mean rating of
         the cell's movie, or that of the cell's user.
 
-    Returns
-    -------
-    DataFrame (n_users, n_movies), float: index ``'user id'``, columns ``'movie id'``, both
-    ascending, every user and movie of ``ratings``.  The exercise's pivot, filled.
+    Returns a float DataFrame (n_users, n_movies), index ``'user id'``, columns ``'movie id'``,
+    both ascending, with every user and movie of ``ratings``: the exercise's pivot, filled.
     """
     _check_ratings(ratings)
-    if isinstance(fill_value, str) and fill_value not in FILL_STRATEGIES or not isinstance(
-            fill_value, str) and (isinstance(fill_value, bool) or not (
-                isinstance(fill_value, numbers.Real) and np.isfinite(fill_value))):
+    number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
+    if not (fill_value in FILL_STRATEGIES if isinstance(fill_value, str)
+            else number and np.isfinite(fill_value)):
         raise ValueError(f"fill_value must be a finite number or one of {FILL_STRATEGIES}; "
                          f"got {fill_value!r}.")
     X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
@@ -129,7 +127,10 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     DataFrame: ``movie id``, ``movie title``, ``predicted score``, ``genres``; index ``rank``
     1..n, best first, ties by lower movie id.  Never a movie the user rated.
     """
-    reconstruction = _check_request(reconstruction, user_id, movies, ratings, n)
+    users = _check_tables(reconstruction, movies, ratings)      # the user ids of ratings, sorted
+    if reconstruction.index.equals(pd.RangeIndex(len(users))):  # the exercise's frame: row i is
+        reconstruction = reconstruction.set_axis(users, axis=0)  # the i-th user, as in rat_df
+    _check_request(reconstruction, user_id, movies, ratings, n)
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.loc[user_id].drop(rated).sort_index()        # unseen movies only
     best = scores.sort_values(ascending=False, kind="stable").head(n)    # ties: lower id first
@@ -219,14 +220,11 @@ def genre_share(movie_ids, movies: pd.DataFrame, genre: str) -> float:
 
 
 def genre_enrichment(H, movie_ids, movies: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """How much more weight each row of H puts on each genre than the ratings do.
-
-    Row k's loadings, normalized to sum to 1, weight the movies' 0/1 genre flags; that
-    share is divided by the genre's share of all ratings (a movie counts once per rating,
-    as often-rated movies get large loadings).  1: as common as among the ratings; 2:
-    twice as common.  Returns a DataFrame (M, 19), index ``component``, columns ``GENRES``
-    (NaN where undefined).
-    """
+    """How much more weight each row of H puts on each genre than the ratings do: row k's
+    loadings, normalized to sum to 1, weight the movies' 0/1 genre flags, and that share is
+    divided by the genre's share of all ratings (a movie counts once per rating).  1: as
+    common as among the ratings; 2: twice as common.  A DataFrame (M, 19), index
+    ``component``, columns ``GENRES`` (NaN where undefined)."""
     H, ids = _check_H(H, movie_ids, movies)
     G = _genre_flags(ids, movies).to_numpy(dtype=float)
     _check_ratings(ratings)
@@ -249,13 +247,10 @@ def top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 3) -> pd.Series:
 
 def score_contributions(Z, H, user_ids, movie_ids, user_id, movie_id) -> pd.DataFrame:
     """Why ``user_id`` gets ``movie_id``: the score ``(Z H)_uj = sum_k z_uk h_kj`` split into
-    its non-negative terms, one per row of H.
-
-    ``user_ids``, ``movie_ids``: the id of each row of Z and column of H (``rat_df.index``,
-    ``rat_df.columns``).  Returns a DataFrame (M, 4), index ``component``, columns ``user
-    weight`` (z_uk), ``movie loading`` (h_kj), ``contribution`` (their product; they sum to
-    the score) and ``share`` of the score; largest contribution first.
-    """
+    its non-negative terms, one per row of H.  ``user_ids``, ``movie_ids``: the id of each row
+    of Z and column of H (``rat_df.index``, ``rat_df.columns``).  A DataFrame (M, 4), index
+    ``component``: ``user weight`` (z_uk), ``movie loading`` (h_kj), ``contribution`` (their
+    product; they sum to the score), ``share`` of the score; largest contribution first."""
     Z, H = np.asarray(Z, dtype=float), np.asarray(H, dtype=float)
     if Z.ndim != 2 or H.ndim != 2 or Z.shape[1] != H.shape[0] or Z.shape[0] != len(user_ids) \
             or H.shape[1] != len(movie_ids):
@@ -307,21 +302,28 @@ def _check_movies(movies) -> None:
             "NaN." if movies["movie id"].isna().any() else f"{_plain(repeated.iloc[0])!r} twice."))
 
 
-def _check_request(reconstruction, user_id, movies, ratings, n) -> pd.DataFrame:
-    """The checks of :func:`recommend_movies`; returns ``reconstruction`` indexed by user id."""
+_BUILD = "pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)"
+
+
+def _check_tables(reconstruction, movies, ratings) -> pd.Index:
+    """The tables of :func:`recommend_movies` checked; returns the user ids of ``ratings``."""
     _check_ratings(ratings)
     _check_movies(movies)
-    build = "pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)"
     if not isinstance(reconstruction, pd.DataFrame):
         raise TypeError(f"reconstruction must be a DataFrame; got {type(reconstruction).__name__}."
-                        f" Build it as {build}.")
-    users = np.sort(ratings["user id"].unique())
-    if reconstruction.index.equals(pd.RangeIndex(len(reconstruction))):  # the exercise's 0..n-1
-        if len(reconstruction) != len(users):
-            raise ValueError(f"reconstruction is indexed 0..{len(reconstruction) - 1}, row "
-                             f"positions, but ratings has {len(users)} users, so its rows cannot "
-                             f"be matched to them. Build it as {build}.")
-        reconstruction = reconstruction.set_axis(pd.Index(users, name="user id"), axis=0)
+                        f" Build it as {_BUILD}.")
+    users = pd.Index(np.sort(ratings["user id"].unique()), name="user id")
+    if reconstruction.index.equals(pd.RangeIndex(len(reconstruction))) and \
+            len(reconstruction) != len(users):                 # positions of too few or many rows
+        raise ValueError(f"reconstruction is indexed 0..{len(reconstruction) - 1}, row "
+                         f"positions, but ratings has {len(users)} users, so its rows cannot "
+                         f"be matched to them. Build it as {_BUILD}.")
+    return users
+
+
+def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
+    """The checks of :func:`recommend_movies` on a reconstruction indexed by user id."""
+    build, users = _BUILD, np.sort(ratings["user id"].unique())
     if not (isinstance(user_id, numbers.Integral) and not isinstance(user_id, bool)):
         raise TypeError(f"user_id must be an integer user id; got {user_id!r}.")
     if user_id not in reconstruction.index or user_id not in set(users.tolist()):
@@ -345,7 +347,6 @@ def _check_request(reconstruction, user_id, movies, ratings, n) -> pd.DataFrame:
                          "factorization that diverged cannot rank movies: refit it.")
     if not (isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= 1):
         raise ValueError(f"n must be a positive integer (how many movies); got {n!r}.")
-    return reconstruction
 
 
 def _check_new_ratings(new_ratings, movies) -> dict[int, int]:
