@@ -3,7 +3,7 @@
     python -m lab.evaluate [--peers] [--folds 1 2 3 4 5] [--models nnls_als ...] [--jobs 2]
 
 A command line over :mod:`lab.evaluation`, which holds the protocol: for each
-fold u1..u5 and each model in ``lab.evaluation.MODELS``, choose the
+fold u1..u5 and each of our models in ``lab.models.REGISTRY``, choose the
 hyperparameters on a validation split carved from ``u{fold}.base``, refit on
 the whole base set, score on ``u{fold}.test``.  One line per model and fold as it
 finishes.  Writes one row per model and fold to ``build/evaluation.csv``, and a
@@ -11,8 +11,9 @@ readable report, ``build/evaluation.md`` with two figures beside it (all written
 atomically); prints the fold means with their standard deviations.  Ctrl-C stops
 it with one line.
 
-With ``--peers`` (``make peers``, in the peers' own environment) it runs the other
-libraries' models of ``lab/peers/models.py`` instead and writes ``build/peers.csv``.
+With ``--peers`` (``make peers``, in the peers' own environment, where their adapters of
+``lab/peers/models.py`` join the registry) it runs the other libraries' models instead and
+writes ``build/peers.csv``.
 Either run rewrites the report from both files when both exist for the same folds,
 so ours and the peers stand in one table.
 """
@@ -38,9 +39,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from lab import evaluation  # noqa: E402
-from lab.peers.models import PEERS  # noqa: E402
+from lab.models import REGISTRY  # noqa: E402
 
 METRICS = evaluation.METRICS
+PRECISION = f"precision_at_{evaluation.TOP_N}"
 OURS_CSV = ROOT / "build" / "evaluation.csv"
 PEERS_CSV = ROOT / "build" / "peers.csv"
 REPORT = ROOT / "build" / "evaluation.md"
@@ -57,12 +59,11 @@ def _run_fold(fold: int, models, data: Path, peers: bool) -> pd.DataFrame:
 
     def progress(row):
         rmse = "   -  " if pd.isna(row["rmse"]) else f"{row['rmse']:.4f}"
-        print(f"  u{fold} {row['model']:16s} rmse {rmse}  precision@10 "
-              f"{row['precision_at_10']:.4f}  ({time.perf_counter() - start:4.0f} s into the fold)",
+        print(f"  u{fold} {row['model']:16s} rmse {rmse}  precision@{evaluation.TOP_N} "
+              f"{row[PRECISION]:.4f}  ({time.perf_counter() - start:4.0f} s into the fold)",
               flush=True)
 
-    table = evaluation.evaluate_fold(fold, models, path=data, progress=progress,
-                                     registry=PEERS if peers else evaluation.MODELS)
+    table = evaluation.evaluate_fold(fold, models, path=data, progress=progress)
     print(f"fold u{fold}: {len(table)} models in {time.perf_counter() - start:.0f} s", flush=True)
     return table
 
@@ -88,19 +89,19 @@ def _best_line(label, values, catalogue, lower_is_better):
 
 
 def catalogue(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model: its description (from its registry), ``non_negative`` and ``library``
-    (from the result rows, as the run that produced them recorded them)."""
-    registries = {**evaluation.MODELS, **PEERS}
+    """Per model: its label (from the registry, where this environment has it),
+    ``non_negative`` and ``library`` (from the result rows, as the run that produced them
+    recorded them)."""
     table = results.groupby("model", sort=False)[["non_negative", "library"]].first()
     table["non_negative"] = table["non_negative"].astype(str).str.lower() == "true"
-    table.insert(0, "description", [registries[m].description if m in registries else ""
+    table.insert(0, "description", [REGISTRY[m].label if m in REGISTRY else ""
                                     for m in table.index])
     return table
 
 
 def _summary_lines(summary: pd.DataFrame, models: pd.DataFrame) -> list[str]:
     non_negative = models.index[models["non_negative"]]
-    rmse, precision = summary[("rmse", "mean")], summary[("precision_at_10", "mean")]
+    rmse, precision = summary[("rmse", "mean")], summary[(PRECISION, "mean")]
     return [_best_line("best non-negative RMSE", rmse[rmse.index.isin(non_negative)], models, True),
             _best_line("best RMSE", rmse, models, True),
             _best_line("best non-negative precision@10",
@@ -163,7 +164,7 @@ def write_report(results: pd.DataFrame, path: Path) -> None:
     rmse_png, precision_png = path.with_name("evaluation_rmse.png"), \
         path.with_name("evaluation_precision.png")
     _figure(summary, models, "rmse", "RMSE (lower is better)", True, rmse_png)
-    _figure(summary, models, "precision_at_10", "precision@10 (higher is better)", False,
+    _figure(summary, models, PRECISION, f"precision@{evaluation.TOP_N} (higher is better)", False,
             precision_png)
     table = _shown(summary)
     table.insert(0, "description", models.loc[table.index, "description"])
@@ -215,11 +216,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="the CSV written (default: build/"
                         "evaluation.csv, or build/peers.csv with --peers)")
     args = parser.parse_args(argv)
-    registry = PEERS if args.peers else evaluation.MODELS
-    models = args.models or list(registry)
-    unknown = [m for m in models if m not in registry]
+    # ours, or (--peers) the other libraries' adapters, which are registered where those
+    # libraries import; Spark's ALS is compared by lab.spark.run_spark, not here
+    candidates = [key for key, cls in REGISTRY.items()
+                  if (cls.library != "ours" and cls.__module__.startswith("lab.peers"))
+                  == args.peers and not cls.__module__.startswith("lab.spark")]
+    if args.peers and not candidates:
+        parser.error("the other libraries' models are not installed here; run `make peers`, "
+                     "which builds their environment (.venv-peers).")
+    models = args.models or candidates
+    unknown = [m for m in models if m not in candidates]
     if unknown:
-        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(registry)}"
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from "
+                     f"{', '.join(candidates)}"
                      + ("" if args.peers else " (the other libraries' models need --peers)"))
     output = args.output or (PEERS_CSV if args.peers else OURS_CSV)
     start = time.perf_counter()

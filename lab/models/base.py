@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
-from lab.ratings import RATING_SCALE, RatingIndex, top_n
+from lab.ratings import RatingIndex, check_query, top_n
 
 
 class Model:
@@ -101,7 +101,7 @@ class Model:
         model unchanged: a Series indexed by movie id.  NotImplementedError for a model
         that cannot answer a new user without refitting."""
         self._check_fitted()
-        query = _check_query(query, self.index_.movie_ids)
+        query = check_query(query, self.index_.movie_ids)
         scores = self._fold_in(query)
         return pd.Series(scores, index=pd.Index(self.index_.movie_ids, name="movie id"),
                          name="score")
@@ -129,27 +129,6 @@ class Model:
         if self.index_ is None:
             raise RuntimeError(f"this {self.key} model is not fitted yet; call .fit(ratings) "
                                "first.")
-
-
-def _check_query(query, movie_ids) -> dict[int, int]:
-    """``{movie id: whole stars}`` with known movie ids, as plain ints."""
-    if not isinstance(query, Mapping) or not query:
-        raise ValueError(f"query must be a non-empty dict {{movie id: stars}}; got {query!r}.")
-    not_ids = [m for m in query if isinstance(m, (bool, np.bool_))
-               or not isinstance(m, numbers.Integral)]
-    if not_ids:
-        raise TypeError(f"movie ids in query must be integers; got {not_ids!r}.")
-    known = set(np.asarray(movie_ids).tolist())
-    unknown = [m for m in query if m not in known]
-    if unknown:
-        raise KeyError(f"movie id(s) {unknown} of query are not movies the model was fitted "
-                       "with.")
-    low, high = RATING_SCALE
-    bad = {m: r for m, r in query.items() if isinstance(r, (bool, np.bool_))
-           or not isinstance(r, numbers.Real) or not float(r).is_integer() or not low <= r <= high}
-    if bad:
-        raise ValueError(f"ratings {bad} of query are not whole stars from {low} to {high}.")
-    return {int(m): int(r) for m, r in query.items()}
 
 
 __all__ = ["Model", "InvalidParameterError"]
