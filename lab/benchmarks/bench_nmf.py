@@ -8,8 +8,8 @@ Problems
     MovieLens-100k masked (only the 100,000 ratings observed), M = 20, 1000 iterations.
 Solvers
     ours      nmf_core.non_negative, the exercise's module (loss tracked at every
-              iteration); on the masked problem, lab.base.non_negative, whose update is
-              the numba-compiled pass over the observed cells;
+              iteration); on the masked problem, lab.models.kernels.masked_updates,
+              whose update is the numba-compiled pass over the observed cells;
     ours-numpy the masked problem in nmf_core.non_negative: the same update written
               in plain NumPy/SciPy (the reference the compiled pass is tested against);
     sk-mu     NMF(solver="mu", init="random", tol=0, max_iter=n)  (loss not tracked);
@@ -52,8 +52,8 @@ import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn.decomposition import NMF
 
-import lab.base as lab_base
 import nmf_core
+from lab.models import kernels
 from lab.ratings import RatingIndex, load_movielens
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def movielens_matrices(path: Path):
 
 def fit_ours(data, M, n_iter, mask=None, random_state=0):
     """The exercise's nmf_core.non_negative; masked, the lab's compiled update."""
-    factorize = nmf_core.non_negative if mask is None else lab_base.non_negative
+    factorize = nmf_core.non_negative if mask is None else kernels.masked_updates
     result = factorize(data, M, n_iter=n_iter, random_state=random_state, mask=mask)
     return result.losses.size - 1, float(result.losses[-1])
 
@@ -187,7 +187,8 @@ def main(argv=None) -> int:
     zero_filled_csr = sp.csr_array(zero_filled)
     print(f"MovieLens matrix {zero_filled.shape}, {np.count_nonzero(zero_filled):,} ratings "
           f"({np.count_nonzero(zero_filled) / zero_filled.size:.1%} of the cells)")
-    kernel = "numba " + lab_base.numba.__version__ if lab_base.numba else "NumPy (numba missing)"
+    kernel = ("NumPy (numba missing or switched off)" if kernels._half_step_compiled is None
+              else "numba " + kernels.numba.__version__)
     print(f"masked kernel: {kernel}")
     print(f"{n} iterations per fit; best of {args.repeat_digits} runs (digits) and "
           f"{args.repeat} (MovieLens); peak memory by tracemalloc over a "
