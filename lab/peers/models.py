@@ -1,36 +1,48 @@
-"""Other libraries' recommenders, on the same protocol as :data:`lab.evaluation.MODELS`.
+"""Other libraries' recommenders as models of :data:`lab.models.REGISTRY`.
 
-Each entry of :data:`PEERS` is an :class:`lab.evaluation.ModelSpec` whose score
-function fits a library's model on the training ratings and returns the dense
-(n_users, n_movies) matrix of its predictions, so that the validation search,
-the refit, the metrics and the cold-start fallback are exactly those of our
-own models (``lab.evaluation.evaluate_fold(..., registry=PEERS)``).
+Each class of :data:`PEERS` is a :class:`lab.models.base.Model` whose ``_fit`` fits a
+library's model on the training ratings and keeps the dense (n_users, n_movies) matrix of
+its predictions, so that the validation search, the refit, the metrics and the cold-start
+fallback are exactly those of our own models.
 
-The libraries are imported inside the score functions: this module loads in the
-main environment (the report needs the descriptions), while the models run
-only in ``.venv-peers`` (``make peers``), made from ``lab/peers/requirements.txt``.
+The libraries are imported inside the methods: this module loads in the main environment
+(the report needs the labels, the tests the rules and grids), while the models fit only in
+``.venv-peers`` (``make peers``), made from ``lab/peers/requirements.txt``; there
+:mod:`lab.models` registers them.
 
-Where a library predicts one pair at a time, the dense matrix is computed from
-its fitted parameters with the library's own formula, and
-:func:`_check_against` compares it with the library's ``predict`` on a few
-hundred pairs before it is used.
+Where a library predicts one pair at a time, the dense matrix is computed from its fitted
+parameters with the library's own formula, and :func:`_check_against` compares it with the
+library's ``predict`` (:meth:`Peer.library_predict`) on a few hundred pairs before it is
+used.  Two peers fold in a new user with their library's own mechanism (``implicit_als``:
+implicit's solve of one user's factors, ``myfm_bfm_implicit``: myFM's prediction for a user
+known only by the movies they rated); the other five raise NotImplementedError, their
+libraries having none.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.evaluation import ModelSpec, library_version, param_grid
+from lab.base import PENALTY, RANK, integer, real
+from lab.models.base import Model
+from lab.models.ours import library_version
 from lab.ratings import RatingIndex
 
 #: Pairs compared with the library's own prediction, and the largest difference allowed.
 CHECKED_PAIRS = 300
 CHECK_TOLERANCE = 1e-6
+#: The peers' seed: an integer, as every library here takes one.
+PEER_SEED = integer(0)
+
+__all__ = ["PEERS", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF", "ImplicitALS",
+           "MyFMBayesianFM", "MyFMBayesianFMImplicit", "CornacBPR", "knn_votes",
+           "side_features", "fm_scores"]
 
 
 def _check_against(scores: np.ndarray, predict, users, movies, random_state: int) -> None:
@@ -55,62 +67,92 @@ def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
 
 
+class Peer(Model):
+    """A library's model: ``_dense()`` fits it on ``self.ratings_`` and returns its score of
+    every (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the
+    library's own prediction of those cells, for the cells of ``trained_()`` (the users
+    and movies the library was trained on)."""
+
+    def _fit(self, ratings):
+        self.scores_ = self._dense()
+
+    def _score_rows(self, rows):
+        return self.scores_[rows]
+
+    def _dense(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def library_predict(self, rows, cols) -> np.ndarray:
+        raise NotImplementedError
+
+    def trained_(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
 # --- Surprise ---------------------------------------------------------------------------
 
-def _surprise_fit(algorithm, train: pd.DataFrame, index: RatingIndex):
-    from surprise import Dataset, Reader
+class SurprisePeer(Peer):
+    """A model of Surprise, fitted on the ratings with the index's positions as raw ids.
+    Surprise has no fold-in: it predicts an unknown user by the baseline alone, whatever
+    they rated; ``fold_in`` raises NotImplementedError."""
 
-    data = Dataset.load_from_df(_positions(train, index), Reader(rating_scale=(1, 5)))
-    trainset = data.build_full_trainset()
-    algorithm.fit(trainset)
-    users = np.array([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
-    movies = np.array([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
-    return trainset, users, movies
+    library = library_version("scikit-surprise")
+
+    def _surprise_fit(self, algorithm) -> None:
+        from surprise import Dataset, Reader
+
+        data = Dataset.load_from_df(_positions(self.ratings_, self.index_),
+                                    Reader(rating_scale=(1, 5)))
+        self.trainset_ = trainset = data.build_full_trainset()
+        self.algorithm_ = algorithm
+        algorithm.fit(trainset)
+        self.users_ = np.array([trainset.to_raw_uid(u) for u in range(trainset.n_users)])
+        self.movies_ = np.array([trainset.to_raw_iid(i) for i in range(trainset.n_items)])
+
+    def _baseline(self, bu, bi) -> np.ndarray:
+        """``mean + b_u + b_i`` on every cell, as Surprise predicts unknown users or movies."""
+        scores = np.full(self.index_.shape, self.trainset_.global_mean)
+        scores[self.users_, :] += np.asarray(bu)[:, None]
+        scores[:, self.movies_] += np.asarray(bi)[None, :]
+        return scores
+
+    def library_predict(self, rows, cols):
+        return np.array([self.algorithm_.predict(r, c, clip=False).est
+                         for r, c in zip(rows, cols)])
+
+    def trained_(self):
+        return self.users_, self.movies_
+
+    def _checked(self, scores: np.ndarray) -> np.ndarray:
+        _check_against(scores, self.library_predict, self.users_, self.movies_,
+                       self.params["random_state"])
+        return scores
 
 
-def _surprise_baseline(trainset, users, movies, shape, bu, bi) -> np.ndarray:
-    """``mean + b_u + b_i`` on every cell, as Surprise predicts unknown users or movies."""
-    scores = np.full(shape, trainset.global_mean)
-    scores[users, :] += np.asarray(bu)[:, None]
-    scores[:, movies] += np.asarray(bi)[None, :]
-    return scores
+class SurpriseSVDpp(SurprisePeer):
+    """SVD++ (Koren 2008) fitted by Surprise's SGD.  No fold-in (see :class:`SurprisePeer`)."""
 
+    key, label = "surprise_svdpp", "SVD++: biases, factors and implicit feedback, SGD (Koren 2008)"
+    defaults = {"n_factors": 20, "n_epochs": 20, "reg_all": 0.02, "random_state": 0}
+    rules = {"n_factors": RANK, "n_epochs": integer(1), "reg_all": PENALTY,
+             "random_state": PEER_SEED}
+    grid = {"n_factors": [20], "n_epochs": [20], "reg_all": [0.02, 0.05], "random_state": [0]}
 
-def _surprise_predictor(algorithm):
-    return lambda rows, cols: [algorithm.predict(r, c, clip=False).est for r, c in zip(rows, cols)]
+    def _dense(self):
+        from surprise import SVDpp
 
-
-def _svdpp(train, index, n_factors, n_epochs, reg_all, random_state):
-    """SVD++ (Koren 2008) fitted by Surprise's SGD."""
-    from surprise import SVDpp
-
-    algorithm = SVDpp(n_factors=n_factors, n_epochs=n_epochs, reg_all=reg_all,
-                      random_state=random_state, cache_ratings=True)
-    trainset, users, movies = _surprise_fit(algorithm, train, index)
-    scores = _surprise_baseline(trainset, users, movies, index.shape,
-                                algorithm.bu, algorithm.bi)
-    rated = [[j for j, _ in trainset.ur[u]] for u in range(trainset.n_users)]
-    implicit = np.array([algorithm.yj[items].sum(axis=0) / np.sqrt(len(items)) for items in rated])
-    scores[np.ix_(users, movies)] += (algorithm.pu + implicit) @ algorithm.qi.T
-    _check_against(scores, _surprise_predictor(algorithm), users, movies, random_state)
-    return scores
-
-
-def _surprise_nmf(train, index, n_factors, n_epochs, reg, random_state):
-    """Surprise's NMF: non-negative factors of the observed ratings (Luo et al. 2014).
-    Surprise calls its solver SGD, but each epoch is one batch multiplicative update of
-    the users' and the movies' factors, both computed in one pass over the ratings (ours
-    updates H, then Z with the new H), with a count-scaled L2 penalty as in our
-    ``nmf_masked``; no biases here."""
-    from surprise import NMF
-
-    algorithm = NMF(n_factors=n_factors, n_epochs=n_epochs, reg_pu=reg, reg_qi=reg,
-                    random_state=random_state)
-    trainset, users, movies = _surprise_fit(algorithm, train, index)
-    scores = np.zeros(index.shape)
-    scores[np.ix_(users, movies)] = algorithm.pu @ algorithm.qi.T
-    _check_against(scores, _surprise_predictor(algorithm), users, movies, random_state)
-    return scores
+        p = self.params
+        algorithm = SVDpp(n_factors=p["n_factors"], n_epochs=p["n_epochs"],
+                          reg_all=p["reg_all"], random_state=p["random_state"],
+                          cache_ratings=True)
+        self._surprise_fit(algorithm)
+        trainset = self.trainset_
+        scores = self._baseline(algorithm.bu, algorithm.bi)
+        rated = [[j for j, _ in trainset.ur[u]] for u in range(trainset.n_users)]
+        implicit = np.array([algorithm.yj[items].sum(axis=0) / np.sqrt(len(items))
+                             for items in rated])
+        scores[np.ix_(self.users_, self.movies_)] += (algorithm.pu + implicit) @ algorithm.qi.T
+        return self._checked(scores)
 
 
 def knn_votes(similarity: np.ndarray, residual: np.ndarray, k: int) -> np.ndarray:
@@ -131,60 +173,167 @@ def knn_votes(similarity: np.ndarray, residual: np.ndarray, k: int) -> np.ndarra
                      where=total > 0)
 
 
-def _knn_baseline(train, index, k, shrinkage, random_state):
-    """Item-based kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)."""
-    from surprise import KNNBaseline
+class SurpriseKNNBaseline(SurprisePeer):
+    """Item-based kNN on baseline residuals, Pearson-baseline similarity (Koren 2010), by
+    Surprise.  ``random_state`` only seeds the check against Surprise's ``predict`` (the
+    fit is deterministic).  No fold-in (see :class:`SurprisePeer`)."""
 
-    algorithm = KNNBaseline(k=k, sim_options={"name": "pearson_baseline", "user_based": False,
-                                              "shrinkage": shrinkage}, verbose=False)
-    trainset, users, movies = _surprise_fit(algorithm, train, index)
-    bu, bi = algorithm.bu, algorithm.bi
-    mean = trainset.global_mean
-    scores = _surprise_baseline(trainset, users, movies, index.shape, bu, bi)
-    similarity = np.asarray(algorithm.sim)
-    for u in range(trainset.n_users):
-        items, ratings = map(np.array, zip(*trainset.ur[u]))
-        residual = ratings - (mean + bu[u] + bi[items])
-        scores[users[u], movies] += knn_votes(similarity[:, items], residual, k)
-    _check_against(scores, _surprise_predictor(algorithm), users, movies, random_state)
-    return scores
+    key = "surprise_knn_baseline"
+    label = "item kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)"
+    defaults = {"k": 20, "shrinkage": 100, "random_state": 0}
+    rules = {"k": integer(1), "shrinkage": integer(0), "random_state": PEER_SEED}
+    grid = {"k": [20, 40], "shrinkage": [100], "random_state": [0]}
+
+    def _dense(self):
+        from surprise import KNNBaseline
+
+        k = self.params["k"]
+        algorithm = KNNBaseline(k=k, sim_options={"name": "pearson_baseline",
+                                                  "user_based": False,
+                                                  "shrinkage": self.params["shrinkage"]},
+                                verbose=False)
+        self._surprise_fit(algorithm)
+        trainset = self.trainset_
+        bu, bi = algorithm.bu, algorithm.bi
+        mean = trainset.global_mean
+        scores = self._baseline(bu, bi)
+        similarity = np.asarray(algorithm.sim)
+        for u in range(trainset.n_users):
+            items, ratings = map(np.array, zip(*trainset.ur[u]))
+            residual = ratings - (mean + bu[u] + bi[items])
+            scores[self.users_[u], self.movies_] += knn_votes(similarity[:, items], residual, k)
+        return self._checked(scores)
+
+
+class SurpriseNMF(SurprisePeer):
+    """Surprise's NMF: non-negative factors of the observed ratings (Luo et al. 2014).
+    Surprise calls its solver SGD, but each epoch is one batch multiplicative update of
+    the users' and the movies' factors, both computed in one pass over the ratings (ours
+    updates H, then Z with the new H), with a count-scaled L2 penalty as in our
+    ``nmf_masked``; no biases here.  No fold-in (see :class:`SurprisePeer`)."""
+
+    key = "surprise_nmf"
+    label = ("non-negative factors of the observed ratings, multiplicative updates "
+             "(Luo et al. 2014)")
+    non_negative = True
+    defaults = {"n_factors": 50, "n_epochs": 500, "reg": 0.1, "random_state": 0}
+    rules = {"n_factors": RANK, "n_epochs": integer(1), "reg": PENALTY,
+             "random_state": PEER_SEED}
+    grid = {"n_factors": [50, 100], "n_epochs": [500], "reg": [0.1, 0.15], "random_state": [0]}
+
+    def _dense(self):
+        from surprise import NMF
+
+        p = self.params
+        algorithm = NMF(n_factors=p["n_factors"], n_epochs=p["n_epochs"], reg_pu=p["reg"],
+                        reg_qi=p["reg"], random_state=p["random_state"])
+        self._surprise_fit(algorithm)
+        scores = np.zeros(self.index_.shape)
+        scores[np.ix_(self.users_, self.movies_)] = algorithm.pu @ algorithm.qi.T
+        return self._checked(scores)
 
 
 # --- implicit and cornac: who rated what ------------------------------------------------
 
-def _implicit_als(train, index, factors, regularization, alpha, iterations, random_state):
+class ImplicitALS(Peer):
     """Weighted ALS on the 0/1 matrix of who rated what, by the implicit library (conjugate
     gradient), with the confidence of Hu, Koren & Volinsky (2008): ``1 + alpha`` at a rated
-    cell, 1 elsewhere, as in :func:`factorizations.implicit_nnls_als`.  (implicit reads the
-    matrix it is given as the confidences and multiplies it by its own ``alpha``, so it is
-    handed ``1 + alpha`` at the rated cells and ``alpha=1``.)"""
-    from implicit.cpu.als import AlternatingLeastSquares
+    cell, 1 elsewhere, as in our ``implicit_nnls_als``.  (implicit reads the matrix it is
+    given as the confidences and multiplies it by its own ``alpha``, so it is handed
+    ``1 + alpha`` at the rated cells and ``alpha=1``.)  It ranks; it predicts no rating.
 
-    model = AlternatingLeastSquares(factors=factors, regularization=regularization, alpha=1.0,
-                                    iterations=iterations, random_state=random_state,
-                                    num_threads=1)
-    confidence = (index.sparse(train) != 0).astype(np.float32).tocsr() * np.float32(1 + alpha)
-    model.fit(confidence, show_progress=False)
-    return np.asarray(model.user_factors, float) @ np.asarray(model.item_factors, float).T
+    A new user is folded in by implicit's own ``recalculate_user``: their factors solved
+    exactly with the movies' factors fixed, from the confidences of the movies they rated
+    (the stars do not enter, as in the fit)."""
+
+    key, label = "implicit_als", "weighted ALS on who rated what (Hu, Koren & Volinsky 2008)"
+    library = library_version("implicit")
+    predicts_ratings, select_by = False, "precision"
+    defaults = {"factors": 32, "regularization": 10.0, "alpha": 0.0, "iterations": 15,
+                "random_state": 0}
+    rules = {"factors": RANK, "regularization": PENALTY, "alpha": real(0.0),
+             "iterations": integer(1), "random_state": PEER_SEED}
+    grid = {"factors": [32, 64], "regularization": [10.0, 50.0], "alpha": [0.0, 4.0],
+            "iterations": [15], "random_state": [0]}
+
+    def _confidence(self, rated) -> sp.csr_matrix:
+        return (rated != 0).astype(np.float32).tocsr() * np.float32(1 + self.params["alpha"])
+
+    def _dense(self):
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        p = self.params
+        self.model_ = AlternatingLeastSquares(
+            factors=p["factors"], regularization=p["regularization"], alpha=1.0,
+            iterations=p["iterations"], random_state=p["random_state"], num_threads=1)
+        self.confidence_ = self._confidence(self.index_.sparse(self.ratings_))
+        self.model_.fit(self.confidence_, show_progress=False)
+        return (np.asarray(self.model_.user_factors, float)
+                @ np.asarray(self.model_.item_factors, float).T)
+
+    def library_predict(self, rows, cols):
+        """implicit's ``recommend`` of every movie (nothing filtered), read at the cells."""
+        users, inverse = np.unique(rows, return_inverse=True)
+        n_movies = self.index_.shape[1]
+        ids, scores = self.model_.recommend(users, self.confidence_[users], N=n_movies,
+                                            filter_already_liked_items=False)
+        dense = np.empty((users.size, n_movies))
+        np.put_along_axis(dense, ids, scores, axis=1)
+        return dense[inverse, cols]
+
+    def trained_(self):
+        return np.arange(self.index_.shape[0]), np.arange(self.index_.shape[1])
+
+    def _fold_in(self, query):
+        row = sp.csr_matrix((np.ones(len(query)), (np.zeros(len(query), dtype=np.intp),
+                                                   self.index_.movie_positions(list(query)))),
+                            shape=(1, self.index_.shape[1]))
+        factors = self.model_.recalculate_user(0, self._confidence(row))
+        return np.asarray(self.model_.item_factors, float) @ np.asarray(factors, float)
 
 
-def _bpr(train, index, k, max_iter, learning_rate, lambda_reg, random_state):
+class CornacBPR(Peer):
     """Bayesian personalized ranking (Rendle et al. 2009): SGD on pairs (rated, not rated),
-    by cornac."""
-    import cornac
+    by cornac.  It ranks; it predicts no rating.  Movies nobody rated in training come
+    last.  cornac has no fold-in for BPR (a user outside the training data has no
+    factors); ``fold_in`` raises NotImplementedError."""
 
-    positions = _positions(train, index)
-    triples = list(zip(positions["row"], positions["col"], positions["rating"]))
-    data = cornac.data.Dataset.from_uir(triples, seed=random_state)
-    model = cornac.models.BPR(k=k, max_iter=max_iter, learning_rate=learning_rate,
-                              lambda_reg=lambda_reg, num_threads=1, seed=random_state)
-    model.fit(data)
-    users = np.array(list(data.uid_map.keys()))[list(data.uid_map.values())]
-    movies = np.array(list(data.iid_map.keys()))[list(data.iid_map.values())]
-    known = model.u_factors @ model.i_factors.T + model.i_biases
-    scores = np.full(index.shape, known.min() - 1.0)    # movies nobody rated in training: last
-    scores[np.ix_(users, movies)] = known
-    return scores
+    key, label = "cornac_bpr", "Bayesian personalized ranking (Rendle et al. 2009)"
+    library = library_version("cornac")
+    predicts_ratings, select_by = False, "precision"
+    defaults = {"k": 50, "max_iter": 500, "learning_rate": 0.01, "lambda_reg": 0.01,
+                "random_state": 0}
+    rules = {"k": RANK, "max_iter": integer(1), "learning_rate": real(0.0, strict=True),
+             "lambda_reg": PENALTY, "random_state": PEER_SEED}
+    grid = {"k": [50, 100], "max_iter": [500], "learning_rate": [0.01], "lambda_reg": [0.01],
+            "random_state": [0]}
+
+    def _dense(self):
+        import cornac
+
+        p = self.params
+        positions = _positions(self.ratings_, self.index_)
+        triples = list(zip(positions["row"], positions["col"], positions["rating"]))
+        self.dataset_ = data = cornac.data.Dataset.from_uir(triples, seed=p["random_state"])
+        self.model_ = model = cornac.models.BPR(
+            k=p["k"], max_iter=p["max_iter"], learning_rate=p["learning_rate"],
+            lambda_reg=p["lambda_reg"], num_threads=1, seed=p["random_state"])
+        model.fit(data)
+        self.users_ = np.array(list(data.uid_map.keys()))[list(data.uid_map.values())]
+        self.movies_ = np.array(list(data.iid_map.keys()))[list(data.iid_map.values())]
+        known = model.u_factors @ model.i_factors.T + model.i_biases
+        scores = np.full(self.index_.shape, known.min() - 1.0)
+        scores[np.ix_(self.users_, self.movies_)] = known
+        return scores
+
+    def library_predict(self, rows, cols):
+        """cornac's ``score(user, item)``, pair by pair."""
+        uid, iid = self.dataset_.uid_map, self.dataset_.iid_map
+        return np.array([self.model_.score(uid[r], iid[c]) for r, c in zip(rows, cols)],
+                        dtype=float)
+
+    def trained_(self):
+        return self.users_, self.movies_
 
 
 # --- myFM: a Bayesian factorization machine ---------------------------------------------
@@ -223,65 +372,89 @@ def fm_scores(users, movies, w0: float, w: np.ndarray, V: np.ndarray) -> np.ndar
     return w0 + user_terms[:, None] + movie_terms[None, :] + user_vectors @ movie_vectors.T
 
 
-def _bayesian_fm(train, index, rank, n_iter, implicit, random_state):
+class MyFMBayesianFM(Peer):
     """Bayesian factorization machine sampled by Gibbs (Rendle 2013), by myFM: features are
     the user and the movie (and, with ``implicit``, the movies the user rated and the users
-    who rated the movie, as in SVD++); the prediction is the mean over the kept samples."""
-    import myfm
+    who rated the movie, as in SVD++); the prediction is the mean over the kept samples.
 
-    rows, cols = index.cells(train)
-    n_users, n_movies = index.shape
-    users = side_features(rows, cols, n_users, n_movies, implicit)
-    movies = side_features(cols, rows, n_movies, n_users, implicit)
-    blocks = [myfm.RelationBlock(rows, users), myfm.RelationBlock(cols, movies)]
+    Without ``implicit`` a new user's features would be empty, whatever they rated: no
+    fold-in, ``fold_in`` raises NotImplementedError."""
 
-    # one prior per group of features: user, movie (and the two implicit groups)
-    groups = [n_users, n_movies] if not implicit else [n_users, n_movies, n_movies, n_users]
-    model = myfm.MyFMRegressor(rank=rank, random_seed=random_state)
-    with contextlib.redirect_stderr(io.StringIO()):       # myFM's progress bar
-        model.fit(sp.csr_matrix((len(rows), 0)), train["rating"].to_numpy(float), X_rel=blocks,
-                  n_iter=n_iter, group_shapes=groups)
-    samples = model.predictor_.samples
-    scores = sum(fm_scores(users, movies, s.w0, np.asarray(s.w), np.asarray(s.V)) for s in samples)
-    scores /= len(samples)
+    key = "myfm_bfm"
+    label = "Bayesian factorization machine, Gibbs sampling, user + movie (Rendle 2013)"
+    library = library_version("myfm")
+    #: Add who rated what as features (the key ``myfm_bfm_implicit``).
+    implicit: ClassVar[bool] = False
+    defaults = {"rank": 10, "n_iter": 200, "random_state": 0}
+    rules = {"rank": RANK, "n_iter": integer(1), "random_state": PEER_SEED}
+    grid = {"rank": [10, 20], "n_iter": [200], "random_state": [0]}
 
-    def predict(pair_rows, pair_cols):
-        pairs = [myfm.RelationBlock(pair_rows, users), myfm.RelationBlock(pair_cols, movies)]
-        return model.predict(sp.csr_matrix((len(pair_rows), 0)), pairs)
+    def _dense(self):
+        import myfm
 
-    _check_against(scores, predict, np.unique(rows), np.unique(cols), random_state)
-    return scores
+        p = self.params
+        rows, cols = self.index_.cells(self.ratings_)
+        n_users, n_movies = self.index_.shape
+        self.users_features_ = users = side_features(rows, cols, n_users, n_movies,
+                                                     self.implicit)
+        self.movies_features_ = movies = side_features(cols, rows, n_movies, n_users,
+                                                       self.implicit)
+        blocks = [myfm.RelationBlock(rows, users), myfm.RelationBlock(cols, movies)]
+        # one prior per group of features: user, movie (and the two implicit groups)
+        groups = ([n_users, n_movies] if not self.implicit
+                  else [n_users, n_movies, n_movies, n_users])
+        self.model_ = model = myfm.MyFMRegressor(rank=p["rank"], random_seed=p["random_state"])
+        with contextlib.redirect_stderr(io.StringIO()):       # myFM's progress bar
+            model.fit(sp.csr_matrix((len(rows), 0)), self.ratings_["rating"].to_numpy(float),
+                      X_rel=blocks, n_iter=p["n_iter"], group_shapes=groups)
+        samples = model.predictor_.samples
+        scores = sum(fm_scores(users, movies, s.w0, np.asarray(s.w), np.asarray(s.V))
+                     for s in samples)
+        scores /= len(samples)
+        self.trained_users_, self.trained_movies_ = np.unique(rows), np.unique(cols)
+        _check_against(scores, self.library_predict, self.trained_users_,
+                       self.trained_movies_, p["random_state"])
+        return scores
+
+    def library_predict(self, rows, cols):
+        """myFM's ``predict`` of those (user, movie) pairs: the posterior predictive mean."""
+        import myfm
+
+        rows, cols = np.asarray(rows), np.asarray(cols)
+        pairs = [myfm.RelationBlock(rows, self.users_features_),
+                 myfm.RelationBlock(cols, self.movies_features_)]
+        return self.model_.predict(sp.csr_matrix((len(rows), 0)), pairs)
+
+    def trained_(self):
+        return self.trained_users_, self.trained_movies_
 
 
-PEERS: dict[str, ModelSpec] = {
-    "surprise_svdpp": ModelSpec(
-        param_grid(n_factors=20, n_epochs=20, reg_all=[0.02, 0.05], random_state=0),
-        "rmse", False, "SVD++: biases, factors and implicit feedback, SGD (Koren 2008)",
-        score=_svdpp, library=library_version("scikit-surprise")),
-    "surprise_knn_baseline": ModelSpec(
-        param_grid(k=[20, 40], shrinkage=100, random_state=0),
-        "rmse", False, "item kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)",
-        score=_knn_baseline, library=library_version("scikit-surprise")),
-    "surprise_nmf": ModelSpec(
-        param_grid(n_factors=[50, 100], n_epochs=500, reg=[0.1, 0.15], random_state=0),
-        "rmse", True, "non-negative factors of the observed ratings, multiplicative updates "
-        "(Luo et al. 2014)", score=_surprise_nmf, library=library_version("scikit-surprise")),
-    "myfm_bfm": ModelSpec(
-        param_grid(rank=[10, 20], n_iter=200, implicit=False, random_state=0),
-        "rmse", False, "Bayesian factorization machine, Gibbs sampling, user + movie (Rendle 2013)",
-        score=_bayesian_fm, library=library_version("myfm")),
-    "myfm_bfm_implicit": ModelSpec(
-        param_grid(rank=[10, 20], n_iter=200, implicit=True, random_state=0),
-        "rmse", False, "the same, plus who rated what as features (implicit feedback)",
-        score=_bayesian_fm, library=library_version("myfm")),
-    "implicit_als": ModelSpec(
-        param_grid(factors=[32, 64], regularization=[10.0, 50.0], alpha=[0.0, 4.0], iterations=15,
-                   random_state=0),
-        "precision_at_10", False, "weighted ALS on who rated what (Hu, Koren & Volinsky 2008)",
-        score=_implicit_als, predicts_ratings=False, library=library_version("implicit")),
-    "cornac_bpr": ModelSpec(
-        param_grid(k=[50, 100], max_iter=500, learning_rate=0.01, lambda_reg=0.01,
-                   random_state=0),
-        "precision_at_10", False, "Bayesian personalized ranking (Rendle et al. 2009)",
-        score=_bpr, predicts_ratings=False, library=library_version("cornac")),
-}
+class MyFMBayesianFMImplicit(MyFMBayesianFM):
+    """:class:`MyFMBayesianFM` with who rated what as features (implicit feedback).
+
+    A new user is folded in by myFM's own ``predict``: a user known only by the movies
+    they rated (no identity feature; the rated movies, scaled to unit norm, as in the fit)
+    against every movie's features, the posterior mean over the kept samples.  The stars
+    of the query do not enter: which movies were rated does."""
+
+    key = "myfm_bfm_implicit"
+    label = ("Bayesian factorization machine, Gibbs sampling, user + movie + who rated what "
+             "(Rendle 2013)")
+    implicit = True
+
+    def _fold_in(self, query):
+        import myfm
+
+        n_users, n_movies = self.index_.shape
+        cols = self.index_.movie_positions(list(query))
+        seen = sp.csr_matrix((np.full(cols.size, 1 / np.sqrt(cols.size)),
+                              (np.zeros(cols.size, dtype=np.intp), cols)), shape=(1, n_movies))
+        user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
+        blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
+                  myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]
+        return np.asarray(self.model_.predict(sp.csr_matrix((n_movies, 0)), blocks), float)
+
+
+#: The peers, in the order of the report.
+PEERS = [SurpriseSVDpp, SurpriseKNNBaseline, SurpriseNMF, MyFMBayesianFM,
+         MyFMBayesianFMImplicit, ImplicitALS, CornacBPR]
