@@ -1,17 +1,23 @@
-"""Tests of the other factorizations (module lab.factorizations):
-als, nnls_als, biased_non_negative, biases and truncated_svd.
+"""Tests of the other factorizations (module lab.models.factorizations):
+als (and NNLS-ALS, als(nonnegative=True)), biased_non_negative, biases, truncated_svd,
+implicit_nnls_als and bayesian_non_negative.
 
 Each algorithm is checked against a literal, loop-by-loop reference on a tiny
 case, for the monotone objective it promises, for its fold-in of new rows and
 for its error messages (the shared parameter rules are in test_parameters.py).
 """
 
+from functools import partial
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
-from lab import factorizations
+from lab.models import factorizations
+
+#: NNLS-ALS: ALS with Z, H >= 0.
+NNLS_ALS = partial(factorizations.als, nonnegative=True)
 
 
 def tiny_problem(seed=0, shape=(7, 6), density=0.6):
@@ -97,8 +103,8 @@ def reference_biased(X, mask, H, l2, bias_l2, n_iter):
 
 
 # ------------------------------------------------------------------ equivalence
-@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False),
-                                              (factorizations.nnls_als, True)])
+@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False), (NNLS_ALS, True)],
+                         ids=["als", "nnls_als"])
 def test_alternating_matches_literal_reference(function, nonneg):
     X, mask = tiny_problem()
     _, H0 = start(X, mask, 3, seed=1)
@@ -107,6 +113,29 @@ def test_alternating_matches_literal_reference(function, nonneg):
     np.testing.assert_allclose(result.Z, Z, atol=1e-8)
     np.testing.assert_allclose(result.H, H, atol=1e-8)
     assert np.all(result.Z[0] == 0)             # row 0 has no observed cell
+
+
+def test_nonnegative_als_stays_non_negative_where_unconstrained_als_goes_negative():
+    """On data whose unconstrained ALS factors turn negative, als(nonnegative=True) keeps
+    Z, H >= 0 (with exact zeros: the constraint binds), and its last half-step is, column
+    by column, the literal NNLS (scipy's Lawson-Hanson) of the stacked ridge system
+    ``||[Z_I; sqrt(l2 m_j) I] h - [x_I; 0]||^2`` against the final Z."""
+    X, mask = tiny_problem(seed=20, shape=(12, 10), density=0.7)
+    free = factorizations.als(X, 3, mask=mask, l2=0.05, n_iter=6, random_state=3)
+    assert min(free.Z.min(), free.H.min()) < -0.05         # the constraint has work to do
+    fit = NNLS_ALS(X, 3, mask=mask, l2=0.05, n_iter=6, random_state=3)
+    assert fit.Z.min() >= 0 and fit.H.min() >= 0
+    assert (fit.Z[1:] == 0).any() or (fit.H == 0).any()
+    for j in range(X.shape[1]):
+        I = np.flatnonzero(mask[:, j])
+        A = np.vstack([fit.Z[I], np.sqrt(0.05 * I.size) * np.eye(3)])
+        expected = nnls(A, np.concatenate([X[I, j], np.zeros(3)]))[0]
+        np.testing.assert_allclose(fit.H[:, j], expected, atol=1e-9)
+    # and the sweeps are those of the literal reference from the same start
+    _, H0 = start(X, mask, 3, seed=3)
+    Z, H = reference_als(X, mask, H0.copy(), 0.05, 6, nonneg=True)
+    np.testing.assert_allclose(fit.Z, Z, atol=1e-8)
+    np.testing.assert_allclose(fit.H, H, atol=1e-8)
 
 
 def test_biased_matches_literal_reference():
@@ -125,7 +154,7 @@ def test_biased_matches_literal_reference():
 def test_sparse_input_equals_dense_with_mask():
     X, mask = tiny_problem(seed=5)
     sparse = sp.csr_matrix(np.where(mask, X, 0.0))
-    for function in (factorizations.als, factorizations.nnls_als,
+    for function in (factorizations.als, NNLS_ALS,
                      factorizations.biased_non_negative):
         dense = function(X, 2, mask=mask, n_iter=3, random_state=7)
         stored = function(sparse, 2, n_iter=3, random_state=7)
@@ -134,8 +163,9 @@ def test_sparse_input_equals_dense_with_mask():
 
 
 # ---------------------------------------------------------------- monotonicity
-@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als,
-                                      factorizations.biased_non_negative])
+@pytest.mark.parametrize("function", [factorizations.als, NNLS_ALS,
+                                      factorizations.biased_non_negative],
+                         ids=["als", "nnls_als", "biased_non_negative"])
 def test_objective_never_increases(function):
     rng = np.random.default_rng(11)
     X = rng.integers(1, 6, size=(40, 30)).astype(float)
@@ -164,7 +194,7 @@ def test_nnls_als_recovers_a_nonnegative_low_rank_matrix():
     rng = np.random.default_rng(0)
     X = rng.random((30, 2)) @ rng.random((2, 25)) * 3
     mask = rng.random(X.shape) < 0.7
-    result = factorizations.nnls_als(X, 2, mask=mask, l2=0.0, n_iter=300, random_state=0)
+    result = NNLS_ALS(X, 2, mask=mask, l2=0.0, n_iter=300, random_state=0)
     assert result.Z.min() >= 0 and result.H.min() >= 0
     fit = result.Z @ result.H
     assert np.sqrt(np.mean((fit - X)[~mask] ** 2)) < 0.05   # held-out cells too
@@ -203,8 +233,8 @@ def test_predict_cells_matches_the_full_product():
 
 def test_same_seed_same_result():
     X, mask = tiny_problem(seed=9)
-    first = factorizations.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
-    second = factorizations.nnls_als(X, 2, mask=mask, random_state=4, n_iter=3)
+    first = NNLS_ALS(X, 2, mask=mask, random_state=4, n_iter=3)
+    second = NNLS_ALS(X, 2, mask=mask, random_state=4, n_iter=3)
     np.testing.assert_array_equal(first.H, second.H)
 
 
@@ -213,9 +243,9 @@ def test_nnls_als_rejects_negative_observed_data():
     X, mask = tiny_problem()
     with pytest.raises(ValueError, match=r"data has \d+ negative entries \(first at row 1, "
                                          r"column 0: -\d\.0\)"):
-        factorizations.nnls_als(np.where(mask, -X, 0.0), 2, mask=mask)
+        NNLS_ALS(np.where(mask, -X, 0.0), 2, mask=mask)
     # negative values outside the mask do not matter
-    factorizations.nnls_als(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
+    NNLS_ALS(np.where(mask, X, -1.0), 2, mask=mask, n_iter=1)
 
 
 def test_truncated_svd_errors():
@@ -239,8 +269,9 @@ class NoDense(sp.csr_matrix):
     todense = toarray
 
 
-@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als,
-                                      factorizations.biased_non_negative])
+@pytest.mark.parametrize("function", [factorizations.als, NNLS_ALS,
+                                      factorizations.biased_non_negative],
+                         ids=["als", "nnls_als", "biased_non_negative"])
 def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
     rng = np.random.default_rng(5)
     dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
@@ -289,8 +320,8 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
 def test_observed_means_non_nan_cells_and_none_means_every_cell():
     X, mask = tiny_problem(seed=6)
     with_nan = np.where(mask, X, np.nan)
-    by_nan = factorizations.nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
-    by_mask = factorizations.nnls_als(X, 2, mask=mask, n_iter=3)
+    by_nan = NNLS_ALS(with_nan, 2, n_iter=3)                  # default "observed"
+    by_mask = NNLS_ALS(X, 2, mask=mask, n_iter=3)
     np.testing.assert_allclose(by_nan.H, by_mask.H, atol=1e-12)
     zero_filled = np.where(mask, X, 0.0)
     every_cell = factorizations.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
@@ -318,7 +349,7 @@ def test_nonnegative_solver_handles_singular_systems():
     assert x.min() >= 0
 
 
-@pytest.mark.parametrize("function", [factorizations.als, factorizations.nnls_als])
+@pytest.mark.parametrize("function", [factorizations.als, NNLS_ALS], ids=["als", "nnls_als"])
 def test_no_penalty_with_sparse_rows_still_descends(function):
     X, mask = tiny_problem(seed=2, shape=(12, 10), density=0.3)
     losses = function(X, 5, mask=mask, l2=0.0, n_iter=8).losses
@@ -346,8 +377,8 @@ def test_biases_are_the_biased_model_without_interaction_and_the_closed_form():
 
 
 # ------------------------------------------------------------------ fold-in
-@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False),
-                                              (factorizations.nnls_als, True)])
+@pytest.mark.parametrize("function, nonneg", [(factorizations.als, False), (NNLS_ALS, True)],
+                         ids=["als", "nnls_als"])
 def test_fold_in_is_the_exact_row_solve_against_the_fixed_H(function, nonneg):
     X, mask = tiny_problem(seed=15, shape=(20, 8))
     fit = function(X, 3, mask=mask, l2=0.05, n_iter=10)
@@ -380,7 +411,7 @@ def test_svd_fold_in_projects_onto_the_components():
 def test_fold_in_checks_the_kind_of_model():
     X, mask = tiny_problem(seed=18, shape=(20, 8))
     biased = factorizations.biased_non_negative(X, 2, mask=mask, n_iter=3)
-    plain = factorizations.nnls_als(X, 2, mask=mask, n_iter=3)
+    plain = NNLS_ALS(X, 2, mask=mask, n_iter=3)
     with pytest.raises(ValueError, match=r"fold_into must be an earlier fit \(BiasedResult\)"):
         factorizations.biased_non_negative(X[:2], 2, mask=mask[:2], fold_into=plain)
     with pytest.raises(ValueError, match=r"\(NMFResult\).*got BiasedResult"):
