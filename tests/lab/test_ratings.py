@@ -1,6 +1,6 @@
-"""Tests of lab/ratings.py (moved from the old recommender) on a tiny synthetic MovieLens:
-the rating index, the one ranker, every user's top-n, new users' rows, factor models and
-their fold-in, and the answers to bad input."""
+"""Tests of lab/ratings.py (the rating index, the one ranker, a new user's row and the query
+check) and of what every model does the same way on top of it (lab.models.base.Model:
+fit, scores, predict, recommend, fold_in), on a tiny synthetic MovieLens."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lab.ratings as rec
-from lab import base, factorizations
+from lab.models import REGISTRY, factorizations
+from lab.models.base import Model
+from lab.models.kernels import masked_updates
 from lab.ratings import GENRES
 
 # --- a tiny MovieLens-format fixture ------------------------------------------------------
@@ -139,11 +141,27 @@ def test_top_n_refuses_nan_scores_and_mismatched_shapes():
         rec.top_n(np.ones((2, 3)), np.zeros((2, 2), dtype=bool), 1)
 
 
-# --- every user's top-n --------------------------------------------------------------------
+# --- recommend: the one ranker behind every model ------------------------------------------
+
+class FixedScores(Model):
+    """A model whose scores are given: what Model.recommend does with them, alone."""
+
+    key, label = "fixed", "given scores"
+
+    def __init__(self, values):
+        super().__init__()
+        self.values = np.asarray(values, dtype=float)
+
+    def _fit(self, ratings):
+        pass
+
+    def _score_rows(self, rows):
+        return self.values[rows]
+
 
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), ties=st.booleans())
-def test_top_n_all_users_never_contains_rated_movies(seed, n, ties):
+def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, n, ties):
     rng = np.random.default_rng(seed)
     n_users, n_movies = rng.integers(1, 8), rng.integers(2, 12)
     movie_ids = np.arange(1, n_movies + 1) * 10
@@ -152,62 +170,44 @@ def test_top_n_all_users_never_contains_rated_movies(seed, n, ties):
     ratings = pd.DataFrame([(*cells[i], rng.integers(1, 6), 0) for i in chosen],
                            columns=rec.RATINGS_COLS)
     index = rec.RatingIndex.from_ratings(ratings)
-    values = rng.integers(0, 3, index.shape) if ties else rng.random(index.shape) * 5
-    reconstruction = index.frame(values.astype(float))
-    unrated = {user: [m for m in index.movie_ids
-                      if not ((ratings["user id"] == user) & (ratings["movie id"] == m)).any()]
-               for user in index.user_ids}
-    n_all = min(n, min(len(movies) for movies in unrated.values()))
-    if n_all < 1:
-        return                                  # some user rated every movie: nothing to rank
-    shuffled = reconstruction.sample(frac=1.0, axis=1, random_state=seed % 1000)
-    table = rec.top_n_all_users(shuffled, ratings, n=n_all)
-    assert table.shape == (len(index.user_ids), n_all)
-    for user in index.user_ids:
-        expected = sorted(unrated[user], key=lambda m: (-reconstruction.loc[user, m], m))[:n_all]
-        assert list(table.loc[user]) == expected
+    values = (rng.integers(0, 3, index.shape) if ties else rng.random(index.shape) * 5)
+    model = FixedScores(values).fit(ratings)
+    for row, user in enumerate(index.user_ids):
+        rated = set(ratings.loc[ratings["user id"] == user, "movie id"])
+        unrated = [m for m in index.movie_ids if m not in rated]
+        top = model.recommend(int(user), n)
+        expected = sorted(unrated, key=lambda m: (-values[row, index.movie_positions([m])[0]],
+                                                  m))[:n]
+        assert list(top.index) == expected                  # capped at the unrated movies
+        assert top.index.name == "movie id" and top.name == "score"
 
 
-def test_top_n_all_users_caps_n_and_reads_a_zero_based_index_in_order(ratings):
-    reconstruction = _labelled(np.arange(24.0).reshape(4, 6), ratings)
-    table = rec.top_n_all_users(reconstruction, ratings, n=2)  # user 3 has one unrated movie
-    assert table.shape == (4, 1) and table.loc[3, 1] == 6
-    with pytest.raises(ValueError, match="n=0 must be a positive integer"):
-        rec.top_n_all_users(reconstruction, ratings, n=0)
-    pd.testing.assert_frame_equal(
-        rec.top_n_all_users(reconstruction.reset_index(drop=True), ratings, n=1), table)
-    with pytest.raises(ValueError, match="index=rat_df.index"):
-        rec.top_n_all_users(reconstruction.iloc[1:].reset_index(drop=True), ratings, n=1)
+def test_recommend_refuses_nan_scores_unknown_users_and_bad_requests(ratings):
+    values = np.ones((4, 6))
+    values[2, 5] = np.nan                                    # user 3 has not rated movie 6
+    model = FixedScores(values).fit(ratings)
+    assert list(model.recommend(1, 2).index) == [3, 4]
+    with pytest.raises(ValueError, match=r"scores hold 1 NaN or infinite values"):
+        model.recommend(3)
+    with pytest.raises(KeyError, match=r"1 user id\(s\) are not in the index, e\.g\. 9"):
+        model.recommend(9)
+    with pytest.raises(TypeError, match=r"user_id must be an integer user id; got True"):
+        model.recommend(True)
+    with pytest.raises(ValueError, match=r"n=0 must be a positive integer"):
+        model.recommend(1, 0)
+    with pytest.raises(ValueError, match=r"user_ids and movie_ids must have the same length; "
+                                         r"got 2 and 1"):
+        model.predict([1, 2], [3])
 
 
-def test_top_n_all_users_refuses_unlabelled_or_transposed_scores(ratings):
-    reconstruction = pd.DataFrame(np.ones((4, 6)), index=[1, 2, 3, 4])
-    with pytest.raises(ValueError, match=r"no column for 1 movie id\(s\) of ratings \(e\.g\. 6\)"
-                                         r".*columns=rat_df.columns"):
-        rec.top_n_all_users(reconstruction, ratings)
-    # 3 users, 6 movies, and user ids that are also movie ids: the transpose "fits" by labels
-    square = pd.DataFrame([(u, m, 3, 0) for u in (1, 2, 3) for m in (1, 2, 3, 4, 5, 6)
-                           if (u + m) % 3], columns=rec.RATINGS_COLS)
-    with pytest.raises(ValueError, match=r"looks transposed \(movies as rows, users as "
-                                         r"columns\): pass reconstruction\.T"):
-        rec.top_n_all_users(_labelled(np.arange(18.0).reshape(3, 6), square).T, square)
-
-
-def test_reconstruction_with_repeated_labels_is_refused(ratings):
-    reconstruction = _labelled(np.arange(24.0).reshape(4, 6), ratings)
-    doubled = pd.concat([reconstruction, reconstruction[[6]]], axis=1)
-    with pytest.raises(ValueError, match=r"reconstruction repeats the movie id \(column\) 6"):
-        rec.top_n_all_users(doubled, ratings, n=3)
-    with pytest.raises(ValueError, match=r"repeats the user id \(row\) 2"):
-        rec.top_n_all_users(pd.concat([reconstruction, reconstruction.loc[[2]]]), ratings)
-
-
-def test_nan_scores_are_reported_by_ids(ratings):
-    reconstruction = _labelled(np.ones((4, 6)), ratings)
-    reconstruction.loc[3, 5] = np.nan
-    with pytest.raises(ValueError, match=r"1 NaN or infinite scores \(first for user id 3, movie "
-                                         r"id 5: nan\)"):
-        rec.top_n_all_users(reconstruction, ratings)
+def test_an_unfitted_model_says_so():
+    model = REGISTRY["nnls_als"](l2=0.2)
+    assert repr(model) == "NNLSALS(l2=0.2)"
+    for call in (model.scores, lambda: model.recommend(1), lambda: model.fold_in({1: 5}),
+                 lambda: model.predict([1], [1])):
+        with pytest.raises(RuntimeError, match=r"this nnls_als model is not fitted yet; call "
+                                               r"\.fit\(ratings\) first"):
+            call()
 
 
 # --- bad ratings ---------------------------------------------------------------------------
@@ -215,10 +215,9 @@ def test_nan_scores_are_reported_by_ids(ratings):
 def test_repeated_ratings_are_refused_by_every_route(ratings):
     doubled = pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True)
     index = rec.RatingIndex.from_ratings(ratings)
-    reconstruction = _labelled(np.ones((4, 6)), ratings)
     for call in (lambda: index.filled(doubled), lambda: index.sparse(doubled),
-                 lambda: rec.top_n_all_users(reconstruction, doubled),
-                 lambda: rec.fit_model(doubled, base.non_negative, 2, n_iter=2)):
+                 lambda: REGISTRY["nmf_zero"](num_components=2, n_iter=2).fit(doubled),
+                 lambda: REGISTRY["nnls_als"](num_components=2, n_iter=2).fit(doubled)):
         with pytest.raises(ValueError, match=r"1 repeated \(user id, movie id\) pair\(s\), e\.g\. "
                                              r"\(1, 1\)"):
             call()
@@ -235,13 +234,15 @@ def test_ratings_must_be_finite_numbers(ratings, value, message):
         bad = bad.astype({"rating": float})
     with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers; " + message):
         rec.RatingIndex.from_ratings(bad)
+    with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers"):
+        REGISTRY["biases"]().fit(bad)
     with pytest.raises(ValueError, match=r"ratings is empty"):
         rec.RatingIndex.from_ratings(ratings.iloc[:0])
     with pytest.raises(ValueError, match=r"ratings lacks the column\(s\) \['rating'\]"):
         rec.RatingIndex.from_ratings(ratings.drop(columns="rating"))
 
 
-# --- new users: their row, fold-in, recommendations -----------------------------------------
+# --- new users: their row, fold-in ------------------------------------------------------------
 
 def _refit_row_with_H_fixed(x, H, n_iter=20000):
     """The exercise's Z-update for one row, H held fixed, iterated to convergence."""
@@ -253,19 +254,19 @@ def _refit_row_with_H_fixed(x, H, n_iter=20000):
 
 
 def test_query_row_uses_the_training_fill(ratings):
-    row = rec.query_row({3: 5, 6: 1}, ratings)
-    assert list(row.index) == [1, 2, 3, 4, 5, 6] and row.index.name == "movie id"
-    assert row.tolist() == [0, 0, 5, 0, 0, 1]
-    movie_mean = rec.query_row({3: 5}, ratings, fill_value="movie_mean")
+    index = rec.RatingIndex.from_ratings(ratings)
+    assert index.query_row({3: 5, 6: 1}, ratings).tolist() == [[0, 0, 5, 0, 0, 1]]
+    movie_mean = index.query_row({3: 5}, ratings, fill_value="movie_mean")[0]
     X = rec.rating_matrix(ratings, fill_value="movie_mean")
-    assert movie_mean[1] == pytest.approx(X.loc[4, 1]) and movie_mean[3] == 5
-    assert rec.query_row({3: 5, 6: 2}, ratings, "user_mean")[1] == pytest.approx(3.5)
-    assert rec.query_row({3: 5}, ratings, "global_mean")[1] == pytest.approx(39 / 12)
+    assert movie_mean[0] == pytest.approx(X.loc[4, 1]) and movie_mean[2] == 5
+    assert index.query_row({3: 5, 6: 2}, ratings, "user_mean")[0, 0] == pytest.approx(3.5)
+    assert index.query_row({3: 5}, ratings, "global_mean")[0, 0] == pytest.approx(39 / 12)
 
 
-def test_observed_only_query_row_marks_unrated_cells_nan(ratings):
-    row = rec.query_row({3: 5, 6: 1}, ratings, None)
-    assert row[3] == 5 and row[6] == 1 and row.isna().sum() == 4
+def test_observed_only_query_row_stores_only_the_query(ratings):
+    row = rec.RatingIndex.from_ratings(ratings).query_row({3: 5, 6: 1}, ratings, None)
+    assert row.shape == (1, 6) and row.nnz == 2
+    assert row.toarray().tolist() == [[0, 0, 5, 0, 0, 1]]
 
 
 @pytest.mark.parametrize("query, error, message", [
@@ -277,29 +278,24 @@ def test_observed_only_query_row_marks_unrated_cells_nan(ratings):
     ({1: "5"}, ValueError, "whole stars from 1 to 5"),
     ({1: True}, ValueError, "whole stars from 1 to 5"),
 ])
-def test_query_row_refuses_bad_queries(ratings, query, error, message):
+def test_query_row_and_fold_in_refuse_bad_queries(ratings, query, error, message):
     with pytest.raises(error, match=message):
-        rec.query_row(query, ratings)
+        rec.RatingIndex.from_ratings(ratings).query_row(query, ratings)
+    model = REGISTRY["nmf_zero"](num_components=2, n_iter=10).fit(ratings)
+    with pytest.raises(error, match=message):
+        model.fold_in(query)
 
 
-def test_zero_fill_fold_in_is_the_converged_exercise_update_of_the_new_row(ratings, movies):
+def test_zero_fill_fold_in_is_the_converged_exercise_update_of_the_new_row(ratings):
     """Folding a query in equals the exercise's Z-update of the new user's row, H fixed."""
-    model = rec.fit_model(ratings, base.non_negative, 2, n_iter=5000)
-    query = {3: 5, 4: 4}
-    top = rec.recommend_for_query(query, model, movies, n=4)
-    assert list(top.columns) == rec.RECOMMENDATION_COLS and list(top.index) == [1, 2, 3, 4]
-    assert not {3, 4} & set(top["movie id"]) and len(top) == 4
+    model = REGISTRY["nmf_zero"](num_components=2, n_iter=5000).fit(ratings)
+    H = model.result_.H
+    scores = model.fold_in({3: 5, 4: 4})
+    assert list(scores.index) == [1, 2, 3, 4, 5, 6] and scores.index.name == "movie id"
     x = np.array([0, 0, 5, 4, 0, 0], dtype=float)        # the new user's zero-filled row
-    z = _refit_row_with_H_fixed(x, model.result.H)
-    np.testing.assert_allclose(model.fold_in(query).to_numpy(), z @ model.result.H, rtol=1e-4,
-                               atol=1e-6)
-    expected = sorted(set(range(1, 7)) - {3, 4}, key=lambda m: (-(z @ model.result.H)[m - 1], m))
-    assert list(top["movie id"]) == expected
-    assert top["predicted score"].tolist() == pytest.approx(
-        [(z @ model.result.H)[m - 1] for m in expected], rel=1e-4)
-    titles = dict(zip(movies["movie id"], movies["movie title"]))
-    assert top["movie title"].tolist() == [titles[m] for m in expected]
-    assert top.set_index("movie id").loc[1, "genres"] == "Animation|Childrens|Comedy"
+    z = _refit_row_with_H_fixed(x, H)
+    np.testing.assert_allclose(scores.to_numpy(), z @ H, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(model.result_.H, H)      # the fitted model is unchanged
 
 
 def test_observed_fold_in_counts_only_the_query_and_recovers_a_planted_user():
@@ -309,54 +305,36 @@ def test_observed_fold_in_counts_only_the_query_and_recovers_a_planted_user():
     cells = [(u + 1, m + 1) for u in range(n_users) for m in range(n_movies) if rng.random() < 0.6]
     ratings = pd.DataFrame([(u, m, (Z @ H)[u - 1, m - 1], 0) for u, m in cells],
                            columns=rec.RATINGS_COLS)
-    model = rec.fit_model(ratings, factorizations.nnls_als, 3, fill_value=None, l2=0.0,
-                          n_iter=300)
+    model = REGISTRY["nnls_als"](num_components=3, l2=0.0, n_iter=300).fit(ratings)
+    fit = model.result_
     z_true = np.array([2.0, 0.0, 1.0])
-    truth = z_true @ model.result.H                               # a user the model can express
+    truth = z_true @ fit.H                                        # a user the model can express
     query = {m + 1: truth[m] for m in range(0, n_movies, 3)}      # 14 of 40 movies
     # a query holds whole stars; this planted row does not, so its values are put into the
     # model's own sparse row and folded in by the model's own function
-    row = model.index.query_row({m: 3 for m in query}, ratings, None)
+    row = model.index_.query_row({m: 3 for m in query}, ratings, None)
     row.data[:] = [query[m] for m in sorted(query)]
-    folded = factorizations.nnls_als(row, 3, l2=0.0, n_iter=1, fold_into=model.result)
+    folded = factorizations.als(row, 3, nonnegative=True, l2=0.0, n_iter=1, fold_into=fit)
     np.testing.assert_allclose(folded.Z[0], z_true, atol=1e-8)
     # the unrated movies were not read as zeros: a zero fill gives another answer
     filled = np.where(np.isin(np.arange(1, n_movies + 1), list(query)), truth, 0.0)[None, :]
-    zero = factorizations.nnls_als(filled, 3, l2=0.0, n_iter=1, mask=None,
-                                   fold_into=model.result)
-    assert np.abs(zero.Z @ model.result.H - truth).max() > 0.5
+    zero = factorizations.als(filled, 3, nonnegative=True, l2=0.0, n_iter=1, mask=None,
+                              fold_into=fit)
+    assert np.abs(zero.Z @ fit.H - truth).max() > 0.5
 
 
-def test_recommend_for_query_rejects_unknown_movies_and_bad_ratings(ratings, movies):
-    model = rec.fit_model(ratings, base.non_negative, 2, n_iter=10)
-    with pytest.raises(KeyError, match=r"movie id\(s\) \[99\] in query are not known movies"):
-        rec.recommend_for_query({99: 5}, model, movies)
-    with pytest.raises(ValueError, match=r"rating\(s\) \{1: 7\} in query are not whole stars"):
-        rec.recommend_for_query({1: 7}, model, movies)
+def test_scores_are_the_fits_reconstruction(ratings):
+    model = REGISTRY["nmf_zero"](num_components=2, n_iter=50).fit(ratings)
+    np.testing.assert_array_equal(model.scores(), model.result_.Z @ model.result_.H)
+    assert model.losses_ is model.result_.losses and model.index_.shape == (4, 6)
+    observed = REGISTRY["nmf_masked"](num_components=2, n_iter=50, l2=0.1).fit(ratings)
+    direct = masked_updates(rec.RatingIndex.from_ratings(ratings).sparse(ratings), 2,
+                            n_iter=50, l2=0.1, mask="observed")
+    np.testing.assert_array_equal(observed.result_.Z, direct.Z)
 
 
-def test_recommend_for_query_wants_a_fitted_model(ratings, movies):
-    fit = base.non_negative(rec.rating_matrix(ratings), 2, n_iter=5)
-    with pytest.raises(TypeError, match=r"model must be a FactorModel from fit_model\(\); got "
-                                        r"NMFResult"):
-        rec.recommend_for_query({1: 5}, fit, movies)
-    with pytest.raises(ValueError, match=r"fit_model sets the mask from fill_value"):
-        rec.fit_model(ratings, base.non_negative, 2, mask="observed")
-
-
-def test_fit_model_scores_are_the_fits_reconstruction(ratings):
-    model = rec.fit_model(ratings, base.non_negative, 2, n_iter=50)
-    np.testing.assert_array_equal(model.scores(), model.result.Z @ model.result.H)
-    frame = model.reconstruction()
-    assert list(frame.index) == [1, 2, 3, 4] and list(frame.columns) == [1, 2, 3, 4, 5, 6]
-    observed = rec.fit_model(ratings, base.non_negative, 2, fill_value=None, n_iter=50, l2=0.1)
-    direct = base.non_negative(rec.RatingIndex.from_ratings(ratings).sparse(ratings), 2,
-                               n_iter=50, l2=0.1, mask="observed")
-    np.testing.assert_array_equal(observed.result.Z, direct.Z)
-
-
-def test_fold_in_is_reproducible_whatever_the_training_seed(ratings, movies):
-    model = rec.fit_model(ratings, base.non_negative, 2, n_iter=50,
-                          random_state=np.random.default_rng(1))
+def test_fold_in_is_reproducible_whatever_the_training_seed(ratings):
+    model = REGISTRY["nmf_zero"](num_components=2, n_iter=50,
+                                 random_state=np.random.default_rng(1)).fit(ratings)
     first, second = model.fold_in({3: 5}), model.fold_in({3: 5})
     pd.testing.assert_series_equal(first, second)
