@@ -42,9 +42,11 @@ define make-venv
 	@$(1)/bin/python tools/with_heartbeat.py "installing $(3)" \
 	    --hide "^WARNING: Location 'file:.*is neither a file nor a directory" -- \
 	    $(1)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r $(2)
+	@# nmf_core, recommender and lab importable from any folder (pyproject.toml), editable
+	@$(1)/bin/python -m pip install --disable-pip-version-check --no-deps --quiet -e .
 endef
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(call make-venv,$(VENV),requirements-dev.txt,the pinned packages)
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))" > /dev/null
 	touch $@
@@ -122,7 +124,7 @@ spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five
 	    $(SPARK_PY) -m lab.spark.run_spark
 
 clean: ## remove build outputs (keeps the data and .venv)
-	rm -rf build figures ex08.zip .pytest_cache .hypothesis
+	rm -rf build figures ex08.zip .pytest_cache .hypothesis *.egg-info
 	find . -name __pycache__ -not -path './.venv*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove the virtual environments and the downloaded data

@@ -11,8 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import execute_notebook
-import make_zip
+from scripts import execute_notebook, make_zip
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)\s*$")
@@ -207,7 +206,7 @@ def test_heartbeat_speaks_during_silence_and_keeps_the_exit_status():
 
 
 def test_math_becomes_mathml_outside_code():
-    import export_html
+    from scripts import export_html
 
     markdown = ("Inline $a_i + b$ and a wrapped $x\n= y$; code `$not math$`;\n\n"
                 "$$\\frac{1}{2}$$\n\n```\n$still code$\n```")
@@ -218,7 +217,7 @@ def test_math_becomes_mathml_outside_code():
 
 
 def test_data_check_names_the_file_that_differs(tmp_path):
-    import get_movielens as gm
+    from scripts import get_movielens as gm
 
     folder = tmp_path / "ml-100k"
     folder.mkdir()
@@ -248,7 +247,7 @@ def test_the_ground_floor_never_imports_the_lab():
 def test_figures_are_written_by_name_and_stale_ones_removed(tmp_path):
     import base64
 
-    import export_figures
+    from scripts import export_figures
 
     png = base64.b64encode(b"\x89PNG fake").decode()
     notebook = nbformat.v4.new_notebook()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import get_movielens as gm
+from scripts import get_movielens as gm
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "ml-100k"
 
