@@ -1,16 +1,17 @@
 """The lab: everything beyond the exercise, built on the ground floor (nmf_core, recommender).
 
-* :mod:`lab.base` - the fast multiplicative updates the lab's models use (a numba-compiled
-  masked kernel) and what every factorization shares: start, penalty, stopping rule,
-  parameter rules, input validation, :func:`lab.base.match_components`;
-* :mod:`lab.factorizations` - ALS, NNLS-ALS, the biased and Bayesian non-negative models,
-  truncated SVD, implicit-feedback NNLS-ALS;
-* :mod:`lab.ratings` - the rating index, the one ranker, factor models that fold new users in;
-* :mod:`lab.evaluation` - the held-out protocol on MovieLens-100k's five folds and every
-  model's grid; ``python -m lab.evaluate`` (``make evaluate``) runs it;
+* :mod:`lab.models` - one model interface and :data:`lab.models.REGISTRY`, the one list of
+  models: ours (:mod:`lab.models.ours`, fitting the factorizations of
+  :mod:`lab.models.factorizations` and the compiled masked update of
+  :mod:`lab.models.kernels`), the peers' adapters (:mod:`lab.peers.models`, where their
+  libraries are installed) and Spark MLlib's ALS (:mod:`lab.spark.model`, where pyspark is);
+* :mod:`lab.base` - what the models and factorizations share: parameter rules and their
+  check, input validation, the start, the penalty, the stopping rule;
+* :mod:`lab.ratings` - the users x movies index and the one ranker;
+* :mod:`lab.evaluation` - the held-out protocol on MovieLens-100k's five folds;
+  ``python -m lab.evaluate`` (``make evaluate``, ``make peers``) runs it;
 * :mod:`lab.benchmarks` - timings against scikit-learn and at MovieLens-1M/10M scale
-  (``make bench``); :mod:`lab.peers` - other libraries on the same folds (``make peers``);
-  :mod:`lab.spark` - Spark MLlib's ALS beside nnls_als (``make spark``).
+  (``make bench``); :mod:`lab.spark.run_spark` - Spark beside nnls_als (``make spark``).
 
 The lab imports the ground floor; the ground floor never imports the lab.  This file
 imports nothing, so ``python -m lab.spark.run_spark --check-java`` runs under any Python 3.
