@@ -1,6 +1,6 @@
 """Tests of the evaluation protocol (module lab.evaluation) and of lab/evaluate.py:
-metrics on hand-computed cases, the validation split, the unseen-user fallback,
-hyperparameter selection, and the CSV's columns."""
+metrics on hand-computed cases and their names, the validation split, the unseen-user
+fallback, the search over a model's grid, a fold, and the CSV and report."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ import scipy.sparse as sp
 
 import lab.evaluation as ev
 import lab.ratings as rec
-from lab import factorizations
+from lab.base import real
+from lab.models import factorizations
+from lab.models.base import Model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "ml-100k"
@@ -107,21 +109,49 @@ def test_score_split_falls_back_to_the_baseline_for_unseen_cells(index):
     assert metrics["recall_at_10_liked"] == pytest.approx(1.0)
 
 
-def test_select_params_uses_validation_only(index):
-    seen = []
+class Offset(Model):
+    """Every score is 3 + offset; records how many ratings each fit saw."""
 
-    def fake_fit(train, index, offset):
-        seen.append(len(train))
-        return np.full(index.shape, 3.0 + offset)
+    key, label = "offset", "3 + offset"
+    defaults, rules = {"offset": 0.0}, {"offset": real(-10.0)}
+    grid = {"offset": [1.5, 0.0, -1.0]}
+    seen: list = []
 
-    spec = ev.ModelSpec(ev.param_grid(offset=[1.5, 0.0, -1.0]), "rmse", False, "fake",
-                        score=fake_fit)
+    def _fit(self, ratings):
+        self.seen.append(len(ratings))
+
+    def _score_rows(self, rows):
+        return np.full((len(rows), self.index_.shape[1]), 3.0 + self.params["offset"])
+
+
+def test_select_params_searches_the_grid_on_validation_only(index, monkeypatch):
+    monkeypatch.setitem(ev.REGISTRY, "offset", Offset)
+    monkeypatch.setattr(Offset, "seen", [])
     base = frame([(u, m, 3) for u in index.user_ids for m in index.movie_ids])
-    best, trials = ev.select_params("fake", base, index, random_state=0,
-                                    registry={"fake": spec})
+    best, trials = ev.select_params("offset", base, index, random_state=0)
     assert best == {"offset": 0.0}
-    assert len(trials) == 3 and trials["rmse"].iloc[1] == 0.0
-    assert seen == [len(base) - round(0.1 * len(base))] * 3       # fitted without the held-out part
+    assert trials["params"].tolist() == ['{"offset": 1.5}', '{"offset": 0.0}', '{"offset": -1.0}']
+    assert trials["rmse"].tolist() == [1.5, 0.0, 1.0]
+    assert list(trials.columns) == ["params", "rmse", "mae", *ev.TOP_N_METRICS]
+    assert Offset.seen == [len(base) - round(0.1 * len(base))] * 3    # never the held-out part
+    # ranking models are chosen by precision, higher first; the first of a tie wins
+    monkeypatch.setattr(Offset, "select_by", "precision")
+    best, trials = ev.select_params("offset", base, index, random_state=0)
+    assert best == {"offset": 1.5} and trials["precision_at_10"].nunique() == 1
+
+
+def test_top_n_metric_names_follow_the_cut_off():
+    assert ev.TOP_N == 10
+    assert ev.TOP_N_METRICS == ["precision_at_10", "recall_at_10", "precision_at_10_liked",
+                                "recall_at_10_liked"]
+    assert ev.METRICS == ["rmse", "mae", *ev.TOP_N_METRICS, "fit_seconds"]
+    assert ev.SELECTION == {"rmse": ("rmse", True), "precision": ("precision_at_10", False)}
+
+
+def test_an_unknown_model_is_refused_with_the_registry(index):
+    with pytest.raises(KeyError, match=r"unknown model 'nmf'; the registry holds global_mean, "
+                                       r"biases, popularity"):
+        ev.fit_scores("nmf", frame([(1, 10, 4)]), index, {})
 
 
 @needs_data
@@ -138,25 +168,42 @@ def test_official_folds_have_disjoint_tests():
 
 
 @needs_data
+def test_a_fold_with_fixed_settings(tmp_path):
+    """evaluate_fold without the search: the given or default settings, every parameter
+    recorded, one progress call per model."""
+    seen = []
+    table = ev.evaluate_fold(1, ["global_mean", "biases"], path=DATA, tune=False,
+                             params={"biases": {"bias_l2": 3.0}}, progress=seen.append)
+    assert list(table.columns) == ev.EVALUATION_COLS and [r["model"] for r in seen] == [
+        "global_mean", "biases"]
+    rows = table.set_index("model")
+    assert json.loads(rows.loc["biases", "params"]) == {"bias_l2": 3.0}
+    assert json.loads(rows.loc["global_mean", "params"]) == {}
+    assert 0.93 < rows.loc["biases", "rmse"] < 0.97 < rows.loc["global_mean", "rmse"] < 1.2
+    assert rows.loc["biases", "library"] == "ours" and not rows["non_negative"].any()
+
+
+@needs_data
+@pytest.mark.slow
 def test_evaluate_script_writes_the_csv(tmp_path):
     output = tmp_path / "evaluation.csv"
     run = subprocess.run([sys.executable, "-m", "lab.evaluate", "--folds", "1",
-                          "--models", "global_mean", "biases", "popularity", "svd_zero",
+                          "--models", "global_mean", "biases", "popularity",
                           "--jobs", "1", "--data", str(DATA), "--output", str(output)],
                          capture_output=True, text=True, check=True, cwd=ROOT)
     table = pd.read_csv(output)
     assert list(table.columns) == ev.EVALUATION_COLS
-    assert list(table["model"]) == ["global_mean", "biases", "popularity", "svd_zero"]
+    assert list(table["model"]) == ["global_mean", "biases", "popularity"]
     rows = table.set_index("model")
     assert np.isnan(rows.loc["popularity", "rmse"])
     assert 0.93 < rows.loc["biases", "rmse"] < 0.97 < rows.loc["global_mean", "rmse"]
-    assert rows.loc["svd_zero", "precision_at_10"] > rows.loc["popularity", "precision_at_10"] > 0.2
-    params = json.loads(rows.loc["svd_zero", "params"])
-    assert params["fill"] == 0 and params["num_components"] in (5, 10, 15, 20, 30, 50)
-    assert "best precision@10" in run.stdout
-    assert re.search(r"u1 svd_zero +rmse \d\.\d{4}  precision@10 0\.\d{4}", run.stdout)
+    assert rows.loc["popularity", "precision_at_10"] > rows.loc["biases", "precision_at_10"]
+    assert rows.loc["popularity", "precision_at_10"] > 0.2
+    assert json.loads(rows.loc["biases", "params"])["bias_l2"] in (5.0, 15.0)   # its grid
+    assert "best precision@10: 0.3" in run.stdout
+    assert re.search(r"u1 biases +rmse 0\.9\d{3}  precision@10 0\.\d{4}", run.stdout)
     report = (tmp_path / "evaluation.md").read_text()
-    assert "| svd_zero | rank-k SVD of the zero-filled matrix (PureSVD) | no |" in report
+    assert "| biases | user + movie biases | no | ours | 0.9" in report
     for figure in ("evaluation_rmse.png", "evaluation_precision.png"):
         assert f"]({figure})" in report
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -195,7 +242,7 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     assert "best precision@10: 0.4100 (ease, ours)" in text
     script.write_report(both, tmp_path / "evaluation.md")
     markdown = (tmp_path / "evaluation.md").read_text()
-    assert re.search(r"\| surprise_svdpp \| SVD\+\+[^|]*\| no \| scikit-surprise 1\.1\.5 \| "
+    assert re.search(r"\| surprise_svdpp \| [^|]*\| no \| scikit-surprise 1\.1\.5 \| "
                      r"0\.8950 ± 0\.0071 \|", markdown)
     # a peers' file of other folds is not mixed in
     script.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
@@ -206,9 +253,16 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     assert alone.equals(ours) and note.startswith("absent.csv does not exist")
 
 
-def test_train_test_rmse_of_the_global_mean(index):
-    base = frame([(1, 10, 4), (2, 10, 2), (3, 20, 3)])
-    test = frame([(1, 20, 5)])
-    train_rmse, test_rmse = ev.train_test_rmse("global_mean", {}, base, test, index)
-    assert train_rmse == pytest.approx(np.sqrt(2 / 3))
-    assert test_rmse == pytest.approx(2.0)
+@pytest.mark.xfail(strict=True, reason="lab bug: lab.evaluate.catalogue takes a model's "
+                   "description from REGISTRY only, where the peers' adapters are registered "
+                   "only in .venv-peers; so the report of `make evaluate`, combined with "
+                   "peers.csv, shows the peers without a description. lab.peers.models loads "
+                   "here for its labels: catalogue could read them from PEERS too")
+def test_the_report_describes_the_peers_in_the_main_environment(tmp_path):
+    script = _evaluate_script()
+    both = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),
+                      _result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
+                                   [0.90, 0.89], [0.10, 0.12])])
+    script.write_report(both, tmp_path / "evaluation.md")
+    markdown = (tmp_path / "evaluation.md").read_text()
+    assert "| surprise_svdpp | SVD++: biases, factors and implicit feedback" in markdown
