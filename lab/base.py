@@ -99,8 +99,8 @@ def check_params(rules: Mapping[str, Rule], params: Mapping, owner: str) -> dict
     its rule refuses raises :class:`InvalidParameterError` naming ``owner``."""
     unknown = sorted(set(params) - set(rules))
     if unknown:
-        raise InvalidParameterError(f"{owner} has no parameter {unknown[0]!r}; its parameters "
-                                    f"are {', '.join(rules)}.")
+        takes = f"its parameters are {', '.join(rules)}" if rules else "it takes no parameters"
+        raise InvalidParameterError(f"{owner} has no parameter {unknown[0]!r}; {takes}.")
     checked = {}
     for name, value in params.items():
         rule = rules[name]

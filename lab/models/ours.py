@@ -262,7 +262,8 @@ class NNLSALS(ALS):
 
 
 class NNLSALSAverage(Model):
-    """The mean of ``n_seeds`` NNLS-ALS fits from the seeds ``random_state``, ``+ 1``, ...
+    """The mean of ``n_seeds`` NNLS-ALS fits from the seeds ``random_state``, ``+ 1``, ... (an
+    integer; a Generator, RandomState or None draws the seeds instead).
 
     The mean of S non-negative products ``Z_s @ H_s`` is itself one non-negative
     factorization of rank ``S * M``: ``[Z_1 ... Z_S] / S`` times the stacked H.
@@ -278,11 +279,10 @@ class NNLSALSAverage(Model):
     def _fit(self, ratings):
         params = dict(self.params)
         first, n_seeds = params.pop("random_state"), params.pop("n_seeds")
-        if not isinstance(first, int):
-            raise ValueError(f"nnls_als_avg needs an integer random_state (its seeds are "
-                             f"random_state, random_state + 1, ...); got {first!r}.")
+        seeds = (range(first, first + n_seeds) if isinstance(first, int)    # a generator or None:
+                 else np.random.default_rng(first).integers(2**31, size=n_seeds).tolist())
         self.members_ = [NNLSALS(random_state=seed, **params).fit(ratings, self.index_)
-                         for seed in range(first, first + n_seeds)]
+                         for seed in seeds]
 
     def _score_rows(self, rows):
         return sum(m._score_rows(rows) for m in self.members_) / len(self.members_)

@@ -174,14 +174,11 @@ def test_an_unknown_parameter_is_refused_by_name(key):
         assert name in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="lab bug: lab.base.check_params words the refusal "
-                   "for an owner without parameters 'its parameters are .'; it should say "
-                   "that the owner takes none")
 @pytest.mark.parametrize("key", [k for k, cls in REGISTRY.items() if not cls.rules])
 def test_a_model_without_parameters_says_it_takes_none(key):
     with pytest.raises(InvalidParameterError) as caught:
         REGISTRY[key](n_components=3)
-    assert "its parameters are ." not in str(caught.value)
+    assert str(caught.value) == f"{key} has no parameter 'n_components'; it takes no parameters."
 
 
 @pytest.mark.parametrize("owner", FUNCTIONS)
@@ -216,13 +213,7 @@ QUICK = {"num_components": 2, "n_iter": 5, "n_samples": 5, "burn_in": 2, "max_it
 SEEDED = [key for key, cls in REGISTRY.items() if "random_state" in cls.rules]
 
 
-@pytest.mark.parametrize("key", [
-    pytest.param(key, marks=pytest.mark.xfail(
-        strict=True, raises=ValueError,
-        reason="lab bug: nnls_als_avg's rule for random_state is SEED (a RandomState or "
-               "Generator accepted) but its _fit refuses anything but an int; the seeds "
-               "could be drawn from the generator instead"))
-    if key == "nnls_als_avg" else key for key in SEEDED])
+@pytest.mark.parametrize("key", SEEDED)
 def test_every_model_with_a_seed_fits_with_a_random_state(key):
     cls = REGISTRY[key]
     params = {k: v for k, v in QUICK.items() if k in cls.rules}
