@@ -164,7 +164,7 @@ def test_defaults_and_every_grid_value_satisfy_the_models_rules(key):
         assert cls(**candidate).params == {**cls.defaults, **candidate}
 
 
-@pytest.mark.parametrize("key", REGISTRY)
+@pytest.mark.parametrize("key", [k for k, cls in REGISTRY.items() if cls.rules])
 def test_an_unknown_parameter_is_refused_by_name(key):
     cls = REGISTRY[key]
     with pytest.raises(InvalidParameterError, match=re.escape(
