@@ -1,0 +1,193 @@
+"""Spark MLlib's ALS as a model of the lab: :class:`SparkALS`, ``REGISTRY["spark_als"]``.
+
+    model = SparkALS(num_components=20, l2=0.12, n_iter=20).fit(ratings)   # Spark, local mode
+    model.predict(user_ids, movie_ids); model.recommend(1); model.fold_in({50: 5})
+
+pyspark is imported only when a model is fitted (and a Java 17+ is needed then), so this
+module also loads where pyspark is missing; :data:`lab.models.REGISTRY` lists the class
+only where pyspark is installed (``.venv-spark``, ``make spark``).  One local SparkSession
+(all cores, errors-only log, no web UI) is started by the first fit, reused by every
+later one, and stopped when Python exits (:func:`stop_spark` stops it earlier).
+"""
+
+from __future__ import annotations
+
+import sys
+
+if "lab.models" not in sys.modules:
+    # lab.models registers SparkALS by importing this module, which it would find half-built
+    # if this module were imported first.  So lab.models goes first: where pyspark is
+    # installed it imports this module completely itself, and that copy is the one kept.
+    _this = sys.modules.pop(__name__)
+    import lab.models  # noqa: E402,F401
+    sys.modules.setdefault(__name__, _this)
+
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from lab.base import FLAG, FitResult  # noqa: E402
+from lab.models import factorizations  # noqa: E402
+from lab.models.base import Model  # noqa: E402
+from lab.models.ours import NNLSALS, library_version  # noqa: E402
+
+#: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
+#: default.  The gateway's logger gets a level of its own, else Spark announces on start
+#: that it set a default level.
+_LOG4J2 = """\
+rootLogger.level = error
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
+rootLogger.appenderRef.stderr.ref = stderr
+appender.stderr.type = Console
+appender.stderr.name = stderr
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = spark %p %c{1}: %m%n
+"""
+
+_session = None     # the SparkSession of spark_session(), once started
+_scratch = None     # its folder: log configuration, checkpoints, Spark's local files
+
+
+def spark_session():
+    """The lab's local SparkSession, started on first use and reused: every core
+    (``local[*]``), 3 GB for the driver, errors only in the log, no progress bars and no
+    web UI, a checkpoint folder (ALS cuts its lineage every 10 iterations there; without
+    it 20 iterations overflow the stack).  Stopped by :func:`stop_spark`, at the latest
+    when Python exits."""
+    global _session, _scratch
+    if _session is not None:
+        return _session
+    # PySpark checks the pandas version when it starts; no pandas object reaches Spark here
+    warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+    from pyspark.sql import SparkSession
+
+    _scratch = Path(tempfile.mkdtemp(prefix="spark-"))
+    atexit.register(stop_spark)
+    log_config = _scratch / "log4j2.properties"
+    log_config.write_text(_LOG4J2, encoding="utf-8")
+    _session = (SparkSession.builder.master("local[*]").appName("lab: Spark MLlib's ALS")
+                .config("spark.driver.memory", "3g")
+                .config("spark.driver.extraJavaOptions",
+                        f"-Dlog4j2.configurationFile={log_config.as_uri()}")
+                .config("spark.sql.shuffle.partitions", "4")
+                .config("spark.ui.enabled", "false")
+                .config("spark.ui.showConsoleProgress", "false")
+                .config("spark.local.dir", str(_scratch))
+                .getOrCreate())
+    _session.sparkContext.setLogLevel("ERROR")
+    _session.sparkContext.setCheckpointDir(str(_scratch / "checkpoints"))
+    return _session
+
+
+def stop_spark() -> None:
+    """Stop the session of :func:`spark_session` and delete its folder (nothing if none
+    is running); the next fit starts a new one."""
+    global _session, _scratch
+    if _session is not None:
+        _session.stop()
+        _session = None
+    if _scratch is not None:
+        shutil.rmtree(_scratch, ignore_errors=True)
+        _scratch = None
+
+
+class SparkALS(Model):
+    """Spark MLlib's ``pyspark.ml.recommendation.ALS`` in local mode, non-negative by default.
+
+    The parameters are those of :class:`lab.models.ours.NNLSALS`, with the same meaning:
+    Spark minimizes the same objective as :func:`lab.models.factorizations.als`,
+    ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
+    (``n_i``, ``m_j``: the ratings of user i and movie j; Spark adds ``regParam`` times a
+    row's number of ratings to its normal equations, the weighting of ALS-WR), so they
+    map one to one:
+
+    ================== ===================================================================
+    ours               Spark's ``ALS``
+    ================== ===================================================================
+    ``num_components`` ``rank``
+    ``l2``             ``regParam`` (unchanged)
+    ``n_iter``         ``maxIter`` (an iteration solves every movie, then every user)
+    ``nonnegative``    ``nonnegative`` (default True; False: Spark's unconstrained ALS)
+    ``random_state``   ``seed`` when an int; None, a Generator or a RandomState: a seed
+                       drawn from it (``np.random.default_rng(None)`` for None).  Spark's
+                       random start is its own: no seed reproduces ours.
+    ================== ===================================================================
+
+    and ``userCol="user"``, ``itemCol="item"``, ``ratingCol="rating"`` (rows and columns of
+    the index), ``coldStartStrategy="nan"`` (:meth:`spark_params` gives the keywords).
+
+    The scores are ``Z @ H`` from Spark's ``model.userFactors`` and ``model.itemFactors``
+    (single precision) by row and column of ``index_``; users or movies without training
+    ratings get zero factors, so score 0.  ``result_`` holds them as a
+    :class:`lab.base.FitResult` (``losses`` empty: Spark reports no objective) and
+    ``model_`` Spark's fitted ``ALSModel``.  A new user is folded in by Spark's own last
+    half-step: the (non-negative) least-squares row against Spark's movie factors with
+    ``l2`` times the user's number of ratings, solved exactly by
+    :func:`lab.models.factorizations.als` with ``fold_into=``.
+    """
+
+    key, label = "spark_als", "Spark MLlib ALS(nonnegative=True), local mode"
+    library, non_negative = library_version("pyspark"), True
+    defaults = {**NNLSALS.defaults, "nonnegative": True}
+    rules = {**NNLSALS.rules, "nonnegative": FLAG}
+    grid = NNLSALS.grid
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.non_negative = self.params["nonnegative"]
+        seed = self.params["random_state"]
+        if isinstance(seed, np.random.RandomState):
+            seed = int(seed.randint(2 ** 31 - 1))
+        elif not isinstance(seed, int):
+            seed = int(np.random.default_rng(seed).integers(2 ** 31 - 1))
+        self.seed = seed
+
+    def spark_params(self) -> dict:
+        """The keyword arguments of Spark's ``ALS`` for this model's parameters."""
+        p = self.params
+        return {"rank": p["num_components"], "regParam": p["l2"], "maxIter": p["n_iter"],
+                "nonnegative": p["nonnegative"], "seed": self.seed, "userCol": "user",
+                "itemCol": "item", "ratingCol": "rating", "coldStartStrategy": "nan"}
+
+    def _fit(self, ratings):
+        from pyspark.ml.recommendation import ALS
+
+        spark = spark_session()
+        rows, cols = self.index_.cells(ratings)
+        with tempfile.TemporaryDirectory(prefix="spark-ratings-") as folder:
+            # a CSV file read by Spark's JVM: no Python worker is started
+            path = Path(folder) / "ratings.csv"
+            np.savetxt(path, np.column_stack([rows, cols, ratings["rating"]]), fmt="%.17g",
+                       delimiter=",")
+            table = spark.read.csv(str(path), schema="user INT, item INT, rating DOUBLE")
+            self.model_ = ALS(**self.spark_params()).fit(table)
+        n_users, n_movies = self.index_.shape
+        Z = np.zeros((n_users, self.model_.rank))
+        H = np.zeros((self.model_.rank, n_movies))
+        for row, factor in self.model_.userFactors.collect():
+            Z[row] = factor
+        for col, factor in self.model_.itemFactors.collect():
+            H[:, col] = factor
+        self.result_ = FitResult(Z, H, np.empty(0))
+
+    def _score_rows(self, rows):
+        return self.result_.Z[rows] @ self.result_.H
+
+    def _predict_cells(self, rows, cols):
+        return factorizations.predict_cells(self.result_.Z, self.result_.H, rows, cols)
+
+    def _fold_in(self, query):
+        row = self.index_.query_row(query, self.ratings_, None)
+        new = factorizations.als(row, self.params["num_components"],
+                                 nonnegative=self.params["nonnegative"], l2=self.params["l2"],
+                                 n_iter=1, random_state=0, fold_into=self.result_)
+        return (new.Z @ self.result_.H)[0]
+
+
+__all__ = ["SparkALS", "spark_session", "stop_spark"]
