@@ -1,18 +1,26 @@
-"""Tests of lab/spark/run_spark.py (``make spark``) that need neither Java nor pyspark: the Java
-check and its exit status, the parameter mapping to Spark's ALS, the RMSE with Spark's
-cold-start NaNs replaced by the fallback baseline, and the Makefile's order (Java first)."""
+"""Tests of ``make spark``: lab/spark/run_spark.py and lab/spark/model.py's SparkALS.
+
+Anywhere (no Java, no pyspark needed): the Java check and its exit status, ``--check-java``
+importing only the standard library, SparkALS's parameters and their mapping to Spark's
+ALS, the Makefile's order (Java first).  Where pyspark imports and Java 17+ runs (the
+environment of ``make spark``, ``.venv-spark``): SparkALS fitted on a small problem, its
+scores against Spark's own predictions, its fold-in against Spark's last user step."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
 import sys
+from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from lab.base import InvalidParameterError
 from lab.spark import run_spark
+from lab.spark.model import SparkALS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The command line ``make spark`` runs, from the repository root.
@@ -76,29 +84,77 @@ def test_java_without_a_version_is_refused(tmp_path):
         run_spark.check_java({"JAVA_HOME": str(tmp_path / "jdk")})
 
 
+def test_check_java_imports_only_the_standard_library():
+    # with or without a Java here: what matters is what was imported to find out
+    # (what site's .pth files loaded at start-up, e.g. an editable install's finder, is not
+    # counted)
+    probe = ("import sys\nbefore = set(sys.modules)\nfrom lab.spark import run_spark\n"
+             "code = run_spark.main(['--check-java'])\n"
+             "tops = {name.split('.')[0] for name in set(sys.modules) - before}\n"
+             "print(code, sorted(tops - set(sys.stdlib_module_names) - {'lab'}))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    code, extra = result.stdout.split(" ", 1)
+    assert code in {"0", "2"}
+    assert extra.strip() == "[]"
+
+
 def test_nnls_als_settings_map_to_spark_keywords():
     params = {"l2": 0.12, "n_iter": 20, "num_components": 20, "random_state": 3}
-    assert run_spark.spark_als_params(params) == {
-        "rank": 20, "regParam": 0.12, "maxIter": 20, "nonnegative": True, "seed": 0,
+    model = SparkALS(**params)
+    assert model.spark_params() == {
+        "rank": 20, "regParam": 0.12, "maxIter": 20, "nonnegative": True, "seed": 3,
         "userCol": "user", "itemCol": "item", "ratingCol": "rating",
         "coldStartStrategy": "nan"}
+    assert model.non_negative
 
 
-def test_settings_without_a_spark_counterpart_are_refused():
-    with pytest.raises(ValueError, match="no Spark ALS counterpart for fill"):
-        run_spark.spark_als_params({"fill": 0, "l2": 0.1, "n_iter": 20, "num_components": 10})
+def test_spark_als_has_the_parameters_and_defaults_of_nnls_als_and_the_switch():
+    from lab.models.ours import NNLSALS
+
+    assert SparkALS.defaults == {**NNLSALS.defaults, "nonnegative": True}
+    assert SparkALS.grid == NNLSALS.grid
+    assert SparkALS.key == "spark_als" and SparkALS.library.startswith("pyspark ")
+    unconstrained = SparkALS(nonnegative=False)
+    assert not unconstrained.non_negative and SparkALS.non_negative
+    assert unconstrained.spark_params()["nonnegative"] is False
 
 
-def test_rmse_replaces_cold_start_nans_by_the_baseline_then_clips():
-    predicted = [4.0, math.nan, 6.0, math.nan]
-    fallback = [1.0, 3.5, 2.0, 0.0]      # used only where predicted is NaN
-    actual = [5, 3, 4, 2]
-    # [4, 3.5, 6 -> 5, 0 -> 1] minus actual: -1, 0.5, 1, -1
-    assert run_spark.rmse_with_fallback(predicted, fallback, actual) == pytest.approx(
-        math.sqrt((1 + 0.25 + 1 + 1) / 4))
-    # no NaN: the baseline plays no part
-    assert run_spark.rmse_with_fallback([3.0, 4.0], [1.0, 1.0], [4, 4]) == pytest.approx(
-        math.sqrt(0.5))
+def test_seeds_other_than_an_int_are_drawn_from_the_random_state():
+    assert SparkALS(random_state=np.random.default_rng(5)).seed == \
+        SparkALS(random_state=np.random.default_rng(5)).seed
+    assert isinstance(SparkALS(random_state=np.random.RandomState(5)).seed, int)
+    assert isinstance(SparkALS(random_state=None).seed, int)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"fill": 0}, "spark_als has no parameter 'fill'"),
+    ({"num_components": 0}, "num_components must be an integer >= 1"),
+    ({"l2": -0.1}, "l2 must be a finite number >= 0"),
+    ({"nonnegative": 1}, "nonnegative must be True or False")])
+def test_settings_without_a_spark_counterpart_or_out_of_range_are_refused(params, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        SparkALS(**params)
+
+
+def test_spark_als_is_registered_exactly_where_pyspark_is_installed():
+    from lab.models import REGISTRY
+
+    assert ("spark_als" in REGISTRY) == (find_spec("pyspark") is not None)
+    if "spark_als" in REGISTRY:
+        assert REGISTRY["spark_als"] is SparkALS
+
+
+def test_importing_the_model_first_gives_the_registered_class():
+    # lab.models imports lab.spark.model to register it: the other order must work too
+    probe = ("from lab.spark.model import SparkALS\nimport lab.models, lab.spark.model\n"
+             "print(lab.models.REGISTRY.get('spark_als', SparkALS) is SparkALS "
+             "is lab.spark.model.SparkALS)")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
@@ -120,5 +176,89 @@ def test_make_checks_java_before_building_the_spark_environment(tmp_path):
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_help_lists_spark():
     result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
-    assert "make spark" in result.stdout
-    assert "ALS(nonnegative=True)" in result.stdout
+    line = next(line for line in result.stdout.splitlines() if "make spark" in line)
+    assert "non-negative ALS" in line and "Java 17" in line
+
+
+# --- with pyspark and Java: Spark's ALS fitted -------------------------------------------------
+
+def _java_problem():
+    try:
+        run_spark.check_java()
+    except run_spark.JavaMissing as problem:
+        return str(problem)
+    return None
+
+
+needs_spark = pytest.mark.skipif(find_spec("pyspark") is None or _java_problem() is not None,
+                                 reason="needs pyspark (.venv-spark, make spark) and Java 17+")
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """60 users x 40 movies, 60 % of the cells rated, from a rank-3 non-negative model; user
+    1000 and movie 1000 are in the index without a rating."""
+    rng = np.random.default_rng(0)
+    Z, H = rng.uniform(0.3, 1.3, (60, 3)), rng.uniform(0.3, 1.3, (3, 40))
+    rows, cols = np.nonzero(rng.random((60, 40)) < 0.6)
+    stars = np.clip(np.rint((Z @ H)[rows, cols] + rng.normal(0, 0.3, rows.size)), 1, 5)
+    ratings = pd.DataFrame({"user id": rows + 1, "movie id": cols + 1, "rating": stars})
+    from lab.ratings import RatingIndex
+    index = RatingIndex(np.r_[np.arange(1, 61), 1000], np.r_[np.arange(1, 41), 1000])
+    return ratings, index
+
+
+@pytest.fixture(scope="module")
+def spark_fits(planted):
+    from lab.spark.model import stop_spark
+
+    ratings, index = planted
+    fits = {nonnegative: SparkALS(num_components=3, l2=0.1, n_iter=10, random_state=0,
+                                  nonnegative=nonnegative).fit(ratings, index)
+            for nonnegative in (True, False)}
+    yield fits
+    stop_spark()
+
+
+@needs_spark
+def test_scores_are_sparks_own_predictions(planted, spark_fits):
+    ratings, index = planted
+    model = spark_fits[True]
+    assert model.scores().shape == index.shape == (61, 41)
+    pairs = model.model_.transform(model.model_.userFactors.selectExpr("id as user")
+                                   .crossJoin(model.model_.itemFactors.selectExpr("id as item")))
+    users, items, predictions = np.array(pairs.select("user", "item", "prediction").collect()).T
+    ours = model._predict_cells(users.astype(int), items.astype(int))
+    np.testing.assert_allclose(ours, predictions, rtol=1e-5, atol=1e-5)
+    assert len(predictions) == 60 * 40
+    # the user and movie without a training rating have zero factors
+    assert not model.scores()[60].any() and not model.scores()[:, 40].any()
+    assert model.result_.Z.min() >= 0 and model.result_.H.min() >= 0
+    assert model.predict([1, 1000], [1, 1]).tolist() == [model.scores()[0, 0], 0.0]
+
+
+@needs_spark
+@pytest.mark.parametrize("nonnegative", [True, False])
+def test_fold_in_is_sparks_last_user_step(planted, spark_fits, nonnegative):
+    ratings, _ = planted
+    model = spark_fits[nonnegative]
+    for user in (1, 17, 60):
+        mine = ratings[ratings["user id"] == user]
+        query = dict(zip(mine["movie id"].tolist(), mine["rating"].astype(int).tolist()))
+        folded = model.fold_in(query)
+        np.testing.assert_allclose(folded.to_numpy(), model.scores()[user - 1], atol=2e-5)
+    if not nonnegative:
+        assert model.result_.Z.min() < 0 or model.result_.H.min() < 0
+
+
+@needs_spark
+def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
+    from lab.spark import model as spark_model
+
+    ratings, index = planted
+    session = spark_model.spark_session()
+    again = SparkALS(num_components=3, l2=0.1, n_iter=10, random_state=0).fit(ratings, index)
+    assert spark_model.spark_session() is session
+    np.testing.assert_array_equal(again.result_.Z, spark_fits[True].result_.Z)
+    assert not again.recommend(1, n=5).index.isin(ratings.loc[ratings["user id"] == 1,
+                                                              "movie id"]).any()
