@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import PENALTY, RANK, integer, real
+from lab.base import PENALTY, RANK, SEED, integer, real
 from lab.models.base import Model
 from lab.models.ours import library_version
 from lab.ratings import RatingIndex
@@ -37,8 +37,6 @@ from lab.ratings import RatingIndex
 #: Pairs compared with the library's own prediction, and the largest difference allowed.
 CHECKED_PAIRS = 300
 CHECK_TOLERANCE = 1e-6
-#: The peers' seed: an integer, as every library here takes one.
-PEER_SEED = integer(0)
 
 __all__ = ["PEERS", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF", "ImplicitALS",
            "MyFMBayesianFM", "MyFMBayesianFMImplicit", "CornacBPR", "knn_votes",
@@ -67,13 +65,25 @@ def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
 
 
+def library_seed(random_state) -> int:
+    """The integer seed handed to a library (each takes an int): an integer as it is; from a
+    Generator or RandomState, the next draw of it; for None, a fresh one."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return int(np.random.default_rng(random_state).integers(2**31 - 1))
+    return int(random_state)
+
+
 class Peer(Model):
-    """A library's model: ``_dense()`` fits it on ``self.ratings_`` and returns its score of
-    every (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the
-    library's own prediction of those cells, for the cells of ``trained_()`` (the users
-    and movies the library was trained on)."""
+    """A library's model: ``_dense()`` fits it on ``self.ratings_`` (its seed ``self.seed_``,
+    from ``random_state`` by :func:`library_seed`) and returns its score of every
+    (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the library's own
+    prediction of those cells, for the cells of ``trained_()`` (the users and movies the
+    library was trained on)."""
 
     def _fit(self, ratings):
+        self.seed_ = library_seed(self.params["random_state"])
         self.scores_ = self._dense()
 
     def _score_rows(self, rows):
@@ -124,8 +134,7 @@ class SurprisePeer(Peer):
         return self.users_, self.movies_
 
     def _checked(self, scores: np.ndarray) -> np.ndarray:
-        _check_against(scores, self.library_predict, self.users_, self.movies_,
-                       self.params["random_state"])
+        _check_against(scores, self.library_predict, self.users_, self.movies_, self.seed_)
         return scores
 
 
@@ -135,7 +144,7 @@ class SurpriseSVDpp(SurprisePeer):
     key, label = "surprise_svdpp", "SVD++: biases, factors and implicit feedback, SGD (Koren 2008)"
     defaults = {"n_factors": 20, "n_epochs": 20, "reg_all": 0.02, "random_state": 0}
     rules = {"n_factors": RANK, "n_epochs": integer(1), "reg_all": PENALTY,
-             "random_state": PEER_SEED}
+             "random_state": SEED}
     grid = {"n_factors": [20], "n_epochs": [20], "reg_all": [0.02, 0.05], "random_state": [0]}
 
     def _dense(self):
@@ -143,7 +152,7 @@ class SurpriseSVDpp(SurprisePeer):
 
         p = self.params
         algorithm = SVDpp(n_factors=p["n_factors"], n_epochs=p["n_epochs"],
-                          reg_all=p["reg_all"], random_state=p["random_state"],
+                          reg_all=p["reg_all"], random_state=self.seed_,
                           cache_ratings=True)
         self._surprise_fit(algorithm)
         trainset = self.trainset_
@@ -181,7 +190,7 @@ class SurpriseKNNBaseline(SurprisePeer):
     key = "surprise_knn_baseline"
     label = "item kNN on baseline residuals, Pearson-baseline similarity (Koren 2010)"
     defaults = {"k": 20, "shrinkage": 100, "random_state": 0}
-    rules = {"k": integer(1), "shrinkage": integer(0), "random_state": PEER_SEED}
+    rules = {"k": integer(1), "shrinkage": integer(0), "random_state": SEED}
     grid = {"k": [20, 40], "shrinkage": [100], "random_state": [0]}
 
     def _dense(self):
@@ -218,7 +227,7 @@ class SurpriseNMF(SurprisePeer):
     non_negative = True
     defaults = {"n_factors": 50, "n_epochs": 500, "reg": 0.1, "random_state": 0}
     rules = {"n_factors": RANK, "n_epochs": integer(1), "reg": PENALTY,
-             "random_state": PEER_SEED}
+             "random_state": SEED}
     grid = {"n_factors": [50, 100], "n_epochs": [500], "reg": [0.1, 0.15], "random_state": [0]}
 
     def _dense(self):
@@ -226,7 +235,7 @@ class SurpriseNMF(SurprisePeer):
 
         p = self.params
         algorithm = NMF(n_factors=p["n_factors"], n_epochs=p["n_epochs"], reg_pu=p["reg"],
-                        reg_qi=p["reg"], random_state=p["random_state"])
+                        reg_qi=p["reg"], random_state=self.seed_)
         self._surprise_fit(algorithm)
         scores = np.zeros(self.index_.shape)
         scores[np.ix_(self.users_, self.movies_)] = algorithm.pu @ algorithm.qi.T
@@ -252,7 +261,7 @@ class ImplicitALS(Peer):
     defaults = {"factors": 32, "regularization": 10.0, "alpha": 0.0, "iterations": 15,
                 "random_state": 0}
     rules = {"factors": RANK, "regularization": PENALTY, "alpha": real(0.0),
-             "iterations": integer(1), "random_state": PEER_SEED}
+             "iterations": integer(1), "random_state": SEED}
     grid = {"factors": [32, 64], "regularization": [10.0, 50.0], "alpha": [0.0, 4.0],
             "iterations": [15], "random_state": [0]}
 
@@ -265,7 +274,7 @@ class ImplicitALS(Peer):
         p = self.params
         self.model_ = AlternatingLeastSquares(
             factors=p["factors"], regularization=p["regularization"], alpha=1.0,
-            iterations=p["iterations"], random_state=p["random_state"], num_threads=1)
+            iterations=p["iterations"], random_state=self.seed_, num_threads=1)
         self.confidence_ = self._confidence(self.index_.sparse(self.ratings_))
         self.model_.fit(self.confidence_, show_progress=False)
         return (np.asarray(self.model_.user_factors, float)
@@ -304,7 +313,7 @@ class CornacBPR(Peer):
     defaults = {"k": 50, "max_iter": 500, "learning_rate": 0.01, "lambda_reg": 0.01,
                 "random_state": 0}
     rules = {"k": RANK, "max_iter": integer(1), "learning_rate": real(0.0, strict=True),
-             "lambda_reg": PENALTY, "random_state": PEER_SEED}
+             "lambda_reg": PENALTY, "random_state": SEED}
     grid = {"k": [50, 100], "max_iter": [500], "learning_rate": [0.01], "lambda_reg": [0.01],
             "random_state": [0]}
 
@@ -314,10 +323,10 @@ class CornacBPR(Peer):
         p = self.params
         positions = _positions(self.ratings_, self.index_)
         triples = list(zip(positions["row"], positions["col"], positions["rating"]))
-        self.dataset_ = data = cornac.data.Dataset.from_uir(triples, seed=p["random_state"])
+        self.dataset_ = data = cornac.data.Dataset.from_uir(triples, seed=self.seed_)
         self.model_ = model = cornac.models.BPR(
             k=p["k"], max_iter=p["max_iter"], learning_rate=p["learning_rate"],
-            lambda_reg=p["lambda_reg"], num_threads=1, seed=p["random_state"])
+            lambda_reg=p["lambda_reg"], num_threads=1, seed=self.seed_)
         model.fit(data)
         self.users_ = np.array(list(data.uid_map.keys()))[list(data.uid_map.values())]
         self.movies_ = np.array(list(data.iid_map.keys()))[list(data.iid_map.values())]
@@ -386,7 +395,7 @@ class MyFMBayesianFM(Peer):
     #: Add who rated what as features (the key ``myfm_bfm_implicit``).
     implicit: ClassVar[bool] = False
     defaults = {"rank": 10, "n_iter": 200, "random_state": 0}
-    rules = {"rank": RANK, "n_iter": integer(1), "random_state": PEER_SEED}
+    rules = {"rank": RANK, "n_iter": integer(1), "random_state": SEED}
     grid = {"rank": [10, 20], "n_iter": [200], "random_state": [0]}
 
     def _dense(self):
@@ -403,7 +412,7 @@ class MyFMBayesianFM(Peer):
         # one prior per group of features: user, movie (and the two implicit groups)
         groups = ([n_users, n_movies] if not self.implicit
                   else [n_users, n_movies, n_movies, n_users])
-        self.model_ = model = myfm.MyFMRegressor(rank=p["rank"], random_seed=p["random_state"])
+        self.model_ = model = myfm.MyFMRegressor(rank=p["rank"], random_seed=self.seed_)
         with contextlib.redirect_stderr(io.StringIO()):       # myFM's progress bar
             model.fit(sp.csr_matrix((len(rows), 0)), self.ratings_["rating"].to_numpy(float),
                       X_rel=blocks, n_iter=p["n_iter"], group_shapes=groups)
@@ -413,7 +422,7 @@ class MyFMBayesianFM(Peer):
         scores /= len(samples)
         self.trained_users_, self.trained_movies_ = np.unique(rows), np.unique(cols)
         _check_against(scores, self.library_predict, self.trained_users_,
-                       self.trained_movies_, p["random_state"])
+                       self.trained_movies_, self.seed_)
         return scores
 
     def library_predict(self, rows, cols):

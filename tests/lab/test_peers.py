@@ -105,6 +105,16 @@ def test_models_that_cannot_fold_in_say_so_in_their_docstring():
             assert "NotImplementedError" in cls.__doc__ or "No fold-in" in cls.__doc__, key
 
 
+def test_library_seed_keeps_an_integer_and_draws_from_a_generator():
+    assert peers.library_seed(0) == 0 and peers.library_seed(np.int64(7)) == 7
+    assert type(peers.library_seed(np.int64(7))) is int
+    assert peers.library_seed(np.random.RandomState(3)) == \
+        peers.library_seed(np.random.RandomState(3))
+    assert peers.library_seed(np.random.default_rng(3)) == \
+        peers.library_seed(np.random.default_rng(3))
+    assert 0 <= peers.library_seed(None) < 2**31
+
+
 # --- the dense formulas (no library needed) ---------------------------------------------------
 
 def _surprise_vote(similarity_row, residual, k):
@@ -315,3 +325,19 @@ def test_a_dense_matrix_off_the_library_is_refused():
     np.testing.assert_array_equal(model._checked(model.scores()), model.scores())
     with pytest.raises(RuntimeError, match="differ from the library's own by up to 0.01"):
         model._checked(model.scores() + 0.01)
+
+
+@pytest.mark.parametrize("key", list(BY_KEY))
+def test_a_random_state_gives_the_fit_of_its_seed(key):
+    """random_state takes what lab.base.SEED allows; a RandomState is drawn from once, so
+    two RandomState(5) give the same fit, and the integer drawn gives it too."""
+    pytest.importorskip(MODULE[key])
+    small = SMALL[key]
+    first = REGISTRY[key](random_state=np.random.RandomState(5), **small).fit(RATINGS)
+    again = REGISTRY[key](random_state=np.random.RandomState(5), **small).fit(RATINGS)
+    seed = peers.library_seed(np.random.RandomState(5))
+    by_int = REGISTRY[key](random_state=seed, **small).fit(RATINGS)
+    assert first.seed_ == again.seed_ == by_int.seed_ == seed
+    np.testing.assert_array_equal(first.scores(), again.scores())
+    np.testing.assert_array_equal(first.scores(), by_int.scores())
+    assert np.isfinite(REGISTRY[key](random_state=None, **small).fit(RATINGS).scores()).all()
