@@ -79,16 +79,14 @@ class _Terms:
     a mask, the observed cells of CSR ``X`` alone; ``n_i``, ``m_j`` their counts by row, column."""
 
     def __init__(self, X, masked: bool, l2: float):
-        self.X, self.masked, self.l2, self._Z, self._H = X, masked, l2, None, None
+        self.X, self.masked, self.l2, self._Z, self._H, self._at = X, masked, l2, None, None, ()
         self.n_i, self.m_j = ((np.diff(X.indptr)[:, None], np.diff(X.tocsc().indptr)) if masked
                               else (X.shape[1], X.shape[0]))
         self.xx = float(X.multiply(X).sum() if sp.issparse(X) else np.vdot(X, X))  # ||X||^2
 
     def gram(self, Z, H):  # Z^T Z and H H^T, computed once for each Z and each H
-        if Z is not self._Z:
-            self._Z, self.ZtZ = Z, Z.T @ Z
-        if H is not self._H:
-            self._H, self.HHt = H, H @ H.T
+        self._Z, self.ZtZ = (Z, Z.T @ Z) if Z is not self._Z else (Z, self.ZtZ)
+        self._H, self.HHt = (H, H @ H.T) if H is not self._H else (H, self.HHt)
         return self.ZtZ, self.HHt
 
     def ZtZH(self, Z, H):  # (Z^T Z) H, never the n x m product; masked: P^T Z, P = ZH at cells
@@ -100,10 +98,11 @@ class _Terms:
         return ZHHt + self.l2 * self.n_i * Z
 
     def at_cells(self, Z, H) -> sp.csr_array:  # P = Z @ H at the stored cells of X only
-        X = self.X
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-        P = np.einsum("ik,ik->i", Z[rows], np.ascontiguousarray(H.T)[X.indices])  # C order: fast
-        return sp.csr_array((P, X.indices, X.indptr), shape=X.shape)
+        if not (self._at and self._at[0] is Z and self._at[1] is H):  # once for each Z, H
+            X, rows = self.X, np.repeat(np.arange(self.X.shape[0]), np.diff(self.X.indptr))
+            P = np.einsum("ik,ik->i", Z[rows], np.ascontiguousarray(H.T)[X.indices])  # C order
+            self._at, self.P = (Z, H), sp.csr_array((P, X.indices, X.indptr), shape=X.shape)
+        return self.P
 
     def loss(self, Z, H, XHt) -> float:  # the squared error over the observed cells, penalty
         if self.masked:
@@ -130,8 +129,8 @@ def _fixed_H(fold_into, M: int, m: int) -> np.ndarray:
     H = getattr(fold_into, "H", None)
     if isinstance(fold_into, NMFResult) and np.shape(H) == (M, m) and np.all(H >= 0):
         return np.array(H, dtype=np.float64)           # (NaN fails H >= 0)
-    raise ValueError(f"fold_into must be an earlier fit (NMFResult) whose H has shape "
-                     f"(num_components, columns of data) = {(M, m)}, finite and >= 0; got "
+    raise ValueError(f"fold_into must be an earlier fit (NMFResult) whose H has shape (num_comp"
+                     f"onents, columns of data) = {(M, m)}, finite and >= 0; got "
                      f"{type(fold_into).__name__} with H of shape {np.shape(H)}.")
 
 
