@@ -2,8 +2,8 @@
 
 * :mod:`lab.models` - one model interface and :data:`lab.models.REGISTRY`, the one list of
   models: ours (:mod:`lab.models.ours`, fitting the factorizations of
-  :mod:`lab.models.factorizations` and the compiled masked update of
-  :mod:`lab.models.kernels`), the peers' adapters (:mod:`lab.peers.models`, where their
+  :mod:`lab.factorizations` and the compiled masked update of
+  :mod:`lab.kernels`), the peers' adapters (:mod:`lab.peers.models`, where their
   libraries are installed) and Spark MLlib's ALS (:mod:`lab.spark.model`, where pyspark is);
 * :mod:`lab.base` - what the models and factorizations share: parameter rules and their
   check, input validation, the start, the penalty, the stopping rule;

@@ -40,6 +40,7 @@ import pandas as pd  # noqa: E402
 
 from lab import evaluation  # noqa: E402
 from lab.models import REGISTRY  # noqa: E402
+from lab.peers.models import PEERS  # noqa: E402  (loads without the libraries: for labels)
 
 METRICS = evaluation.METRICS
 PRECISION = f"precision_at_{evaluation.TOP_N}"
@@ -89,13 +90,13 @@ def _best_line(label, values, catalogue, lower_is_better):
 
 
 def catalogue(results: pd.DataFrame) -> pd.DataFrame:
-    """Per model: its label (from the registry, where this environment has it),
+    """Per model: its label (from the model classes, the peers' included),
     ``non_negative`` and ``library`` (from the result rows, as the run that produced them
     recorded them)."""
     table = results.groupby("model", sort=False)[["non_negative", "library"]].first()
     table["non_negative"] = table["non_negative"].astype(str).str.lower() == "true"
-    table.insert(0, "description", [REGISTRY[m].label if m in REGISTRY else ""
-                                    for m in table.index])
+    labels = {cls.key: cls.label for cls in [*REGISTRY.values(), *PEERS]}
+    table.insert(0, "description", [labels.get(m, "") for m in table.index])
     return table
 
 

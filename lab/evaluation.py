@@ -7,7 +7,7 @@ The protocol, in one place (the models it evaluates are those of :data:`lab.mode
 * **Rating accuracy** - RMSE and MAE on the test ratings, every prediction
   clipped to the 1-5 star scale.  A test rating whose user or movie has no
   training rating is predicted by the bias baseline
-  (:func:`lab.models.factorizations.biases`), whatever the model.
+  (:func:`lab.factorizations.biases`), whatever the model.
 * **Top-N accuracy** - precision and recall at :data:`TOP_N` over every movie the user
   has not rated in the training set, ranked by :func:`lab.ratings.top_n`;
   relevant = the user's test movies, or only those rated 4 or more ("liked").
@@ -31,7 +31,8 @@ import pandas as pd
 import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
-from lab.models import REGISTRY, factorizations
+from lab import factorizations
+from lab.models import REGISTRY
 from lab.ratings import (RATING_SCALE, RATINGS_COLS, RatingIndex, find_movielens,
                          load_movielens, top_n)
 
@@ -147,7 +148,7 @@ def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIn
 
     ``scores`` (n_users, n_movies) are the model's; test cells of users or movies without
     any training rating are predicted by ``baseline`` (a
-    :class:`lab.models.factorizations.BiasedResult`; by default :func:`fallback_baseline`
+    :class:`lab.factorizations.BiasedResult`; by default :func:`fallback_baseline`
     of ``train``).
 
     Returns

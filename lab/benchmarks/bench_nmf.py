@@ -8,7 +8,7 @@ Problems
     MovieLens-100k masked (only the 100,000 ratings observed), M = 20, 1000 iterations.
 Solvers
     ours      nmf_core.non_negative, the exercise's module (loss tracked at every
-              iteration); on the masked problem, lab.models.kernels.masked_updates,
+              iteration); on the masked problem, lab.kernels.masked_updates,
               whose update is the numba-compiled pass over the observed cells;
     ours-numpy the masked problem in nmf_core.non_negative: the same update written
               in plain NumPy/SciPy (the reference the compiled pass is tested against);
@@ -53,7 +53,7 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import NMF
 
 import nmf_core
-from lab.models import kernels
+from lab import kernels
 from lab.ratings import RatingIndex, load_movielens
 
 ROOT = Path(__file__).resolve().parents[2]

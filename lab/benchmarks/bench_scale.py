@@ -6,9 +6,9 @@
 (from the repository root).
 
 For each shape and algorithm (masked multiplicative-update NMF,
-``lab.models.kernels.masked_updates``; NNLS-ALS, ``lab.models.factorizations.als`` with
+``lab.kernels.masked_updates``; NNLS-ALS, ``lab.factorizations.als`` with
 ``nonnegative=True``; the biased non-negative model,
-``lab.models.factorizations.biased_non_negative``; M=20), a fresh Python process generates the
+``lab.factorizations.biased_non_negative``; M=20), a fresh Python process generates the
 ratings, makes an untimed 1-iteration warm-up fit, then times a fit of a few
 iterations and reports its seconds per iteration and the process's peak
 resident memory.  The ratings live in a sparse matrix; the algorithms form
@@ -79,8 +79,8 @@ def run_case(size: str, algorithm: str, n_iter: int, components: int) -> dict:
     (numba loading the compiled masked kernel) are not charged to the
     iterations; the timed fit still includes its own validation and setup.
     """
-    from lab.models.factorizations import als, biased_non_negative
-    from lab.models.kernels import masked_updates
+    from lab.factorizations import als, biased_non_negative
+    from lab.kernels import masked_updates
     start = time.perf_counter()
     X = synthetic_ratings(*SHAPES[size])
     generate = time.perf_counter() - start

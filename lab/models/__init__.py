@@ -1,4 +1,4 @@
-"""The lab's models, one interface (:class:`lab.models.base.Model`), one list: :data:`REGISTRY`.
+"""The lab's models, one interface (:class:`lab.interface.Model`), one list: :data:`REGISTRY`.
 
 ``REGISTRY[key](**params)`` makes a model; ``.fit(ratings)``, ``.predict``, ``.recommend``,
 ``.fold_in`` and ``.losses_`` are the same for all.  Ours are always registered; the
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.util import find_spec
 
-from lab.models.base import Model
+from lab.interface import Model
 from lab.models.ours import OURS
 
 #: {key: model class}: every model the evaluation, the report, the benchmarks and Spark's

@@ -1,8 +1,8 @@
 """Our models: the exercise's MU NMF under its fills, the other factorizations, baselines.
 
-Every class is a :class:`lab.models.base.Model`; :data:`lab.models.REGISTRY` lists them.
+Every class is a :class:`lab.interface.Model`; :data:`lab.models.REGISTRY` lists them.
 A factorization model (:class:`FactorizationModel`) fits one function of
-:mod:`lab.models.factorizations` (or :func:`nmf_core.non_negative`) to the rating matrix
+:mod:`lab.factorizations` (or :func:`nmf_core.non_negative`) to the rating matrix
 its ``fill`` describes, and folds a new user in with that function's own row update
 (``fold_into``): the query becomes a row filled as the training matrix was.
 """
@@ -10,25 +10,16 @@ its ``fill`` describes, and folds a new user in with that function's own row upd
 from __future__ import annotations
 
 import warnings
-from importlib.metadata import PackageNotFoundError, version
 from typing import ClassVar
 
 import numpy as np
 
 import nmf_core
 from lab.base import ITERATIONS, PENALTY, RANK, SEED, integer, real
-from lab.models import factorizations
-from lab.models.base import Model
-from lab.models.kernels import masked_updates
+from lab import factorizations
+from lab.interface import Model, library_version
+from lab.kernels import masked_updates
 from lab.ratings import RATING_SCALE
-
-
-def library_version(package: str) -> str:
-    """``"package version"`` as installed (the peers' and Spark's environments may lack it)."""
-    try:
-        return f"{package} {version(package)}"
-    except PackageNotFoundError:
-        return f"{package} (not installed)"
 
 
 # --- baselines --------------------------------------------------------------------------------
@@ -49,7 +40,7 @@ class GlobalMean(Model):
 
 
 class Biases(Model):
-    """Mean + a user bias + a movie bias (:func:`lab.models.factorizations.biases`)."""
+    """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`)."""
 
     key, label = "biases", "user + movie biases"
     defaults = {"bias_l2": 10.0}
@@ -197,7 +188,7 @@ _MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED,
 class MultiplicativeNMF(FactorizationModel):
     """The exercise's clipped multiplicative updates, :func:`nmf_core.non_negative`, on
     the matrix ``fill`` describes; on the observed ratings (``fill`` None) the compiled
-    form of the same updates, :func:`lab.models.kernels.masked_updates`."""
+    form of the same updates, :func:`lab.kernels.masked_updates`."""
 
     non_negative = True
     defaults = {"num_components": 20, "n_iter": 500, "random_state": 0, "l2": 0.0}
@@ -239,7 +230,7 @@ _ALS_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED
 
 
 class ALS(FactorizationModel):
-    """Regularized ALS on the observed ratings (:func:`lab.models.factorizations.als`)."""
+    """Regularized ALS on the observed ratings (:func:`lab.factorizations.als`)."""
 
     key, label = "als", "unconstrained ALS (Zhou et al. 2008)"
     nonnegative: ClassVar[bool] = False
@@ -293,7 +284,7 @@ class NNLSALSAverage(Model):
 
 class BiasedNMF(FactorizationModel):
     """Mean + biases + a non-negative interaction
-    (:func:`lab.models.factorizations.biased_non_negative`)."""
+    (:func:`lab.factorizations.biased_non_negative`)."""
 
     key, label = "biased_nmf", "biased non-negative model (Koren, Bell & Volinsky 2009, factors ≥ 0)"
     non_negative = True
@@ -308,7 +299,7 @@ class BiasedNMF(FactorizationModel):
 
 class BayesianNMF(Model):
     """The biased non-negative model made Bayesian: the posterior mean by Gibbs sampling
-    (:func:`lab.models.factorizations.bayesian_non_negative`), each sample clipped to the
+    (:func:`lab.factorizations.bayesian_non_negative`), each sample clipped to the
     rating scale before averaging.  It has no fold-in."""
 
     key = "bayesian_nmf"
@@ -349,7 +340,7 @@ class SVDMovieMeanFill(SVDZeroFill):
 
 class ImplicitNNLSALS(FactorizationModel):
     """Non-negative ALS on who rated what, confidence-weighted (Hu, Koren & Volinsky 2008):
-    :func:`lab.models.factorizations.implicit_nnls_als`.  It ranks; it predicts no rating."""
+    :func:`lab.factorizations.implicit_nnls_als`.  It ranks; it predicts no rating."""
 
     key = "implicit_nnls_als"
     label = "confidence-weighted NNLS-ALS on who rated what (Hu, Koren & Volinsky 2008)"

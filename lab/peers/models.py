@@ -1,6 +1,6 @@
 """Other libraries' recommenders as models of :data:`lab.models.REGISTRY`.
 
-Each class of :data:`PEERS` is a :class:`lab.models.base.Model` whose ``_fit`` fits a
+Each class of :data:`PEERS` is a :class:`lab.interface.Model` whose ``_fit`` fits a
 library's model on the training ratings and keeps the dense (n_users, n_movies) matrix of
 its predictions, so that the validation search, the refit, the metrics and the cold-start
 fallback are exactly those of our own models.
@@ -30,8 +30,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lab.base import PENALTY, RANK, SEED, integer, real
-from lab.models.base import Model
-from lab.models.ours import library_version
+from lab.interface import Model
+from lab.interface import library_version
 from lab.ratings import RatingIndex
 
 #: Pairs compared with the library's own prediction, and the largest difference allowed.

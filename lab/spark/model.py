@@ -12,28 +12,17 @@ later one, and stopped when Python exits (:func:`stop_spark` stops it earlier).
 
 from __future__ import annotations
 
-import sys
+import atexit
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
 
-if "lab.models" not in sys.modules:
-    # lab.models registers SparkALS by importing this module, which it would find half-built
-    # if this module were imported first.  So lab.models goes first: where pyspark is
-    # installed it imports this module completely itself, and that copy is the one kept.
-    _this = sys.modules.pop(__name__)
-    import lab.models  # noqa: E402,F401
-    sys.modules.setdefault(__name__, _this)
+import numpy as np
 
-import atexit  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from lab.base import FLAG, FitResult  # noqa: E402
-from lab.models import factorizations  # noqa: E402
-from lab.models.base import Model  # noqa: E402
-from lab.models.ours import NNLSALS, library_version  # noqa: E402
+from lab import factorizations
+from lab.base import FLAG, ITERATIONS, PENALTY, RANK, SEED, FitResult
+from lab.interface import Model, library_version
 
 #: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
 #: default.  The gateway's logger gets a level of its own, else Spark announces on start
@@ -101,7 +90,7 @@ class SparkALS(Model):
     """Spark MLlib's ``pyspark.ml.recommendation.ALS`` in local mode, non-negative by default.
 
     The parameters are those of :class:`lab.models.ours.NNLSALS`, with the same meaning:
-    Spark minimizes the same objective as :func:`lab.models.factorizations.als`,
+    Spark minimizes the same objective as :func:`lab.factorizations.als`,
     ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
     (``n_i``, ``m_j``: the ratings of user i and movie j; Spark adds ``regParam`` times a
     row's number of ratings to its normal equations, the weighting of ALS-WR), so they
@@ -129,14 +118,18 @@ class SparkALS(Model):
     ``model_`` Spark's fitted ``ALSModel``.  A new user is folded in by Spark's own last
     half-step: the (non-negative) least-squares row against Spark's movie factors with
     ``l2`` times the user's number of ratings, solved exactly by
-    :func:`lab.models.factorizations.als` with ``fold_into=``.
+    :func:`lab.factorizations.als` with ``fold_into=``.
     """
 
     key, label = "spark_als", "Spark MLlib ALS(nonnegative=True), local mode"
     library, non_negative = library_version("pyspark"), True
-    defaults = {**NNLSALS.defaults, "nonnegative": True}
-    rules = {**NNLSALS.rules, "nonnegative": FLAG}
-    grid = NNLSALS.grid
+    # nnls_als's parameters, defaults and grid (a test holds them equal), and the switch
+    defaults = {"num_components": 20, "n_iter": 20, "random_state": 0, "l2": 0.1,
+                "nonnegative": True}
+    rules = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
+             "nonnegative": FLAG}
+    grid = {"num_components": [10, 20], "l2": [0.1, 0.12, 0.14], "n_iter": [20],
+            "random_state": [0]}
 
     def __init__(self, **params):
         super().__init__(**params)

@@ -16,7 +16,7 @@ Two lines per fold as it finishes, then the five-fold means; writes ``build/spar
 Both minimize ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
 over ``Z, H >= 0`` (``n_i``, ``m_j``: the ratings of user i and movie j): Spark's ALS adds
 ``regParam`` times the number of ratings to each row's normal equations, the weighting
-of ALS-WR, as :func:`lab.models.factorizations.als` does with ``l2``.  So ``regParam = l2``,
+of ALS-WR, as :func:`lab.factorizations.als` does with ``l2``.  So ``regParam = l2``,
 ``rank = num_components``, ``maxIter = n_iter`` (one iteration solves every user and
 every movie once), ``seed = random_state``; the random starts differ all the same and
 cannot be matched.  Each fold checks the mapping: Spark's last step solves every user
@@ -129,7 +129,8 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     import numpy as np
 
     from lab import evaluation
-    from lab.models import REGISTRY, factorizations
+    from lab import factorizations
+    from lab.models import REGISTRY
     from lab.ratings import RatingIndex, load_movielens
     from lab.spark.model import SparkALS
 

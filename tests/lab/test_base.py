@@ -1,4 +1,4 @@
-"""Tests of the lab's machinery: the compiled masked update (lab.models.kernels) against
+"""Tests of the lab's machinery: the compiled masked update (lab.kernels) against
 its NumPy form and against the exercise's reference, nmf_core.non_negative with a mask,
 with and without numba; its fold-in; and the shared pieces of lab.base (results,
 validation, the start)."""
@@ -18,8 +18,8 @@ import scipy.sparse as sp
 
 import nmf_core
 from lab import base
-from lab.models import factorizations, kernels
-from lab.models.kernels import masked_updates
+from lab import factorizations, kernels
+from lab.kernels import masked_updates
 
 ROOT = Path(__file__).resolve().parents[2]
 WITHOUT_NUMBA_RUN = os.environ.get("NMF_WITHOUT_NUMBA") == "1"
@@ -213,7 +213,7 @@ WITHOUT_NUMBA = """
 import sys
 import numpy as np
 {block}
-from lab.models import kernels
+from lab import kernels
 X = np.random.default_rng(25).random((19, 14)) * 5
 observed = np.random.default_rng(26).random(X.shape) < 0.5
 result = kernels.masked_updates(X, 3, n_iter=40, mask=observed, l2=0.1)

@@ -40,9 +40,9 @@ def test_start_spread_is_the_loss_of_each_seed(bench):
 
 
 def test_the_masked_solvers_are_the_compiled_update_and_its_reference(bench):
-    """fit_ours on a masked problem runs lab.models.kernels.masked_updates, fit_ours_numpy
+    """fit_ours on a masked problem runs lab.kernels.masked_updates, fit_ours_numpy
     the exercise's nmf_core.non_negative with the mask: the same loss after the same steps."""
-    from lab.models.kernels import masked_updates
+    from lab.kernels import masked_updates
     rng = np.random.default_rng(1)
     X = rng.random((25, 40)) * 5
     X[rng.random(X.shape) < 0.7] = np.nan

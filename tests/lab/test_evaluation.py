@@ -18,8 +18,8 @@ import scipy.sparse as sp
 import lab.evaluation as ev
 import lab.ratings as rec
 from lab.base import real
-from lab.models import factorizations
-from lab.models.base import Model
+from lab import factorizations
+from lab.interface import Model
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "ml-100k"
@@ -253,11 +253,6 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     assert alone.equals(ours) and note.startswith("absent.csv does not exist")
 
 
-@pytest.mark.xfail(strict=True, reason="lab bug: lab.evaluate.catalogue takes a model's "
-                   "description from REGISTRY only, where the peers' adapters are registered "
-                   "only in .venv-peers; so the report of `make evaluate`, combined with "
-                   "peers.csv, shows the peers without a description. lab.peers.models loads "
-                   "here for its labels: catalogue could read them from PEERS too")
 def test_the_report_describes_the_peers_in_the_main_environment(tmp_path):
     script = _evaluate_script()
     both = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),

@@ -1,4 +1,4 @@
-"""Tests of the other factorizations (module lab.models.factorizations):
+"""Tests of the other factorizations (module lab.factorizations):
 als (and NNLS-ALS, als(nonnegative=True)), biased_non_negative, biases, truncated_svd,
 implicit_nnls_als and bayesian_non_negative.
 
@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
-from lab.models import factorizations
+from lab import factorizations
 
 #: NNLS-ALS: ALS with Z, H >= 0.
 NNLS_ALS = partial(factorizations.als, nonnegative=True)

@@ -18,8 +18,9 @@ import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
 from lab.base import InvalidParameterError
-from lab.models import REGISTRY, factorizations
-from lab.models.kernels import masked_updates
+from lab import factorizations
+from lab.models import REGISTRY
+from lab.kernels import masked_updates
 
 #: Every factorization function, by the owner its messages name.
 FUNCTIONS = {"masked_updates": masked_updates, "als": factorizations.als,

@@ -1,5 +1,5 @@
 """Tests of lab/ratings.py (the rating index, the one ranker, a new user's row and the query
-check) and of what every model does the same way on top of it (lab.models.base.Model:
+check) and of what every model does the same way on top of it (lab.interface.Model:
 fit, scores, predict, recommend, fold_in), on a tiny synthetic MovieLens."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lab.ratings as rec
-from lab.models import REGISTRY, factorizations
-from lab.models.base import Model
-from lab.models.kernels import masked_updates
+from lab import factorizations
+from lab.models import REGISTRY
+from lab.interface import Model
+from lab.kernels import masked_updates
 from lab.ratings import GENRES
 
 # --- a tiny MovieLens-format fixture ------------------------------------------------------

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
 from typing import ClassVar
 
 import numpy as np
@@ -131,4 +132,12 @@ class Model:
                                "first.")
 
 
-__all__ = ["Model", "InvalidParameterError"]
+def library_version(package: str) -> str:
+    """``"package version"`` as installed (the peers' and Spark's environments may lack it)."""
+    try:
+        return f"{package} {version(package)}"
+    except PackageNotFoundError:
+        return f"{package} (not installed)"
+
+
+__all__ = ["Model", "InvalidParameterError", "library_version"]

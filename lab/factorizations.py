@@ -44,7 +44,7 @@ from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResul
                       check_params, check_rank, finished, fixed_H, initialize, integer, optional,
                       penalty, real, validate)
 from lab.base import _csr_from_cells
-from lab.models.kernels import jit
+from lab.kernels import jit
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
            "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells"]
