@@ -1,7 +1,7 @@
 """Test setup shared by every test file.
 
 ``NMF_WITHOUT_NUMBA=1`` runs the suite as on a machine without numba (the README
-says it is optional): numba cannot be imported, so lab.models.kernels uses the NumPy
+says it is optional): numba cannot be imported, so lab.kernels uses the NumPy
 form of its masked kernel (and the Bayesian sampler its loops as plain Python), and the
 tests that need the compiled code are skipped.
 """

@@ -394,9 +394,10 @@ class MyFMBayesianFM(Peer):
     library = library_version("myfm")
     #: Add who rated what as features (the key ``myfm_bfm_implicit``).
     implicit: ClassVar[bool] = False
-    defaults = {"rank": 10, "n_iter": 200, "random_state": 0}
-    rules = {"rank": RANK, "n_iter": integer(1), "random_state": SEED}
-    grid = {"rank": [10, 20], "n_iter": [200], "random_state": [0]}
+    # n_sweeps: myFM's n_iter, its Gibbs sweeps (at least one; the lab's n_iter allows 0)
+    defaults = {"rank": 10, "n_sweeps": 200, "random_state": 0}
+    rules = {"rank": RANK, "n_sweeps": integer(1), "random_state": SEED}
+    grid = {"rank": [10, 20], "n_sweeps": [200], "random_state": [0]}
 
     def _dense(self):
         import myfm
@@ -415,7 +416,7 @@ class MyFMBayesianFM(Peer):
         self.model_ = model = myfm.MyFMRegressor(rank=p["rank"], random_seed=self.seed_)
         with contextlib.redirect_stderr(io.StringIO()):       # myFM's progress bar
             model.fit(sp.csr_matrix((len(rows), 0)), self.ratings_["rating"].to_numpy(float),
-                      X_rel=blocks, n_iter=p["n_iter"], group_shapes=groups)
+                      X_rel=blocks, n_iter=p["n_sweeps"], group_shapes=groups)
         samples = model.predictor_.samples
         scores = sum(fm_scores(users, movies, s.w0, np.asarray(s.w), np.asarray(s.V))
                      for s in samples)

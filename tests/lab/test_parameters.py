@@ -74,6 +74,20 @@ BAD = [
     ("thin", 1.0, "an integer >= 1"),
     ("max_iter", 0, "an integer >= 1"),
     ("n_seeds", 0, "an integer >= 1"),
+    # the peers' own names (their libraries' words), each with one rule too
+    ("n_factors", 0, "an integer >= 1"),
+    ("n_epochs", 0, "an integer >= 1"),
+    ("reg_all", -1, "a finite number >= 0"),
+    ("reg", -1, "a finite number >= 0"),
+    ("k", 0, "an integer >= 1"),
+    ("shrinkage", -1, "an integer >= 0"),
+    ("factors", 0, "an integer >= 1"),
+    ("regularization", -1, "a finite number >= 0"),
+    ("iterations", 0, "an integer >= 1"),
+    ("learning_rate", 0.0, "a finite number > 0"),
+    ("lambda_reg", -1, "a finite number >= 0"),
+    ("rank", 0, "an integer >= 1"),
+    ("n_sweeps", 0, "an integer >= 1"),
 ]
 COVERED = {name for name, *_ in BAD}
 

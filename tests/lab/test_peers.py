@@ -37,8 +37,8 @@ OLD_CANDIDATES = {
     "surprise_knn_baseline": [dict(k=k, shrinkage=100, random_state=0) for k in (20, 40)],
     "surprise_nmf": [dict(n_factors=f, n_epochs=500, reg=r, random_state=0)
                      for f in (50, 100) for r in (0.1, 0.15)],
-    "myfm_bfm": [dict(rank=r, n_iter=200, random_state=0) for r in (10, 20)],
-    "myfm_bfm_implicit": [dict(rank=r, n_iter=200, random_state=0) for r in (10, 20)],
+    "myfm_bfm": [dict(rank=r, n_sweeps=200, random_state=0) for r in (10, 20)],
+    "myfm_bfm_implicit": [dict(rank=r, n_sweeps=200, random_state=0) for r in (10, 20)],
     "implicit_als": [dict(factors=f, regularization=g, alpha=a, iterations=15, random_state=0)
                      for f in (32, 64) for g in (10.0, 50.0) for a in (0.0, 4.0)],
     "cornac_bpr": [dict(k=k, max_iter=500, learning_rate=0.01, lambda_reg=0.01, random_state=0)
@@ -198,8 +198,8 @@ RATINGS = _planted()
 SMALL = {"surprise_svdpp": dict(n_factors=4, n_epochs=30),
          "surprise_knn_baseline": dict(k=10),
          "surprise_nmf": dict(n_factors=4, n_epochs=100, reg=0.06),
-         "myfm_bfm": dict(rank=4, n_iter=100),
-         "myfm_bfm_implicit": dict(rank=4, n_iter=100),
+         "myfm_bfm": dict(rank=4, n_sweeps=100),
+         "myfm_bfm_implicit": dict(rank=4, n_sweeps=100),
          "implicit_als": dict(factors=2, regularization=1.0, alpha=1.0, iterations=15),
          "cornac_bpr": dict(k=4, max_iter=200, learning_rate=0.05)}
 _FITTED = {}

@@ -262,3 +262,12 @@ def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
     np.testing.assert_array_equal(again.result_.Z, spark_fits[True].result_.Z)
     assert not again.recommend(1, n=5).index.isin(ratings.loc[ratings["user id"] == 1,
                                                               "movie id"]).any()
+
+
+def test_spark_als_takes_the_parameters_defaults_and_grid_of_nnls_als():
+    from lab.models.ours import NNLSALS
+    from lab.spark.model import SparkALS
+
+    assert {k: v for k, v in SparkALS.defaults.items() if k != "nonnegative"} == NNLSALS.defaults
+    assert {k: v for k, v in SparkALS.rules.items() if k != "nonnegative"} == NNLSALS.rules
+    assert SparkALS.grid == NNLSALS.grid and SparkALS.defaults["nonnegative"] is True
