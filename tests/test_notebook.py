@@ -124,7 +124,10 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     literal = [float(v) for v in re.findall(r"differ by at most ([\d.e+-]+) of their largest "
                                             r"entry", printed)]
     assert len(literal) == 2 and max(literal) < 1e-9
-    assert re.search(r"literal updates and loss: steps that raise it 0;", printed)
+    steps = re.search(r"literal updates and loss: steps that raise it (\d+) in the first (\d+); "
+                      r"at step \d+ ([\d.]+), recorded ([\d.]+)", printed)
+    assert steps and int(steps[1]) == 0 and int(steps[2]) >= 100
+    assert float(steps[3]) == float(steps[4])
     ratio = float(re.search(r"ratio of the median losses, ours / scikit-learn: ([\d.]+)",
                             printed)[1])
     assert 0.95 < ratio < 1.05
