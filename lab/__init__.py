@@ -1,7 +1,7 @@
 """The lab: everything beyond the exercise, built on the ground floor (nmf_core, recommender).
 
-* :mod:`lab.models` - one model interface and :data:`lab.models.REGISTRY`, the one list of
-  models: ours (:mod:`lab.models.ours`, fitting the factorizations of
+* :mod:`lab.interface` - the one model interface (:class:`lab.interface.Model`);
+* :mod:`lab.models` - :data:`lab.models.REGISTRY`, the one list of models: ours (:mod:`lab.models.ours`, fitting the factorizations of
   :mod:`lab.factorizations` and the compiled masked update of
   :mod:`lab.kernels`), the peers' adapters (:mod:`lab.peers.models`, where their
   libraries are installed) and Spark MLlib's ALS (:mod:`lab.spark.model`, where pyspark is);

@@ -7,7 +7,7 @@
   raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
   scikit-learn's error of that name) with the owner, the rule and the value.
 * **Input validation.**  :func:`validate` reads data and mask once for every
-  factorization of the lab, with the messages of :func:`nmf_core.non_negative`.
+  factorization of the lab, with messages modelled on those of :func:`nmf_core.non_negative`.
 * **The iteration.**  :func:`initialize` (the start of :func:`nmf_core.non_negative`:
   ``Z0`` then ``H0``, ``|N(0, 1)| sqrt(s / M)``), :func:`penalty` (the count-scaled L2
   penalty of ALS-WR), :func:`finished` (stop after ``n_iter`` steps or a relative
@@ -148,7 +148,7 @@ def initialize(n: int, m: int, M: int, level: float, random_state):
 
 def penalty(l2: float, row_counts, Z, col_counts, H) -> float:
     """``l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``, ``n_i``, ``m_j`` the observed cells
-    of row i and column j (the penalty of ALS-WR, Zhou et al. 2008, and of nmf_core)."""
+    of row i and column j (the penalty of ALS-WR, Zhou et al. 2008)."""
     if not l2:
         return 0.0
     return l2 * float(row_counts @ np.einsum("ik,ik->i", Z, Z)
@@ -198,7 +198,9 @@ def validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
               mask_allowed: bool = True) -> Checked:
     """Check data and mask once, for every factorization; return float64 data for the kernels.
 
-    ``mask`` as in :func:`nmf_core.non_negative`; unobserved cells may hold anything.
+    ``mask``: None (every cell observed), "observed" (the non-NaN cells, or a sparse matrix's
+    stored entries), or a boolean (0/1) array or sparse matrix of data's shape (its True
+    cells, or stored entries); unobserved cells may hold anything.
     TypeError: non-numeric data (DataFrame columns are named) or mask.
     ValueError: not 2-D, empty, no observed cell, NaN / infinite (or, if
     ``non_negative``, negative) observed values, counted with the first one

@@ -141,7 +141,7 @@ class _Observed(NamedTuple):
 
 
 def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
-    """Validate ``data`` and ``mask`` (:func:`lab.base._validate`); group the observed cells."""
+    """Validate ``data`` and ``mask`` (:func:`lab.base.validate`); group the observed cells."""
     checked = validate(data, mask, name=name, non_negative=non_negative)
     X = checked.X
     if not checked.masked:                 # every cell is observed: store them all, zeros too
@@ -163,7 +163,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
 
     Minimizes ``sum_obs (x_ij - z_i . h_j)^2 + l2 * (sum_i n_i ||z_i||^2 +
     sum_j m_j ||h_j||^2)``, ``n_i`` and ``m_j`` the observed cells of row i and
-    column j (the weighted penalty of ALS-WR, also that of :func:`nmf_core.non_negative`),
+    column j (the weighted penalty of ALS-WR, :func:`lab.base.penalty`),
     with ``Z, H >= 0`` when ``nonnegative``.  Each half-step solves every row exactly:
     ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells, or, with
     ``nonnegative``, the non-negative least-squares problem
@@ -181,9 +181,12 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
         Constrain ``Z`` and ``H`` to be >= 0 (NNLS-ALS).
     n_iter : int >= 0, default 20
         Sweeps (all rows, then all columns).
-    random_state, l2, tol, verbose, mask
-        As in :func:`nmf_core.non_negative` (``mask`` defaults to "observed"); the start is
-        the same (only ``H0`` matters, Z is solved first).
+    random_state, tol, verbose, mask
+        As in :func:`lab.kernels.masked_updates` (``mask`` as :func:`lab.base.validate` reads
+        it, default "observed"); the start is the same (only ``H0`` matters, Z is solved
+        first).
+    l2 : float >= 0, default 0.1
+        The weight of the penalty above.
     fold_into : FitResult, optional
         Keep its ``H`` and solve only the rows of ``data`` (one exact half-step per
         sweep): a new user of a fitted model.
@@ -294,7 +297,8 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=
     by the same exact half-steps, which here are the closed forms
     ``a_i = sum_j (x_ij - mu - c_j) / (n_i + bias_l2)`` and likewise for ``c``.
     A row or column without observed cells gets bias 0, so its prediction is
-    ``mu`` plus the other side's bias.  Parameters as in :func:`biased_non_negative`.
+    ``mu`` plus the other side's bias.  Parameters as in :func:`biased_non_negative`, with
+    defaults of their own here (``n_iter=10``, ``bias_l2=10``).
 
     Returns
     -------

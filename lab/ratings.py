@@ -2,7 +2,7 @@
 
 :class:`RatingIndex` owns user and movie ids and every matrix built from ratings
 (filled, sparse, a new user's row); :func:`top_n` is the one ranker, behind every model's
-``recommend`` (:mod:`lab.models`) and the evaluation's precision (:mod:`lab.evaluation`).
+``recommend`` (:mod:`lab.interface`) and the evaluation's precision (:mod:`lab.evaluation`).
 
 The data itself, its column names and the exercise's ``rat_df``
 (:func:`recommender.rating_matrix`) come from the ground floor, :mod:`recommender`.

@@ -12,8 +12,8 @@ import sys
 if os.environ.get("NMF_WITHOUT_NUMBA") == "1":
     sys.modules["numba"] = None     # any `import numba` now raises ImportError
 
-# Tests write nothing into the working tree: no hypothesis example database
-# (the property tests are derandomized anyway), no pytest cache (pytest.ini).
+# No hypothesis example database (the property tests are derandomized anyway) and no
+# pytest cache (pytest.ini); hypothesis still keeps a small cache in .hypothesis/ (ignored).
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("no-files", database=None)

@@ -10,8 +10,8 @@ Solvers
     ours      nmf_core.non_negative, the exercise's module (loss tracked at every
               iteration); on the masked problem, lab.kernels.masked_updates,
               whose update is the numba-compiled pass over the observed cells;
-    ours-numpy the masked problem in nmf_core.non_negative: the same update written
-              in plain NumPy/SciPy (the reference the compiled pass is tested against);
+    ours-numpy the masked problem in the NumPy/SciPy form of the same update
+              (lab.kernels.numpy_form: what runs where numba is missing);
     sk-mu     NMF(solver="mu", init="random", tol=0, max_iter=n)  (loss not tracked);
     sk-cd     NMF(solver="cd", init="random", tol=0, max_iter=n);
     sk-mu-csr the same MU solver handed a CSR matrix (context only, no claim).
@@ -19,9 +19,9 @@ Timing
     Wall-clock seconds of the whole fit divided by the iterations done, best of
     several runs (``--repeat-digits`` for the digits, where a fit takes well under
     a second, ``--repeat`` for MovieLens); within a problem every solver gets the
-    same number of runs, in turn, after an untimed 2-iteration warm-up fit.  This
-    machine is a shared virtual one: single runs of the same fit differ by up to
-    30 %, which is why the best of several runs is reported.
+    same number of runs, in turn, after an untimed 2-iteration warm-up fit.  On a
+    shared virtual machine single runs of the same fit can differ by a factor of
+    two, which is why the best of several runs, and ratios, are reported.
 Peak memory
     ``tracemalloc`` (Python and NumPy allocations; NumPy reports its buffers to
     it): the peak during a separate fit of ``--memory-iterations`` iterations,
@@ -68,15 +68,18 @@ def movielens_matrices(path: Path):
 
 def fit_ours(data, M, n_iter, mask=None, random_state=0):
     """The exercise's nmf_core.non_negative; masked, the lab's compiled update."""
-    factorize = nmf_core.non_negative if mask is None else kernels.masked_updates
-    result = factorize(data, M, n_iter=n_iter, random_state=random_state, mask=mask)
+    if mask is None:
+        result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=random_state)
+    else:
+        result = kernels.masked_updates(data, M, n_iter=n_iter, random_state=random_state,
+                                        mask=mask)
     return result.losses.size - 1, float(result.losses[-1])
 
 
 def fit_ours_numpy(data, M, n_iter, mask):
-    """The masked update as nmf_core writes it, in plain NumPy/SciPy."""
-    result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=0, mask=mask)
-    return result.losses.size - 1, float(result.losses[-1])
+    """The masked update in its NumPy/SciPy form, as it runs without numba."""
+    with kernels.numpy_form():
+        return fit_ours(data, M, n_iter, mask=mask)
 
 
 def fit_sklearn(data, M, n_iter, solver, random_state=0):

@@ -2,8 +2,8 @@
 
 Every class is a :class:`lab.interface.Model`; :data:`lab.models.REGISTRY` lists them.
 A factorization model (:class:`FactorizationModel`) fits one function of
-:mod:`lab.factorizations` (or :func:`nmf_core.non_negative`) to the rating matrix
-its ``fill`` describes, and folds a new user in with that function's own row update
+:mod:`lab.factorizations` (or :func:`nmf_core.non_negative`, or on the rated cells alone
+:func:`lab.kernels.masked_updates`) to the rating matrix its ``fill`` describes, and folds a new user in with that function's own row update
 (``fold_into``): the query becomes a row filled as the training matrix was.
 """
 
@@ -182,22 +182,22 @@ class FactorizationModel(Model):
         return self._scores_of(new, [0])[0]
 
 
-_MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY}
+_MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED}
 
 
 class MultiplicativeNMF(FactorizationModel):
     """The exercise's clipped multiplicative updates, :func:`nmf_core.non_negative`, on
-    the matrix ``fill`` describes; on the observed ratings (``fill`` None) the compiled
-    form of the same updates, :func:`lab.kernels.masked_updates`."""
+    the matrix ``fill`` describes; on the observed ratings (``fill`` None, :class:`MUObserved`)
+    the same updates restricted to the rated cells, :func:`lab.kernels.masked_updates`."""
 
     non_negative = True
-    defaults = {"num_components": 20, "n_iter": 500, "random_state": 0, "l2": 0.0}
+    defaults = {"num_components": 20, "n_iter": 500, "random_state": 0}
     rules = _MU_RULES
 
-    def factorize(self, data, **options):
-        if options.get("mask") is None:
+    def factorize(self, data, mask=None, **options):
+        if mask is None:
             return nmf_core.non_negative(data, **options)
-        return masked_updates(data, **options)
+        return masked_updates(data, mask=mask, **options)
 
 
 class MUZeroFill(MultiplicativeNMF):
@@ -222,6 +222,7 @@ class MUObserved(MultiplicativeNMF):
 
     key, label = "nmf_masked", "masked regularized MU NMF"
     defaults = {**MultiplicativeNMF.defaults, "l2": 0.1}
+    rules = {**_MU_RULES, "l2": PENALTY}
     grid = {"num_components": [20, 50, 100], "l2": [0.1, 0.15], "n_iter": [500],
             "random_state": [0]}
 

@@ -121,7 +121,8 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     list of two dicts
         One row of ``build/spark.csv`` per system: ``fold``, ``system``, ``library``,
         ``params`` (JSON: nnls_als's settings, Spark's keyword arguments), ``rmse``,
-        ``objective`` (nnls_als's penalized objective at the fitted factors),
+        ``objective`` (the penalized objective of nnls_als: at its fitted factors; for
+        Spark at its movie factors and the exact user step from them),
         ``user_step_gap`` (Spark only: the largest difference between its user
         factors and that exact step), ``fit_seconds`` (wall time of the model's
         ``fit`` on the whole base set).

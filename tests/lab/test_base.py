@@ -1,20 +1,26 @@
-"""Tests of the lab's machinery: the compiled masked update (lab.kernels) against
-its NumPy form and against the exercise's reference, nmf_core.non_negative with a mask,
-with and without numba; its fold-in; and the shared pieces of lab.base (results,
-validation, the start)."""
+"""Tests of the lab's machinery: the masked update (lab.kernels.masked_updates), compiled
+and in its NumPy form, against its equations written out densely (a literal reference in
+this file) and against each other, with and without numba; what a mask means (observed
+zeros, unobserved rows, ignored cells, containers, a full mask = nmf_core.non_negative);
+its fold-in; and the shared pieces of lab.base (results, validation, the start)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+import warnings
 from functools import partial
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nmf_core
 from lab import base
@@ -25,6 +31,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WITHOUT_NUMBA_RUN = os.environ.get("NMF_WITHOUT_NUMBA") == "1"
 needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
                                  reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
+#: Both forms of the masked update: compiled (where numba is) and NumPy (kernels.numpy_form).
+FORMS = [pytest.param("compiled", marks=needs_numba), "numpy"]
+# Deterministic property tests: the same examples on every run and in CI.
+PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # --------------------------------------------------------------------------
@@ -50,28 +61,223 @@ def relative_gap(got, expected):
     return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
 
 
+def dense_masked_updates(X, W, Z, H, n_iter, l2, floor):
+    """The masked equations, literally, on dense arrays; ``W`` the 0/1 mask.  H first, then
+    Z with the new H; ``losses[t]`` the objective at ``(Z_t, H_t)``, evaluated directly."""
+    WX, n_i, m_j = W * np.nan_to_num(X), W.sum(axis=1)[:, None], W.sum(axis=0)[None, :]
+    losses = [objective(X, Z, H, W == 1, l2)]
+    for _ in range(n_iter):
+        H = H * (Z.T @ WX) / np.clip(Z.T @ (W * (Z @ H)) + l2 * m_j * H, floor, None)
+        Z = Z * (WX @ H.T) / np.clip((W * (Z @ H)) @ H.T + l2 * n_i * Z, floor, None)
+        losses.append(objective(X, Z, H, W == 1, l2))
+    return Z, H, np.array(losses)
+
+
+def form(name):
+    """The block runs masked_updates compiled ("compiled") or in its NumPy form ("numpy")."""
+    return kernels.numpy_form() if name == "numpy" else contextlib.nullcontext()
+
+
+def assert_non_increasing(losses, reference):
+    """Each step may rise by at most 1e-12 relative to the larger of the previous loss and
+    ``reference`` (= ||X_observed||^2): rounding, not a rise of the objective."""
+    rises = np.diff(losses)
+    slack = 1e-12 * np.maximum(losses[:-1], reference)
+    assert np.all(rises <= slack), (
+        f"loss rose by up to {rises.max():.3e} at step {int(np.argmax(rises - slack)) + 1}")
+
+
 # --------------------------------------------------------------------------
-# the compiled masked update and the exercise's plain one: the same numbers
+# the masked update, compiled and in NumPy: its equations, written out densely
 # --------------------------------------------------------------------------
 
+@pytest.mark.parametrize("form_name", FORMS)
 @pytest.mark.parametrize("l2", [0.0, 0.1])
-def test_masked_updates_agree_with_the_exercises_masked_non_negative(l2):
-    """masked_updates (the compiled kernel where numba is installed) and nmf_core.non_negative
-    with a mask (plain SciPy, the reference) draw the same start (same seed, Z then H, scale
-    sqrt(mean observed / M), same clip floor) and run the same updates: the same fit, up to
-    rounding.  A wide matrix (more columns than rows), 25 % of its cells observed."""
+def test_masked_updates_follow_the_masked_equations_written_densely(form_name, l2):
+    """masked_updates and a literal dense transcription of its equations (dense_masked_updates,
+    a 0/1 mask W), from the same start (nmf_core's, s the mean observed value) with the floor
+    eps * s**1.5: the same factors after 200 steps and the same losses at every step, each the
+    objective evaluated directly.  A wide matrix (more columns than rows), ~30 % observed."""
     rng = np.random.default_rng(41)
     X = rng.random((30, 70)) * 5
-    observed = rng.random(X.shape) < 0.25
-    for n_iter in (0, 1, 200):
-        fast = masked_updates(X, 5, n_iter=n_iter, mask=observed, l2=l2)
-        plain = nmf_core.non_negative(X, 5, n_iter=n_iter, mask=observed, l2=l2)
-        assert relative_gap(fast.Z, plain.Z) <= 1e-9
-        assert relative_gap(fast.H, plain.H) <= 1e-9
-        np.testing.assert_allclose(fast.losses, plain.losses, rtol=1e-9, atol=0)
-    assert fast.losses[-1] < 0.5 * fast.losses[0]
-    np.testing.assert_allclose(fast.losses[-1], objective(X, fast.Z, fast.H, observed, l2),
-                               rtol=1e-10)
+    observed = rng.random(X.shape) < 0.3
+    s = float(X[observed].mean())
+    with form(form_name):
+        assert (kernels._half_step_compiled is None) == (form_name == "numpy")
+        start = masked_updates(X, 5, n_iter=0, mask=observed, l2=l2)
+        fit = masked_updates(X, 5, n_iter=200, mask=observed, l2=l2)
+    Z0, H0 = base.initialize(30, 70, 5, s, 0)
+    np.testing.assert_array_equal(start.Z, Z0)
+    np.testing.assert_array_equal(start.H, H0)
+    Z, H, losses = dense_masked_updates(X, observed.astype(float), Z0, H0, 200, l2,
+                                        nmf_core.EPS * s**1.5)
+    assert fit.Z.shape == (30, 5) and fit.H.shape == (5, 70) and fit.losses.shape == (201,)
+    np.testing.assert_allclose(fit.Z, Z, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(fit.H, H, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(fit.losses, losses, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(start.losses, losses[:1], rtol=1e-12)
+    assert fit.losses[-1] < 0.5 * fit.losses[0]
+    # the penalty is in the equations: a fit without it (or with it) differs
+    other = masked_updates(X, 5, n_iter=200, mask=observed, l2=0.1 - l2)
+    assert relative_gap(other.Z @ other.H, fit.Z @ fit.H) > 1e-3
+
+
+# --------------------------------------------------------------------------
+# what the mask means: observed cells, and only they
+# --------------------------------------------------------------------------
+
+def random_mask(seed, shape, share):
+    return np.random.default_rng(seed).random(shape) < share
+
+
+@st.composite
+def masked_problems(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    n = draw(st.integers(1, 14))
+    m = draw(st.integers(1, 14))
+    rank = draw(st.integers(1, min(n, m, 7)))
+    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
+    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
+    X = random_matrix(seed, n, m, density=density, scale=scale)
+    mask = random_mask(seed + 1, (n, m), draw(st.sampled_from([0.1, 0.5, 0.9, 1.0])))
+    mask.flat[seed % mask.size] = True       # at least one observed cell
+    l2 = draw(st.sampled_from([0.0, 1e-3, 0.1, 2.0]))
+    return X, rank, mask, l2, seed % 1000
+
+
+@PROPERTY
+@given(masked_problems())
+def test_masked_loss_never_increases(problem):
+    X, rank, mask, l2, seed = problem
+    losses = masked_updates(X, rank, n_iter=60, random_state=seed, mask=mask, l2=l2).losses
+    assert_non_increasing(losses, np.sum(X[mask] ** 2))
+
+
+def test_a_full_mask_without_penalty_is_the_exercises_non_negative():
+    X = random_matrix(10, 20, 16, density=0.6, scale=2.0)
+    plain = nmf_core.non_negative(X, 3, n_iter=60)
+    for mask in (np.ones(X.shape, dtype=bool), np.ones(X.shape, dtype=int)):
+        masked = masked_updates(X, 3, n_iter=60, mask=mask)
+        np.testing.assert_allclose(masked.Z, plain.Z, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(masked.H, plain.H, rtol=1e-9, atol=0)
+        np.testing.assert_allclose(masked.losses, plain.losses, rtol=1e-9, atol=0)
+    assert plain.losses[-1] < 0.5 * plain.losses[0]
+
+
+def test_a_stored_zero_in_a_sparse_mask_is_an_observed_zero():
+    X = random_matrix(11, 6, 5) + 1.0
+    X[0, 0] = 0.0
+    dense_mask = np.zeros(X.shape, dtype=bool)
+    dense_mask[:, :3] = True
+    rows, cols = np.nonzero(dense_mask)
+    stored = sp.coo_array((np.where(X[rows, cols] == 0, 0.0, 1.0), (rows, cols)), shape=X.shape)
+    assert stored.nnz == dense_mask.sum()                       # one stored entry is 0
+    a = masked_updates(X, 2, n_iter=20, mask=dense_mask)
+    b = masked_updates(X, 2, n_iter=20, mask=stored)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.H, b.H)
+    assert np.array_equal(a.losses, b.losses)
+    # unobserved, the zero would change the fit
+    without = dense_mask.copy()
+    without[0, 0] = False
+    assert not np.allclose(masked_updates(X, 2, n_iter=20, mask=without).Z, a.Z)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_unobserved_rows_and_columns_get_zero_factors(l2):
+    X = random_matrix(18, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[2, :] = False
+    observed[:, 4] = False
+    Z, H, losses = masked_updates(X, 2, n_iter=10, mask=observed, l2=l2)
+    assert not Z[2].any() and not H[:, 4].any()
+    assert np.delete(Z, 2, axis=0).all() and H[:, :4].all()     # the others are fitted
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_nan_and_negatives_in_unobserved_cells_are_ignored():
+    X = random_matrix(19, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[1, 2] = observed[3, 0] = False
+    dirty = X.copy()
+    dirty[1, 2], dirty[3, 0] = np.nan, -5.0
+    a = masked_updates(X, 2, n_iter=20, mask=observed, l2=0.1)
+    b = masked_updates(dirty, 2, n_iter=20, mask=observed, l2=0.1)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.H, b.H)
+    assert np.array_equal(a.losses, b.losses)
+
+
+def test_nan_or_inf_in_an_observed_cell_is_refused():
+    X = np.ones((3, 4))
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"data has 1 NaN or infinite entries in observed cells "
+                                         r"\(first at row 0, column 0: inf\); mark them as "
+                                         r"unobserved in `mask`"):
+        masked_updates(X, 2, mask="observed")
+    observed = np.ones(X.shape, dtype=bool)
+    observed[0, 0] = False
+    assert np.isfinite(masked_updates(X, 2, n_iter=5, mask=observed).losses).all()
+
+
+def test_masked_inputs_agree_across_containers():
+    X = random_matrix(8, 30, 20, scale=5.0) + 0.5
+    observed = random_mask(9, X.shape, 0.25)
+    with_nan = np.where(observed, X, np.nan)
+    reference = masked_updates(X, 3, n_iter=60, mask=observed, l2=0.05)
+    rows, cols = np.nonzero(observed)
+    sparse_data = sp.coo_array((X[rows, cols], (rows, cols)), shape=X.shape)
+    variants = [
+        dict(data=pd.DataFrame(with_nan), mask="observed"),
+        dict(data=with_nan, mask="observed"),
+        dict(data=sparse_data, mask="observed"),
+        dict(data=sp.csr_array(sparse_data), mask="observed"),
+        dict(data=X, mask=sp.csr_matrix(observed)),
+        dict(data=X * 0 + 7.0 * ~observed + X * observed, mask=observed),  # unobserved values ignored
+        dict(data=X, mask=observed.astype(int)),
+    ]
+    for variant in variants:
+        other = masked_updates(variant["data"], 3, n_iter=60, mask=variant["mask"], l2=0.05)
+        np.testing.assert_allclose(other.Z, reference.Z, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.H, reference.H, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.losses, reference.losses, rtol=1e-12)
+    assert reference.losses[-1] < 0.5 * reference.losses[0]
+
+
+@pytest.mark.parametrize("k", [-40, -3, 0, 5, 60])
+def test_scaling_the_data_by_a_power_of_four_scales_the_masked_factors_exactly(k):
+    """masked_updates(c X, l2 = c l2) = (sqrt(c) Z, sqrt(c) H) bit for bit when c = 4**k: no
+    product rounds differently and the floor moves with the data (eps * s**1.5)."""
+    X = random_matrix(31, 12, 9, density=0.6, scale=5.0)
+    X[X == 0] = np.nan
+    c, root = 4.0 ** k, 2.0 ** k
+    base_fit = masked_updates(X, 3, n_iter=80, mask="observed", l2=0.1)
+    scaled = masked_updates(X * c, 3, n_iter=80, mask="observed", l2=0.1 * c)
+    np.testing.assert_array_equal(scaled.Z, base_fit.Z * root)
+    np.testing.assert_array_equal(scaled.H, base_fit.H * root)
+    np.testing.assert_array_equal(scaled.losses, base_fit.losses * c * c)
+
+
+@pytest.mark.parametrize("as_sparse", [False, True])
+@pytest.mark.parametrize("l2", [0.0, 0.5])
+def test_all_zero_observed_cells_give_zero_factors_without_warnings(as_sparse, l2):
+    X = np.zeros((7, 5))
+    data = sp.csr_array(X) if as_sparse else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            Z, H, losses = masked_updates(data, 3, n_iter=40, mask=np.ones(X.shape, dtype=bool),
+                                          l2=l2)
+    assert Z.shape == (7, 3) and H.shape == (3, 5)
+    assert not Z.any() and not H.any() and not losses.any()
+
+
+def test_verbose_prints_the_objective_each_tenth_of_the_run(capsys):
+    fit = masked_updates(random_matrix(16, 8, 6), 2, n_iter=250, mask="observed", l2=0.1,
+                         verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [int(line.split()[2]) for line in lines] == list(range(0, 251, 25))
+    assert lines[-1].startswith("masked_updates: iteration   250 of 250, objective ")
+    printed = [float(line.rsplit(" ", 1)[1]) for line in lines]
+    np.testing.assert_allclose(printed, fit.losses[::25], rtol=1e-6)
 
 
 def test_masked_updates_need_a_mask():
@@ -341,9 +547,10 @@ def test_the_kernel_tests_pass_without_numba():
     """This file again, in a child process where numba cannot be imported: every test
     of the NumPy form runs, those of the compiled kernel are skipped, none fails.
 
-    Skipped there: the pinned-environment check, the compile fallback, the 10 kernel
-    comparisons, the 2 fits with and without numba and the compiled early stop (15); this
-    test (slow) is deselected; the other 16 run.  About 7 s."""
+    Skipped there: the compiled form's 2 checks against the dense equations, the
+    pinned-environment check, the compile fallback, the 10 kernel comparisons, the 2 fits
+    with and without numba and the compiled early stop (17); this test (slow) is
+    deselected; the other 34 run.  About 7 s."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-m", "not slow", "-p", "no:cacheprovider"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
@@ -352,4 +559,4 @@ def test_the_kernel_tests_pass_without_numba():
     assert child.returncode == 0, child.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", summary)[1])
     skipped = int(re.search(r"(\d+) skipped", summary)[1])
-    assert (passed, skipped) == (16, 15), summary
+    assert (passed, skipped) == (34, 17), summary
