@@ -64,9 +64,9 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, eps=EPS, 
         if t == n_iter or (t > 0 and losses[-2] - losses[-1] <= tol * losses[-2]):
             break
         if fold_into is None:
-            H = H * (Z.T @ X) / np.clip(ZtZ @ H, floor, None)                   # (1)
+            H = H * (Z.T @ X) / np.clip(ZtZ @ H, floor, None)        # (1): Z^T X / Z^T Z H
             XHt, HHt = X @ H.T, H @ H.T
-        Z = Z * XHt / np.clip(Z @ HHt, floor, None)                            # (2)
+        Z = Z * XHt / np.clip(Z @ HHt, floor, None)                 # (2): X H^T / Z H H^T
     return NMFResult(Z, H, np.array(losses))
 
 

@@ -27,9 +27,9 @@ MOVIES_COLS = ["movie id", "movie title", "release date", "video release date", 
                *GENRES]
 USERS_COLS = ["user id", "age", "gender", "occupation", "zip code"]
 
-#: Where :func:`load_movielens` looks, in this order: the project's data folder, then the
-#: exercise's layout, ``ml-100k/`` beside the notebook.
-SEARCH_PATHS = (Path("data/ml-100k"), Path("ml-100k"))
+#: Where :func:`load_movielens` looks, in this order: ``ml-100k/`` beside the notebook, as
+#: the exercise has it, then ``data/ml-100k/``.
+SEARCH_PATHS = (Path("ml-100k"), Path("data/ml-100k"))
 _FILES = ("u.data", "u.item", "u.user")
 #: The fill values that are computed from the ratings rather than given as a number.
 FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -96,14 +98,14 @@ def test_load_movielens_missing_file_says_how_to_get_the_data(tmp_path):
 
 def test_find_movielens_tries_the_folders_in_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError, match=r"data/ml-100k lacks u\.data, u\.item, u\.user.*"
-                                                r"ml-100k lacks.*ml-100k\.zip"):
+    with pytest.raises(FileNotFoundError, match=r"ml-100k lacks u\.data, u\.item, u\.user.*"
+                                                r"data/ml-100k lacks.*ml-100k\.zip"):
         rec.find_movielens()
-    _write_movielens(tmp_path / "ml-100k")                   # the exercise's layout
-    assert rec.find_movielens() == rec.SEARCH_PATHS[1]
     (tmp_path / "data").mkdir()
-    _write_movielens(tmp_path / "data" / "ml-100k")          # the project's data folder comes first
-    assert rec.find_movielens() == rec.SEARCH_PATHS[0]
+    _write_movielens(tmp_path / "data" / "ml-100k")
+    assert rec.find_movielens() == rec.SEARCH_PATHS[1] == Path("data/ml-100k")
+    _write_movielens(tmp_path / "ml-100k")                   # the exercise's layout comes first
+    assert rec.find_movielens() == rec.SEARCH_PATHS[0] == Path("ml-100k")
 
 
 # --- rating matrix -----------------------------------------------------------------------
