@@ -1,12 +1,13 @@
 """The exercise's update restricted to observed cells, compiled, for the lab's masked MU model.
 
 With a mask, the update of :func:`nmf_core.non_negative` needs ``Z H`` only at the observed
-cells (written out in :func:`_mu_masked`).  :func:`masked_updates` computes it as one pass
+cells, which nmf_core gathers with NumPy/SciPy, twice per step: the reference.
+:func:`masked_updates` runs the same updates (written out in :func:`_mu_masked`) as one pass
 over the observed cells of each column, then of each row (:func:`_half_step_loops`),
 compiled by numba where it is installed; without numba (or inside :func:`numpy_form`),
 :func:`_half_step_numpy` is the same pass in NumPy/SciPy.  The start is nmf_core's
-(``lab.base.initialize``), the floor too.  Tests hold both forms to the masked equations
-written out densely, and to each other.
+(``lab.base.initialize``), the floor too.  Tests hold both forms to nmf_core's, to the
+masked equations written out densely, and to each other.
 """
 
 from __future__ import annotations
@@ -37,14 +38,9 @@ RULES = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY, "eps": real(
 
 def masked_updates(data, num_components, *, n_iter=1000, random_state=0, mask="observed",
                    l2=0.0, eps=EPS, tol=None, verbose=False, fold_into=None) -> FitResult:
-    """The updates of :func:`nmf_core.non_negative` restricted to the observed cells, with the
-    count-scaled penalty (:func:`_mu_masked` writes them out), compiled.
-
-    ``num_components``, ``n_iter``, ``random_state``, ``eps``, ``tol``, ``fold_into`` as in
-    :func:`nmf_core.non_negative`, with ``s`` the mean observed value; ``mask`` (required)
-    as :func:`lab.base.validate` reads it; ``l2`` >= 0 the penalty's weight, default 0;
-    ``verbose`` prints the objective each tenth of ``n_iter``.  ``losses[t]`` is the squared
-    error over the observed cells plus the penalty at ``(Z_t, H_t)``."""
+    """:func:`nmf_core.non_negative` with a mask, compiled: the same parameters (``mask``
+    required), start, floor ``eps * s**1.5``, updates and losses (:func:`_mu_masked` writes
+    the updates out)."""
     checked = validate(data, mask)
     if not checked.masked:
         raise ValueError("masked_updates needs a mask (e.g. mask='observed'); for every cell "

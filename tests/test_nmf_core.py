@@ -1,8 +1,6 @@
 """Tests of nmf_core.non_negative: its claims proved on many inputs (the loss it reports,
 the loss never increasing, containers agreeing, the literal equations, the clip floor's
-scale), scikit-learn's NMF tests ported to it, and its answers to bad input.  The update
-on observed cells only (mask, l2) is the lab's, lab.kernels.masked_updates: its tests are
-in tests/lab/test_base.py."""
+scale), scikit-learn's NMF tests ported to it, and its answers to bad input."""
 
 from __future__ import annotations
 
@@ -36,6 +34,17 @@ def random_matrix(seed, n, m, density=1.0, scale=1.0):
     return X
 
 
+def objective(X, Z, H, observed=None, l2=0.0):
+    """The documented objective, evaluated directly with the full product."""
+    if observed is None:
+        observed = np.ones(X.shape, dtype=bool)
+    residual = np.where(observed, np.nan_to_num(X) - Z @ H, 0.0)
+    n_i = observed.sum(axis=1)
+    m_j = observed.sum(axis=0)
+    penalty = n_i @ (Z**2).sum(axis=1) + m_j @ (H**2).sum(axis=0)
+    return float(np.sum(residual**2) + l2 * penalty)
+
+
 def literal_updates(X, Z, H, n_iter, eps):
     """Equations (1) and (2) of the exercise, transcribed literally."""
     for _ in range(n_iter):
@@ -47,9 +56,9 @@ def literal_updates(X, Z, H, n_iter, eps):
 def assert_non_increasing(losses, reference):
     """Each step may rise by at most 1e-12 relative to the loss scale.
 
-    The loss comes from the trace identity, whose rounding error is of order
-    eps * ||X||^2; so the slack is relative to the larger of the previous loss
-    and ``reference`` (= ||X||^2).
+    The unmasked loss comes from the trace identity, whose rounding error is
+    of order eps * ||X||^2; so the slack is relative to the larger of the
+    previous loss and ``reference`` (= ||X_observed||^2).
     """
     previous = losses[:-1]
     rises = np.diff(losses)
@@ -97,12 +106,27 @@ def test_every_recorded_loss_belongs_to_its_iterate():
         np.testing.assert_allclose(full[t], np.sum((X - Z @ H) ** 2), rtol=1e-9)
 
 
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_masked_loss_equals_direct_objective(l2):
+    X = random_matrix(3, 30, 22, scale=4.0)
+    observed = np.random.default_rng(4).random(X.shape) < 0.3
+    for n_iter in (0, 1, 20):
+        Z, H, losses = non_negative(X, 4, n_iter=n_iter, mask=observed, l2=l2)
+        np.testing.assert_allclose(losses[-1], objective(X, Z, H, observed, l2), rtol=1e-9)
+
+
+def test_unmasked_l2_loss_equals_direct_objective():
+    X = random_matrix(5, 20, 15, scale=2.0)
+    Z, H, losses = non_negative(X, 3, n_iter=15, l2=0.2)
+    np.testing.assert_allclose(losses[-1], objective(X, Z, H, None, 0.2), rtol=1e-9)
+
+
 # --------------------------------------------------------------------------
 # proofs: monotonicity (property-based)
 # --------------------------------------------------------------------------
 
 @st.composite
-def problems(draw):
+def problems(draw, masked):
     seed = draw(st.integers(0, 2**32 - 1))
     n = draw(st.integers(1, 14))
     m = draw(st.integers(1, 14))
@@ -110,15 +134,37 @@ def problems(draw):
     density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
     scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
     X = random_matrix(seed, n, m, density=density, scale=scale)
-    return X, rank, seed % 1000
+    mask = None
+    l2 = 0.0
+    if masked:
+        mask = np.random.default_rng(seed + 1).random((n, m)) < draw(st.sampled_from([0.1, 0.5, 0.9]))
+        mask.flat[seed % mask.size] = True       # at least one observed cell
+        l2 = draw(st.sampled_from([0.0, 1e-3, 0.1, 2.0]))
+    return X, rank, mask, l2, seed % 1000
 
 
 @PROPERTY
-@given(problems())
+@given(problems(masked=False))
 def test_loss_never_increases(problem):
-    X, rank, seed = problem
+    X, rank, _, _, seed = problem
     losses = non_negative(X, rank, n_iter=60, random_state=seed).losses
     assert_non_increasing(losses, np.sum(X**2))
+
+
+@PROPERTY
+@given(problems(masked=False), st.sampled_from([1e-3, 0.1, 2.0]))
+def test_loss_never_increases_with_l2(problem, l2):
+    X, rank, _, _, seed = problem
+    losses = non_negative(X, rank, n_iter=60, random_state=seed, l2=l2).losses
+    assert_non_increasing(losses, np.sum(X**2))
+
+
+@PROPERTY
+@given(problems(masked=True))
+def test_masked_loss_never_increases(problem):
+    X, rank, mask, l2, seed = problem
+    losses = non_negative(X, rank, n_iter=60, random_state=seed, mask=mask, l2=l2).losses
+    assert_non_increasing(losses, np.sum(X[mask] ** 2))
 
 
 def test_loss_never_increases_on_the_digits(digits):
@@ -157,11 +203,57 @@ def test_dense_and_csr_kernels_agree(monkeypatch, density):
     np.testing.assert_allclose(csr.losses, dense.losses, rtol=1e-10)
 
 
-def test_same_seed_same_factors_bit_for_bit():
+def test_masked_inputs_agree_across_containers():
+    X = random_matrix(8, 30, 20, scale=5.0) + 0.5
+    observed = np.random.default_rng(9).random(X.shape) < 0.25
+    with_nan = np.where(observed, X, np.nan)
+    reference = non_negative(X, 3, n_iter=60, mask=observed, l2=0.05)
+    rows, cols = np.nonzero(observed)
+    sparse_data = sp.coo_array((X[rows, cols], (rows, cols)), shape=X.shape)
+    variants = [
+        dict(data=pd.DataFrame(with_nan), mask="observed"),
+        dict(data=with_nan, mask="observed"),
+        dict(data=sparse_data, mask="observed"),
+        dict(data=X, mask=sp.csr_matrix(observed)),
+        dict(data=X * 0 + 7.0 * ~observed + X * observed, mask=observed),  # unobserved values ignored
+        dict(data=X, mask=observed.astype(int)),
+    ]
+    for variant in variants:
+        other = non_negative(variant["data"], 3, n_iter=60, mask=variant["mask"], l2=0.05)
+        np.testing.assert_allclose(other.Z, reference.Z, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.H, reference.H, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(other.losses, reference.losses, rtol=1e-12)
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_full_mask_equals_no_mask(l2):
+    X = random_matrix(10, 20, 16, density=0.6, scale=2.0)
+    plain = non_negative(X, 3, n_iter=60, l2=l2)
+    masked = non_negative(X, 3, n_iter=60, l2=l2, mask=np.ones(X.shape, dtype=bool))
+    np.testing.assert_allclose(masked.Z, plain.Z, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(masked.H, plain.H, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(masked.losses, plain.losses, rtol=1e-10)
+
+
+def test_sparse_mask_stored_zero_is_an_observed_zero():
+    X = random_matrix(11, 6, 5) + 1.0
+    X[0, 0] = 0.0
+    dense_mask = np.zeros(X.shape, dtype=bool)
+    dense_mask[:, :3] = True
+    rows, cols = np.nonzero(dense_mask)
+    stored = sp.coo_array((np.where(X[rows, cols] == 0, 0.0, 1.0), (rows, cols)), shape=X.shape)
+    assert stored.nnz == dense_mask.sum()                       # one stored entry is 0
+    a = non_negative(X, 2, n_iter=20, mask=dense_mask)
+    b = non_negative(X, 2, n_iter=20, mask=stored)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.losses, b.losses)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.1}])
+def test_same_seed_same_factors_bit_for_bit(kwargs):
     X = random_matrix(12, 25, 19, density=0.4, scale=4.0)
-    a = non_negative(X, 4, n_iter=50, random_state=123)
-    b = non_negative(X.copy(), 4, n_iter=50, random_state=123)
-    c = non_negative(X, 4, n_iter=50, random_state=124)
+    a = non_negative(X, 4, n_iter=50, random_state=123, **kwargs)
+    b = non_negative(X.copy(), 4, n_iter=50, random_state=123, **kwargs)
+    c = non_negative(X, 4, n_iter=50, random_state=124, **kwargs)
     for first, second in zip(a, b):
         assert np.array_equal(first, second)
     assert not np.allclose(a.Z, c.Z)
@@ -216,13 +308,14 @@ def test_huge_sparse_input_never_forms_the_dense_product():
     rng = np.random.default_rng(15)
     rows, cols = rng.integers(0, n, nnz), rng.integers(0, m, nnz)
     X = sp.coo_array((rng.random(nnz) * 4 + 1, (rows, cols)), shape=(n, m))
-    Z, H, losses = non_negative(X, 3, n_iter=5)
-    assert Z.shape == (n, 3) and H.shape == (3, m)
-    assert np.isfinite(losses).all() and losses[-1] < losses[0]
+    for kwargs in ({}, {"mask": "observed", "l2": 0.01}):
+        Z, H, losses = non_negative(X, 3, n_iter=5, **kwargs)
+        assert Z.shape == (n, 3) and H.shape == (3, m)
+        assert np.isfinite(losses).all() and losses[-1] <= losses[0]
 
 
 # --------------------------------------------------------------------------
-# options: tol, edge cases
+# options: tol, verbose, edge cases
 # --------------------------------------------------------------------------
 
 def test_tol_stops_at_the_first_small_step_and_default_runs_all(digits):
@@ -236,11 +329,20 @@ def test_tol_stops_at_the_first_small_step_and_default_runs_all(digits):
     assert non_negative(digits[:50], 8, n_iter=60).losses.size == 61
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"tol": 1e-4}])
+def test_verbose_prints_progress(capsys):
+    non_negative(random_matrix(16, 8, 6), 2, n_iter=250, verbose=True)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [int(line.split()[2]) for line in lines] == list(range(0, 251, 25))
+    assert lines[-1].startswith("non_negative: iteration   250 of 250, objective ")
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed"}, {"l2": 0.5}, {"tol": 1e-4}])
 @pytest.mark.parametrize("as_sparse", [False, True])
 def test_all_zero_matrix_gives_zero_factors_without_warnings(kwargs, as_sparse):
     X = np.zeros((7, 5))
     data = sp.csr_array(X) if as_sparse else X
+    if kwargs.get("mask") == "observed":         # every cell observed, and all of them zero
+        kwargs = {"mask": np.ones(X.shape, dtype=bool)}
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with np.errstate(all="raise"):
@@ -273,6 +375,27 @@ def test_a_rank_that_cannot_be_allocated_is_refused_by_size():
         non_negative(np.ones((3, 4)), 10**13)
 
 
+def test_unobserved_rows_and_columns_get_zero_factors():
+    X = random_matrix(18, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[2, :] = False
+    observed[:, 4] = False
+    Z, H, losses = non_negative(X, 2, n_iter=10, mask=observed)
+    assert not Z[2].any() and not H[:, 4].any()
+    assert np.isfinite(losses).all()
+
+
+def test_nan_and_negatives_in_unobserved_cells_are_ignored():
+    X = random_matrix(19, 6, 5) + 1.0
+    observed = np.ones(X.shape, dtype=bool)
+    observed[1, 2] = observed[3, 0] = False
+    dirty = X.copy()
+    dirty[1, 2], dirty[3, 0] = np.nan, -5.0
+    a = non_negative(X, 2, n_iter=20, mask=observed)
+    b = non_negative(dirty, 2, n_iter=20, mask=observed)
+    assert np.array_equal(a.Z, b.Z) and np.array_equal(a.H, b.H)
+
+
 # --------------------------------------------------------------------------
 # bad input: every message names the parameter and the value seen
 # --------------------------------------------------------------------------
@@ -295,21 +418,21 @@ def test_negative_entry_in_a_dataframe_is_located_by_position():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_or_inf_is_refused_with_the_hint_to_fill_missing_ratings(bad):
+def test_nan_or_inf_suggests_mask_or_fillna(bad):
     X = np.ones((3, 4))
     X[2, 1] = bad
-    message = (r"data has 1 NaN or infinite entries \(first at row 2, column 1: (nan|inf)\); "
-               r"fill missing ratings first \(DataFrame\.fillna, or recommender\.rating_matrix\)\.$")
-    for data in (X, pd.DataFrame(X), sp.csr_array(X)):
-        with pytest.raises(ValueError, match=message) as refused:
-            non_negative(data, 2)
-        assert "mask" not in str(refused.value)     # no hint at a parameter that is gone
+    with pytest.raises(ValueError, match=r"1 NaN or infinite entries \(first at row 2, column 1: "
+                                         r"(nan|inf)\); pass mask=\"observed\".*fillna"):
+        non_negative(X, 2)
+    with pytest.raises(ValueError, match=r"NaN or infinite"):
+        non_negative(pd.DataFrame(X), 2)
 
 
-def test_the_removed_keywords_mask_l2_and_verbose_are_refused():
-    for name, value in [("mask", "observed"), ("l2", 0.1), ("verbose", True)]:
-        with pytest.raises(TypeError, match=rf"unexpected keyword argument '{name}'"):
-            non_negative(np.ones((3, 4)), 2, **{name: value})
+def test_inf_in_observed_cell_with_mask_observed():
+    X = np.ones((3, 4))
+    X[0, 0] = np.inf
+    with pytest.raises(ValueError, match=r"infinite entries in observed cells \(first at row 0, column 0: inf\).*mask"):
+        non_negative(X, 2, mask="observed")
 
 
 def test_num_components_accepts_numpy_integers():
@@ -327,6 +450,24 @@ def test_empty_data(shape):
 def test_data_must_be_two_dimensional():
     with pytest.raises(ValueError, match=r"data must be 2-D of shape \(n, m\); got shape \(5,\)"):
         non_negative(np.ones(5), 1)
+
+
+def test_mask_of_wrong_shape():
+    X = np.ones((4, 5))
+    with pytest.raises(ValueError, match=r"mask must be .* of the shape of data \(4, 5\); got "
+                                         r"shape \(5, 4\)"):
+        non_negative(X, 2, mask=np.ones((5, 4), dtype=bool))
+    with pytest.raises(ValueError, match=r"of the shape of data \(4, 5\); got shape \(4, 4\)"):
+        non_negative(X, 2, mask=sp.eye(4, format="csr"))
+
+
+def test_mask_of_wrong_kind():
+    X = np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"mask must be None, 'observed'.*got the string 'nan'"):
+        non_negative(X, 1, mask="nan")
+    with pytest.raises(ValueError, match=r"mask must be boolean .* got dtype float64 with "
+                                         r"values \[0\.5\]"):
+        non_negative(X, 1, mask=np.full((2, 2), 0.5))
 
 
 def test_non_numeric_dataframe_columns_are_named():
@@ -351,13 +492,16 @@ def test_non_numeric_array():
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("k", [-40, -3, 0, 5, 60])
-def test_scaling_the_data_by_a_power_of_four_scales_the_factors_exactly(k):
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.1}])
+def test_scaling_the_data_by_a_power_of_four_scales_the_factors_exactly(k, kwargs):
     """non_negative(c X) = (sqrt(c) Z, sqrt(c) H) bit for bit when c = 4**k: no product
     rounds differently and the clip's floor moves with the data (eps * s**1.5)."""
     X = random_matrix(31, 12, 9, density=0.6, scale=5.0)
+    if kwargs:
+        X[X == 0] = np.nan
     c, root = 4.0 ** k, 2.0 ** k
-    base = non_negative(X, 3, n_iter=80)
-    scaled = non_negative(X * c, 3, n_iter=80)
+    base = non_negative(X, 3, n_iter=80, **kwargs)
+    scaled = non_negative(X * c, 3, n_iter=80, **{**kwargs, "l2": kwargs.get("l2", 0.0) * c})
     np.testing.assert_array_equal(scaled.Z, base.Z * root)
     np.testing.assert_array_equal(scaled.H, base.H * root)
     np.testing.assert_array_equal(scaled.losses, base.losses * c * c)
@@ -380,10 +524,10 @@ def test_tiny_data_is_factorized_not_zeroed():
 
 def test_data_whose_squares_overflow_is_refused():
     X = random_matrix(33, 6, 5) * 1e200
-    for data in (X, sp.csr_array(X)):
+    for kwargs in ({}, {"mask": "observed"}):
         with pytest.raises(ValueError, match=r"data is too large for float64 arithmetic "
                                              r"\(largest entry 9\.4e\+199\)"):
-            non_negative(data, 2)
+            non_negative(X, 2, **kwargs)
     assert np.isfinite(non_negative(X * 1e-200 * 1e150, 2, n_iter=5).losses).all()
 
 
@@ -391,21 +535,28 @@ def test_data_whose_squares_overflow_is_refused():
 # fold-in: new rows against a fixed H
 # --------------------------------------------------------------------------
 
-def test_fold_in_keeps_H_and_runs_the_training_z_update():
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.1}])
+def test_fold_in_keeps_H_and_runs_the_training_z_update(kwargs):
     X = random_matrix(34, 20, 12, density=0.7, scale=3.0)
-    fit = non_negative(X, 3, n_iter=300)
-    new = non_negative(X[:4], 3, n_iter=300, fold_into=fit)
+    if kwargs:
+        X[X == 0] = np.nan
+    fit = non_negative(X, 3, n_iter=300, **kwargs)
+    new = non_negative(X[:4], 3, n_iter=300, fold_into=fit, **kwargs)
     np.testing.assert_array_equal(new.H, fit.H)
-    assert_non_increasing(new.losses, np.sum(X[:4] ** 2))
-    # the literal Z-update (2) with H fixed, from the same start, gives the same rows
-    Z = non_negative(X[:4], 3, n_iter=0).Z
-    floor = nmf_core.EPS * float(X[:4].mean()) ** 1.5
+    assert_non_increasing(new.losses, np.nansum(X[:4] ** 2))
+    # the literal Z-update with H fixed, from the same start, gives the same rows
+    observed = ~np.isnan(X[:4])
+    data = np.where(observed, X[:4], 0.0)
+    Z = non_negative(np.where(observed, X[:4], np.nan), 3, n_iter=0, mask="observed").Z
+    floor = nmf_core.EPS * float(data[observed].mean()) ** 1.5
+    l2 = kwargs.get("l2", 0.0)
     for _ in range(300):
-        Z = Z * (X[:4] @ fit.H.T) / np.maximum(Z @ fit.H @ fit.H.T, floor)
+        P = np.where(observed, Z @ fit.H, 0.0)
+        Z = Z * (data @ fit.H.T) / np.maximum(P @ fit.H.T + l2 * observed.sum(1)[:, None] * Z,
+                                              floor)
     np.testing.assert_allclose(new.Z, Z, rtol=1e-9)
-    np.testing.assert_allclose(new.losses[-1], np.sum((X[:4] - Z @ fit.H) ** 2), rtol=1e-9)
     # rows of the training data come back close to their trained weights
-    assert np.abs(new.Z @ fit.H - fit.Z[:4] @ fit.H).max() < 0.05 * X.max()
+    assert np.abs(new.Z @ fit.H - fit.Z[:4] @ fit.H).max() < 0.05 * np.nanmax(X)
 
 
 def test_fold_in_refuses_a_mismatched_fit():
@@ -467,14 +618,20 @@ def test_the_floor_acts_on_the_smaller_tiny_column_only():
 # wide matrices (more columns than rows, as MovieLens): shapes are not confused
 # --------------------------------------------------------------------------
 
-def test_wide_matrix_shapes_and_literal_equations():
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.2}])
+def test_wide_matrix_shapes_and_literal_equations(kwargs):
     X = random_matrix(41, 7, 23, density=0.5, scale=3.0)
-    Z, H, losses = non_negative(X, 3, n_iter=40)
+    if kwargs:
+        X[X == 0] = np.nan
+    Z, H, losses = non_negative(X, 3, n_iter=40, **kwargs)
     assert Z.shape == (7, 3) and H.shape == (3, 23) and losses.shape == (41,)
-    np.testing.assert_allclose(losses[-1], np.sum((X - Z @ H) ** 2), rtol=1e-9)
-    start = non_negative(X, 3, n_iter=0)
-    Z_lit, H_lit = literal_updates(X, start.Z, start.H, 40, nmf_core.EPS * X.mean() ** 1.5)
-    np.testing.assert_allclose(Z @ H, Z_lit @ H_lit, rtol=1e-9)
+    observed = ~np.isnan(X)
+    np.testing.assert_allclose(losses[-1], objective(X, Z, H, observed, kwargs.get("l2", 0.0)),
+                               rtol=1e-9)
+    if not kwargs:
+        start = non_negative(X, 3, n_iter=0)
+        Z_lit, H_lit = literal_updates(X, start.Z, start.H, 40, nmf_core.EPS * X.mean() ** 1.5)
+        np.testing.assert_allclose(Z @ H, Z_lit @ H_lit, rtol=1e-9)
 
 
 def test_wide_fold_in_returns_one_row_per_new_user():
@@ -496,6 +653,9 @@ def test_wide_fold_in_returns_one_row_per_new_user():
     ("num_components", True, TypeError, r"got True of type bool"),
     ("n_iter", -1, ValueError, r"n_iter must be an integer >= 0; got -1\."),
     ("n_iter", 10.0, TypeError, r"n_iter must be an integer >= 0; got 10\.0 of type float"),
+    ("l2", -0.1, ValueError, r"l2 must be a finite number >= 0; got -0\.1\."),
+    ("l2", np.inf, ValueError, r"l2 must be a finite number >= 0; got inf"),
+    ("l2", "0.1", TypeError, r"l2 must be a finite number >= 0; got '0\.1' of type str"),
     ("eps", 0.0, ValueError, r"eps must be a finite number > 0; got 0\.0\."),
     ("tol", -1e-3, ValueError, r"tol must be a finite number >= 0 or None; got -0\.001\."),
     ("tol", np.nan, ValueError, r"tol must be a finite number >= 0 or None; got nan"),
@@ -526,9 +686,9 @@ def test_random_state_accepts_numpy_generators_and_random_states():
 
 def test_sklearn_fit_nn_output():
     A = np.c_[5.0 - np.arange(1, 6), 5.0 + np.arange(1, 6)]
-    Z, H, losses = non_negative(A, 2)
-    assert not ((Z < 0).any() or (H < 0).any())
-    assert losses[-1] < 1e-3 * losses[0]          # rank 2 data: fitted almost exactly
+    for l2 in (0.0, 1.0):
+        Z, H, _ = non_negative(A, 2, l2=l2)
+        assert not ((Z < 0).any() or (H < 0).any())
 
 
 def test_sklearn_fit_close():
@@ -553,11 +713,11 @@ def test_sklearn_true_reconstruction():
 def test_sklearn_sparse_input_gives_the_dense_result():
     A = np.abs(np.random.RandomState(42).randn(10, 10))
     A[:, 2 * np.arange(5)] = 0
-    dense = non_negative(A, 5, n_iter=100)
-    sparse = non_negative(sp.csc_matrix(A), 5, n_iter=100)
-    np.testing.assert_allclose(sparse.Z, dense.Z, rtol=1e-7)
-    np.testing.assert_allclose(sparse.H, dense.H, rtol=1e-7)
-    np.testing.assert_allclose(sparse.losses, dense.losses, rtol=1e-9)
+    for l2 in (0.0, 1.0):
+        dense = non_negative(A, 5, n_iter=100, l2=l2)
+        sparse = non_negative(sp.csc_matrix(A), 5, n_iter=100, l2=l2)
+        np.testing.assert_allclose(sparse.Z, dense.Z, rtol=1e-7)
+        np.testing.assert_allclose(sparse.H, dense.H, rtol=1e-7)
 
 
 def test_sklearn_n_components_greater_than_n_features():

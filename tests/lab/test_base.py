@@ -1,6 +1,7 @@
 """Tests of the lab's machinery: the masked update (lab.kernels.masked_updates), compiled
-and in its NumPy form, against its equations written out densely (a literal reference in
-this file) and against each other, with and without numba; what a mask means (observed
+and in its NumPy form, against nmf_core.non_negative with a mask (the exercise's plain
+reference), against its equations written out densely (a literal reference in this file)
+and against each other, with and without numba; what a mask means (observed
 zeros, unobserved rows, ignored cells, containers, a full mask = nmf_core.non_negative);
 its fold-in; and the shared pieces of lab.base (results, validation, the start)."""
 
@@ -280,6 +281,26 @@ def test_verbose_prints_the_objective_each_tenth_of_the_run(capsys):
     np.testing.assert_allclose(printed, fit.losses[::25], rtol=1e-6)
 
 
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_masked_updates_agree_with_the_exercises_masked_non_negative(l2):
+    """masked_updates (the compiled kernel where numba is installed) and nmf_core.non_negative
+    with a mask (plain SciPy, the reference) draw the same start (same seed, Z then H, scale
+    sqrt(mean observed / M), same clip floor) and run the same updates: the same fit, up to
+    rounding.  A wide matrix (more columns than rows), 25 % of its cells observed."""
+    rng = np.random.default_rng(41)
+    X = rng.random((30, 70)) * 5
+    observed = rng.random(X.shape) < 0.25
+    for n_iter in (0, 1, 200):
+        fast = masked_updates(X, 5, n_iter=n_iter, mask=observed, l2=l2)
+        plain = nmf_core.non_negative(X, 5, n_iter=n_iter, mask=observed, l2=l2)
+        assert relative_gap(fast.Z, plain.Z) <= 1e-9
+        assert relative_gap(fast.H, plain.H) <= 1e-9
+        np.testing.assert_allclose(fast.losses, plain.losses, rtol=1e-9, atol=0)
+    assert fast.losses[-1] < 0.5 * fast.losses[0]
+    np.testing.assert_allclose(fast.losses[-1], objective(X, fast.Z, fast.H, observed, l2),
+                               rtol=1e-10)
+
+
 def test_masked_updates_need_a_mask():
     with pytest.raises(ValueError, match=r"masked_updates needs a mask \(e\.g\. mask='observed'\); "
                                          r"for every cell observed, use nmf_core\.non_negative"):
@@ -550,7 +571,7 @@ def test_the_kernel_tests_pass_without_numba():
     Skipped there: the compiled form's 2 checks against the dense equations, the
     pinned-environment check, the compile fallback, the 10 kernel comparisons, the 2 fits
     with and without numba and the compiled early stop (17); this test (slow) is
-    deselected; the other 34 run.  About 7 s."""
+    deselected; the other 36 run.  About 7 s."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-m", "not slow", "-p", "no:cacheprovider"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
@@ -559,4 +580,4 @@ def test_the_kernel_tests_pass_without_numba():
     assert child.returncode == 0, child.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", summary)[1])
     skipped = int(re.search(r"(\d+) skipped", summary)[1])
-    assert (passed, skipped) == (34, 17), summary
+    assert (passed, skipped) == (36, 17), summary
