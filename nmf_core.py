@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-EPS = float(np.finfo(np.float64).eps)  #: denominators are clipped at EPS s^1.5, s the mean observed value
+EPS = float(np.finfo(np.float64).eps)  #: the clip floor is EPS s^1.5, s the mean observed value
 SPARSE_BELOW = 0.2  #: unmasked data with a smaller share of non-zero cells is multiplied as CSR
 
 
@@ -80,11 +80,15 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
             break
         if fold_into is None:
             ZtZH = Z.T @ P if masked else ZtZ @ H                             # Z^T Z H
-            H = H * (Z.T @ X) / np.clip(ZtZH + l2 * m_j * H, floor, None)           # (1)
+            if l2:
+                ZtZH += l2 * m_j * H                                  # the penalty's term
+            H = H * (Z.T @ X) / np.clip(ZtZH, floor, None)                            # (1)
             XHt, HHt = X @ H.T, H @ H.T
             P = _at_cells(X, rows, Z, H) if masked else None                 # with the new H
         ZHHt = P @ H.T if masked else Z @ HHt                                # Z H H^T
-        Z = Z * XHt / np.clip(ZHHt + l2 * n_i * Z, floor, None)                     # (2)
+        if l2:
+            ZHHt += l2 * n_i * Z                                      # the penalty's term
+        Z = Z * XHt / np.clip(ZHHt, floor, None)                                      # (2)
     return NMFResult(Z, H, np.array(losses))
 
 
@@ -160,7 +164,8 @@ def _check_data(data, mask) -> tuple:
         values = np.asarray(X[rows, cols], dtype=np.float64).ravel()
         known = ~np.isnan(values) if isinstance(mask, str) or mask is X else slice(None)
         if values[known].size == 0:
-            raise ValueError("data has no observed cell: the mask selects none; mark one at least.")
+            raise ValueError("data has no observed cell: the mask selects none; "
+                             "mark one at least.")
         X = sp.csr_array((values[known], (rows[known], cols[known])), shape=X.shape)
     x = X.data if sp.issparse(X) else X.ravel()
     for bad, what, hint in [
