@@ -50,7 +50,12 @@ REPORT = ROOT / "build" / "evaluation.md"
 
 
 def _quiet_workers() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # Ctrl-C is the parent's to handle
+    """Start a fold's worker: Ctrl-C is the parent's to handle, and the lab's parallel
+    kernels run on one thread, as BLAS does (the folds already run side by side)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from lab import kernels
+    if kernels.numba is not None:
+        kernels.numba.set_num_threads(1)
 
 
 def _run_fold(fold: int, models, data: Path, peers: bool) -> pd.DataFrame:

@@ -25,8 +25,9 @@ from nmf_core import EPS
 
 try:  # optional: compiles the masked kernel (see _half_step_loops)
     import numba
+    from numba import prange
 except ImportError:  # the NumPy form of the kernel is used instead
-    numba = None
+    numba, prange = None, range
 
 #: Cells the NumPy form of the masked update handles at once (memory O(_CHUNK * M)).
 _CHUNK = 8192
@@ -156,18 +157,19 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor,
 def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor, out):
     """:func:`_half_step_numpy` as one pass over the cells, compiled by numba when available.
 
-    Group by group, four cells at a time: their model values (four dot products
-    sharing each load of ``own[g, c]``), then both sums; leftover cells one by
-    one; then the group's row.  No fast-math, so the loop order fixes the
-    rounding (it differs from the NumPy form's in the last bits only).
+    Group by group (the groups shared out among all cores: ``prange``), four cells at a time:
+    their model values (four dot products sharing each load of ``own[g, c]``), then both
+    sums; leftover cells one by one; then the group's row.  Each group is summed by one
+    thread in the order of its cells, and the groups' squared errors are added in group
+    order afterwards, so the result does not depend on the number of threads.  No
+    fast-math, so the loop order fixes the rounding (it differs from the NumPy form's in the
+    last bits only).
     """
-    M = own.shape[1]
-    numerator = np.empty(M)
-    denominator = np.empty(M)
-    total = 0.0
-    for g in range(own.shape[0]):
-        numerator[:] = 0.0
-        denominator[:] = 0.0
+    n_groups, M = own.shape
+    squares_of = np.empty(n_groups)
+    for g in prange(n_groups):
+        numerator = np.zeros(M)
+        denominator = np.zeros(M)
         squares = 0.0
         k, end = indptr[g], indptr[g + 1]
         while k + 4 <= end:
@@ -198,20 +200,24 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor,
                 numerator[c] += x * other[o, c]
                 denominator[c] += p * other[o, c]
             k += 1
-        total += squares
+        squares_of[g] = squares
         penalty = l2 * counts[g]
         for c in range(M):
             out[g, c] = own[g, c] * (numerator[c]
                                      / max(denominator[c] + penalty * own[g, c], floor))
+    total = 0.0
+    for g in range(n_groups):                    # in group order: the same sum on any threads
+        total += squares_of[g]
     return total
 
 
-def _compile(function):
-    """``numba.njit`` of ``function``, cached on disk when a cache folder is writable."""
+def _compile(function, parallel=False):
+    """``numba.njit`` of ``function``, cached on disk when a cache folder is writable;
+    ``parallel``: its ``prange`` loops run on all cores."""
     try:
-        return numba.njit(cache=True)(function)
+        return numba.njit(cache=True, parallel=parallel)(function)
     except RuntimeError:  # no writable cache location: compile once per process
-        return numba.njit(function)
+        return numba.njit(parallel=parallel)(function)
 
 
 def jit(function):
@@ -222,7 +228,7 @@ def jit(function):
 
 #: The compiled kernel, or None where numba is missing or switched off.
 _half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
-                       else _compile(_half_step_loops))
+                       else _compile(_half_step_loops, parallel=True))
 
 
 @contextlib.contextmanager

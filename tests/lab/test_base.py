@@ -396,6 +396,30 @@ def test_compiled_half_step_matches_the_numpy_form(M, l2):
     assert np.array_equal(in_place, got)
 
 
+@needs_numba
+@pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="one core: numba cannot run two threads here")
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_the_compiled_kernel_gives_the_same_fit_on_one_and_two_threads(l2):
+    """The groups run in parallel, each summed by one thread in a fixed order: factors and
+    losses are bit for bit those of one thread, on a wide matrix with uneven groups."""
+    rng = np.random.default_rng(8)
+    X = sp.random(300, 900, density=0.05, random_state=8, format="csr",
+                  data_rvs=lambda k: rng.integers(1, 6, k).astype(float))
+    threads = kernels.numba.get_num_threads()
+    fits = []
+    try:
+        for count in (1, 2):
+            kernels.numba.set_num_threads(count)
+            fits.append(masked_updates(X, 7, n_iter=25, mask="observed", l2=l2))
+    finally:
+        kernels.numba.set_num_threads(threads)
+    one, two = fits
+    assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
+    assert np.array_equal(one.losses, two.losses)
+    assert one.losses[-1] < 0.5 * one.losses[0]
+
+
 def test_python_loops_match_the_numpy_form():
     """The loops the compiler gets, run as plain Python, give the NumPy form's numbers."""
     cells = cells_with_group_sizes([0, 1, 3, 4, 9], n_other=12, seed=2)
@@ -570,7 +594,8 @@ def test_the_kernel_tests_pass_without_numba():
 
     Skipped there: the compiled form's 2 checks against the dense equations, the
     pinned-environment check, the compile fallback, the 10 kernel comparisons, the 2 fits
-    with and without numba and the compiled early stop (17); this test (slow) is
+    on one and two threads, the 2 fits with and without numba and the compiled early stop
+    (19); this test (slow) is
     deselected; the other 36 run.  About 7 s."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", __file__, "-q", "-m", "not slow", "-p", "no:cacheprovider"],
@@ -580,4 +605,4 @@ def test_the_kernel_tests_pass_without_numba():
     assert child.returncode == 0, child.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", summary)[1])
     skipped = int(re.search(r"(\d+) skipped", summary)[1])
-    assert (passed, skipped) == (36, 17), summary
+    assert (passed, skipped) == (36, 19), summary
