@@ -562,3 +562,22 @@ def test_compiled_gibbs_sweep_draws_what_the_python_one_draws():
     assert not np.allclose(own_a[[0, 2, 3]], 0.2)
     np.testing.assert_allclose(own_a, own_b, rtol=0, atol=1e-12)
     np.testing.assert_allclose(errors_a, errors_b, rtol=0, atol=1e-12)
+
+
+def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
+    """per_iteration: a fit of k iterations that costs set-up + k * step on a fake clock gives
+    back exactly step and the 1-iteration fit's time; the floating-point counts are those of
+    the documented formulas."""
+    from lab.benchmarks import bench_scale as bench
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def fit(k, set_up=0.7, step=0.25):
+        clock[0] += set_up + k * step
+
+    step, one = bench.per_iteration(fit, extra=3, repeat=2)
+    assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
+    assert bench.FLOP_PER_CELL["masked_nmf"](20) == 240
+    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 40)
+    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (2 * 441 + 42)
+    assert set(bench.TARGETS) == set(bench.ALGORITHMS)
