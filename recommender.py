@@ -58,7 +58,7 @@ def load_movielens(path: str | Path | None = None):
 
     ``ratings`` has ``RATINGS_COLS``, ``movies`` ``MOVIES_COLS`` (``release date`` parsed as a
     date, genres as 0/1), ``users`` ``USERS_COLS`` (``zip code`` as text).  ``path``: the
-    folder of ``u.data``; by default ``data/ml-100k``, else ``ml-100k`` (see :data:`SEARCH_PATHS`).
+    folder of ``u.data``; by default ``ml-100k``, else ``data/ml-100k`` (see :data:`SEARCH_PATHS`).
     """
     folder = find_movielens(path)
     ratings = pd.read_csv(folder / "u.data", sep="\t", names=RATINGS_COLS, encoding="latin-1")
