@@ -55,16 +55,17 @@ import scipy.sparse as sp  # noqa: E402
 
 # name: (users, movies, ratings) of the real MovieLens data sets
 SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
-ALGORITHMS = ("masked_nmf", "nnls_als", "biased_nmf")
+#: The algorithms timed, by the keys of their models in lab.models.REGISTRY.
+ALGORITHMS = ("nmf_masked", "nnls_als", "biased_nmf")
 #: Per-iteration time on the 10M shape at most this many zero-filled MU iterations.
-TARGETS = {"masked_nmf": 1.0, "nnls_als": 4.0, "biased_nmf": 4.0}
+TARGETS = {"nmf_masked": 1.0, "nnls_als": 4.0, "biased_nmf": 4.0}
 #: Floating-point operations of one iteration per rated cell, for rank M: the masked
 #: update forms z_i . h_j, x h_j and p h_j at every cell in each half-step (6M each);
 #: NNLS-ALS and the biased model add h_j h_j^T and x h_j into each row's normal equations
 #: in each half-step (2M^2 + 2M each; the biased model's systems have M + 1 unknowns; the
 #: small solves are not counted, so their rate is a lower bound); the zero-filled
 #: iteration multiplies X^T Z and X H^T (2M each) plus products of size (n + m) M^2.
-FLOP_PER_CELL = {"masked_nmf": lambda M: 12 * M,
+FLOP_PER_CELL = {"nmf_masked": lambda M: 12 * M,
                  "nnls_als": lambda M: 2 * (2 * M * M + 2 * M),
                  "biased_nmf": lambda M: 2 * (2 * (M + 1) ** 2 + 2 * (M + 1)),
                  "zero_filled": lambda M: 4 * M}
@@ -127,7 +128,7 @@ def run_case(size: str, algorithm: str, extra: int, repeat: int, components: int
 
     def fit(iterations):
         # every algorithm sees the stored cells of X as the observed ones (mask="observed")
-        if algorithm == "masked_nmf":
+        if algorithm == "nmf_masked":
             return masked_updates(X, components, n_iter=iterations, mask="observed", l2=0.1)
         if algorithm == "nnls_als":
             return als(X, components, nonnegative=True, n_iter=iterations, l2=0.1)

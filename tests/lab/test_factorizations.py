@@ -577,7 +577,13 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
 
     step, one = bench.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
-    assert bench.FLOP_PER_CELL["masked_nmf"](20) == 240
+    assert bench.FLOP_PER_CELL["nmf_masked"](20) == 240
     assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 40)
     assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (2 * 441 + 42)
     assert set(bench.TARGETS) == set(bench.ALGORITHMS)
+
+
+def test_the_scale_bench_names_its_algorithms_by_their_registry_keys():
+    from lab.benchmarks import bench_scale as bench
+    from lab.models import REGISTRY
+    assert set(bench.ALGORITHMS) <= set(REGISTRY)
