@@ -22,7 +22,7 @@ export JUPYTER_PATH = $(CURDIR)/$(VENV)/share/jupyter
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
-.PHONY: all help venv data check-data notebook html zip figures test bench evaluate peers spark clean distclean
+.PHONY: all help venv data check-data notebook html zip figures test bench evaluate peers spark spark-scale clean distclean
 
 all: ex08.zip figures ## build the hand-in: venv, data, executed notebook, HTML, ex08.zip, figures/
 
@@ -122,6 +122,11 @@ spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five
 	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
 	    $(SPARK_PY) -m lab.spark.run_spark
+
+spark-scale: $(SPARK_STAMP) ## Spark's ALS and nnls_als per iteration on synthetic 1M and 10M ratings (.venv-spark; about 10 min)
+	$(SPARK_PY) tools/with_heartbeat.py "timing Spark at scale" \
+	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
+	    $(SPARK_PY) -m lab.spark.scale
 
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build figures ex08.zip .pytest_cache .hypothesis *.egg-info

@@ -146,7 +146,7 @@ def test_make_help_lists_every_target():
     result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     for target in ("all", "data", "notebook", "html", "zip", "figures", "test", "bench",
-                   "evaluate", "peers", "spark", "clean", "distclean"):
+                   "evaluate", "peers", "spark", "spark-scale", "clean", "distclean"):
         assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
 
 

@@ -271,3 +271,33 @@ def test_spark_als_takes_the_parameters_defaults_and_grid_of_nnls_als():
     assert {k: v for k, v in SparkALS.defaults.items() if k != "nonnegative"} == NNLSALS.defaults
     assert {k: v for k, v in SparkALS.rules.items() if k != "nonnegative"} == NNLSALS.rules
     assert SparkALS.grid == NNLSALS.grid and SparkALS.defaults["nonnegative"] is True
+
+
+def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch):
+    """lab.spark.scale: a sparse matrix's cells become ratings with ids from 1; a system's
+    fit of k iterations costing set-up + k * step on a fake clock gives back step, the
+    set-up and the first fit; both systems get the same rank, penalty and seed."""
+    import scipy.sparse as sp
+    from lab.spark import scale
+    X = sp.csr_matrix(([4.0, 2.0, 5.0], ([0, 2, 2], [1, 0, 3])), shape=(3, 4))
+    frame = scale.ratings_frame(X)
+    assert frame.sort_values(["user id", "movie id"]).values.tolist() == [
+        [1, 2, 4.0], [3, 1, 2.0], [3, 4, 5.0]]
+    clock = [0.0]
+    monkeypatch.setattr(scale.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr("lab.benchmarks.bench_scale.time.perf_counter", lambda: clock[0])
+    seen = []
+
+    class Fake:
+        def __init__(self, n_iter, **settings):
+            seen.append(settings)
+            self.n_iter = n_iter
+
+        def fit(self, ratings):
+            clock[0] += 2.0 + 0.5 * self.n_iter
+            return self
+
+    timing = scale.time_system(Fake, frame, extra=2, repeat=1)
+    assert timing == {"first_fit_seconds": 2.5, "seconds_per_iteration": 0.5,
+                      "setup_seconds": 2.0}
+    assert all(s == scale.SETTINGS for s in seen) and scale.SETTINGS["l2"] == 0.1

@@ -1,0 +1,98 @@
+"""Spark MLlib's ALS(nonnegative=True) beside our nnls_als, per iteration, at scale.
+
+    .venv-spark/bin/python -m lab.spark.scale [--sizes 1m 10m] [--extra 2]
+
+``make spark-scale`` runs it in ``.venv-spark``.  The ratings are the synthetic ones of
+``make bench`` (:func:`lab.benchmarks.bench_scale.synthetic_ratings`: the shapes of
+MovieLens-1M and -10M, log-normal activity and popularity, ratings 1..5 from a non-negative
+rank-10 model plus noise).  Both systems are fitted through the lab's model interface,
+``REGISTRY["nnls_als"]`` and :class:`lab.spark.model.SparkALS` (local mode, every core),
+with the same rank (20), penalty (``l2 = regParam = 0.1``) and seed.  One iteration is read
+as ``(fit of 1 + extra iterations - fit of 1) / extra`` (best of ``--repeat``), so what a
+fit does once (building the index, handing the ratings to Spark, collecting the factors)
+is left out and reported as the set-up.  One line per size and system; writes
+``build/spark_scale.csv`` atomically.  BLAS runs on one thread for ours, as in
+``make bench``; Spark runs its own threads on every core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from lab.benchmarks.bench_scale import SHAPES, per_iteration, synthetic_ratings  # noqa: E402
+
+#: The settings both systems get.
+SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
+
+
+def ratings_frame(X) -> pd.DataFrame:
+    """The stored cells of a sparse users x movies matrix as a ratings table: ids from 1,
+    row i -> user id i + 1, column j -> movie id j + 1."""
+    coo = X.tocoo()
+    return pd.DataFrame({"user id": coo.row.astype(np.int64) + 1,
+                         "movie id": coo.col.astype(np.int64) + 1,
+                         "rating": coo.data.astype(float)})
+
+
+def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> dict:
+    """Seconds of one iteration and of the set-up of one system's fit (model interface)."""
+    def fit(iterations):
+        return model_class(n_iter=iterations, **SETTINGS).fit(ratings)
+
+    start = time.perf_counter()
+    fit(1)                                    # first fit: imports, Spark's start, compiling
+    first = time.perf_counter() - start
+    step, one = per_iteration(fit, extra, repeat)
+    return {"first_fit_seconds": first, "seconds_per_iteration": step,
+            "setup_seconds": max(one - step, 0.0)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["1m", "10m"], choices=list(SHAPES))
+    parser.add_argument("--extra", type=int, default=2,
+                        help="iterations beyond the first in the timed fit")
+    parser.add_argument("--repeat", type=int, default=1, help="best of this many timings")
+    parser.add_argument("--output", type=Path, default=ROOT / "build" / "spark_scale.csv")
+    args = parser.parse_args(argv)
+    from lab.models import REGISTRY
+    from lab.spark.model import SparkALS
+    systems = {"nnls_als": REGISTRY["nnls_als"], "spark_als": SparkALS}
+    print(f"per iteration = (fit of {1 + args.extra} - fit of 1) / {args.extra}, best of "
+          f"{args.repeat}; rank {SETTINGS['num_components']}, l2 = regParam = {SETTINGS['l2']}; "
+          f"{os.cpu_count()} cores")
+    print(f"{'shape':>5} {'ratings':>11} {'system':>9} {'first fit':>10} {'set-up':>8} "
+          f"{'s/iter':>8}")
+    rows = []
+    for size in args.sizes:
+        ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
+        for name, model_class in systems.items():
+            row = {"size": size, "ratings": len(ratings), "system": name,
+                   **time_system(model_class, ratings, args.extra, args.repeat)}
+            rows.append(row)
+            print(f"{size:>5} {len(ratings):>11,} {name:>9} {row['first_fit_seconds']:>9.1f}s "
+                  f"{row['setup_seconds']:>7.1f}s {row['seconds_per_iteration']:>8.2f}",
+                  flush=True)
+        ours, spark = (rows[-2]["seconds_per_iteration"], rows[-1]["seconds_per_iteration"])
+        print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    temporary = args.output.with_name(f".{args.output.name}.tmp")
+    pd.DataFrame(rows).to_csv(temporary, index=False)
+    os.replace(temporary, args.output)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
