@@ -44,6 +44,7 @@ from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResul
                       check_params, check_rank, finished, fixed_H, initialize, integer, optional,
                       penalty, real, validate)
 from lab.base import _csr_from_cells
+from lab import kernels
 from lab.kernels import jit
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
@@ -210,11 +211,10 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     nonnegative = options.pop("nonnegative")
     obs = _observed(data, mask, non_negative=nonnegative)
     M = check_rank(num_components, obs.shape, name, fold_into)
-    return _alternate(obs, M, _solve_nonneg if nonnegative else _solve_ridge, name, fold_into,
-                      non_negative=nonnegative, **options)
+    return _alternate(obs, M, name, fold_into, non_negative=nonnegative, **options)
 
 
-def _alternate(obs, M, solve, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,
+def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,
                verbose) -> FitResult:
     """The sweeps of :func:`als`: rows, then columns, each solved exactly."""
     n, m = obs.shape
@@ -226,10 +226,11 @@ def _alternate(obs, M, solve, name, fold_into, *, non_negative, n_iter, random_s
     losses[0] = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
     t = 0
     while not finished(losses, t, n_iter, tol, verbose, name):
-        Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0, solve, Z)
+        Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
+                              non_negative, Z)
         if fixed is None:
             HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
-                                   solve, H.T)
+                                   non_negative, H.T)
             H = HT.T.copy()
         t += 1
         losses[t] = rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
@@ -334,11 +335,11 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
     losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
     t = 0
     while not finished(losses, t, n_iter, tol, verbose, name):
-        Z, user_bias, rss = _biased_half_step(obs.by_row, obs.by_row.indices, item_bias, H.T,
-                                              mu, l2, bias_l2, obs.row_counts, Z)
+        Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
+                                              obs.row_counts, Z)
         if fixed is None:
-            HT, item_bias, rss = _biased_half_step(obs.by_col, obs.by_col.indices, user_bias, Z,
-                                                   mu, l2, bias_l2, obs.col_counts, H.T)
+            HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
+                                                   obs.col_counts, H.T)
             H = HT.T.copy()
         t += 1
         losses[t] = objective(rss)
@@ -355,38 +356,41 @@ def _fixed_biases(fold_into, m: int):
     return float(mu), np.array(item_bias, dtype=np.float64)
 
 
-def _biased_half_step(values, offsets_other, bias_other, F, mu, l2, bias_l2, n, previous):
+def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):
     """Exact update of one side's (factors >= 0, free bias) given the other side.
 
     For each row r with observed columns J: minimize over z >= 0 and free b
     ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with
     ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
     (Schur complement), leaving an NNLS in z; then
-    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Rows go block by block.
-    Also returns the residual sum of squares at the new values.
+    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Compiled as in :func:`_update_side`;
+    the rows left over go block by block in NumPy.  Also returns the residual sum of squares
+    at the new values, summed in row order.
     """
-    targets = sp.csr_matrix((values.data - mu - bias_other[offsets_other], values.indices,
-                              values.indptr), shape=values.shape, copy=False)
-    rows, M = values.shape[0], F.shape[1]
-    z, bias = np.empty((rows, M)), np.empty(rows)
-    rss = 0.0
-    for start in range(0, rows, _ROW_BLOCK):
-        block = slice(start, min(start + _ROW_BLOCK, rows))
+    rows_total, M = values.shape[0], F.shape[1]
+    z, bias, squares = np.empty((rows_total, M)), np.empty(rows_total), np.empty(rows_total)
+    pending = _solve_compiled(values, F, l2 * n, True, previous, z, squares, mu=mu,
+                              bias_other=bias_other, bias_l2=bias_l2, bias_out=bias)
+    if pending is not None and pending.size == 0:
+        return z, bias, float(squares.sum())
+    targets = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
+                             values.indptr), shape=values.shape, copy=False)
+    for rows in _blocks(pending, rows_total):
         # F_J'F_J, F_J't, F_J'1, sum t, t't
-        G, Ft, g, t_sum, tt = _normal_equations(targets[block], F)
-        count = n[block]
+        G, Ft, g, t_sum, tt = _normal_equations(targets[rows], F)
+        count = n[rows]
         empty = count == 0
         denom = np.where(empty, 1.0, count + bias_l2)
         schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
         rhs = Ft - g * (t_sum / denom)[:, None]
-        x = z[block] = (_solve_nonneg(schur, rhs, l2 * count, empty, previous[block]) if M
-                        else np.zeros((count.size, 0)))          # biases alone
-        c = bias[block] = np.where(empty, 0.0, (t_sum - np.einsum("nk,nk->n", g, x)) / denom)
+        x = z[rows] = (_solve_nonneg(schur, rhs, l2 * count, empty, previous[rows]) if M
+                       else np.zeros((count.size, 0)))          # biases alone
+        gx = np.einsum("nk,nk->n", g, x)
+        c = bias[rows] = np.where(empty, 0.0, (t_sum - gx) / denom)
         # ||t - F x - c||^2 expanded
-        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, Ft) - 2 * c @ t_sum
-                     + np.einsum("nk,nkl,nl->", x, G, x) + 2 * c @ np.einsum("nk,nk->n", g, x)
-                     + count @ (c * c))
-    return z, bias, rss
+        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, Ft) - 2 * c * t_sum
+                         + np.einsum("nk,nkl,nl->n", x, G, x) + 2 * c * gx + count * c * c)
+    return z, bias, float(squares.sum())
 
 
 # ---------------------------------------------------------------- implicit feedback
@@ -885,23 +889,55 @@ def _normal_equations(values, F):
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def _update_side(values, F, reg, empty, solve, previous):
-    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M), block by block.
+def _update_side(values, F, reg, empty, nonnegative, previous):
+    """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M).
 
-    ``previous`` (n, M) are the current factors, a warm start for the solver.
-    Also returns the residual sum of squares ``sum_r ||v_r - F_J x_r||^2`` at
-    the new factors, from the normal equations (no second pass over the cells).
+    Row r minimizes ``||v_r - F_J x||^2 + reg[r] ||x||^2`` over its observed columns J,
+    with ``x >= 0`` when ``nonnegative``; ``previous`` (n, M), the current factors, warm-starts
+    the non-negative solver.  Compiled where numba is (:func:`lab.kernels._solve_rows_loops`:
+    one pass per row on all cores); the rows it leaves unsettled, or all rows without numba,
+    are solved block by block in NumPy (:func:`_normal_equations`, then :func:`_solve_nonneg`
+    or :func:`_solve_ridge`).  Also returns the residual sum of squares
+    ``sum_r ||v_r - F_J x_r||^2`` at the new factors, from the normal equations (no second
+    pass over the cells), summed in row order.
     """
     n, M = values.shape[0], F.shape[1]
-    out = np.empty((n, M))
-    rss = 0.0
-    for start in range(0, n, _ROW_BLOCK):
-        block = slice(start, min(start + _ROW_BLOCK, n))
-        G, b, _, _, tt = _normal_equations(values[block], F)
-        x = out[block] = solve(G, b, reg[block], empty[block], previous[block])
-        rss += float(tt.sum() - 2 * np.einsum("nk,nk->", x, b)
-                     + np.einsum("nk,nkl,nl->", x, G, x))
-    return out, rss
+    out, squares = np.empty((n, M)), np.empty(n)
+    pending = _solve_compiled(values, F, reg, nonnegative, previous, out, squares)
+    solve = _solve_nonneg if nonnegative else _solve_ridge
+    for rows in _blocks(pending, n):
+        G, b, _, _, tt = _normal_equations(values[rows], F)
+        x = out[rows] = solve(G, b, reg[rows], empty[rows], previous[rows])
+        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, b)
+                         + np.einsum("nk,nkl,nl->n", x, G, x))
+    return out, float(squares.sum())
+
+
+def _solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0.0,
+                    bias_other=None, bias_l2=0.0, bias_out=None):
+    """Run the compiled row solves (:func:`lab.kernels._solve_rows_loops`) into ``out``,
+    ``squares`` (and ``bias_out`` when ``bias_other`` is given); returns the rows left for
+    the NumPy form: None for all of them (numba missing or switched off)."""
+    kernel = kernels._solve_rows_compiled
+    if kernel is None:
+        return None
+    n = values.shape[0]
+    settled = np.empty(n, dtype=np.bool_)
+    with_bias = bias_other is not None
+    kernel(values.indptr, values.indices, np.asarray(values.data, dtype=np.float64),
+           np.ascontiguousarray(F, dtype=np.float64), np.asarray(reg, dtype=np.float64),
+           float(mu), bias_other if with_bias else np.zeros(1), float(bias_l2), with_bias,
+           bool(nonnegative), np.ascontiguousarray(previous, dtype=np.float64), out,
+           bias_out if with_bias else np.empty(n), squares, settled)
+    return np.flatnonzero(~settled)
+
+
+def _blocks(pending, n):
+    """Row selections of at most ``_ROW_BLOCK`` rows: of ``pending`` (an index array), or of
+    all ``n`` rows (slices) when ``pending`` is None."""
+    if pending is None:
+        return [slice(start, min(start + _ROW_BLOCK, n)) for start in range(0, n, _ROW_BLOCK)]
+    return [pending[start:start + _ROW_BLOCK] for start in range(0, pending.size, _ROW_BLOCK)]
 
 
 def _solve_ridge(G, b, reg, empty, start=None):

@@ -61,13 +61,14 @@ ALGORITHMS = ("nmf_masked", "nnls_als", "biased_nmf")
 TARGETS = {"nmf_masked": 1.0, "nnls_als": 4.0, "biased_nmf": 4.0}
 #: Floating-point operations of one iteration per rated cell, for rank M: the masked
 #: update forms z_i . h_j, x h_j and p h_j at every cell in each half-step (6M each);
-#: NNLS-ALS and the biased model add h_j h_j^T and x h_j into each row's normal equations
-#: in each half-step (2M^2 + 2M each; the biased model's systems have M + 1 unknowns; the
-#: small solves are not counted, so their rate is a lower bound); the zero-filled
+#: NNLS-ALS and the biased model add, in each half-step, h_j h_j^T (its upper triangle,
+#: M(M + 1) operations: the matrix is symmetric), x h_j and h_j (3M) into each row's
+#: normal equations, the biased model also the target's bias correction and squares (4);
+#: the small solves are not counted, so their rate is a lower bound; the zero-filled
 #: iteration multiplies X^T Z and X H^T (2M each) plus products of size (n + m) M^2.
 FLOP_PER_CELL = {"nmf_masked": lambda M: 12 * M,
-                 "nnls_als": lambda M: 2 * (2 * M * M + 2 * M),
-                 "biased_nmf": lambda M: 2 * (2 * (M + 1) ** 2 + 2 * (M + 1)),
+                 "nnls_als": lambda M: 2 * (M * (M + 1) + 3 * M),
+                 "biased_nmf": lambda M: 2 * (M * (M + 1) + 3 * M + 4),
                  "zero_filled": lambda M: 4 * M}
 
 

@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import lsq_linear, nnls
 
-from lab import factorizations
+from lab import factorizations, kernels
 
 #: NNLS-ALS: ALS with Z, H >= 0.
 NNLS_ALS = partial(factorizations.als, nonnegative=True)
@@ -273,12 +273,14 @@ class NoDense(sp.csr_matrix):
                                       factorizations.biased_non_negative],
                          ids=["als", "nnls_als", "biased_non_negative"])
 def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
+    """The NumPy form of the row solves (what runs without numba) goes block by block."""
     rng = np.random.default_rng(5)
     dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
     X = NoDense(dense)
     whole = function(X, 3, n_iter=3, random_state=1)
     monkeypatch.setattr(factorizations, "_ROW_BLOCK", 4)     # many row blocks
-    blocked = function(X, 3, n_iter=3, random_state=1)
+    with kernels.numpy_form():
+        blocked = function(X, 3, n_iter=3, random_state=1)
     np.testing.assert_allclose(blocked.Z, whole.Z, atol=1e-10)
     np.testing.assert_allclose(blocked.losses, whole.losses, rtol=1e-10)
 
@@ -578,8 +580,8 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
     step, one = bench.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
     assert bench.FLOP_PER_CELL["nmf_masked"](20) == 240
-    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 40)
-    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (2 * 441 + 42)
+    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (420 + 60)       # triangle of h h^T
+    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (420 + 60 + 4)
     assert set(bench.TARGETS) == set(bench.ALGORITHMS)
 
 
@@ -587,3 +589,132 @@ def test_the_scale_bench_names_its_algorithms_by_their_registry_keys():
     from lab.benchmarks import bench_scale as bench
     from lab.models import REGISTRY
     assert set(bench.ALGORITHMS) <= set(REGISTRY)
+
+
+# ------------------------------------------------------ the compiled row solves
+
+needs_compiled_rows = pytest.mark.skipif(kernels._solve_rows_compiled is None,
+                                         reason="numba missing or switched off")
+
+
+def uneven_wide_ratings(seed, shape=(40, 90)):
+    """Ratings 1..5 on a wide matrix whose rows hold 0 to 60 cells (the blocks of four
+    cells and the one-by-one tail of the compiled pass), columns as uneven."""
+    rng = np.random.default_rng(seed)
+    n, m = shape
+    sizes = np.concatenate([[0, 1, 2, 3, 4, 5, 7, 11], rng.integers(0, 61, n - 8)])
+    rows = np.repeat(np.arange(n), sizes)
+    cols = np.concatenate([np.sort(rng.choice(m, k, replace=False)) for k in sizes])
+    data = rng.integers(1, 6, rows.size).astype(float)
+    return sp.csr_matrix((data, (rows, cols)), shape=shape)
+
+
+FITS = {
+    "als": partial(factorizations.als, n_iter=6),
+    "nnls_als": partial(NNLS_ALS, n_iter=6),
+    "biased": partial(factorizations.biased_non_negative, n_iter=6),
+    "biases": lambda X, M, **kw: factorizations.biases(X, n_iter=4, **kw),
+}
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("name", list(FITS))
+@pytest.mark.parametrize("M", [1, 5, 20])
+def test_compiled_row_solves_match_the_numpy_form(name, M):
+    """Factors, biases and losses of the compiled pass equal the NumPy form's to rounding
+    (with a penalty every row's minimizer is unique)."""
+    X = uneven_wide_ratings(seed=M)
+    options = {} if name == "biases" else {"l2": 0.3}
+    compiled = FITS[name](X, M, **options)
+    with kernels.numpy_form():
+        reference = FITS[name](X, M, **options)
+    scale = np.abs(reference.Z).max(initial=1.0)
+    np.testing.assert_allclose(compiled.Z, reference.Z, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compiled.H, reference.H, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compiled.losses, reference.losses, rtol=1e-10)
+    for bias in ("user_bias", "item_bias"):
+        if hasattr(reference, bias):
+            np.testing.assert_allclose(getattr(compiled, bias), getattr(reference, bias),
+                                       rtol=0, atol=1e-9)
+    assert compiled.losses[-1] < compiled.losses[0]
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("name", ["als", "nnls_als", "biased"])
+def test_without_penalty_the_compiled_solves_descend_as_the_numpy_form(name):
+    """l2 = 0: rows and columns with fewer cells than M have many minimizers (the compiled
+    pass leaves them to the NumPy form), so the paths may part; both descend, to objectives
+    within 2 %."""
+    X = uneven_wide_ratings(seed=5)
+    compiled = FITS[name](X, 5, l2=0.0)
+    with kernels.numpy_form():
+        reference = FITS[name](X, 5, l2=0.0)
+    for losses in (compiled.losses, reference.losses):
+        assert np.all(np.diff(losses) <= 1e-9 * losses[0])
+    assert compiled.losses[-1] == pytest.approx(reference.losses[-1], rel=0.02)
+
+
+def nonnegative_problems(seed, count=200, M=7, cells=12):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((count, cells, M))
+    A = np.einsum("nrk,nrl->nkl", F, F) + rng.uniform(0.01, 2, count)[:, None, None] * np.eye(M)
+    return A, rng.standard_normal((count, M)) * 3
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("start", ["zero", "random", "solution"])
+def test_compiled_nonnegative_solve_is_scipy_nnls_from_any_feasible_start(start):
+    A, b = nonnegative_problems(seed=14)
+    rng = np.random.default_rng(15)
+    zeros = positives = 0
+    for r in range(len(b)):
+        L = np.linalg.cholesky(A[r])
+        expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
+        x = {"zero": np.zeros(7), "random": rng.random(7) * (rng.random(7) < 0.5),
+             "solution": expected.copy()}[start]
+        assert kernels._nonnegative_solve(A[r], b[r], x)
+        np.testing.assert_allclose(x, expected, rtol=0, atol=1e-10)
+        zeros, positives = zeros + (x == 0).sum(), positives + (x > 0).sum()
+    assert zeros > 100 and positives > 100                 # both sides of the constraint
+
+
+@needs_compiled_rows
+def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
+    """l2 = 0: a row with fewer cells than components is singular; it is reported unsettled
+    (and untouched by the Cholesky step), the others are solved."""
+    X = uneven_wide_ratings(seed=3)
+    M = 6
+    F = np.random.default_rng(4).random((X.shape[1], M))
+    n = X.shape[0]
+    out, squares, settled = np.full((n, M), -1.0), np.empty(n), np.empty(n, dtype=bool)
+    kernels._solve_rows_compiled(X.indptr, X.indices, X.data, F, np.zeros(n), 0.0, np.zeros(1),
+                                 0.0, False, False, np.zeros((n, M)), out, np.empty(n), squares,
+                                 settled)
+    counts = np.diff(X.indptr)
+    np.testing.assert_array_equal(settled, (counts == 0) | (counts >= M))
+    for r in np.flatnonzero(counts >= M):
+        J = X.indices[X.indptr[r]:X.indptr[r + 1]]
+        v = X.data[X.indptr[r]:X.indptr[r + 1]]
+        expected = np.linalg.lstsq(F[J], v, rcond=None)[0]
+        np.testing.assert_allclose(out[r], expected, rtol=0, atol=1e-8)
+        assert squares[r] == pytest.approx(np.sum((F[J] @ expected - v) ** 2), abs=1e-8)
+
+
+@needs_compiled_rows
+@pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="one core: numba cannot run two threads here")
+@pytest.mark.parametrize("name", ["nnls_als", "biased"])
+def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name):
+    X = uneven_wide_ratings(seed=9, shape=(120, 300))
+    threads = kernels.numba.get_num_threads()
+    fits = []
+    try:
+        for count in (1, 2):
+            kernels.numba.set_num_threads(count)
+            fits.append(FITS[name](X, 8))
+    finally:
+        kernels.numba.set_num_threads(threads)
+    one, two = fits
+    assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
+    assert np.array_equal(one.losses, two.losses)
+    assert one.losses[-1] < 0.5 * one.losses[0]
