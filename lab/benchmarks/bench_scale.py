@@ -28,8 +28,9 @@ generates the ratings, then measures, each its own figure:
 
 The ratings live in a sparse matrix; the algorithms form predictions only at observed
 cells, so nothing of size users x movies is ever allocated (the 10M shape's dense
-matrix alone would need 5.6 GiB).  BLAS runs on one thread; the compiled masked kernel
-on every core (its result does not depend on the number of threads).
+matrix alone would need 5.6 GiB).  BLAS runs on one thread; the compiled kernels (the
+masked update, the row solves of NNLS-ALS and the biased model) on every core (their
+results do not depend on the number of threads).
 
 Targets on the 10M shape, as ratios to the zero-filled iteration: masked MU <= 1.0,
 NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or ``FAILS``.
@@ -61,14 +62,14 @@ ALGORITHMS = ("nmf_masked", "nnls_als", "biased_nmf")
 TARGETS = {"nmf_masked": 1.0, "nnls_als": 4.0, "biased_nmf": 4.0}
 #: Floating-point operations of one iteration per rated cell, for rank M: the masked
 #: update forms z_i . h_j, x h_j and p h_j at every cell in each half-step (6M each);
-#: NNLS-ALS and the biased model add, in each half-step, h_j h_j^T (its upper triangle,
-#: M(M + 1) operations: the matrix is symmetric), x h_j and h_j (3M) into each row's
+#: NNLS-ALS and the biased model add, in each half-step, h_j h_j^T (2M^2: the kernel forms
+#: the whole matrix by one BLAS product per row), x h_j and h_j (3M) into each row's
 #: normal equations, the biased model also the target's bias correction and squares (4);
 #: the small solves are not counted, so their rate is a lower bound; the zero-filled
 #: iteration multiplies X^T Z and X H^T (2M each) plus products of size (n + m) M^2.
 FLOP_PER_CELL = {"nmf_masked": lambda M: 12 * M,
-                 "nnls_als": lambda M: 2 * (M * (M + 1) + 3 * M),
-                 "biased_nmf": lambda M: 2 * (M * (M + 1) + 3 * M + 4),
+                 "nnls_als": lambda M: 2 * (2 * M * M + 3 * M),
+                 "biased_nmf": lambda M: 2 * (2 * M * M + 3 * M + 4),
                  "zero_filled": lambda M: 4 * M}
 
 

@@ -580,8 +580,8 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
     step, one = bench.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
     assert bench.FLOP_PER_CELL["nmf_masked"](20) == 240
-    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (420 + 60)       # triangle of h h^T
-    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (420 + 60 + 4)
+    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 60)
+    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (800 + 60 + 4)
     assert set(bench.TARGETS) == set(bench.ALGORITHMS)
 
 
