@@ -606,3 +606,23 @@ def test_the_kernel_tests_pass_without_numba():
     passed = int(re.search(r"(\d+) passed", summary)[1])
     skipped = int(re.search(r"(\d+) skipped", summary)[1])
     assert (passed, skipped) == (36, 19), summary
+
+
+def test_prefetch_is_a_hint_only():
+    """In Python it does nothing; compiled, it takes int32 and int64 rows, even the last
+    row of an array (the hint may reach past its end: a prefetch never faults), and the
+    compiled passes that use it give the NumPy form's numbers (tests above)."""
+    F = np.arange(12.0).reshape(4, 3)
+    assert kernels._prefetch_row(F, 3) is None
+    if kernels._half_step_compiled is None:
+        return
+    @kernels.numba.njit
+    def touch(array, rows):
+        total = 0.0
+        for r in rows:
+            kernels._prefetch_row(array, r)
+            total += array[r, 0]
+        return total
+    for dtype in (np.int32, np.int64):
+        assert touch(F, np.array([0, 3, 1], dtype=dtype)) == 0.0 + 9.0 + 3.0
+    assert np.array_equal(F, np.arange(12.0).reshape(4, 3))
