@@ -89,7 +89,7 @@ bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab 
 	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.benchmarks.bench_nmf
 	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.benchmarks.bench_scale --sizes 1m 10m
 
-evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (about 12 min)
+evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (7 to 12 min)
 	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
