@@ -18,3 +18,25 @@ from hypothesis import settings  # noqa: E402
 
 settings.register_profile("no-files", database=None)
 settings.load_profile("no-files")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def on_threads():
+    """``on_threads(fit, counts)``: ``fit()`` run with numba on each number of threads in
+    ``counts``, its results in that order; numba's thread count is restored afterwards."""
+    from lab import kernels
+
+    def run(fit, counts=(1, 2)):
+        threads = kernels.numba.get_num_threads()
+        try:
+            results = []
+            for count in counts:
+                kernels.numba.set_num_threads(count)
+                results.append(fit())
+            return results
+        finally:
+            kernels.numba.set_num_threads(threads)
+    return run

@@ -400,21 +400,13 @@ def test_compiled_half_step_matches_the_numpy_form(M, l2):
 @pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
                     reason="one core: numba cannot run two threads here")
 @pytest.mark.parametrize("l2", [0.0, 0.1])
-def test_the_compiled_kernel_gives_the_same_fit_on_one_and_two_threads(l2):
+def test_the_compiled_kernel_gives_the_same_fit_on_one_and_two_threads(l2, on_threads):
     """The groups run in parallel, each summed by one thread in a fixed order: factors and
     losses are bit for bit those of one thread, on a wide matrix with uneven groups."""
     rng = np.random.default_rng(8)
     X = sp.random(300, 900, density=0.05, random_state=8, format="csr",
                   data_rvs=lambda k: rng.integers(1, 6, k).astype(float))
-    threads = kernels.numba.get_num_threads()
-    fits = []
-    try:
-        for count in (1, 2):
-            kernels.numba.set_num_threads(count)
-            fits.append(masked_updates(X, 7, n_iter=25, mask="observed", l2=l2))
-    finally:
-        kernels.numba.set_num_threads(threads)
-    one, two = fits
+    one, two = on_threads(lambda: masked_updates(X, 7, n_iter=25, mask="observed", l2=l2))
     assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
     assert np.array_equal(one.losses, two.losses)
     assert one.losses[-1] < 0.5 * one.losses[0]

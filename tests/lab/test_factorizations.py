@@ -704,17 +704,9 @@ def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
 @pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
                     reason="one core: numba cannot run two threads here")
 @pytest.mark.parametrize("name", ["nnls_als", "biased"])
-def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name):
+def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_threads):
     X = uneven_wide_ratings(seed=9, shape=(120, 300))
-    threads = kernels.numba.get_num_threads()
-    fits = []
-    try:
-        for count in (1, 2):
-            kernels.numba.set_num_threads(count)
-            fits.append(FITS[name](X, 8))
-    finally:
-        kernels.numba.set_num_threads(threads)
-    one, two = fits
+    one, two = on_threads(lambda: FITS[name](X, 8))
     assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
     assert np.array_equal(one.losses, two.losses)
     assert one.losses[-1] < 0.5 * one.losses[0]
