@@ -7,10 +7,9 @@
   raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
   scikit-learn's error of that name) with the owner, the rule and the value.
 * **Input validation.**  :func:`validate` reads data and mask once for every
-  factorization of the lab, with messages modelled on those of :func:`nmf_core.non_negative`.
-* **The iteration.**  :func:`initialize` (the start of :func:`nmf_core.non_negative`:
-  ``Z0`` then ``H0``, ``|N(0, 1)| sqrt(s / M)``), :func:`penalty` (the count-scaled L2
-  penalty of ALS-WR), :func:`finished` (stop after ``n_iter`` steps or a relative
+  factorization of the lab.
+* **The iteration.**  The start is the exercise's, :func:`nmf_core.start`;
+  :func:`penalty` (the count-scaled L2 penalty of ALS-WR), :func:`finished` (stop after ``n_iter`` steps or a relative
   decrease of at most ``tol``; the progress line of ``verbose``) and :class:`FitResult`.
 
 A factorization that departs from one of these says so in its own docstring.
@@ -33,7 +32,7 @@ _MASK_OBSERVED = "observed"
 class FitResult(nmf_core.NMFResult):
     """``X ~ Z @ H``: ``Z`` (n, M), ``H`` (M, m), ``losses[t]`` the objective after t steps
     (``losses[0]`` the start).  A subclass of the exercise's :class:`nmf_core.NMFResult`,
-    so ``nmf_core.non_negative(..., fold_into=...)`` accepts it."""
+    so ``lab.nmf.non_negative(..., fold_into=...)`` accepts it."""
 
     __slots__ = ()
 
@@ -130,21 +129,7 @@ def check_rank(num_components, shape: tuple, owner: str, fold_into=None) -> int:
     return M
 
 
-# --- The iteration: start, penalty, stopping rule, fixed columns -------------------------------
-
-def initialize(n: int, m: int, M: int, level: float, random_state):
-    """The start of :func:`nmf_core.non_negative`: ``Z0`` (n, M), then ``H0`` (M, m), each
-    ``|N(0, 1)| sqrt(level / M)``.
-
-    ``level``, the mean absolute observed value of what ``Z @ H`` models, gives
-    ``Z0 @ H0`` the data's size (its entries average ``(2 / pi) * level``).
-    """
-    rng = np.random.default_rng(random_state)
-    scale = np.sqrt(level / M)
-    Z = np.abs(rng.standard_normal((n, M))) * scale
-    H = np.abs(rng.standard_normal((M, m))) * scale
-    return Z, H
-
+# --- The iteration: penalty, stopping rule, fixed columns -------------------------------
 
 def penalty(l2: float, row_counts, Z, col_counts, H) -> float:
     """``l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``, ``n_i``, ``m_j`` the observed cells

@@ -3,7 +3,7 @@
 Each works on the observed cells of a (users x movies) matrix and takes from
 :mod:`lab.base` its input validation (:func:`lab.base.validate`), the way its parameter
 rules are checked (its own ``RULES_*`` mapping, :func:`lab.base.check_params`), the start
-of :func:`nmf_core.non_negative` (:func:`lab.base.initialize`), the count-scaled penalty,
+of :func:`nmf_core.non_negative` (:func:`nmf_core.start`), the count-scaled penalty,
 the stopping rule and the result convention (``losses[0]`` is the objective at the start);
 where one departs from these, its docstring says how.  All but the Bayesian model fold
 new rows into a fitted model (``fold_into=``) with their own training half-step.
@@ -41,11 +41,12 @@ from scipy.special import log_ndtr
 from scipy.sparse.linalg import svds
 
 from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult,
-                      check_params, check_rank, finished, fixed_H, initialize, integer, optional,
+                      check_params, check_rank, finished, fixed_H, integer, optional,
                       penalty, real, validate)
 from lab.base import _csr_from_cells
 from lab import kernels
 from lab.kernels import jit
+from nmf_core import start
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
            "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells"]
@@ -183,7 +184,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     n_iter : int >= 0, default 20
         Sweeps (all rows, then all columns).
     random_state, tol, verbose, mask
-        As in :func:`lab.kernels.masked_updates` (``mask`` as :func:`lab.base.validate` reads
+        As in :func:`lab.nmf.non_negative` (``mask`` as :func:`lab.base.validate` reads
         it, default "observed"); the start is the same (only ``H0`` matters, Z is solved
         first).
     l2 : float >= 0, default 0.1
@@ -218,7 +219,7 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
                verbose) -> FitResult:
     """The sweeps of :func:`als`: rows, then columns, each solved exactly."""
     n, m = obs.shape
-    Z, H = initialize(n, m, M, float(np.abs(obs.by_row.data).mean()), random_state)
+    Z, H = start((n, m), M, float(np.abs(obs.by_row.data).mean()), random_state)
     fixed = fixed_H(fold_into, M, m, non_negative=non_negative)
     if fixed is not None:
         H = fixed
@@ -322,7 +323,7 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
         fixed = fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
         mu, item_bias = _fixed_biases(fold_into, m)
     level = float(np.abs(obs.by_row.data - mu).mean())
-    Z, H = initialize(n, m, M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
+    Z, H = start((n, m), M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
     if fixed is not None:
         H = fixed
     user_bias = np.zeros(n)
@@ -438,7 +439,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
                            dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
                                 verbose=verbose, alpha=alpha), "implicit_nnls_als")
     n, m = obs.shape
-    Z, H = initialize(n, m, M, 1.0, options["random_state"])
+    Z, H = start((n, m), M, 1.0, options["random_state"])
     fixed = fixed_H(fold_into, M, m, non_negative=True)
     if fixed is not None:
         H = fixed

@@ -1,14 +1,12 @@
-"""The lab's compiled observed-cell kernels: the masked multiplicative update, and the exact
-row solves of ALS, NNLS-ALS and the biased model.
+"""The lab's compiled observed-cell kernels: the pass of the masked multiplicative update, and
+the exact row solves of ALS, NNLS-ALS and the biased model.
 
-With a mask, the update of :func:`nmf_core.non_negative` needs ``Z H`` only at the observed
-cells, which nmf_core gathers with NumPy/SciPy, twice per step: the reference.
-:func:`masked_updates` runs the same updates (written out in :func:`_mu_masked`) as one pass
-over the observed cells of each column, then of each row (:func:`_half_step_loops`),
-compiled by numba where it is installed; without numba (or inside :func:`numpy_form`),
-:func:`_half_step_numpy` is the same pass in NumPy/SciPy.  The start is nmf_core's
-(``lab.base.initialize``), the floor too.  Tests hold both forms to nmf_core's, to the
-masked equations written out densely, and to each other.
+With a mask, the updates of :func:`lab.nmf.non_negative` need ``Z H`` only at the observed
+cells.  :func:`_half_step_loops` runs one half-step (H from the cells grouped by column, or
+Z from those grouped by row) as one pass over the cells, compiled by numba where it is
+installed; :func:`_half_step_numpy` is the same pass in NumPy/SciPy, used without numba
+and inside :func:`numpy_form`.  :func:`masked_half_step` hands out whichever applies.
+Tests hold both forms to the masked equations written out densely and to each other.
 
 :func:`_solve_rows_loops` forms and solves, in one pass over each row's cells, the small
 least-squares problems of :func:`lab.factorizations.als` and
@@ -26,10 +24,6 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, FitResult, check_params,
-                      check_rank, finished, fixed_H, initialize, mean_observed, penalty, real,
-                      validate)
-from nmf_core import EPS
 
 try:  # optional: compiles the masked kernel (see _half_step_loops)
     import numba
@@ -87,34 +81,6 @@ def _overload_prefetch():
     def _compiled(array, row):
         return lambda array, row: prefetch(array, row)
 
-#: The rules of :func:`masked_updates`' parameters.
-RULES = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY, "eps": real(0.0, strict=True),
-         "tol": TOLERANCE, "verbose": FLAG}
-
-
-def masked_updates(data, num_components, *, n_iter=1000, random_state=0, mask="observed",
-                   l2=0.0, eps=EPS, tol=None, verbose=False, fold_into=None) -> FitResult:
-    """:func:`nmf_core.non_negative` with a mask, compiled: the same parameters (``mask``
-    required), start, floor ``eps * s**1.5``, updates and losses (:func:`_mu_masked` writes
-    the updates out)."""
-    checked = validate(data, mask)
-    if not checked.masked:
-        raise ValueError("masked_updates needs a mask (e.g. mask='observed'); for every cell "
-                         "observed, use nmf_core.non_negative.")
-    options = check_params(RULES, dict(n_iter=n_iter, random_state=random_state, l2=l2, eps=eps,
-                                       tol=tol, verbose=verbose), "masked_updates")
-    X = checked.X
-    n, m = X.shape
-    M = check_rank(num_components, X.shape, "masked_updates", fold_into)
-    level = mean_observed(checked)
-    Z, H = initialize(n, m, M, level, options.pop("random_state"))
-    fixed = fixed_H(fold_into, M, m, non_negative=True)
-    floor = options.pop("eps") * (level * np.sqrt(level) if level > 0 else 1.0)
-    Z, H, losses = _mu_masked(X, Z, H if fixed is None else fixed, update_H=fixed is None,
-                              floor=floor, **options)
-    return FitResult(Z, H, losses)
-
-
 def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
                floor: float) -> np.ndarray:
     """``factor * numerator / clip(denominator, floor)`` in the denominator's (fresh) array."""
@@ -122,38 +88,6 @@ def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarra
     np.divide(numerator, denominator, out=denominator)
     denominator *= factor
     return denominator
-
-
-def _mu_masked(Xo: sp.csr_array, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
-    """Multiplicative updates over the observed cells; returns ``(Z, H, losses)``.
-
-    ``Xo`` is CSR, its stored entries exactly the observed cells.  With ``P = Z H``
-    at those cells and ``n_i`` / ``m_j`` the observed cells of row i / column j,
-    the objective ``sum_obs (x_ij - p_ij)^2 + l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j
-    ||H[:, j]||^2)`` descends by (minimizers of Lee & Seung's auxiliary function)::
-
-        H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, floor)
-        Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
-
-    each a half-step over the cells grouped by column, then by row.  The H
-    half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
-    """
-    half_step = _half_step_numpy if _half_step_compiled is None else _half_step_compiled
-    by_row, by_col = _cells(Xo), _cells(Xo.T.tocsr())
-    Z = np.array(Z, dtype=np.float64, order="C")
-    HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
-    HT_next = np.empty_like(HT)
-    losses = np.empty(n_iter + 1)
-    for t in range(n_iter + 1):
-        # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
-        losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
-                     + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
-        if finished(losses, t, n_iter, tol, verbose, "masked_updates"):
-            return Z, HT.T.copy(), losses[: t + 1]
-        if update_H:
-            HT, HT_next = HT_next, HT
-        half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Cells(NamedTuple):
@@ -167,7 +101,7 @@ class _Cells(NamedTuple):
     counts: np.ndarray
 
 
-def _cells(matrix: sp.csr_array) -> _Cells:
+def cells(matrix: sp.csr_array) -> _Cells:
     """``_Cells`` of a canonical CSR matrix (pass ``X.T.tocsr()`` to group by column)."""
     indptr = np.asarray(matrix.indptr, dtype=np.int64)
     return _Cells(indptr, np.asarray(matrix.indices, dtype=np.int64),
@@ -293,9 +227,15 @@ _half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
                        else _compile(_half_step_loops, parallel=True))
 
 
+def masked_half_step():
+    """The pass of one masked half-step: compiled where numba is, else (and inside
+    :func:`numpy_form`) the NumPy form; both take and return the same."""
+    return _half_step_numpy if _half_step_compiled is None else _half_step_compiled
+
+
 @contextlib.contextmanager
 def numpy_form():
-    """Within the block, :func:`masked_updates` and the row solves of ALS and the biased
+    """Within the block, the masked updates of :func:`lab.nmf.non_negative` and the row solves of ALS and the biased
     model run their NumPy forms even where numba is installed (as on a machine without
     it): for comparing the two."""
     global _half_step_compiled, _solve_rows_compiled

@@ -1,4 +1,4 @@
-"""Time the exercise's NMF and the lab's compiled masked update against scikit-learn's NMF.
+"""Time the exercise's NMF and the lab's compiled masked updates against scikit-learn's NMF.
 
     python -m lab.benchmarks.bench_nmf          # from the repository root
 
@@ -8,8 +8,9 @@ Problems
     MovieLens-100k masked (only the 100,000 ratings observed), M = 20, 1000 iterations.
 Solvers
     ours      nmf_core.non_negative, the exercise's module (loss tracked at every
-              iteration); on the masked problem, lab.kernels.masked_updates,
-              whose update is the numba-compiled pass over the observed cells;
+              iteration); on the masked problem, lab.nmf.non_negative with
+              mask="observed", whose update is the numba-compiled pass over the
+              observed cells (lab.kernels);
     ours-numpy the masked problem in the NumPy/SciPy form of the same update
               (lab.kernels.numpy_form: what runs where numba is missing);
     sk-mu     NMF(solver="mu", init="random", tol=0, max_iter=n)  (loss not tracked);
@@ -52,6 +53,7 @@ import scipy.sparse as sp
 from sklearn.datasets import load_digits
 from sklearn.decomposition import NMF
 
+import lab.nmf
 import nmf_core
 from lab import kernels
 from lab.ratings import RatingIndex, load_movielens
@@ -67,12 +69,13 @@ def movielens_matrices(path: Path):
 
 
 def fit_ours(data, M, n_iter, mask=None, random_state=0):
-    """The exercise's nmf_core.non_negative; masked, the lab's compiled update."""
+    """The exercise's nmf_core.non_negative; masked, lab.nmf.non_negative (the compiled
+    pass over the observed cells)."""
     if mask is None:
         result = nmf_core.non_negative(data, M, n_iter=n_iter, random_state=random_state)
     else:
-        result = kernels.masked_updates(data, M, n_iter=n_iter, random_state=random_state,
-                                        mask=mask)
+        result = lab.nmf.non_negative(data, M, n_iter=n_iter, random_state=random_state,
+                                      mask=mask)
     return result.losses.size - 1, float(result.losses[-1])
 
 

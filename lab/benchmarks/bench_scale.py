@@ -8,7 +8,7 @@
 The data are synthetic (:func:`synthetic_ratings`): the real data sets' numbers of users,
 movies and ratings, log-normal user activity and movie popularity, ratings 1..5 from a
 non-negative rank-10 model plus noise.  For each shape and algorithm (masked
-multiplicative-update NMF, ``lab.kernels.masked_updates``; NNLS-ALS,
+multiplicative-update NMF, ``lab.nmf.non_negative`` with ``mask="observed"``; NNLS-ALS,
 ``lab.factorizations.als`` with ``nonnegative=True``; the biased non-negative model,
 ``lab.factorizations.biased_non_negative``; M=20, ``l2=0.1``), a fresh Python process
 generates the ratings, then measures, each its own figure:
@@ -123,7 +123,7 @@ def run_case(size: str, algorithm: str, extra: int, repeat: int, components: int
     process (see the module's docstring for each figure)."""
     import nmf_core
     from lab.factorizations import als, biased_non_negative
-    from lab.kernels import masked_updates
+    from lab.nmf import non_negative
     start = time.perf_counter()
     X = synthetic_ratings(*SHAPES[size])
     generate = time.perf_counter() - start
@@ -131,7 +131,7 @@ def run_case(size: str, algorithm: str, extra: int, repeat: int, components: int
     def fit(iterations):
         # every algorithm sees the stored cells of X as the observed ones (mask="observed")
         if algorithm == "nmf_masked":
-            return masked_updates(X, components, n_iter=iterations, mask="observed", l2=0.1)
+            return non_negative(X, components, n_iter=iterations, mask="observed", l2=0.1)
         if algorithm == "nnls_als":
             return als(X, components, nonnegative=True, n_iter=iterations, l2=0.1)
         return biased_non_negative(X, components, n_iter=iterations, l2=0.1)

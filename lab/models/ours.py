@@ -2,9 +2,9 @@
 
 Every class is a :class:`lab.interface.Model`; :data:`lab.models.REGISTRY` lists them.
 A factorization model (:class:`FactorizationModel`) fits one function of
-:mod:`lab.factorizations` (or :func:`nmf_core.non_negative`, or on the rated cells alone
-:func:`lab.kernels.masked_updates`) to the rating matrix its ``fill`` describes, and folds a new user in with that function's own row update
-(``fold_into``): the query becomes a row filled as the training matrix was.
+:mod:`lab.factorizations` or :func:`lab.nmf.non_negative` to the rating matrix its ``fill``
+describes, and folds a new user in with that function's own row update (``fold_into``):
+the query becomes a row filled as the training matrix was.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from typing import ClassVar
 
 import numpy as np
 
-import nmf_core
 from lab.base import ITERATIONS, PENALTY, RANK, SEED, integer, real
 from lab import factorizations
 from lab.interface import Model, library_version
-from lab.kernels import masked_updates
+from lab.nmf import non_negative
 from lab.ratings import RATING_SCALE
 
 
@@ -186,18 +185,16 @@ _MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED}
 
 
 class MultiplicativeNMF(FactorizationModel):
-    """The exercise's clipped multiplicative updates, :func:`nmf_core.non_negative`, on
-    the matrix ``fill`` describes; on the observed ratings (``fill`` None, :class:`MUObserved`)
-    the same updates restricted to the rated cells, :func:`lab.kernels.masked_updates`."""
+    """The exercise's clipped multiplicative updates, :func:`lab.nmf.non_negative`, on the
+    matrix ``fill`` describes; on the observed ratings (``fill`` None, :class:`MUObserved`)
+    restricted to the rated cells."""
 
     non_negative = True
     defaults = {"num_components": 20, "n_iter": 500, "random_state": 0}
     rules = _MU_RULES
 
-    def factorize(self, data, mask=None, **options):
-        if mask is None:
-            return nmf_core.non_negative(data, **options)
-        return masked_updates(data, mask=mask, **options)
+    def factorize(self, data, **options):
+        return non_negative(data, **options)
 
 
 class MUZeroFill(MultiplicativeNMF):

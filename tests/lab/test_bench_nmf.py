@@ -40,16 +40,18 @@ def test_start_spread_is_the_loss_of_each_seed(bench):
 
 
 def test_the_masked_solvers_are_the_compiled_update_and_its_numpy_form(bench):
-    """fit_ours on a masked problem runs lab.kernels.masked_updates, fit_ours_numpy the same
-    update in its NumPy form (lab.kernels.numpy_form): the same loss after the same steps."""
-    from lab.kernels import masked_updates, numpy_form
+    """fit_ours on a masked problem runs lab.nmf.non_negative with the mask (the compiled
+    pass), fit_ours_numpy the same updates in their NumPy form (lab.kernels.numpy_form): the
+    same loss after the same steps."""
+    from lab.kernels import numpy_form
+    from lab.nmf import non_negative
     rng = np.random.default_rng(1)
     X = rng.random((25, 40)) * 5
     X[rng.random(X.shape) < 0.7] = np.nan
     steps, loss = bench.fit_ours(X, 4, 60, mask="observed")
     assert steps == 60
-    assert loss == masked_updates(X, 4, n_iter=60, mask="observed").losses[-1]
+    assert loss == non_negative(X, 4, n_iter=60, mask="observed").losses[-1]
     with numpy_form():
-        numpy_loss = masked_updates(X, 4, n_iter=60, mask="observed").losses[-1]
+        numpy_loss = non_negative(X, 4, n_iter=60, mask="observed").losses[-1]
     assert bench.fit_ours_numpy(X, 4, 60, mask="observed") == (60, numpy_loss)
     assert numpy_loss == pytest.approx(loss, rel=1e-9)

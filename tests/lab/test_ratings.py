@@ -14,7 +14,7 @@ import lab.ratings as rec
 from lab import factorizations
 from lab.models import REGISTRY
 from lab.interface import Model
-from lab.kernels import masked_updates
+from lab.nmf import non_negative
 from lab.ratings import GENRES
 
 # --- a tiny MovieLens-format fixture ------------------------------------------------------
@@ -329,8 +329,8 @@ def test_scores_are_the_fits_reconstruction(ratings):
     np.testing.assert_array_equal(model.scores(), model.result_.Z @ model.result_.H)
     assert model.losses_ is model.result_.losses and model.index_.shape == (4, 6)
     observed = REGISTRY["nmf_masked"](num_components=2, n_iter=50, l2=0.1).fit(ratings)
-    direct = masked_updates(rec.RatingIndex.from_ratings(ratings).sparse(ratings), 2,
-                            n_iter=50, l2=0.1, mask="observed")
+    direct = non_negative(rec.RatingIndex.from_ratings(ratings).sparse(ratings), 2,
+                          n_iter=50, l2=0.1, mask="observed")
     np.testing.assert_array_equal(observed.result_.Z, direct.Z)
 
 

@@ -1,0 +1,144 @@
+"""The general NMF of the lab: the exercise's multiplicative updates with the options that the
+exercise does not need.
+
+:func:`non_negative` runs the updates of :func:`nmf_core.non_negative` (Lee & Seung 2001)
+from the same start (:func:`nmf_core.start`), and adds:
+
+* ``mask``: fit the observed cells only.  With ``P = Z H`` at the observed cells, ``Z^T P``
+  stands in for ``Z^T Z H`` and ``P H^T`` for ``Z H H^T``; the pass over the cells is the
+  compiled kernel of :mod:`lab.kernels` where numba is installed, its NumPy form elsewhere;
+* ``l2``: the count-scaled penalty of ALS-WR (:func:`lab.base.penalty`), whose terms join
+  the denominators;
+* ``eps``: the clip floor relative to the data, ``eps * s**1.5`` (``s`` the mean observed
+  value), so that a factorization of ``c X`` is that of ``X`` scaled by ``sqrt(c)``;
+* ``tol`` and ``verbose``: the lab's stopping rule and progress line
+  (:func:`lab.base.finished`);
+* ``fold_into``: keep an earlier fit's H and fit only Z, as for new users.
+
+With none of them set, the result is that of :func:`nmf_core.non_negative` (tested to 1e-9;
+the exercise's function is the reference).  Data and mask are read by
+:func:`lab.base.validate`, the lab's one input check.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab import kernels
+from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, check_params, finished,
+                      fixed_H, mean_observed, penalty, real, validate)
+from nmf_core import NMFResult, start
+
+__all__ = ["non_negative", "NMFResult", "EPS", "RULES"]
+
+#: The default ``eps``: denominators are clipped below at ``EPS * s**1.5``.
+EPS = float(np.finfo(np.float64).eps)
+
+#: Unmasked data with a smaller share of non-zero cells is multiplied as CSR.
+SPARSE_BELOW = 0.2
+
+#: The rules of :func:`non_negative`'s parameters (checked by :func:`lab.base.check_params`).
+RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
+         "eps": real(0.0, strict=True), "tol": TOLERANCE, "verbose": FLAG}
+
+
+def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None, l2=0.0,
+                 eps=EPS, tol=None, verbose=False, fold_into=None) -> NMFResult:
+    """Factorize ``data ~ Z @ H``, Z and H >= 0, by the clipped multiplicative updates.
+
+    Parameters
+    ----------
+    data : array-like, DataFrame or SciPy sparse matrix of shape (n, m), >= 0 where observed
+    num_components : int >= 1, the number M of components (rows of H); may exceed min(n, m)
+    n_iter : int >= 0, default 1000: steps, each updating H, then Z; 0 returns the start
+    random_state : int >= 0, numpy Generator or RandomState, or None: seeds the start
+        (:func:`nmf_core.start`, ``s`` the mean observed value)
+    mask : None (every cell), "observed" (the non-NaN cells, or a sparse matrix's stored
+        entries), or a boolean (0/1) array or sparse matrix of data's shape (its True cells
+        or stored entries): the only cells the loss and the updates see
+    l2 : float >= 0, default 0: adds ``l2 (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``,
+        ``n_i``, ``m_j`` the observed cells of row i, column j (Zhou et al. 2008)
+    eps : float > 0, default ``EPS``: denominators are clipped below at ``eps * s**1.5``
+    tol : float >= 0 or None (default): stop after a step that lowers the objective by at
+        most tol times itself; None runs all n_iter steps
+    verbose : bool: print the objective at the start, each tenth of n_iter and the end
+    fold_into : NMFResult, optional: a fit of other rows with the same columns; its H is
+        kept and only Z is fitted: new rows are scored without refitting the others
+
+    Returns
+    -------
+    NMFResult: ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, the squared error over the
+    observed cells plus the penalty after t steps, ``losses[0]`` at the start.
+    """
+    options = check_params(RULES, dict(num_components=num_components, n_iter=n_iter,
+                                       random_state=random_state, l2=l2, eps=eps, tol=tol,
+                                       verbose=verbose), "non_negative")
+    checked = validate(data, mask)
+    X, masked, M = checked.X, checked.masked, options.pop("num_components")
+    s = mean_observed(checked)
+    Z, H = start(X.shape, M, s, options.pop("random_state"))
+    fixed = fixed_H(fold_into, M, X.shape[1], non_negative=True)
+    floor = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
+    iterate = _masked if masked else _every_cell
+    return NMFResult(*iterate(X, Z, H if fixed is None else fixed, update_H=fixed is None,
+                              floor=floor, **options))
+
+
+def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
+    """The updates over every cell, as :func:`nmf_core.non_negative` runs them, with the
+    penalty's terms in the denominators (every row has m cells, every column n)."""
+    n, m = X.shape
+    if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
+        X = sp.csr_array(X)                       # mostly zeros: CSR products are cheaper
+    XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
+    row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))
+    XHt, HHt = X @ H.T, H @ H.T
+    losses = np.empty(n_iter + 1)
+    for t in range(n_iter + 1):
+        ZtZ = Z.T @ Z
+        error = XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)   # ||X - Z H||^2, expanded
+        losses[t] = max(error, 0.0) + penalty(l2, row_counts, Z, col_counts, H)
+        if finished(losses, t, n_iter, tol, verbose, "non_negative"):
+            return Z, H, losses[: t + 1]
+        if update_H:
+            ZtZH = ZtZ @ H
+            if l2:
+                ZtZH += l2 * n * H
+            H = H * (Z.T @ X) / np.clip(ZtZH, floor, None)                         # (1)
+            XHt, HHt = X @ H.T, H @ H.T
+        ZHHt = Z @ HHt
+        if l2:
+            ZHHt += l2 * m * Z
+        Z = Z * XHt / np.clip(ZHHt, floor, None)                                   # (2)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
+    """The updates over the observed cells (the stored entries of CSR ``Xo``), each
+    half-step one pass over the cells grouped by column, then by row
+    (:func:`lab.kernels.masked_half_step`).  With ``P = Z H`` at those cells and ``n_i`` /
+    ``m_j`` the observed cells of row i / column j::
+
+        H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, floor)
+        Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
+
+    the minimizers of Lee & Seung's auxiliary function of the masked, penalized objective.
+    The H half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
+    """
+    half_step = kernels.masked_half_step()
+    by_row, by_col = kernels.cells(Xo), kernels.cells(Xo.T.tocsr())
+    Z = np.array(Z, dtype=np.float64, order="C")
+    HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
+    HT_next = np.empty_like(HT)
+    losses = np.empty(n_iter + 1)
+    for t in range(n_iter + 1):
+        # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
+        losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
+                     + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
+        if finished(losses, t, n_iter, tol, verbose, "non_negative"):
+            return Z, HT.T.copy(), losses[: t + 1]
+        if update_H:
+            HT, HT_next = HT_next, HT
+        half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
+    raise AssertionError("unreachable")  # pragma: no cover
