@@ -1,10 +1,6 @@
-"""MovieLens-100k as a recommendation problem, for the exercise's NMF recommender.
-
-In reading order: the three tables with the exercise's column names; the rating matrix
-``rat_df`` and its fill values; :func:`recommend_movies`, the exercise's method; adding a
-user; genre statistics; the rows of H as prototypical users.  pandas in, pandas out; the
-factorization itself is :func:`nmf_core.non_negative`.
-"""
+"""MovieLens-100k for the exercise's NMF recommender, in reading order: the tables, the rating
+matrix ``rat_df`` and its fills, :func:`recommend_movies`, adding a user, genre statistics, the
+rows of H as prototypes.  The factorization itself is :func:`nmf_core.non_negative`."""
 
 from __future__ import annotations
 
@@ -32,7 +28,6 @@ _FILES = ("u.data", "u.item", "u.user")
 FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
 #: A cell counts as empty below half a star: it would not round to even one star.
 EMPTY_BELOW = 0.5
-STARS = (1, 2, 3, 4, 5)  #: MovieLens' ratings
 
 
 # --- The data ------------------------------------------------------------------------------
@@ -95,15 +90,22 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
     (``Z @ H`` with the columns of ``rat_df``; its rows the user ids, or 0..n-1 as the exercise
     builds it): ``movie id``, ``movie title``, ``predicted score``, ``genres`` by ``rank``."""
-    scores = _user_scores(reconstruction, user_id, movies, ratings, n)    # by movie id
+    _check_request(reconstruction, user_id, movies, ratings, n)        # errors name the fault
+    users = np.sort(ratings["user id"].unique())                       # the rows of rat_df
+    if reconstruction.index.equals(pd.RangeIndex(len(users))):         # the exercise's frame:
+        reconstruction = reconstruction.set_axis(users)                # row i is the i-th user
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
-    best = scores.drop(rated).sort_values(ascending=False, kind="stable").head(n)
-    about = movies.set_index("movie id").loc[best.index]
-    return pd.DataFrame({"movie id": best.index, "movie title": about["movie title"].to_numpy(),
-                         "predicted score": best.to_numpy(),
-                         "genres": ["|".join(np.array(GENRES)[flags])     # "Comedy|Drama"
-                                    for flags in about[GENRES].to_numpy(bool)]},
-                        index=pd.RangeIndex(1, len(best) + 1, name="rank"))
+    scores = reconstruction.loc[user_id].drop(rated).sort_index()      # unseen, by movie id
+    best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
+    table = movies.set_index("movie id").loc[best.index, ["movie title"]]
+    table["predicted score"], table["genres"] = best, genre_labels(movies)[best.index]
+    return table.reset_index().set_axis(pd.RangeIndex(1, len(best) + 1, name="rank"))
+
+
+def genre_labels(movies: pd.DataFrame) -> pd.Series:
+    """Each movie's genres as one string, e.g. ``"Animation|Childrens|Comedy"``, by movie id."""
+    flags = movies.set_index("movie id")[GENRES].astype(bool)
+    return flags.apply(lambda row: "|".join(row.index[row]), axis=1)
 
 
 def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
@@ -113,7 +115,7 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
     _check_ratings(ratings)
     _check_movies(movies)
     known = set(movies["movie id"].tolist())
-    bad = {m: r for m, r in new_ratings.items() if m not in known or r not in STARS
+    bad = {m: r for m, r in new_ratings.items() if m not in known or r not in range(1, 6)
            or isinstance(r, bool)} if isinstance(new_ratings, Mapping) else new_ratings
     if bad or not new_ratings:
         raise ValueError("new_ratings must be a non-empty dict {movie id: stars}, the ids those of "
@@ -169,7 +171,8 @@ def _check_ratings(ratings) -> None:
                          if missing else "ratings is empty: it holds no rating.")
     for column in RATINGS_COLS[:3]:
         values = ratings[column]
-        finite = np.isfinite(pd.to_numeric(values, errors="coerce").to_numpy(float, na_value=np.nan))
+        numeric = pd.to_numeric(values, errors="coerce").to_numpy(float, na_value=np.nan)
+        finite = np.isfinite(numeric)
         if values.dtype.kind not in "biuf" or not finite.all():
             k = int(np.argmin(finite))           # the first value that is no finite number, or 0
             raise ValueError(f"ratings[{column!r}] must hold finite numbers; got dtype "
@@ -195,8 +198,8 @@ def _check_movies(movies) -> None:
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
 
-def _user_scores(reconstruction, user_id, movies, ratings, n) -> pd.Series:
-    """The checks of :func:`recommend_movies`; returns ``user_id``'s row by movie id."""
+def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
+    """The checks of :func:`recommend_movies`."""
     _check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
@@ -204,12 +207,12 @@ def _user_scores(reconstruction, user_id, movies, ratings, n) -> pd.Series:
     if not isinstance(reconstruction, pd.DataFrame):
         raise TypeError(f"reconstruction must be a DataFrame; got {type(reconstruction).__name__}."
                         f" {build}")
-    if reconstruction.index.equals(pd.RangeIndex(len(users))):    # the exercise's frame: row i
-        reconstruction = reconstruction.set_axis(users, axis=0)  # is the i-th user of rat_df
-    elif reconstruction.index.equals(pd.RangeIndex(len(reconstruction))):
+    exercise = reconstruction.index.equals(pd.RangeIndex(len(users)))   # row i, i-th user
+    rows = pd.Index(users) if exercise else reconstruction.index
+    if reconstruction.index.equals(pd.RangeIndex(len(reconstruction))) and len(rows) != len(users):
         raise ValueError(f"reconstruction is indexed 0..{len(reconstruction) - 1}, row positions, "
                          f"but ratings has {len(users)} users. {build}")
-    if isinstance(user_id, bool) or user_id not in reconstruction.index or user_id not in users:
+    if isinstance(user_id, bool) or user_id not in rows or user_id not in users:
         raise KeyError(f"user_id={user_id!r} is not a row of reconstruction or a user of ratings "
                        f"(users {users[0]}..{users[-1]}); add a new user with add_user() and "
                        "refit.")
@@ -217,16 +220,14 @@ def _user_scores(reconstruction, user_id, movies, ratings, n) -> pd.Series:
         raise ValueError(f"n must be a positive integer (how many movies); got {n!r}.")
     columns, rated = reconstruction.columns, ratings.loc[ratings["user id"] == user_id, "movie id"]
     unknown, absent = np.setdiff1d(columns, movies["movie id"]), np.setdiff1d(rated, columns)
-    if not (columns.is_unique and reconstruction.index.is_unique) or unknown.size or absent.size:
+    if not (columns.is_unique and rows.is_unique) or unknown.size or absent.size:
         why = (f"{unknown[0]} is not a movie id of movies" if unknown.size else
                f"movie {absent[0]}, rated by user {user_id}, has no column" if absent.size else
                "it repeats a user id or a movie id")
         raise ValueError(f"reconstruction's rows and columns must be rat_df's; {why}. {build}")
-    scores = reconstruction.loc[user_id].astype(float).sort_index()
-    if not np.isfinite(scores).all():
+    if not np.isfinite(reconstruction.iloc[rows.get_loc(user_id)].to_numpy(float)).all():
         raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
                          "factorization that diverged cannot rank movies: refit it.")
-    return scores
 
 
 def _genre_flags(movie_ids, movies) -> pd.DataFrame:

