@@ -85,12 +85,12 @@ figures: build/nmf.ipynb tools/export_figures.py ## write each figure of the exe
 test: build/nmf.ipynb | check-data ## run the whole test suite (builds the notebook first if stale)
 	$(PY) -m pytest
 
-bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab at MovieLens-1M/10M scale (about 10 min)
-	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.benchmarks.bench_nmf
-	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.benchmarks.bench_scale --sizes 1m 10m
+bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab at MovieLens-1M/10M scale (lab.commands.bench and bench_scale; about 10 min)
+	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.commands.bench
+	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.commands.bench_scale --sizes 1m 10m
 
-evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (7 to 12 min)
-	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.evaluate
+evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (lab.commands.evaluate; 7 to 12 min)
+	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.commands.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
 PEERS_VENV  := .venv-peers
@@ -98,12 +98,12 @@ PEERS_PY    := $(PEERS_VENV)/bin/python
 PEERS_STAMP := $(PEERS_VENV)/.installed
 PEERS_WHAT  := Surprise, implicit, myFM, cornac and the package's pins
 
-$(PEERS_STAMP): lab/peers/requirements.txt requirements.txt requirements-dev.txt
-	$(call make-venv,$(PEERS_VENV),lab/peers/requirements.txt,$(PEERS_WHAT))
+$(PEERS_STAMP): requirements-peers.txt requirements.txt requirements-dev.txt pyproject.toml
+	$(call make-venv,$(PEERS_VENV),requirements-peers.txt,$(PEERS_WHAT))
 	touch $@
 
-peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (.venv-peers; about 20 min)
-	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.evaluate --peers
+peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; about 20 min)
+	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.commands.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------
 SPARK_VENV  := .venv-spark
@@ -112,21 +112,21 @@ SPARK_STAMP := $(SPARK_VENV)/.installed
 
 # Java and Python are checked first: a machine without Java 17 stops here in seconds,
 # before the environment is built and Spark (a 456 MB download) is fetched.
-$(SPARK_STAMP): lab/spark/requirements.txt requirements.txt requirements-dev.txt
-	@$(PYTHON) -m lab.spark.run_spark --check-java
-	$(call make-venv,$(SPARK_VENV),lab/spark/requirements.txt,Spark and the package's pins)
+$(SPARK_STAMP): requirements-spark.txt requirements.txt requirements-dev.txt pyproject.toml
+	@$(PYTHON) -m lab.commands.spark --check-java
+	$(call make-venv,$(SPARK_VENV),requirements-spark.txt,Spark and the package's pins)
 	touch $@
 
-spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five folds (Java 17; a 456 MB download; about 5 min)
+spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five folds (lab.commands.spark in .venv-spark; Java 17; a 456 MB download; about 5 min)
 	@# --hide: the JVM's start-up notes (an incubator module; no native BLAS, Java's is used)
 	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
-	    $(SPARK_PY) -m lab.spark.run_spark
+	    $(SPARK_PY) -m lab.commands.spark
 
-spark-scale: $(SPARK_STAMP) ## Spark's ALS and nnls_als per iteration on synthetic 1M and 10M ratings (.venv-spark; about 10 min)
+spark-scale: $(SPARK_STAMP) ## Spark's ALS and nnls_als per iteration on synthetic 1M and 10M ratings (lab.commands.spark_scale in .venv-spark; about 10 min)
 	$(SPARK_PY) tools/with_heartbeat.py "timing Spark at scale" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
-	    $(SPARK_PY) -m lab.spark.scale
+	    $(SPARK_PY) -m lab.commands.spark_scale
 
 clean: ## remove build outputs (keeps the data and .venv)
 	rm -rf build figures ex08.zip .pytest_cache .hypothesis *.egg-info

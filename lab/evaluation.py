@@ -16,7 +16,8 @@ The protocol, in one place (the models it evaluates are those of :data:`lab.mode
   ratings (never the test set) and the best by the model's ``select_by`` metric (RMSE,
   or precision at :data:`TOP_N`; the first on ties) is refitted on the whole base set.
 
-``python -m lab.evaluate`` (``make evaluate``) runs every model on every fold.
+``python -m lab.commands.evaluate`` (``make evaluate``) runs every model on every fold;
+:mod:`lab.report` makes the report of its results.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ TOP_N_METRICS = [f"{what}_at_{TOP_N}{suffix}" for suffix in ("", "_liked")
 METRICS = ["rmse", "mae", *TOP_N_METRICS, "fit_seconds"]
 #: The validation metric a model's ``select_by`` names, and whether lower is better.
 SELECTION = {"rmse": ("rmse", True), "precision": (f"precision_at_{TOP_N}", False)}
-#: One row per model and fold: ``non_negative`` tells whether the model's factors are
+#: One row per model and fold: ``non_negative`` tells whether the fitted model's factors are
 #: constrained to be >= 0, ``library`` who implemented it ("ours", or a package and version).
 EVALUATION_COLS = ["model", "params", "fold", *METRICS, "non_negative", "library"]
 
@@ -180,15 +181,9 @@ def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIn
 
 # --- the search and the folds ---------------------------------------------------------------
 
-def _model_class(key: str):
-    if key not in REGISTRY:
-        raise KeyError(f"unknown model {key!r}; the registry holds {', '.join(REGISTRY)}.")
-    return REGISTRY[key]
-
-
 def fit_scores(key: str, train: pd.DataFrame, index: RatingIndex, params: Mapping) -> np.ndarray:
     """``REGISTRY[key](**params)`` fitted on ``train``: its (n_users, n_movies) scores."""
-    return _model_class(key)(**params).fit(train, index).scores()
+    return REGISTRY[key](**params).fit(train, index).scores()
 
 
 def select_params(key: str, base: pd.DataFrame, index: RatingIndex,
@@ -203,7 +198,7 @@ def select_params(key: str, base: pd.DataFrame, index: RatingIndex,
     trials : DataFrame
         One row per candidate: ``params`` (JSON) and its validation metrics.
     """
-    model = _model_class(key)
+    model = REGISTRY[key]
     train, validation = holdout_split(base, random_state=random_state)
     baseline = fallback_baseline(train, index)
     candidates = list(ParameterGrid(model.grid)) if model.grid else [{}]
@@ -240,8 +235,10 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
     Returns
     -------
     DataFrame with columns :data:`EVALUATION_COLS`, one row per model: ``params`` is JSON
-    (every parameter of the refit, defaults included) and ``fit_seconds`` the wall time of
-    that refit on the whole base set, its scores of every user and movie included.
+    (every parameter of the refit, defaults included), ``fit_seconds`` the wall time of
+    that refit on the whole base set, its scores of every user and movie included, and
+    ``non_negative`` and ``library`` those of the refitted model (a model whose constraint
+    is a parameter, as Spark's ``nonnegative``, reports its own).
     """
     _, movies, users = load_movielens(path)
     index = RatingIndex.from_tables(users, movies)
@@ -249,7 +246,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
     baseline = fallback_baseline(base, index)
     rows = []
     for key in (models or REGISTRY):
-        cls = _model_class(key)
+        cls = REGISTRY[key]
         if tune:
             chosen, _ = select_params(key, base, index, random_state=fold)
         else:
@@ -258,11 +255,11 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         model = cls(**chosen).fit(base, index)
         scores = model.scores()
         seconds = time.perf_counter() - start
-        metrics = score_split(scores, base, test, index, cls.predicts_ratings, baseline)
+        metrics = score_split(scores, base, test, index, model.predicts_ratings, baseline)
         rows.append({"model": key, "params": json.dumps(model.params, sort_keys=True,
                                                         default=repr),
                      "fold": fold, **metrics, "fit_seconds": seconds,
-                     "non_negative": cls.non_negative, "library": cls.library})
+                     "non_negative": model.non_negative, "library": model.library})
         if progress is not None:
             progress(rows[-1])
     return pd.DataFrame(rows, columns=EVALUATION_COLS)

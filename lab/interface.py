@@ -11,7 +11,11 @@ Modelled on scikit-learn's estimators and implicit's models::
 
 A model class declares what the registry, the evaluation and the report need beside its
 code: ``key`` (its registry key), ``label`` (a line of the report), ``library``,
-``non_negative`` (are its factors constrained >= 0), ``predicts_ratings`` (False for a
+``environment`` (the virtual environment it runs in: ``.venv`` for ours, ``.venv-peers``
+or ``.venv-spark`` for other libraries' models) and ``needs`` (the modules it imports
+that only its environment installs), ``non_negative`` (are its factors constrained
+>= 0; a model whose constraint is a parameter reads it on the instance, so callers
+read ``model.non_negative`` of the fitted model), ``predicts_ratings`` (False for a
 model that only ranks: no RMSE is reported), ``select_by`` (the validation metric that
 picks its parameters: "rmse", lower is better, or "precision", precision at the
 evaluation's cut-off, higher is better),
@@ -42,6 +46,8 @@ class Model:
     key: ClassVar[str]
     label: ClassVar[str]
     library: ClassVar[str] = "ours"
+    environment: ClassVar[str] = ".venv"
+    needs: ClassVar[tuple[str, ...]] = ()
     non_negative: ClassVar[bool] = False
     predicts_ratings: ClassVar[bool] = True
     select_by: ClassVar[str] = "rmse"
@@ -132,6 +138,18 @@ class Model:
                                "first.")
 
 
+def integer_seed(random_state) -> int:
+    """The integer seed of ``random_state`` (anything :data:`lab.base.SEED` accepts), for what
+    takes an int only (another library, Spark, a run of consecutive seeds): an integer as it
+    is; from a Generator or RandomState, its next draw (below 2**31 - 1); for None, a fresh
+    draw."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if random_state is None or isinstance(random_state, np.random.Generator):
+        return int(np.random.default_rng(random_state).integers(2**31 - 1))
+    return int(random_state)
+
+
 def library_version(package: str) -> str:
     """``"package version"`` as installed (the peers' and Spark's environments may lack it)."""
     try:
@@ -140,4 +158,4 @@ def library_version(package: str) -> str:
         return f"{package} (not installed)"
 
 
-__all__ = ["Model", "InvalidParameterError", "library_version"]
+__all__ = ["Model", "InvalidParameterError", "integer_seed", "library_version"]

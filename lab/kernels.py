@@ -249,9 +249,10 @@ def numpy_form():
 
 # ---------------------------------------------------------------- exact row solves
 # ALS, NNLS-ALS and the biased model solve, for every row of one side, a small M x M
-# problem against the other side held fixed (lab.factorizations._update_side and
-# _biased_half_step, whose NumPy form is the reference).  Compiled, one pass over the
-# cells of each row forms its normal equations and solves them at once.
+# problem against the other side held fixed (lab.factorizations.rows._update_side and
+# lab.factorizations.biased._biased_half_step, whose NumPy form is the reference).
+# Compiled, one pass over the cells of each row forms its normal equations and solves them
+# at once.
 
 def _solve_rows_loops(indptr, other_index, values, F, reg, mu, bias_other, bias_l2,
                       with_bias, nonnegative, previous, out, bias_out, squares_out, settled):

@@ -12,57 +12,11 @@ from hypothesis import strategies as st
 
 import nmf_core
 import recommender as rec
+from conftest import write_tiny_movielens
 from recommender import GENRES
 
-# --- a tiny MovieLens-format fixture ------------------------------------------------------
-
-# movie id, title (latin-1 on disk), release date, genres
-MOVIES = [
-    (1, "Toy Story (1995)", "01-Jan-1995", ["Animation", "Childrens", "Comedy"]),
-    (2, "Café au lait (1993)", "01-Jan-1993", ["Comedy"]),
-    (3, "Scream (1996)", "20-Dec-1996", ["Horror", "Thriller"]),
-    (4, "Amélie's Nightmare (1990)", "", ["Horror"]),
-    (5, "Lion King, The (1994)", "24-Jun-1994", ["Animation", "Childrens", "Musical"]),
-    (6, "Heat (1995)", "15-Dec-1995", ["Action", "Crime", "Thriller"]),
-]
-# user id, movie id, rating, timestamp; user 3 rates everything but movie 6
-RATINGS = [
-    (1, 1, 5, 881250949), (1, 2, 3, 881250950), (1, 5, 4, 881250951),
-    (2, 3, 5, 881250952), (2, 4, 4, 881250953), (2, 1, 1, 881250954),
-    (3, 1, 2, 881250955), (3, 2, 4, 881250956), (3, 3, 3, 881250957),
-    (3, 4, 1, 881250958), (3, 5, 2, 881250959),
-    (4, 6, 5, 881250960),
-]
-USERS = [(1, 24, "M", "technician", "85711"), (2, 53, "F", "other", "94043"),
-         (3, 23, "M", "writer", "32067"), (4, 24, "F", "other", "T8H1N")]
-
-
-def _write_movielens(folder):
-    folder.mkdir()
-    (folder / "u.data").write_text("".join("\t".join(map(str, row)) + "\n" for row in RATINGS))
-    lines = []
-    for movie_id, title, date, genres in MOVIES:
-        flags = ["1" if genre in genres else "0" for genre in GENRES]
-        url = f"http://us.imdb.com/M/title-exact?{movie_id}"
-        lines.append("|".join([str(movie_id), title, date, "", url, *flags]) + "\n")
-    (folder / "u.item").write_bytes("".join(lines).encode("latin-1"))
-    (folder / "u.user").write_text("".join("|".join(map(str, row)) + "\n" for row in USERS))
-    return folder
-
-
-@pytest.fixture()
-def movielens(tmp_path):
-    return rec.load_movielens(_write_movielens(tmp_path / "ml-tiny"))
-
-
-@pytest.fixture()
-def ratings(movielens):
-    return movielens[0]
-
-
-@pytest.fixture()
-def movies(movielens):
-    return movielens[1]
+# The tiny MovieLens (4 users, 6 movies, 12 ratings) and its fixtures movielens, ratings and
+# movies are tests/conftest.py's; write_tiny_movielens writes its files into a folder.
 
 
 def _labelled(values, ratings):
@@ -87,7 +41,7 @@ def test_load_movielens_columns_dtypes_and_latin1(movielens):
 
 
 def test_load_movielens_missing_file_says_how_to_get_the_data(tmp_path):
-    folder = _write_movielens(tmp_path / "ml-tiny")
+    folder = write_tiny_movielens(tmp_path / "ml-tiny")
     (folder / "u.item").unlink()
     with pytest.raises(FileNotFoundError, match=r"u\.item.*Unzip the course"):
         rec.load_movielens(folder)
@@ -102,9 +56,9 @@ def test_find_movielens_tries_the_folders_in_order(tmp_path, monkeypatch):
                                                 r"data/ml-100k lacks.*ml-100k\.zip"):
         rec.find_movielens()
     (tmp_path / "data").mkdir()
-    _write_movielens(tmp_path / "data" / "ml-100k")
+    write_tiny_movielens(tmp_path / "data" / "ml-100k")
     assert rec.find_movielens() == rec.SEARCH_PATHS[1] == Path("data/ml-100k")
-    _write_movielens(tmp_path / "ml-100k")                   # the exercise's layout comes first
+    write_tiny_movielens(tmp_path / "ml-100k")                   # the exercise's layout comes first
     assert rec.find_movielens() == rec.SEARCH_PATHS[0] == Path("ml-100k")
 
 

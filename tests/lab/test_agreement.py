@@ -25,7 +25,7 @@ import lab.ratings as rec  # rec.rating_matrix: the ground floor's, re-exported
 import nmf_core
 import recommender
 from lab.models import REGISTRY
-from lab.models.ours import OURS
+from lab.models import OURS
 
 FILLS = [0, 2.5, "global_mean", "movie_mean", "user_mean"]
 

@@ -1,30 +1,22 @@
-"""Tests of the evaluation protocol (module lab.evaluation) and of lab/evaluate.py:
-metrics on hand-computed cases and their names, the validation split, the unseen-user
-fallback, the search over a model's grid, a fold, and the CSV and report."""
+"""Tests of the evaluation protocol (module lab.evaluation): metrics on hand-computed cases
+and their names, the validation split, the unseen-user fallback, the search over a model's
+grid, a fold and what it records of the fitted model.  Its report and command:
+test_report.py."""
 
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 import lab.evaluation as ev
 import lab.ratings as rec
-from lab.base import real
 from lab import factorizations
+from lab.base import FitResult, real
 from lab.interface import Model
-
-ROOT = Path(__file__).resolve().parents[2]
-DATA = ROOT / "data" / "ml-100k"
-needs_data = pytest.mark.skipif(not (DATA / "u1.base").is_file(), reason="run `make data` first")
-
+from lab.models.spark import SparkALS
 
 def frame(rows):
     return pd.DataFrame(rows, columns=["user id", "movie id", "rating"])
@@ -154,25 +146,23 @@ def test_an_unknown_model_is_refused_with_the_registry(index):
         ev.fit_scores("nmf", frame([(1, 10, 4)]), index, {})
 
 
-@needs_data
-def test_official_folds_have_disjoint_tests():
-    tests = [ev.load_split(fold, DATA)[1] for fold in ev.FOLDS]
+def test_official_folds_have_disjoint_tests(ml_100k):
+    tests = [ev.load_split(fold, ml_100k)[1] for fold in ev.FOLDS]
     assert all(len(t) == 20000 for t in tests)
     pairs = pd.concat(tests)[["user id", "movie id"]]
     assert not pairs.duplicated().any()
-    base, test = ev.load_split(1, DATA)
+    base, test = ev.load_split(1, ml_100k)
     assert len(base) == 80000
     assert base.merge(test, on=["user id", "movie id"]).empty
     with pytest.raises(ValueError, match="fold must be one of"):
-        ev.load_split(6, DATA)
+        ev.load_split(6, ml_100k)
 
 
-@needs_data
-def test_a_fold_with_fixed_settings(tmp_path):
+def test_a_fold_with_fixed_settings(ml_100k):
     """evaluate_fold without the search: the given or default settings, every parameter
     recorded, one progress call per model."""
     seen = []
-    table = ev.evaluate_fold(1, ["global_mean", "biases"], path=DATA, tune=False,
+    table = ev.evaluate_fold(1, ["global_mean", "biases"], path=ml_100k, tune=False,
                              params={"biases": {"bias_l2": 3.0}}, progress=seen.append)
     assert list(table.columns) == ev.EVALUATION_COLS and [r["model"] for r in seen] == [
         "global_mean", "biases"]
@@ -183,81 +173,31 @@ def test_a_fold_with_fixed_settings(tmp_path):
     assert rows.loc["biases", "library"] == "ours" and not rows["non_negative"].any()
 
 
-@needs_data
-@pytest.mark.slow
-def test_evaluate_script_writes_the_csv(tmp_path):
-    output = tmp_path / "evaluation.csv"
-    run = subprocess.run([sys.executable, "-m", "lab.evaluate", "--folds", "1",
-                          "--models", "global_mean", "biases", "popularity",
-                          "--jobs", "1", "--data", str(DATA), "--output", str(output)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
-    table = pd.read_csv(output)
-    assert list(table.columns) == ev.EVALUATION_COLS
-    assert list(table["model"]) == ["global_mean", "biases", "popularity"]
-    rows = table.set_index("model")
-    assert np.isnan(rows.loc["popularity", "rmse"])
-    assert 0.93 < rows.loc["biases", "rmse"] < 0.97 < rows.loc["global_mean", "rmse"]
-    assert rows.loc["popularity", "precision_at_10"] > rows.loc["biases", "precision_at_10"]
-    assert rows.loc["popularity", "precision_at_10"] > 0.2
-    assert json.loads(rows.loc["biases", "params"])["bias_l2"] in (5.0, 15.0)   # its grid
-    assert "best precision@10: 0.3" in run.stdout
-    assert re.search(r"u1 biases +rmse 0\.9\d{3}  precision@10 0\.\d{4}", run.stdout)
-    report = (tmp_path / "evaluation.md").read_text()
-    assert "| biases | user + movie biases | no | ours | 0.9" in report
-    for figure in ("evaluation_rmse.png", "evaluation_precision.png"):
-        assert f"]({figure})" in report
-        assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "evaluation.csv", "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png"]
+class SparkALSWithoutSpark(SparkALS):
+    """SparkALS with its parameters and ``non_negative``, fitted without Spark: zero factors."""
+
+    key = "spark_als_without_spark"
+
+    def _fit(self, ratings):
+        n_users, n_movies = self.index_.shape
+        M = self.params["num_components"]
+        self.result_ = FitResult(np.zeros((n_users, M)), np.zeros((M, n_movies)), np.empty(0))
 
 
-def _evaluate_script():
-    import lab.evaluate
-    return lab.evaluate
-
-
-def _result_rows(model, library, non_negative, rmses, precisions):
-    return pd.DataFrame([{"model": model, "params": "{}", "fold": fold, "rmse": rmse,
-                          "mae": rmse * 0.8, "precision_at_10": precision,
-                          "recall_at_10": precision / 2, "precision_at_10_liked": precision,
-                          "recall_at_10_liked": precision / 2, "fit_seconds": 1.0,
-                          "non_negative": non_negative, "library": library}
-                         for fold, rmse, precision in zip((1, 2), rmses, precisions)],
-                        columns=ev.EVALUATION_COLS)
-
-
-def test_report_puts_the_peers_beside_ours(tmp_path):
-    script = _evaluate_script()
-    ours = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),
-                      _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42])])
-    peers_csv = tmp_path / "peers.csv"
-    script.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
-                                  [0.90, 0.89], [0.10, 0.12]), peers_csv)
-    both, note = script.combined(ours, peers_csv)
-    assert sorted(both["model"].unique()) == ["ease", "nnls_als", "surprise_svdpp"]
-    assert note == "the report adds the 1 models of peers.csv."
-    text = script.report(both)
-    assert "best RMSE: 0.8950 (surprise_svdpp, scikit-surprise 1.1.5)" in text
-    assert "best non-negative RMSE: 0.9100 (nnls_als, ours)" in text
-    assert "best precision@10: 0.4100 (ease, ours)" in text
-    script.write_report(both, tmp_path / "evaluation.md")
-    markdown = (tmp_path / "evaluation.md").read_text()
-    assert re.search(r"\| surprise_svdpp \| [^|]*\| no \| scikit-surprise 1\.1\.5 \| "
-                     r"0\.8950 ± 0\.0071 \|", markdown)
-    # a peers' file of other folds is not mixed in
-    script.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
-                                  [0.90, 0.89], [0.1, 0.1]).assign(fold=[3, 4]), peers_csv)
-    alone, note = script.combined(ours, peers_csv)
-    assert alone.equals(ours) and "holds folds [3, 4], this run [1, 2]" in note
-    alone, note = script.combined(ours, tmp_path / "absent.csv")
-    assert alone.equals(ours) and note.startswith("absent.csv does not exist")
-
-
-def test_the_report_describes_the_peers_in_the_main_environment(tmp_path):
-    script = _evaluate_script()
-    both = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),
-                      _result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
-                                   [0.90, 0.89], [0.10, 0.12])])
-    script.write_report(both, tmp_path / "evaluation.md")
-    markdown = (tmp_path / "evaluation.md").read_text()
-    assert "| surprise_svdpp | SVD++: biases, factors and implicit feedback" in markdown
+def test_a_fold_records_the_fitted_models_non_negative(movielens_folder, monkeypatch):
+    """The row's non_negative is the refitted instance's, not its class's: SparkALS with
+    nonnegative=False records False (no pyspark needed: the property reads the parameters)."""
+    rows = pd.read_csv(movielens_folder / "u.data", sep="\t", header=None)
+    rows.iloc[::4].to_csv(movielens_folder / "u1.test", sep="\t", header=False, index=False)
+    rows.drop(rows.index[::4]).to_csv(movielens_folder / "u1.base", sep="\t", header=False,
+                                      index=False)
+    key = SparkALSWithoutSpark.key
+    monkeypatch.setitem(ev.REGISTRY, key, SparkALSWithoutSpark)
+    assert SparkALSWithoutSpark.non_negative is True                # the class: its default
+    recorded = {}
+    for nonnegative in (False, True):
+        table = ev.evaluate_fold(1, [key], path=movielens_folder, tune=False,
+                                 params={key: {"num_components": 2, "nonnegative": nonnegative}})
+        assert table["library"].str.startswith("pyspark").all()
+        recorded[nonnegative] = table["non_negative"].tolist()
+    assert recorded == {False: [False], True: [True]}

@@ -4,8 +4,8 @@ it reports, the loss never increasing, containers agreeing, the literal equation
 floor's scale); what a mask means, and the masked pass, compiled and in its NumPy form,
 against its equations written out densely and against each other, with and without numba;
 tol, verbose and fold_into; scikit-learn's NMF tests ported to it; and its answers to bad
-input.  (The kernel passes themselves, and the input checks every lab function shares, are
-tested in test_base.py.)"""
+input.  (The kernel passes themselves are tested in test_kernels.py, the input checks every
+lab function shares in test_base.py.)"""
 
 from __future__ import annotations
 

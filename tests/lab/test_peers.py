@@ -1,4 +1,4 @@
-"""The peers' adapters (lab/peers/models.py): their declarations, rules and grids, the
+"""The peers' adapters (lab/models/peers.py): their declarations, rules and grids, the
 formulas that turn a library's fitted parameters into dense scores, and, where the
 libraries import (``.venv-peers``, ``make peers``), every peer fitted on a small planted
 data set through ``REGISTRY[key]``: predictions, recommendations, fold-in, and the dense
@@ -18,9 +18,9 @@ import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
 from lab.base import InvalidParameterError
-from lab.models import PEER_LIBRARIES, REGISTRY
-from lab.models.ours import OURS
-from lab.peers import models as peers
+from lab.interface import integer_seed
+from lab.models import OURS, REGISTRY, missing_modules
+from lab.models import peers
 
 BY_KEY = {cls.key: cls for cls in peers.PEERS}
 #: The module each peer needs, and its package's name on PyPI.
@@ -29,7 +29,7 @@ MODULE = {"surprise_svdpp": "surprise", "surprise_knn_baseline": "surprise",
           "implicit_als": "implicit", "cornac_bpr": "cornac"}
 PACKAGE = {"surprise": "scikit-surprise", "myfm": "myfm", "implicit": "implicit",
            "cornac": "cornac"}
-#: The candidates of the registry this port replaced (lab.peers.models before the Model
+#: The candidates of the registry this port replaced (the peers' models before the Model
 #: interface), every one spelled out: the grids must not have changed.
 OLD_CANDIDATES = {
     "surprise_svdpp": [dict(n_factors=20, n_epochs=20, reg_all=r, random_state=0)
@@ -55,6 +55,7 @@ def test_the_peers_their_order_and_declarations():
     assert set(BY_KEY).isdisjoint(cls.key for cls in OURS)
     for key, cls in BY_KEY.items():
         assert cls.library.startswith(PACKAGE[MODULE[key]] + " "), (key, cls.library)
+        assert cls.environment == ".venv-peers" and cls.needs == (MODULE[key],), key
         assert cls.select_by == ("rmse" if cls.predicts_ratings else "precision"), key
         assert cls.label and cls.__doc__, key
     assert [k for k, c in BY_KEY.items() if not c.predicts_ratings] == ["implicit_als",
@@ -63,11 +64,14 @@ def test_the_peers_their_order_and_declarations():
 
 
 def test_the_peers_are_registered_where_their_libraries_import():
-    if all(find_spec(name) for name in PEER_LIBRARIES):
+    libraries = sorted(set(MODULE.values()))
+    assert sorted(missing_modules(".venv-peers")) == [m for m in libraries if not find_spec(m)]
+    if all(find_spec(name) for name in libraries):
         assert all(REGISTRY[key] is cls for key, cls in BY_KEY.items())
-        assert list(REGISTRY)[-len(BY_KEY):] == list(BY_KEY)
+        assert list(REGISTRY)[len(OURS):len(OURS) + len(BY_KEY)] == list(BY_KEY)
     else:
         assert set(BY_KEY).isdisjoint(REGISTRY)
+        assert all(REGISTRY.elsewhere[key] is cls for key, cls in BY_KEY.items())
 
 
 @pytest.mark.parametrize("key", list(BY_KEY))
@@ -103,16 +107,6 @@ def test_models_that_cannot_fold_in_say_so_in_their_docstring():
         assert ("fold" in cls.__doc__.lower()), key
         if not implements:
             assert "NotImplementedError" in cls.__doc__ or "No fold-in" in cls.__doc__, key
-
-
-def test_library_seed_keeps_an_integer_and_draws_from_a_generator():
-    assert peers.library_seed(0) == 0 and peers.library_seed(np.int64(7)) == 7
-    assert type(peers.library_seed(np.int64(7))) is int
-    assert peers.library_seed(np.random.RandomState(3)) == \
-        peers.library_seed(np.random.RandomState(3))
-    assert peers.library_seed(np.random.default_rng(3)) == \
-        peers.library_seed(np.random.default_rng(3))
-    assert 0 <= peers.library_seed(None) < 2**31
 
 
 # --- the dense formulas (no library needed) ---------------------------------------------------
@@ -335,7 +329,7 @@ def test_a_random_state_gives_the_fit_of_its_seed(key):
     small = SMALL[key]
     first = REGISTRY[key](random_state=np.random.RandomState(5), **small).fit(RATINGS)
     again = REGISTRY[key](random_state=np.random.RandomState(5), **small).fit(RATINGS)
-    seed = peers.library_seed(np.random.RandomState(5))
+    seed = integer_seed(np.random.RandomState(5))
     by_int = REGISTRY[key](random_state=seed, **small).fit(RATINGS)
     assert first.seed_ == again.seed_ == by_int.seed_ == seed
     np.testing.assert_array_equal(first.scores(), again.scores())

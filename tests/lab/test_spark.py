@@ -1,8 +1,9 @@
-"""Tests of ``make spark``: lab/spark/run_spark.py and lab/spark/model.py's SparkALS.
+"""Tests of ``make spark`` and ``make spark-scale``: lab/commands/spark.py,
+lab/commands/spark_scale.py and lab/models/spark.py's SparkALS.
 
 Anywhere (no Java, no pyspark needed): the Java check and its exit status, ``--check-java``
 importing only the standard library, SparkALS's parameters and their mapping to Spark's
-ALS, the Makefile's order (Java first).  Where pyspark imports and Java 17+ runs (the
+ALS, its environment, the Makefile's order (Java first).  Where pyspark imports and Java 17+ runs (the
 environment of ``make spark``, ``.venv-spark``): SparkALS fitted on a small problem, its
 scores against Spark's own predictions, its fold-in against Spark's last user step."""
 
@@ -19,12 +20,12 @@ import pandas as pd
 import pytest
 
 from lab.base import InvalidParameterError
-from lab.spark import run_spark
-from lab.spark.model import SparkALS
+from lab.commands import spark as command
+from lab.models.spark import SparkALS
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The command line ``make spark`` runs, from the repository root.
-COMMAND = [sys.executable, "-m", "lab.spark.run_spark"]
+COMMAND = [sys.executable, "-m", "lab.commands.spark"]
 
 
 def fake_java(home: Path, version_line: str) -> Path:
@@ -58,38 +59,38 @@ def test_without_java_the_comparison_itself_stops_before_importing_spark(tmp_pat
 
 
 def test_java_home_without_a_java_is_named(tmp_path):
-    with pytest.raises(run_spark.JavaMissing, match=r"JAVA_HOME is .*/bin/java is not an exec"):
-        run_spark.check_java({"JAVA_HOME": str(tmp_path), "PATH": str(tmp_path)})
+    with pytest.raises(command.JavaMissing, match=r"JAVA_HOME is .*/bin/java is not an exec"):
+        command.check_java({"JAVA_HOME": str(tmp_path), "PATH": str(tmp_path)})
 
 
 @pytest.mark.parametrize("line, major", [('openjdk version "11.0.2" 2019-01-15', 11),
                                          ('java version "1.8.0_292"', 8)])
 def test_java_older_than_17_is_refused_with_its_version(tmp_path, line, major):
     java = fake_java(tmp_path / "jdk", line)
-    with pytest.raises(run_spark.JavaMissing) as caught:
-        run_spark.check_java({"JAVA_HOME": str(tmp_path / "jdk")})
+    with pytest.raises(command.JavaMissing) as caught:
+        command.check_java({"JAVA_HOME": str(tmp_path / "jdk")})
     assert str(caught.value).startswith(f"{java} is Java {major}, but Spark 4 needs Java 17")
 
 
 def test_java_17_is_accepted_and_described(tmp_path):
     java = fake_java(tmp_path / "jdk", 'openjdk version "17.0.15" 2025-04-15')
-    assert run_spark.check_java({"JAVA_HOME": str(tmp_path / "jdk")}) == f"Java 17.0.15 ({java})"
+    assert command.check_java({"JAVA_HOME": str(tmp_path / "jdk")}) == f"Java 17.0.15 ({java})"
     # without JAVA_HOME, the java found first on PATH
-    assert run_spark.check_java({"PATH": str(java.parent)}) == f"Java 17.0.15 ({java})"
+    assert command.check_java({"PATH": str(java.parent)}) == f"Java 17.0.15 ({java})"
 
 
 def test_java_without_a_version_is_refused(tmp_path):
     fake_java(tmp_path / "jdk", "no version here")
-    with pytest.raises(run_spark.JavaMissing, match="did not report a version"):
-        run_spark.check_java({"JAVA_HOME": str(tmp_path / "jdk")})
+    with pytest.raises(command.JavaMissing, match="did not report a version"):
+        command.check_java({"JAVA_HOME": str(tmp_path / "jdk")})
 
 
 def test_check_java_imports_only_the_standard_library():
     # with or without a Java here: what matters is what was imported to find out
     # (what site's .pth files loaded at start-up, e.g. an editable install's finder, is not
     # counted)
-    probe = ("import sys\nbefore = set(sys.modules)\nfrom lab.spark import run_spark\n"
-             "code = run_spark.main(['--check-java'])\n"
+    probe = ("import sys\nbefore = set(sys.modules)\nfrom lab.commands import spark as command\n"
+             "code = command.main(['--check-java'])\n"
              "tops = {name.split('.')[0] for name in set(sys.modules) - before}\n"
              "print(code, sorted(tops - set(sys.stdlib_module_names) - {'lab'}))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
@@ -111,13 +112,15 @@ def test_nnls_als_settings_map_to_spark_keywords():
 
 
 def test_spark_als_has_the_parameters_and_defaults_of_nnls_als_and_the_switch():
-    from lab.models.ours import NNLSALS
+    from lab.models.als import NNLSALS
 
     assert SparkALS.defaults == {**NNLSALS.defaults, "nonnegative": True}
     assert SparkALS.grid == NNLSALS.grid
     assert SparkALS.key == "spark_als" and SparkALS.library.startswith("pyspark ")
+    assert (SparkALS.environment, SparkALS.needs) == (".venv-spark", ("pyspark",))
     unconstrained = SparkALS(nonnegative=False)
-    assert not unconstrained.non_negative and SparkALS.non_negative
+    assert unconstrained.non_negative is False and unconstrained.params["nonnegative"] is False
+    assert SparkALS().non_negative is True and SparkALS.non_negative is True   # the default
     assert unconstrained.spark_params()["nonnegative"] is False
 
 
@@ -144,13 +147,17 @@ def test_spark_als_is_registered_exactly_where_pyspark_is_installed():
     assert ("spark_als" in REGISTRY) == (find_spec("pyspark") is not None)
     if "spark_als" in REGISTRY:
         assert REGISTRY["spark_als"] is SparkALS
+    else:
+        assert REGISTRY.elsewhere["spark_als"] is SparkALS
+        with pytest.raises(KeyError, match=r"spark_als is a model of \.venv-spark"):
+            REGISTRY["spark_als"]
 
 
 def test_importing_the_model_first_gives_the_registered_class():
-    # lab.models imports lab.spark.model to register it: the other order must work too
-    probe = ("from lab.spark.model import SparkALS\nimport lab.models, lab.spark.model\n"
+    # lab.models imports lab.models.spark to register it: the other order must work too
+    probe = ("from lab.models.spark import SparkALS\nimport lab.models, lab.models.spark\n"
              "print(lab.models.REGISTRY.get('spark_als', SparkALS) is SparkALS "
-             "is lab.spark.model.SparkALS)")
+             "is lab.models.spark.SparkALS)")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stderr
@@ -160,13 +167,14 @@ def test_importing_the_model_first_gives_the_registered_class():
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_checks_java_before_building_the_spark_environment(tmp_path):
     # a copy of what the recipe needs, so nothing here can touch the real .venv-spark
-    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "lab/__init__.py",
-                 "lab/spark/__init__.py", "lab/spark/requirements.txt", "lab/spark/run_spark.py"):
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "requirements-spark.txt",
+                 "pyproject.toml", "lab/__init__.py", "lab/commands/__init__.py",
+                 "lab/commands/shell.py", "lab/commands/spark.py"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
     result = subprocess.run([shutil.which("make"), "-s", ".venv-spark/.installed",
                              f"PYTHON={sys.executable}"], cwd=tmp_path,
-                            env={"PATH": str(tmp_path / "lab" / "spark")}, capture_output=True,
+                            env={"PATH": str(tmp_path / "lab" / "commands")}, capture_output=True,
                             text=True)
     assert result.returncode != 0
     assert result.stderr.splitlines()[0].startswith("error: Spark needs Java")
@@ -184,8 +192,8 @@ def test_make_help_lists_spark():
 
 def _java_problem():
     try:
-        run_spark.check_java()
-    except run_spark.JavaMissing as problem:
+        command.check_java()
+    except command.JavaMissing as problem:
         return str(problem)
     return None
 
@@ -210,7 +218,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def spark_fits(planted):
-    from lab.spark.model import stop_spark
+    from lab.models.spark import stop_spark
 
     ratings, index = planted
     fits = {nonnegative: SparkALS(num_components=3, l2=0.1, n_iter=10, random_state=0,
@@ -253,7 +261,7 @@ def test_fold_in_is_sparks_last_user_step(planted, spark_fits, nonnegative):
 
 @needs_spark
 def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
-    from lab.spark import model as spark_model
+    from lab.models import spark as spark_model
 
     ratings, index = planted
     session = spark_model.spark_session()
@@ -265,8 +273,7 @@ def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
 
 
 def test_spark_als_takes_the_parameters_defaults_and_grid_of_nnls_als():
-    from lab.models.ours import NNLSALS
-    from lab.spark.model import SparkALS
+    from lab.models.als import NNLSALS
 
     assert {k: v for k, v in SparkALS.defaults.items() if k != "nonnegative"} == NNLSALS.defaults
     assert {k: v for k, v in SparkALS.rules.items() if k != "nonnegative"} == NNLSALS.rules
@@ -274,18 +281,18 @@ def test_spark_als_takes_the_parameters_defaults_and_grid_of_nnls_als():
 
 
 def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch):
-    """lab.spark.scale: a sparse matrix's cells become ratings with ids from 1; a system's
-    fit of k iterations costing set-up + k * step on a fake clock gives back step, the
-    set-up and the first fit; both systems get the same rank, penalty and seed."""
+    """lab.commands.spark_scale: a sparse matrix's cells become ratings with ids from 1; a
+    system's fit of k iterations costing set-up + k * step on a fake clock gives back step,
+    the set-up and the first fit; both systems get the same rank, penalty and seed."""
     import scipy.sparse as sp
-    from lab.spark import scale
+    from lab.commands import spark_scale as scale
     X = sp.csr_matrix(([4.0, 2.0, 5.0], ([0, 2, 2], [1, 0, 3])), shape=(3, 4))
     frame = scale.ratings_frame(X)
     assert frame.sort_values(["user id", "movie id"]).values.tolist() == [
         [1, 2, 4.0], [3, 1, 2.0], [3, 4, 5.0]]
     clock = [0.0]
     monkeypatch.setattr(scale.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr("lab.benchmarks.bench_scale.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("lab.commands.bench_scale.time.perf_counter", lambda: clock[0])
     seen = []
 
     class Fake:

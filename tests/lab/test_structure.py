@@ -1,12 +1,25 @@
-"""The structure of the code: no import cycle anywhere, and the ground floor never
-imports the lab (a module's imports read from its source, as Python runs them at import)."""
+"""The structure of the code: no import cycle anywhere, the ground floor never imports the
+lab, and the lab's layers import downwards only (a module's imports read from its source).
+
+A cycle is read as Python runs the imports at import time: a module's imports outside
+function bodies, each with the packages that hold it, except the packages that hold the
+importing module itself (those are imported before it, so importing a sibling never runs
+them again); ``from package import name`` counts as importing ``package``.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
+
+#: The lab's layers, lowest first: none may import a layer after it, at any time (inside a
+#: function too).  The models know nothing of how they are evaluated, reported or run.
+LAYERS = [("lab.models", "lab.interface"), ("lab.evaluation",), ("lab.report",),
+          ("lab.commands",)]
 
 
 def modules() -> dict[str, Path]:
@@ -17,14 +30,16 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imports_at_import_time(path: Path, known: set[str]) -> set[str]:
-    """The project modules ``path`` runs while it is imported: its imports outside function
-    bodies (those run later, when called), each with the packages that hold it."""
+def imported(source: str, *, at_import_time: bool = True) -> set[str]:
+    """The absolute imports of ``source`` (a module's text), with the names imported from
+    a module; with ``at_import_time``, only those outside function bodies (those run later,
+    when called)."""
     wanted = set()
 
     def visit(node):
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            if at_import_time and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                     ast.Lambda)):
                 continue
             if isinstance(child, ast.Import):
                 wanted.update(alias.name for alias in child.names)
@@ -33,18 +48,27 @@ def imports_at_import_time(path: Path, known: set[str]) -> set[str]:
                 wanted.update(f"{child.module}.{alias.name}" for alias in child.names)
             visit(child)
 
-    visit(ast.parse(path.read_text()))
-    closed = set()
-    for name in wanted:
-        parts = name.split(".")
-        closed.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
-    return closed & known
+    visit(ast.parse(source))
+    return wanted
 
 
-def test_no_module_imports_itself_back_through_a_cycle():
-    found = modules()
-    graph = {name: imports_at_import_time(path, set(found)) - {name}
-             for name, path in found.items()}
+def imports_at_import_time(name: str, source: str, known: set[str]) -> set[str]:
+    """The project modules the module ``name`` runs while it is imported: what it imports
+    and the packages that hold those, but not the packages that hold ``name`` itself."""
+    own_packages = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+    direct = imported(source)
+    closed = set(direct)
+    for imported_name in direct:
+        parts = imported_name.split(".")
+        closed.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    parents_only = closed - direct
+    return (closed - (parents_only & own_packages) - {name}) & known
+
+
+def find_cycle(sources: dict[str, str]) -> list[str] | None:
+    """A cycle of imports at import time among the modules ``{name: source}``, or None."""
+    graph = {name: imports_at_import_time(name, source, set(sources))
+             for name, source in sources.items()}
     state, path = {}, []
 
     def visit(name):
@@ -52,21 +76,75 @@ def test_no_module_imports_itself_back_through_a_cycle():
         path.append(name)
         for other in sorted(graph[name]):
             if state.get(other) == "open":
-                cycle = path[path.index(other):] + [other]
-                raise AssertionError("import cycle: " + " -> ".join(cycle))
+                return path[path.index(other):] + [other]
             if other not in state:
-                visit(other)
+                cycle = visit(other)
+                if cycle:
+                    return cycle
         path.pop()
         state[name] = "done"
+        return None
 
     for name in sorted(graph):
         if name not in state:
-            visit(name)
-    assert "lab.models" in graph and graph["lab.models"] >= {"lab.models.ours"}
+            cycle = visit(name)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_module_imports_itself_back_through_a_cycle():
+    sources = {name: path.read_text() for name, path in modules().items()}
+    cycle = find_cycle(sources)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+    graph = imports_at_import_time("lab.models", sources["lab.models"], set(sources))
+    assert graph >= {"lab.models.als", "lab.models.peers", "lab.models.spark"}
+
+
+@pytest.mark.parametrize("sources, cycle", [
+    # a package that imports its modules, one of which imports a sibling: no cycle
+    ({"p": "import p.a", "p.a": "from p.b import x", "p.b": "x = 1"}, None),
+    # ... but a module that takes a name from its package's __init__ closes one
+    ({"p": "import p.a", "p.a": "from p import y", "p.b": "x = 1"}, ["p", "p.a", "p"]),
+    ({"p": "from p.a import f", "p.a": "import p.b\nf = 1", "p.b": "from p.a import f"},
+     ["p.a", "p.b", "p.a"]),
+    # what runs only when called is not an import at import time
+    ({"a": "import b", "b": "def f():\n    import a"}, None),
+    # another package's __init__ is run by importing its module
+    ({"p": "import q.c", "q": "import p", "q.c": "x = 1"}, ["p", "q", "p"]),
+])
+def test_the_cycle_check_reads_imports_as_python_runs_them(sources, cycle):
+    assert find_cycle(sources) == cycle
 
 
 def test_the_ground_floor_imports_no_lab_module():
     found = modules()
     for name in ("nmf_core", "recommender"):
-        assert not {m for m in imports_at_import_time(found[name], set(found))
+        assert not {m for m in imports_at_import_time(name, found[name].read_text(), set(found))
                     if m.startswith("lab")}, name
+
+
+def _layer(name: str) -> int | None:
+    for level, prefixes in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return level
+    return None
+
+
+def test_the_layers_import_downwards_only():
+    """Nothing in lab.models (or lab.interface) imports lab.evaluation, lab.report or
+    lab.commands; the evaluation neither the report nor the commands; the report not the
+    commands: at import time or inside a function."""
+    found = modules()
+    upward = []
+    for name, path in found.items():
+        level = _layer(name)
+        if level is None:
+            continue
+        for target in imported(path.read_text(), at_import_time=False):
+            other = _layer(target)
+            if other is not None and other > level:
+                upward.append(f"{name} imports {target}")
+    assert not upward, upward
+    assert _layer("lab.models.spark") == 0 and _layer("lab.commands.shell") == 3
+    assert _layer("lab.report") == 2 and _layer("lab.evaluation") == 1

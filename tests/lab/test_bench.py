@@ -1,4 +1,5 @@
-"""Tests of the pieces of lab/benchmarks/bench_nmf.py that compute numbers (not the timings)."""
+"""Tests of the pieces of lab/commands/bench.py (``make bench``'s timings against scikit-learn)
+that compute numbers (not the timings)."""
 
 import numpy as np
 import pytest
@@ -6,8 +7,8 @@ import pytest
 
 @pytest.fixture(scope="module")
 def bench():
-    from lab.benchmarks import bench_nmf
-    return bench_nmf
+    from lab.commands import bench
+    return bench
 
 
 @pytest.mark.parametrize("needed", [1, 24, 25, 26, 300, 777, 5000])

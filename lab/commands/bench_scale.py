@@ -1,7 +1,7 @@
 """How the observed-cell algorithms scale: synthetic data shaped like MovieLens-1M and -10M.
 
-    python -m lab.benchmarks.bench_scale                 # the 1M shape (about a minute)
-    python -m lab.benchmarks.bench_scale --sizes 1m 10m  # also the 10M shape (a few minutes)
+    python -m lab.commands.bench_scale                 # the 1M shape (about a minute)
+    python -m lab.commands.bench_scale --sizes 1m 10m  # also the 10M shape (a few minutes)
 
 (from the repository root).
 
@@ -33,7 +33,8 @@ masked update, the row solves of NNLS-ALS and the biased model) on every core (t
 results do not depend on the number of threads).
 
 Targets on the 10M shape, as ratios to the zero-filled iteration: masked MU <= 1.0,
-NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or ``FAILS``.
+NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or ``FAILS``.  Writes
+``build/bench_scale.json`` atomically; Ctrl-C ends it (and the case running) with one line.
 """
 
 from __future__ import annotations
@@ -47,12 +48,10 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+import numpy as np
+import scipy.sparse as sp
 
-import numpy as np  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
+from lab.commands import shell
 
 # name: (users, movies, ratings) of the real MovieLens data sets
 SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
@@ -173,20 +172,9 @@ def _timed(work) -> float:
     return time.perf_counter() - start
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", default=["1m"], choices=list(SHAPES))
-    parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS)
-    parser.add_argument("--extra", type=int, default=3,
-                        help="iterations beyond the first in the timed fit")
-    parser.add_argument("--repeat", type=int, default=2, help="best of this many timings")
-    parser.add_argument("--components", type=int, default=20)
-    parser.add_argument("--output", type=Path, default=ROOT / "build" / "bench_scale.json")
-    parser.add_argument("--case", nargs=2, metavar=("SIZE", "ALGORITHM"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.case:                               # child process: one measurement, JSON out
-        print(json.dumps(run_case(*args.case, args.extra, args.repeat, args.components)))
-        return 0
+def measure(args) -> list[dict]:
+    """The dense probe, then every case in a process of its own (one line each): the rows
+    of the JSON file."""
     probe = dense_probe()
     print(f"dense matrix product on {os.cpu_count()} cores: {probe:.1f} GFLOP/s (the practical "
           f"peak); synthetic data, M={args.components}, one iteration = (fit of "
@@ -197,10 +185,10 @@ def main(argv=None) -> int:
     rows = [{"probe_gflops": probe}]
     for size in args.sizes:
         for algorithm in args.algorithms:
-            child = subprocess.run([sys.executable, "-m", "lab.benchmarks.bench_scale", "--case",
+            child = subprocess.run([sys.executable, "-m", "lab.commands.bench_scale", "--case",
                                     size, algorithm, "--extra", str(args.extra), "--repeat",
                                     str(args.repeat), "--components", str(args.components)],
-                                   capture_output=True, text=True, cwd=ROOT)
+                                   capture_output=True, text=True, cwd=shell.ROOT)
             if child.returncode != 0:
                 last = (child.stderr.strip().splitlines() or ["?"])[-1]
                 print(f"{size:>5} {algorithm:>11}  failed: {last}")
@@ -216,10 +204,27 @@ def main(argv=None) -> int:
                   f"{row['setup_seconds']:>6.2f}s {row['seconds_per_iteration']:>7.3f} "
                   f"{row['zero_filled_seconds']:>11.3f} {row['ratio']:>6.2f} {row['gflop']:>6.1f} "
                   f"{row['gflops']:>8.1f} {row['peak_gib']:>8.2f}  {verdict}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    temporary.write_text(json.dumps(rows, indent=1))
-    os.replace(temporary, args.output)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["1m"], choices=list(SHAPES))
+    parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=ALGORITHMS)
+    parser.add_argument("--extra", type=int, default=3,
+                        help="iterations beyond the first in the timed fit")
+    parser.add_argument("--repeat", type=int, default=2, help="best of this many timings")
+    parser.add_argument("--components", type=int, default=20)
+    parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "bench_scale.json")
+    parser.add_argument("--case", nargs=2, metavar=("SIZE", "ALGORITHM"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    shell.one_blas_thread()
+    if args.case:                               # child process: one measurement, JSON out
+        print(json.dumps(run_case(*args.case, args.extra, args.repeat, args.components)))
+        return 0
+    with shell.on_ctrl_c(f"{args.output} was not written"):
+        rows = measure(args)
+    shell.write_atomically(args.output, lambda p: p.write_text(json.dumps(rows, indent=1)))
     print(f"(seconds; 'zero-filled': one iteration of nmf_core.non_negative on the same CSR "
           f"matrix, 'ratio' = s/iter / zero-filled; GFLOP of one iteration, the solves not "
           f"counted; wrote {args.output})")
@@ -227,4 +232,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(shell.run(main))

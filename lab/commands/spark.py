@@ -1,17 +1,18 @@
 """Spark MLlib's ALS(nonnegative=True) beside our nnls_als on MovieLens-100k's five folds.
 
-    .venv-spark/bin/python -m lab.spark.run_spark [--folds 1 2 3 4 5] [--check-java]
+    .venv-spark/bin/python -m lab.commands.spark [--folds 1 2 3 4 5] [--check-java]
 
-``make spark`` runs it in its own environment, ``.venv-spark`` (``lab/spark/requirements.txt``).
+``make spark`` runs it in its own environment, ``.venv-spark`` (``requirements-spark.txt``).
 For each official fold u1..u5: nnls_als's hyperparameters are chosen on a validation
 split of ``u{k}.base`` exactly as ``make evaluate`` does
 (:func:`lab.evaluation.select_params`); ``REGISTRY["nnls_als"]`` and Spark's ALS
-(:class:`lab.spark.model.SparkALS`, local mode on every core) are then fitted with the
+(:class:`lab.models.spark.SparkALS`, local mode on every core) are then fitted with the
 same settings on the whole base set and scored on ``u{k}.test`` by the same function,
 :func:`lab.evaluation.score_split` (predictions clipped to [1, 5]; a test pair whose user
 or movie has no training rating is predicted by :func:`lab.evaluation.fallback_baseline`).
 Two lines per fold as it finishes, then the five-fold means; writes ``build/spark.csv``
-(one row per fold and system) atomically.
+(one row per fold and system) atomically.  Ctrl-C stops Spark quietly and ends it with one
+line (:mod:`lab.commands.shell`).
 
 Both minimize ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
 over ``Z, H >= 0`` (``n_i``, ``m_j``: the ratings of user i and movie j): Spark's ALS adds
@@ -24,15 +25,17 @@ given its movie factors, so its user factors must be nnls_als's exact user step
 (``als(..., nonnegative=True, fold_into=...)``) from those movie factors with the same ``l2``.
 
 Exit status: 0 when the five-fold mean RMSEs agree within 0.01, 1 when they do not,
-2 when no usable Java (17 or newer) is found (or the command line is wrong).  Only the
-standard library is imported at module level, so ``--check-java`` (run by ``make spark``
-before it builds ``.venv-spark``) works under any Python 3.
+2 when no usable Java (17 or newer) is found (or the command line is wrong), 130 on
+Ctrl-C.  Only the standard library is imported at module level (:mod:`lab.commands.shell`
+imports no more), so ``--check-java`` (run by ``make spark`` before it builds
+``.venv-spark``) works under any Python 3.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shutil
@@ -42,9 +45,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+from lab.commands import shell
 
 #: Spark 4 runs on Java 17 or newer.
 MIN_JAVA = 17
@@ -133,7 +134,7 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     from lab import factorizations
     from lab.models import REGISTRY
     from lab.ratings import RatingIndex, load_movielens
-    from lab.spark.model import SparkALS
+    from lab.models.spark import SparkALS
 
     _, movies, users = load_movielens(data)
     index = RatingIndex.from_tables(users, movies)
@@ -180,8 +181,8 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, nargs="+", help="1..5; all five by default")
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "ml-100k")
-    parser.add_argument("--output", type=Path, default=ROOT / "build" / "spark.csv")
+    parser.add_argument("--data", type=Path, default=shell.ROOT / "data" / "ml-100k")
+    parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "spark.csv")
     parser.add_argument("--check-java", action="store_true",
                         help="only check that Java 17 or newer is usable (exit 0), else exit 2")
     args = parser.parse_args(argv)
@@ -198,21 +199,23 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from lab import evaluation
-    from lab.spark.model import spark_session, stop_spark
+    from lab.models.spark import spark_session, stop_spark
 
     folds = args.folds or evaluation.FOLDS
     if not set(folds) <= set(evaluation.FOLDS):
         parser.error(f"--folds: choose from {', '.join(map(str, evaluation.FOLDS))}")
+    shell.one_blas_thread()
     start = time.perf_counter()
-    cores = spark_session().sparkContext.defaultParallelism   # started before the first fit
-    print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
-          f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local mode "
-          f"on {cores} cores, {java}.\nnnls_als's settings are chosen on a validation split of "
-          "each base set, as `make evaluate` does; Spark's ALS gets the same (rank = "
-          "num_components, regParam = l2, maxIter = n_iter).\nOne fold at a time; fit times "
-          "nnls_als / Spark.", flush=True)
     try:
-        rows = [row for fold in folds for row in compare_fold(fold, args.data)]
+        with shell.on_ctrl_c(f"{args.output} was not written", cleanup=stop_quietly):
+            cores = spark_session().sparkContext.defaultParallelism   # before the first fit
+            print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
+                  f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local "
+                  f"mode on {cores} cores, {java}.\nnnls_als's settings are chosen on a "
+                  "validation split of each base set, as `make evaluate` does; Spark's ALS gets "
+                  "the same (rank = num_components, regParam = l2, maxIter = n_iter).\nOne fold "
+                  "at a time; fit times nnls_als / Spark.", flush=True)
+            rows = [row for fold in folds for row in compare_fold(fold, args.data)]
     finally:
         stop_spark()
     results = pd.DataFrame(rows)
@@ -222,10 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mean of {len(folds)} fold(s)  RMSE nnls_als {means['nnls_als']:.4f}  Spark "
           f"{means['spark_als']:.4f}  difference {gap:+.4f}: "
           f"{'within' if agree else 'NOT within'} {TOLERANCE}", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    results.to_csv(temporary, index=False, float_format="%.6g")
-    os.replace(temporary, args.output)
+    shell.write_atomically(args.output,
+                           lambda p: results.to_csv(p, index=False, float_format="%.6g"))
     print(f"wrote {args.output} ({len(results)} rows) in {time.perf_counter() - start:.0f} s")
     if not agree:
         print(f"The mean RMSEs differ by {abs(gap):.4f}, more than {TOLERANCE}: with the same "
@@ -235,5 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stop_quietly() -> None:
+    """Stop the Spark session after Ctrl-C, with Spark's log off
+    (:func:`lab.models.spark.stop_spark`) and py4j's too: its bridge to the JVM may have
+    been cut in the middle of a call, and it would log that with a traceback."""
+    from lab.models.spark import stop_spark
+
+    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
+    stop_spark(quiet=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(shell.run(main))

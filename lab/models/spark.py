@@ -5,16 +5,21 @@
 
 pyspark is imported only when a model is fitted (and a Java 17+ is needed then), so this
 module also loads where pyspark is missing; :data:`lab.models.REGISTRY` lists the class
-only where pyspark is installed (``.venv-spark``, ``make spark``).  One local SparkSession
+only where pyspark is installed (its ``environment``, ``.venv-spark``: ``make spark``, from
+``requirements-spark.txt``), and elsewhere says where it is.  One local SparkSession
 (all cores, errors-only log, no web UI) is started by the first fit, reused by every
-later one, and stopped when Python exits (:func:`stop_spark` stops it earlier).
+later one, and stopped when Python exits (:func:`stop_spark` stops it earlier).  Ctrl-C
+during a fit raises KeyboardInterrupt and cancels the fit's Spark jobs.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import shutil
+import signal
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import FLAG, ITERATIONS, PENALTY, RANK, SEED, FitResult
-from lab.interface import Model, library_version
+from lab.interface import Model, integer_seed, library_version
 
 #: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
 #: default.  The gateway's logger gets a level of its own, else Spark announces on start
@@ -48,7 +53,12 @@ def spark_session():
     (``local[*]``), 3 GB for the driver, errors only in the log, no progress bars and no
     web UI, a checkpoint folder (ALS cuts its lineage every 10 iterations there; without
     it 20 iterations overflow the stack).  Stopped by :func:`stop_spark`, at the latest
-    when Python exits."""
+    when Python exits.
+
+    Ctrl-C keeps the handler it had before: pyspark's SparkContext replaces it with one
+    that cancels Spark's jobs from inside the signal handler, a second call over the bridge
+    to the JVM in the middle of the interrupted one, which with pyspark's pinned threads
+    fails and prints py4j's traceback; :meth:`SparkALS._fit` cancels its jobs instead."""
     global _session, _scratch
     if _session is not None:
         return _session
@@ -60,6 +70,8 @@ def spark_session():
     atexit.register(stop_spark)
     log_config = _scratch / "log4j2.properties"
     log_config.write_text(_LOG4J2, encoding="utf-8")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    ctrl_c = signal.getsignal(signal.SIGINT) if in_main_thread else None
     _session = (SparkSession.builder.master("local[*]").appName("lab: Spark MLlib's ALS")
                 .config("spark.driver.memory", "3g")
                 .config("spark.driver.extraJavaOptions",
@@ -69,27 +81,43 @@ def spark_session():
                 .config("spark.ui.showConsoleProgress", "false")
                 .config("spark.local.dir", str(_scratch))
                 .getOrCreate())
+    if in_main_thread:
+        signal.signal(signal.SIGINT, signal.default_int_handler if ctrl_c is None else ctrl_c)
     _session.sparkContext.setLogLevel("ERROR")
     _session.sparkContext.setCheckpointDir(str(_scratch / "checkpoints"))
     return _session
 
 
-def stop_spark() -> None:
+def stop_spark(quiet: bool = False) -> None:
     """Stop the session of :func:`spark_session` and delete its folder (nothing if none
-    is running); the next fit starts a new one."""
+    is running); the next fit starts a new one.  The session is forgotten even if stopping
+    it fails, so a second call (at exit) does not try again.  ``quiet`` switches Spark's
+    log off first (stopped while its tasks still report, after Ctrl-C, Spark logs their
+    late reports as errors)."""
     global _session, _scratch
-    if _session is not None:
-        _session.stop()
-        _session = None
-    if _scratch is not None:
-        shutil.rmtree(_scratch, ignore_errors=True)
-        _scratch = None
+    session, scratch, _session, _scratch = _session, _scratch, None, None
+    try:
+        if session is not None:
+            if quiet:
+                session.sparkContext.setLogLevel("OFF")
+            session.stop()
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _NonNegative:
+    """``non_negative`` of :class:`SparkALS`: read on a model, its ``nonnegative``
+    parameter; on the class, that parameter's default."""
+
+    def __get__(self, model, cls) -> bool:
+        return cls.defaults["nonnegative"] if model is None else model.params["nonnegative"]
 
 
 class SparkALS(Model):
     """Spark MLlib's ``pyspark.ml.recommendation.ALS`` in local mode, non-negative by default.
 
-    The parameters are those of :class:`lab.models.ours.NNLSALS`, with the same meaning:
+    The parameters are those of :class:`lab.models.als.NNLSALS`, with the same meaning:
     Spark minimizes the same objective as :func:`lab.factorizations.als`,
     ``sum_obs (x_ij - z_i . h_j)^2 + l2 (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)``
     (``n_i``, ``m_j``: the ratings of user i and movie j; Spark adds ``regParam`` times a
@@ -103,13 +131,14 @@ class SparkALS(Model):
     ``l2``             ``regParam`` (unchanged)
     ``n_iter``         ``maxIter`` (an iteration solves every movie, then every user)
     ``nonnegative``    ``nonnegative`` (default True; False: Spark's unconstrained ALS)
-    ``random_state``   ``seed`` when an int; None, a Generator or a RandomState: a seed
-                       drawn from it (``np.random.default_rng(None)`` for None).  Spark's
+    ``random_state``   ``seed`` when an integer; None, a Generator or a RandomState: a
+                       seed drawn from it (:func:`lab.interface.integer_seed`).  Spark's
                        random start is its own: no seed reproduces ours.
     ================== ===================================================================
 
     and ``userCol="user"``, ``itemCol="item"``, ``ratingCol="rating"`` (rows and columns of
     the index), ``coldStartStrategy="nan"`` (:meth:`spark_params` gives the keywords).
+    ``non_negative`` is the instance's ``nonnegative`` (on the class, its default).
 
     The scores are ``Z @ H`` from Spark's ``model.userFactors`` and ``model.itemFactors``
     (single precision) by row and column of ``index_``; users or movies without training
@@ -122,7 +151,8 @@ class SparkALS(Model):
     """
 
     key, label = "spark_als", "Spark MLlib ALS(nonnegative=True), local mode"
-    library, non_negative = library_version("pyspark"), True
+    library, environment, needs = library_version("pyspark"), ".venv-spark", ("pyspark",)
+    non_negative = _NonNegative()
     # nnls_als's parameters, defaults and grid (a test holds them equal), and the switch
     defaults = {"num_components": 20, "n_iter": 20, "random_state": 0, "l2": 0.1,
                 "nonnegative": True}
@@ -133,13 +163,7 @@ class SparkALS(Model):
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.non_negative = self.params["nonnegative"]
-        seed = self.params["random_state"]
-        if isinstance(seed, np.random.RandomState):
-            seed = int(seed.randint(2 ** 31 - 1))
-        elif not isinstance(seed, int):
-            seed = int(np.random.default_rng(seed).integers(2 ** 31 - 1))
-        self.seed = seed
+        self.seed = integer_seed(self.params["random_state"])
 
     def spark_params(self) -> dict:
         """The keyword arguments of Spark's ``ALS`` for this model's parameters."""
@@ -159,7 +183,12 @@ class SparkALS(Model):
             np.savetxt(path, np.column_stack([rows, cols, ratings["rating"]]), fmt="%.17g",
                        delimiter=",")
             table = spark.read.csv(str(path), schema="user INT, item INT, rating DOUBLE")
-            self.model_ = ALS(**self.spark_params()).fit(table)
+            try:
+                self.model_ = ALS(**self.spark_params()).fit(table)
+            except KeyboardInterrupt:           # Ctrl-C: the fit's jobs stop too, if they can
+                with contextlib.suppress(Exception):
+                    spark.sparkContext.cancelAllJobs()
+                raise
         n_users, n_movies = self.index_.shape
         Z = np.zeros((n_users, self.model_.rank))
         H = np.zeros((self.model_.rank, n_movies))

@@ -1,18 +1,19 @@
 """Spark MLlib's ALS(nonnegative=True) beside our nnls_als, per iteration, at scale.
 
-    .venv-spark/bin/python -m lab.spark.scale [--sizes 1m 10m] [--extra 2]
+    .venv-spark/bin/python -m lab.commands.spark_scale [--sizes 1m 10m] [--extra 2]
 
 ``make spark-scale`` runs it in ``.venv-spark``.  The ratings are the synthetic ones of
-``make bench`` (:func:`lab.benchmarks.bench_scale.synthetic_ratings`: the shapes of
+``make bench`` (:func:`lab.commands.bench_scale.synthetic_ratings`: the shapes of
 MovieLens-1M and -10M, log-normal activity and popularity, ratings 1..5 from a non-negative
 rank-10 model plus noise).  Both systems are fitted through the lab's model interface,
-``REGISTRY["nnls_als"]`` and :class:`lab.spark.model.SparkALS` (local mode, every core),
+``REGISTRY["nnls_als"]`` and :class:`lab.models.spark.SparkALS` (local mode, every core),
 with the same rank (20), penalty (``l2 = regParam = 0.1``) and seed.  One iteration is read
 as ``(fit of 1 + extra iterations - fit of 1) / extra`` (best of ``--repeat``), so what a
 fit does once (building the index, handing the ratings to Spark, collecting the factors)
 is left out and reported as the set-up.  One line per size and system; writes
 ``build/spark_scale.csv`` atomically.  BLAS runs on one thread for ours, as in
-``make bench``; Spark runs its own threads on every core.
+``make bench``; Spark runs its own threads on every core.  Ctrl-C stops Spark quietly and
+ends it with one line.
 """
 
 from __future__ import annotations
@@ -23,14 +24,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(variable, "1")
+import numpy as np
+import pandas as pd
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from lab.benchmarks.bench_scale import SHAPES, per_iteration, synthetic_ratings  # noqa: E402
+from lab.commands import shell
+from lab.commands.bench_scale import SHAPES, per_iteration, synthetic_ratings
+from lab.commands.spark import stop_quietly
 
 #: The settings both systems get.
 SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
@@ -64,35 +63,38 @@ def main(argv=None) -> int:
     parser.add_argument("--extra", type=int, default=2,
                         help="iterations beyond the first in the timed fit")
     parser.add_argument("--repeat", type=int, default=1, help="best of this many timings")
-    parser.add_argument("--output", type=Path, default=ROOT / "build" / "spark_scale.csv")
+    parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "spark_scale.csv")
     args = parser.parse_args(argv)
     from lab.models import REGISTRY
-    from lab.spark.model import SparkALS
+    from lab.models.spark import SparkALS, stop_spark
     systems = {"nnls_als": REGISTRY["nnls_als"], "spark_als": SparkALS}
+    shell.one_blas_thread()
     print(f"per iteration = (fit of {1 + args.extra} - fit of 1) / {args.extra}, best of "
           f"{args.repeat}; rank {SETTINGS['num_components']}, l2 = regParam = {SETTINGS['l2']}; "
           f"{os.cpu_count()} cores")
     print(f"{'shape':>5} {'ratings':>11} {'system':>9} {'first fit':>10} {'set-up':>8} "
           f"{'s/iter':>8}")
     rows = []
-    for size in args.sizes:
-        ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
-        for name, model_class in systems.items():
-            row = {"size": size, "ratings": len(ratings), "system": name,
-                   **time_system(model_class, ratings, args.extra, args.repeat)}
-            rows.append(row)
-            print(f"{size:>5} {len(ratings):>11,} {name:>9} {row['first_fit_seconds']:>9.1f}s "
-                  f"{row['setup_seconds']:>7.1f}s {row['seconds_per_iteration']:>8.2f}",
-                  flush=True)
-        ours, spark = (rows[-2]["seconds_per_iteration"], rows[-1]["seconds_per_iteration"])
-        print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    pd.DataFrame(rows).to_csv(temporary, index=False)
-    os.replace(temporary, args.output)
+    try:
+        with shell.on_ctrl_c(f"{args.output} was not written", cleanup=stop_quietly):
+            for size in args.sizes:
+                ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
+                for name, model_class in systems.items():
+                    row = {"size": size, "ratings": len(ratings), "system": name,
+                           **time_system(model_class, ratings, args.extra, args.repeat)}
+                    rows.append(row)
+                    print(f"{size:>5} {len(ratings):>11,} {name:>9} "
+                          f"{row['first_fit_seconds']:>9.1f}s {row['setup_seconds']:>7.1f}s "
+                          f"{row['seconds_per_iteration']:>8.2f}", flush=True)
+                ours, spark = (rows[-2]["seconds_per_iteration"],
+                               rows[-1]["seconds_per_iteration"])
+                print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
+    finally:
+        stop_spark()
+    shell.write_atomically(args.output, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
     print(f"wrote {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(shell.run(main))

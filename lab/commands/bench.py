@@ -1,6 +1,6 @@
 """Time the exercise's NMF and the lab's compiled masked updates against scikit-learn's NMF.
 
-    python -m lab.benchmarks.bench_nmf          # from the repository root
+    python -m lab.commands.bench          # from the repository root (make bench)
 
 Problems
     digits (1797 x 64), M = 10 and 16, 1000 iterations;
@@ -43,6 +43,7 @@ Claims checked (those of the README's Performance section)
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
 import warnings
@@ -56,9 +57,8 @@ from sklearn.decomposition import NMF
 import lab.nmf
 import nmf_core
 from lab import kernels
+from lab.commands import shell
 from lab.ratings import RatingIndex, load_movielens
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def movielens_matrices(path: Path):
@@ -184,9 +184,10 @@ def main(argv=None) -> int:
                         help="digits: best of this many runs")
     parser.add_argument("--only", default="", help="run only problems whose name contains this")
     parser.add_argument("--memory-iterations", type=int, default=20)
-    parser.add_argument("--data", type=Path, default=ROOT / "data" / "ml-100k")
+    parser.add_argument("--data", type=Path, default=shell.ROOT / "data" / "ml-100k")
     args = parser.parse_args(argv)
     n = args.iterations
+    shell.one_blas_thread()
 
     digits = load_digits().data
     zero_filled, observed = movielens_matrices(args.data)
@@ -286,4 +287,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(shell.run(main))

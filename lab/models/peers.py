@@ -5,9 +5,10 @@ library's model on the training ratings and keeps the dense (n_users, n_movies) 
 its predictions, so that the validation search, the refit, the metrics and the cold-start
 fallback are exactly those of our own models.
 
-The libraries are imported inside the methods: this module loads in the main environment
-(the report needs the labels, the tests the rules and grids), while the models fit only in
-``.venv-peers`` (``make peers``), made from ``lab/peers/requirements.txt``; there
+The libraries are imported inside the methods: this module loads in every environment
+(the report needs the labels, the tests the rules and grids, :data:`lab.models.REGISTRY`
+the keys and their environment), while the models fit only in their ``environment``,
+``.venv-peers`` (``make peers``), made from ``requirements-peers.txt``; there
 :mod:`lab.models` registers them.
 
 Where a library predicts one pair at a time, the dense matrix is computed from its fitted
@@ -30,15 +31,14 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lab.base import PENALTY, RANK, SEED, integer, real
-from lab.interface import Model
-from lab.interface import library_version
+from lab.interface import Model, integer_seed, library_version
 from lab.ratings import RatingIndex
 
 #: Pairs compared with the library's own prediction, and the largest difference allowed.
 CHECKED_PAIRS = 300
 CHECK_TOLERANCE = 1e-6
 
-__all__ = ["PEERS", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF", "ImplicitALS",
+__all__ = ["PEERS", "Peer", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF", "ImplicitALS",
            "MyFMBayesianFM", "MyFMBayesianFMImplicit", "CornacBPR", "knn_votes",
            "side_features", "fm_scores"]
 
@@ -55,8 +55,8 @@ def _check_against(scores: np.ndarray, predict, users, movies, random_state: int
     if worst > CHECK_TOLERANCE:
         raise RuntimeError(f"the dense predictions differ from the library's own by up to "
                            f"{worst:.3g} (allowed {CHECK_TOLERANCE:g}): the formula used for "
-                           "the dense matrix does not match this library version; pin the "
-                           "version of lab/peers/requirements.txt.")
+                           "the dense matrix does not match this library version; install the "
+                           "version pinned in requirements-peers.txt.")
 
 
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
@@ -65,25 +65,17 @@ def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
 
 
-def library_seed(random_state) -> int:
-    """The integer seed handed to a library (each takes an int): an integer as it is; from a
-    Generator or RandomState, the next draw of it; for None, a fresh one."""
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
-    if random_state is None or isinstance(random_state, np.random.Generator):
-        return int(np.random.default_rng(random_state).integers(2**31 - 1))
-    return int(random_state)
-
-
 class Peer(Model):
     """A library's model: ``_dense()`` fits it on ``self.ratings_`` (its seed ``self.seed_``,
-    from ``random_state`` by :func:`library_seed`) and returns its score of every
-    (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the library's own
-    prediction of those cells, for the cells of ``trained_()`` (the users and movies the
-    library was trained on)."""
+    from ``random_state`` by :func:`lab.interface.integer_seed`) and returns its score of
+    every (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the library's
+    own prediction of those cells, for the cells of ``trained_()`` (the users and movies the
+    library was trained on).  A subclass names the module of its library in ``needs``."""
+
+    environment = ".venv-peers"
 
     def _fit(self, ratings):
-        self.seed_ = library_seed(self.params["random_state"])
+        self.seed_ = integer_seed(self.params["random_state"])
         self.scores_ = self._dense()
 
     def _score_rows(self, rows):
@@ -106,7 +98,7 @@ class SurprisePeer(Peer):
     Surprise has no fold-in: it predicts an unknown user by the baseline alone, whatever
     they rated; ``fold_in`` raises NotImplementedError."""
 
-    library = library_version("scikit-surprise")
+    library, needs = library_version("scikit-surprise"), ("surprise",)
 
     def _surprise_fit(self, algorithm) -> None:
         from surprise import Dataset, Reader
@@ -256,7 +248,7 @@ class ImplicitALS(Peer):
     (the stars do not enter, as in the fit)."""
 
     key, label = "implicit_als", "weighted ALS on who rated what (Hu, Koren & Volinsky 2008)"
-    library = library_version("implicit")
+    library, needs = library_version("implicit"), ("implicit",)
     predicts_ratings, select_by = False, "precision"
     defaults = {"factors": 32, "regularization": 10.0, "alpha": 0.0, "iterations": 15,
                 "random_state": 0}
@@ -308,7 +300,7 @@ class CornacBPR(Peer):
     factors); ``fold_in`` raises NotImplementedError."""
 
     key, label = "cornac_bpr", "Bayesian personalized ranking (Rendle et al. 2009)"
-    library = library_version("cornac")
+    library, needs = library_version("cornac"), ("cornac",)
     predicts_ratings, select_by = False, "precision"
     defaults = {"k": 50, "max_iter": 500, "learning_rate": 0.01, "lambda_reg": 0.01,
                 "random_state": 0}
@@ -391,7 +383,7 @@ class MyFMBayesianFM(Peer):
 
     key = "myfm_bfm"
     label = "Bayesian factorization machine, Gibbs sampling, user + movie (Rendle 2013)"
-    library = library_version("myfm")
+    library, needs = library_version("myfm"), ("myfm",)
     #: Add who rated what as features (the key ``myfm_bfm_implicit``).
     implicit: ClassVar[bool] = False
     # n_sweeps: myFM's n_iter, its Gibbs sweeps (at least one; the lab's n_iter allows 0)

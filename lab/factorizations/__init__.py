@@ -1,0 +1,49 @@
+"""The factorizations the exercise's multiplicative updates are compared with, one module each.
+
+Each works on the observed cells of a (users x movies) matrix and takes from
+:mod:`lab.base` its input validation (:func:`lab.base.validate`), the way its parameter
+rules are checked (its own ``RULES_*`` mapping, :func:`lab.base.check_params`), the start
+of :func:`nmf_core.non_negative` (:func:`nmf_core.start`), the count-scaled penalty,
+the stopping rule and the result convention (``losses[0]`` is the objective at the start);
+where one departs from these, its docstring says how.  All but the Bayesian model fold
+new rows into a fitted model (``fold_into=``) with their own training half-step.
+
+* :func:`als` (:mod:`~lab.factorizations.alternating`) - regularized alternating least
+  squares (Zhou et al. 2008); with ``nonnegative=True`` NNLS-ALS, ``Z, H >= 0``, each row
+  an exact non-negative least-squares problem (Bro & De Jong 1997);
+* :func:`biased_non_negative` (:mod:`~lab.factorizations.biased`) - mean + user and item
+  biases + a non-negative interaction (the biased model of Koren, Bell & Volinsky 2009,
+  with the factors constrained), and :func:`biases`, the same model without the
+  interaction; both return a :class:`BiasedResult`;
+* :func:`truncated_svd` (:mod:`~lab.factorizations.svd`) - the best rank-M approximation
+  of a complete matrix (PureSVD of a zero-filled matrix, Cremonesi, Koren & Turrin 2010);
+* :func:`implicit_nnls_als` (:mod:`~lab.factorizations.implicit`) - non-negative ALS on
+  implicit feedback, every unrated cell a weak zero (Hu, Koren & Volinsky 2008), for
+  ranking;
+* :func:`bayesian_non_negative` (:mod:`~lab.factorizations.bayesian`) - the biased
+  non-negative model with priors instead of penalties, its posterior mean
+  (:class:`PosteriorMean`) sampled by Gibbs sweeps (Schmidt, Winther & Hansen 2009;
+  Salakhutdinov & Mnih 2008).  It has no ``fold_into``.
+
+What they share is in :mod:`~lab.factorizations.cells` (the observed cells,
+:func:`predict_cells`, :data:`RULES_ITERATIVE`) and :mod:`~lab.factorizations.rows` (the
+exact row solves of ALS, NNLS-ALS and the biased model).
+
+Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
+of a dense input and the stored non-NaN entries of a sparse one, the natural
+reading of a ratings matrix; ``mask=None`` means every cell.  Predictions are
+formed at observed cells only, so with ``mask="observed"`` nothing of size
+users x movies is allocated for a sparse input.
+"""
+
+from __future__ import annotations
+
+from lab.factorizations.alternating import als
+from lab.factorizations.bayesian import PosteriorMean, bayesian_non_negative
+from lab.factorizations.biased import BiasedResult, biased_non_negative, biases
+from lab.factorizations.cells import RULES_ITERATIVE, predict_cells
+from lab.factorizations.implicit import implicit_nnls_als
+from lab.factorizations.svd import truncated_svd
+
+__all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
+           "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells"]

@@ -1,0 +1,207 @@
+"""The biased non-negative model and the biases alone: :func:`biased_non_negative`,
+:func:`biases` and their result, :class:`BiasedResult`.
+
+Both fit ``mu + user bias + item bias (+ Z H, Z, H >= 0)`` on the observed cells by the same
+exact half-steps (:func:`_biased_half_step`: each row's factors and bias together, compiled
+where numba is, with the row solves of :mod:`lab.factorizations.rows`).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab.base import PENALTY, check_params, check_rank, finished, fixed_H, penalty
+from lab.factorizations.cells import RULES_ITERATIVE, _observed, predict_cells
+from lab.factorizations.rows import _blocks, _normal_equations, _solve_compiled, _solve_nonneg
+from nmf_core import start
+
+
+class BiasedResult(NamedTuple):
+    """``x_ij ~ mu + user_bias_i + item_bias_j + Z[i] @ H[:, j]`` with Z, H >= 0.
+
+    Attributes
+    ----------
+    mu : float
+        The fixed global level (the mean observed value).
+    user_bias : ndarray of shape (n,)
+    item_bias : ndarray of shape (m,)
+    Z : ndarray of shape (n, M), non-negative
+    H : ndarray of shape (M, m), non-negative
+    losses : ndarray of shape (iterations done + 1,)
+        The penalized objective, ``losses[0]`` at the start.
+    """
+
+    mu: float
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    Z: np.ndarray
+    H: np.ndarray
+    losses: np.ndarray
+
+    def reconstruction(self) -> np.ndarray:
+        """The model's value of every cell, shape (n, m)."""
+        return self.mu + self.user_bias[:, None] + self.item_bias[None, :] + self.Z @ self.H
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """The model's values at the cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""
+        rows = np.asarray(rows, dtype=np.intp)
+        cols = np.asarray(cols, dtype=np.intp)
+        return (self.mu + self.user_bias[rows] + self.item_bias[cols]
+                + predict_cells(self.Z, self.H, rows, cols))
+
+
+def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask="observed",
+                        l2=0.1, bias_l2=5.0, tol=None, verbose=False,
+                        fold_into=None) -> BiasedResult:
+    """Global mean + user bias + item bias + non-negative interaction, on observed cells.
+
+    The model ``x_ij ~ mu + a_i + c_j + z_i . h_j`` with ``Z, H >= 0`` and
+    ``mu`` the mean observed value minimizes ::
+
+        sum_obs (x_ij - mu - a_i - c_j - z_i . h_j)^2
+          + l2 * (sum_i n_i ||z_i||^2 + sum_j m_j ||h_j||^2)
+          + bias_l2 * (||a||^2 + ||c||^2)
+
+    by block coordinate descent: each half-step updates one side's factors
+    *and* biases together exactly (the bias eliminated in closed form, then
+    a non-negative least-squares problem per row), so the objective never
+    increases.  The biases carry each user's and movie's level; the
+    non-negative part adds only the "who likes what".
+
+    Parameters
+    ----------
+    data, num_components, n_iter, random_state, mask, l2, tol, verbose
+        As in :func:`lab.factorizations.als`.  The start is the common one with ``s``
+        the mean absolute deviation from ``mu`` (what the interaction models); the
+        biases start at 0.
+    bias_l2 : float >= 0, default 5.0
+        Penalty on the biases (unweighted: it shrinks a bias towards 0 like
+        ``bias_l2`` extra ratings at the mean).
+    fold_into : BiasedResult, optional
+        Keep its ``H``, item biases and ``mu``; fit only the rows of ``data``
+        (their factors and biases): a new user of a fitted model.
+
+    Returns
+    -------
+    BiasedResult
+        ``mu``, ``user_bias`` (n,), ``item_bias`` (m,), ``Z`` (n, M),
+        ``H`` (M, m), ``losses``; ``reconstruction()`` and ``predict(rows, cols)``.
+
+    References
+    ----------
+    Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques for
+    recommender systems", IEEE Computer 42 (2009), 30-37.
+    """
+    obs = _observed(data, mask, non_negative=False)
+    M = check_rank(num_components, obs.shape, "biased_non_negative", fold_into)
+    return _fit_biased(obs, M, "biased_non_negative", fold_into,
+                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                                      dict(n_iter=n_iter, random_state=random_state, l2=l2,
+                                           bias_l2=bias_l2, tol=tol, verbose=verbose),
+                                      "biased_non_negative"))
+
+
+def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=False,
+           fold_into=None) -> BiasedResult:
+    """The baseline ``x_ij ~ mu + a_i + c_j``: :func:`biased_non_negative` without interaction.
+
+    Minimizes ``sum_obs (x_ij - mu - a_i - c_j)^2 + bias_l2 * (||a||^2 + ||c||^2)``
+    by the same exact half-steps, which here are the closed forms
+    ``a_i = sum_j (x_ij - mu - c_j) / (n_i + bias_l2)`` and likewise for ``c``.
+    A row or column without observed cells gets bias 0, so its prediction is
+    ``mu`` plus the other side's bias.  Parameters as in :func:`biased_non_negative`, with
+    defaults of their own here (``n_iter=10``, ``bias_l2=10``).
+
+    Returns
+    -------
+    BiasedResult
+        With ``Z`` of shape (n, 0) and ``H`` of shape (0, m).
+    """
+    obs = _observed(data, mask, non_negative=False)
+    return _fit_biased(obs, 0, "biases", fold_into,
+                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                                      dict(n_iter=n_iter, random_state=0, l2=0.0,
+                                           bias_l2=bias_l2, tol=tol, verbose=verbose), "biases"))
+
+
+def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, tol,
+                verbose) -> BiasedResult:
+    n, m = obs.shape
+    if fold_into is None:
+        mu, item_bias, fixed = float(obs.by_row.data.mean()), np.zeros(m), None
+    else:
+        fixed = fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
+        mu, item_bias = _fixed_biases(fold_into, m)
+    level = float(np.abs(obs.by_row.data - mu).mean())
+    Z, H = start((n, m), M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
+    if fixed is not None:
+        H = fixed
+    user_bias = np.zeros(n)
+
+    def objective(rss):
+        return (rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+                + bias_l2 * float(user_bias @ user_bias + item_bias @ item_bias))
+
+    losses = np.empty(n_iter + 1)
+    losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
+    t = 0
+    while not finished(losses, t, n_iter, tol, verbose, name):
+        Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
+                                              obs.row_counts, Z)
+        if fixed is None:
+            HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
+                                                   obs.col_counts, H.T)
+            H = HT.T.copy()
+        t += 1
+        losses[t] = objective(rss)
+    return BiasedResult(mu, user_bias, item_bias, Z, H, losses[:t + 1])
+
+
+def _fixed_biases(fold_into, m: int):
+    """``(mu, item_bias)`` of a biased fit that new rows are folded into."""
+    mu, item_bias = getattr(fold_into, "mu", None), getattr(fold_into, "item_bias", None)
+    if not isinstance(item_bias, np.ndarray) or item_bias.shape != (m,) \
+            or not np.isfinite(item_bias).all() or not np.isfinite(mu):
+        raise ValueError(f"fold_into must be a BiasedResult with finite mu and item_bias of "
+                         f"shape ({m},); got {type(fold_into).__name__}.")
+    return float(mu), np.array(item_bias, dtype=np.float64)
+
+
+def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):
+    """Exact update of one side's (factors >= 0, free bias) given the other side.
+
+    For each row r with observed columns J: minimize over z >= 0 and free b
+    ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with
+    ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
+    (Schur complement), leaving an NNLS in z; then
+    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Compiled as in
+    :func:`lab.factorizations.rows._update_side`; the rows left over go block by block in
+    NumPy.  Also returns the residual sum of squares at the new values, summed in row order.
+    """
+    rows_total, M = values.shape[0], F.shape[1]
+    z, bias, squares = np.empty((rows_total, M)), np.empty(rows_total), np.empty(rows_total)
+    pending = _solve_compiled(values, F, l2 * n, True, previous, z, squares, mu=mu,
+                              bias_other=bias_other, bias_l2=bias_l2, bias_out=bias)
+    if pending is not None and pending.size == 0:
+        return z, bias, float(squares.sum())
+    targets = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
+                             values.indptr), shape=values.shape, copy=False)
+    for rows in _blocks(pending, rows_total):
+        # F_J'F_J, F_J't, F_J'1, sum t, t't
+        G, Ft, g, t_sum, tt = _normal_equations(targets[rows], F)
+        count = n[rows]
+        empty = count == 0
+        denom = np.where(empty, 1.0, count + bias_l2)
+        schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
+        rhs = Ft - g * (t_sum / denom)[:, None]
+        x = z[rows] = (_solve_nonneg(schur, rhs, l2 * count, empty, previous[rows]) if M
+                       else np.zeros((count.size, 0)))          # biases alone
+        gx = np.einsum("nk,nk->n", g, x)
+        c = bias[rows] = np.where(empty, 0.0, (t_sum - gx) / denom)
+        # ||t - F x - c||^2 expanded
+        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, Ft) - 2 * c * t_sum
+                         + np.einsum("nk,nkl,nl->n", x, G, x) + 2 * c * gx + count * c * c)
+    return z, bias, float(squares.sum())

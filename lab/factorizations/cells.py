@@ -1,0 +1,90 @@
+"""What the factorizations of :mod:`lab.factorizations` share: the observed cells they fit
+and the model's values at given cells.
+
+* :func:`_observed` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
+  observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
+  :mod:`lab.factorizations`' docstring;
+* :func:`predict_cells`: ``Z @ H`` at the cells asked for only, a block of cells at a time;
+* :data:`RULES_ITERATIVE`: the parameter rules the iterative factorizations share.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab.base import FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, validate
+from lab.base import _csr_from_cells
+
+#: The rules of the parameters the iterative factorizations share.
+RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
+                   "tol": TOLERANCE, "verbose": FLAG}
+
+_PREDICT_CHUNK = 1 << 19  # observed cells handled at a time when predicting
+
+
+def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK):
+    """Values of ``Z @ H`` at the cells ``(rows[t], cols[t])`` only, ``chunk`` cells at a time.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n, M)
+    H : ndarray of shape (M, m)
+    rows, cols : int arrays of shape (n_cells,)
+    chunk : int
+        Memory stays ``O(chunk * M)``.
+
+    Returns
+    -------
+    ndarray of shape (n_cells,)
+    """
+    rows = np.asarray(rows, dtype=np.intp)
+    cols = np.asarray(cols, dtype=np.intp)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    Ht = np.ascontiguousarray(H.T)
+    for start in range(0, rows.shape[0], chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
+    return out
+
+
+class _Observed(NamedTuple):
+    """The observed cells, by row (CSR, n x m) and by column (CSR of the transpose, m x n)."""
+
+    by_row: sp.csr_matrix
+    by_col: sp.csr_matrix
+    row_counts: np.ndarray   # float64 (n,): n_i, observed cells of row i
+    col_counts: np.ndarray   # float64 (m,): m_j
+
+    @property
+    def shape(self):
+        return self.by_row.shape
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The row of each observed cell, in ``by_row``'s (row-major) order."""
+        return np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
+
+    def squared_error(self, Z, H, offset=None) -> float:
+        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order."""
+        residual = self.by_row.data - predict_cells(Z, H, self.rows, self.by_row.indices)
+        if offset is not None:
+            residual -= offset
+        return float(residual @ residual)
+
+
+def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
+    """Validate ``data`` and ``mask`` (:func:`lab.base.validate`); group the observed cells."""
+    checked = validate(data, mask, name=name, non_negative=non_negative)
+    X = checked.X
+    if not checked.masked:                 # every cell is observed: store them all, zeros too
+        dense = X.toarray() if sp.issparse(X) else X
+        rows, cols = np.indices(dense.shape).reshape(2, -1)
+        X = _csr_from_cells(rows, cols, dense.ravel(), dense.shape)
+    by_row = sp.csr_matrix(X)
+    by_col = by_row.T.tocsr()
+    by_col.sort_indices()
+    return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
+                     np.diff(by_col.indptr).astype(np.float64))

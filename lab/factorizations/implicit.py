@@ -1,0 +1,106 @@
+"""Non-negative ALS on implicit feedback (who rated what, every unrated cell a weak zero):
+:func:`implicit_nnls_als`."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lab.base import PENALTY, FitResult, check_params, check_rank, finished, fixed_H
+from lab.factorizations.cells import RULES_ITERATIVE, _observed, predict_cells
+from lab.factorizations.rows import _blocks, _solve_nonneg
+from nmf_core import start
+
+
+def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="observed",
+                      l2=30.0, alpha=3.0, tol=None, verbose=False, fold_into=None) -> FitResult:
+    """Non-negative ALS on implicit feedback: who rated what, weighted by confidence.
+
+    The model of Hu, Koren & Volinsky (2008) with ``Z, H >= 0``: every cell has
+    a preference ``p_ij`` (1 at an observed cell, 0 elsewhere; the values are
+    not used) and a confidence ``c_ij`` (``1 + alpha`` at an observed cell, 1
+    elsewhere), and the objective over *all* cells is ::
+
+        sum_ij c_ij (p_ij - z_i . h_j)^2 + l2 * (||Z||^2 + ||H||^2)
+
+    Each half-step solves, for every row, the non-negative least-squares
+    problem with Gram matrix ``H H' + alpha * sum_obs h_j h_j' + l2 I``
+    (:func:`lab.factorizations.rows._solve_nonneg`), so the objective never increases.
+    Scores ``Z H`` rank the movies a user is likely to rate, as the zero-filled NMF does,
+    but with the unobserved cells counted as weak, not as certain, zeros.
+
+    Parameters
+    ----------
+    data, num_components, n_iter, random_state, mask, tol, verbose, fold_into
+        As in :func:`lab.factorizations.als`; ``mask`` marks the observed cells (the
+        positives).
+    l2 : float >= 0, default 30.0
+        Penalty on the squared norms of Z and H (not count-scaled: every row
+        sees all cells).
+    alpha : float >= 0, default 3.0
+        Extra confidence of an observed cell.
+
+    Returns
+    -------
+    FitResult
+        ``losses`` holds the objective above, ``losses[0]`` at the start.
+
+    References
+    ----------
+    Y. Hu, Y. Koren and C. Volinsky, "Collaborative filtering for implicit
+    feedback datasets", IEEE ICDM 2008.
+    """
+    obs = _observed(data, mask, non_negative=False)
+    M = check_rank(num_components, obs.shape, "implicit_nnls_als", fold_into)
+    options = check_params({**RULES_ITERATIVE, "alpha": PENALTY},
+                           dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
+                                verbose=verbose, alpha=alpha), "implicit_nnls_als")
+    n, m = obs.shape
+    Z, H = start((n, m), M, 1.0, options["random_state"])
+    fixed = fixed_H(fold_into, M, m, non_negative=True)
+    if fixed is not None:
+        H = fixed
+    positives = [sp.csr_matrix((np.ones(part.nnz), part.indices, part.indptr), shape=part.shape)
+                 for part in (obs.by_row, obs.by_col)]
+    l2, alpha = options["l2"], options["alpha"]
+    rows = obs.rows
+
+    def objective(Z, H):
+        # sum_all (p - zh)^2 = |P|^2 - 2 <P, ZH> + <Z'Z, HH'>; plus alpha * sum_obs (1 - zh)^2
+        at_observed = predict_cells(Z, H, rows, positives[0].indices)
+        everywhere = positives[0].nnz - 2 * at_observed.sum() + np.vdot(Z.T @ Z, H @ H.T)
+        return float(everywhere + alpha * np.sum((1 - at_observed) ** 2)
+                     + l2 * (np.vdot(Z, Z) + np.vdot(H, H)))
+
+    losses = np.empty(options["n_iter"] + 1)
+    losses[0] = objective(Z, H)
+    t = 0
+    while not finished(losses, t, options["n_iter"], options["tol"], options["verbose"],
+                        "implicit_nnls_als"):
+        Z = _implicit_side(positives[0], H.T, l2, alpha, Z)
+        if fixed is None:
+            H = _implicit_side(positives[1], Z, l2, alpha, H.T).T.copy()
+        t += 1
+        losses[t] = objective(Z, H)
+    return FitResult(Z, H, losses[:t + 1])
+
+
+def _implicit_side(positive, F, l2, alpha, previous):
+    """New rows ``x >= 0`` minimizing ``sum_j c_j (p_j - x . f_j)^2 + l2 ||x||^2`` for each row.
+
+    ``positive`` (n, m) holds the observed cells as ones; ``F`` (m, M) is fixed.  The Gram
+    matrix is ``F'F + alpha * sum_obs f_j f_j'`` (one product with the (m, M*M) outer
+    products of F's rows), the right-hand side ``(1 + alpha) * sum_obs f_j``.
+    """
+    n, M = positive.shape[0], F.shape[1]
+    base = F.T @ F
+    outer = (F[:, :, None] * F[:, None, :]).reshape(F.shape[0], M * M)
+    out = np.empty((n, M))
+    for block in _blocks(None, n):
+        rows = positive[block]
+        G = base[None] + alpha * np.asarray(rows @ outer).reshape(-1, M, M)
+        b = (1 + alpha) * np.asarray(rows @ F)
+        size = G.shape[0]
+        out[block] = _solve_nonneg(G, b, np.full(size, l2), np.zeros(size, dtype=bool),
+                                   previous[block])
+    return out

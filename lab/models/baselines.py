@@ -1,0 +1,62 @@
+"""The baselines: the global mean, the user and movie biases, popularity."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab import factorizations
+from lab.base import PENALTY
+from lab.interface import Model
+
+
+class GlobalMean(Model):
+    """Every prediction is the mean training rating."""
+
+    key, label = "global_mean", "global mean"
+
+    def _fit(self, ratings):
+        self.mean_ = float(ratings["rating"].mean())
+
+    def _score_rows(self, rows):
+        return np.full((len(rows), self.index_.shape[1]), self.mean_)
+
+    def _fold_in(self, query):
+        return np.full(self.index_.shape[1], self.mean_)
+
+
+class Biases(Model):
+    """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`)."""
+
+    key, label = "biases", "user + movie biases"
+    defaults = {"bias_l2": 10.0}
+    rules = {"bias_l2": PENALTY}
+    grid = {"bias_l2": [5.0, 15.0]}
+
+    def _fit(self, ratings):
+        self.result_ = factorizations.biases(self._rated, **self.params)
+        self.losses_ = self.result_.losses
+
+    def _score_rows(self, rows):
+        r = self.result_
+        return r.mu + r.user_bias[rows, None] + r.item_bias[None, :]
+
+    def _fold_in(self, query):
+        new = factorizations.biases(self.index_.query_row(query, self.ratings_, None),
+                                    fold_into=self.result_, **self.params)
+        return new.reconstruction()[0]
+
+
+class Popularity(Model):
+    """The most-rated movies first, for everyone (it ranks; it predicts no rating)."""
+
+    key, label = "popularity", "popularity (most-rated first)"
+    predicts_ratings, select_by = False, "precision"
+
+    def _fit(self, ratings):
+        self.counts_ = np.asarray((self._rated != 0).sum(axis=0), dtype=float).ravel()
+
+    def _score_rows(self, rows):
+        return np.broadcast_to(self.counts_, (len(rows), self.counts_.size)).copy()
+
+    def _fold_in(self, query):
+        return self.counts_.copy()

@@ -1,0 +1,165 @@
+"""The report of the evaluation: what ``make evaluate`` and ``make peers`` print and write.
+
+From the result rows of :func:`lab.evaluation.evaluate_fold` (one per model and fold, the
+columns :data:`lab.evaluation.EVALUATION_COLS`):
+
+* :func:`catalogue` - per model its description, ``non_negative`` and ``library``;
+* :func:`text` - the fold means (± standard deviation) and the best models, as printed;
+* :func:`figures` - two bar charts, RMSE and precision@10, by file name;
+* :func:`markdown` - ``build/evaluation.md``: the protocol, the table, the best models,
+  the figures;
+* :func:`combined` - this run's rows with those of the other run's CSV (ours or the
+  peers'), when it holds the same folds, so that both stand in one report.
+
+Nothing here writes a file: the command (:mod:`lab.commands.evaluate`) does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from lab import evaluation
+from lab.models import REGISTRY
+
+METRICS = evaluation.METRICS
+PRECISION = f"precision_at_{evaluation.TOP_N}"
+#: The figures of the report: file name -> (metric, axis title, lower is better).
+FIGURES = {"evaluation_rmse.png": ("rmse", "RMSE (lower is better)", True),
+           "evaluation_precision.png": (PRECISION,
+                                        f"precision@{evaluation.TOP_N} (higher is better)",
+                                        False)}
+
+
+def catalogue(results: pd.DataFrame) -> pd.DataFrame:
+    """Per model: its label (from the model classes, those of other environments included),
+    ``non_negative`` and ``library`` (from the result rows, as the run that produced them
+    recorded them)."""
+    table = results.groupby("model", sort=False)[["non_negative", "library"]].first()
+    table["non_negative"] = table["non_negative"].astype(str).str.lower() == "true"
+    labels = {cls.key: cls.label for cls in [*REGISTRY.values(), *REGISTRY.elsewhere.values()]}
+    table.insert(0, "description", [labels.get(m, "") for m in table.index])
+    return table
+
+
+def _best_line(label, values, catalogue, lower_is_better):
+    values = values.dropna()
+    if values.empty:
+        return f"{label}: no model evaluated"
+    name = values.idxmin() if lower_is_better else values.idxmax()
+    return f"{label}: {values[name]:.4f} ({name}, {catalogue.loc[name, 'library']})"
+
+
+def summary_lines(summary: pd.DataFrame, models: pd.DataFrame) -> list[str]:
+    """The best RMSE and precision@10, among the non-negative models and among all."""
+    non_negative = models.index[models["non_negative"]]
+    rmse, precision = summary[("rmse", "mean")], summary[(PRECISION, "mean")]
+    return [_best_line("best non-negative RMSE", rmse[rmse.index.isin(non_negative)], models, True),
+            _best_line("best RMSE", rmse, models, True),
+            _best_line("best non-negative precision@10",
+                       precision[precision.index.isin(non_negative)], models, False),
+            _best_line("best precision@10", precision, models, False)]
+
+
+def _shown(summary: pd.DataFrame) -> pd.DataFrame:
+    shown = pd.DataFrame(index=summary.index)
+    for metric in METRICS:
+        mean, std = summary[(metric, "mean")], summary[(metric, "std")].fillna(0)
+        digits = 1 if metric == "fit_seconds" else 4
+        shown[metric] = [("—" if pd.isna(m) else f"{m:.{digits}f} ± {s:.{digits}f}")
+                         for m, s in zip(mean, std)]
+    return shown
+
+
+def text(results: pd.DataFrame) -> str:
+    """The fold means of every model and the best models, as the command prints them."""
+    summary, models = evaluation.summarize(results), catalogue(results)
+    shown = _shown(summary)
+    shown.insert(0, "library", models.loc[shown.index, "library"])
+    lines = [f"Fold means over {results['fold'].nunique()} fold(s) "
+             "(± standard deviation across folds):", "", shown.to_string(), ""]
+    return "\n".join(lines + summary_lines(summary, models))
+
+
+def figure(summary: pd.DataFrame, models: pd.DataFrame, metric: str, title: str,
+           lower_is_better: bool) -> Figure:
+    """A bar chart of ``metric``'s fold means with their standard deviations, best first;
+    orange: non-negative factors, hatched: other libraries."""
+    values = summary[(metric, "mean")].dropna().sort_values(ascending=lower_is_better)
+    errors = summary.loc[values.index, (metric, "std")].fillna(0)
+    colors = ["#dd8452" if models.loc[m, "non_negative"] else "#4c72b0" for m in values.index]
+    labels = [m if models.loc[m, "library"] == "ours" else f"{m} ({models.loc[m, 'library']})"
+              for m in values.index]
+    fig = Figure(figsize=(8, 0.38 * len(values) + 1.2))
+    ax = fig.subplots()
+    bars = ax.barh(labels, values, xerr=errors, color=colors, capsize=2)
+    for bar, model in zip(bars, values.index):
+        if models.loc[model, "library"] != "ours":
+            bar.set_hatch("//")
+            bar.set_edgecolor("white")
+    ax.invert_yaxis()
+    ax.set(xlabel=title, xlim=(0, (values + errors).max() * 1.18),
+           title=f"{title}\nfold means ± standard deviation; orange: non-negative factors; "
+                 "hatched: other libraries")
+    for y, (value, error) in enumerate(zip(values, errors)):
+        ax.text(value + error, y, f"  {value:.3f}", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def figures(results: pd.DataFrame) -> dict[str, Figure]:
+    """The report's figures (:data:`FIGURES`), by file name."""
+    summary, models = evaluation.summarize(results), catalogue(results)
+    return {name: figure(summary, models, metric, title, lower_is_better)
+            for name, (metric, title, lower_is_better) in FIGURES.items()}
+
+
+def _markdown_table(table: pd.DataFrame) -> str:
+    rows = [list(table.columns), ["---"] * len(table.columns),
+            *[[str(value) for value in row] for row in table.itertuples(index=False)]]
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def markdown(results: pd.DataFrame) -> str:
+    """The report (Markdown): the protocol, the fold means of every model, the best
+    models, and the two :data:`FIGURES` (files beside it)."""
+    summary, models = evaluation.summarize(results), catalogue(results)
+    rmse_png, precision_png = FIGURES
+    table = _shown(summary)
+    table.insert(0, "description", models.loc[table.index, "description"])
+    table.insert(1, "non-negative", ["yes" if models.loc[m, "non_negative"] else "no"
+                                     for m in table.index])
+    table.insert(2, "library", models.loc[table.index, "library"])
+    folds = ", ".join(f"u{f}" for f in sorted(results["fold"].unique()))
+    return "\n".join([
+        "# Held-out evaluation of the recommenders on MovieLens-100k", "",
+        f"Folds {folds} (the official splits). For each fold and model, the hyperparameters "
+        "are chosen on a validation split carved from the training ratings, then the model is "
+        "refitted on all of them and scored on the fold's test ratings: RMSE (predictions "
+        "clipped to 1-5 stars; unseen users or movies get the bias baseline) and precision@10 "
+        "and recall@10 over every movie a user did not rate in training (relevant: the user's "
+        "test movies; \"liked\": only those rated 4 or 5). The other libraries' models "
+        "(`library` other than ours; `make peers`) go through the same search, refit and "
+        "scoring. The chosen settings of every fold are in `evaluation.csv` and `peers.csv` "
+        "(`params`).", "",
+        "Fold means ± standard deviation across folds; `fit_seconds` is the refit's wall time.",
+        "", _markdown_table(table.reset_index()), "",
+        *[f"- {line}" for line in summary_lines(summary, models)], "",
+        f"![RMSE of every model]({rmse_png})", "",
+        f"![precision@10 of every model]({precision_png})", ""])
+
+
+def combined(results: pd.DataFrame, other_csv: Path) -> tuple[pd.DataFrame, str]:
+    """``results`` with the rows of ``other_csv`` (the peers' or ours) when that file
+    holds the same folds; and a sentence saying what was combined."""
+    if not other_csv.is_file():
+        return results, f"{other_csv.name} does not exist: the report shows this run only."
+    other = pd.read_csv(other_csv)
+    if set(other["fold"]) != set(results["fold"]):
+        return results, (f"{other_csv.name} holds folds {sorted(set(other['fold']))}, this run "
+                         f"{sorted(set(results['fold']))}: the report shows this run only.")
+    other = other[~other["model"].isin(results["model"])]
+    return (pd.concat([results, other], ignore_index=True),
+            f"the report adds the {other['model'].nunique()} models of {other_csv.name}.")

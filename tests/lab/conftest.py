@@ -1,0 +1,77 @@
+"""Fixtures shared by the tests of lab.factorizations (test_als.py, test_biased.py,
+test_cells.py, test_row_solves.py) and test_base.py: the fits taken by name, a tiny
+problem, and the documented common start; and by the tests of the evaluation and of the
+commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder ``make data`` fills.
+(The tiny MovieLens folder, shared with the ground floor's tests, is tests/conftest.py's.)"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import pytest
+
+from lab import factorizations
+
+#: The fits the tests take by name; NNLS-ALS is ALS with Z, H >= 0.
+FITS_BY_NAME = {"als": factorizations.als,
+                "nnls_als": partial(factorizations.als, nonnegative=True),
+                "biased_non_negative": factorizations.biased_non_negative}
+
+
+@pytest.fixture
+def function(request):
+    """The fit named by the test's parameter ``function``, given indirectly:
+    ``@pytest.mark.parametrize("function", ["als", "nnls_als"], indirect=True)``."""
+    return FITS_BY_NAME[request.param]
+
+
+@pytest.fixture
+def nnls_als():
+    """NNLS-ALS: ``lab.factorizations.als`` with ``nonnegative=True``."""
+    return FITS_BY_NAME["nnls_als"]
+
+
+def _tiny_problem(seed=0, shape=(7, 6), density=0.6):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(1, 6, size=shape).astype(float)
+    mask = rng.random(shape) < density
+    mask[0, :] = False          # a row without observed cells
+    mask[1, 0] = True
+    return X, mask
+
+
+@pytest.fixture
+def tiny_problem():
+    """``tiny_problem(seed=0, shape=(7, 6), density=0.6)``: ratings 1..5 and a mask of the
+    observed cells, row 0 without any, cell (1, 0) observed."""
+    return _tiny_problem
+
+
+def _start(X, mask, M, seed, offset=0.0):
+    """The documented common start: Z0 then H0, |N(0, 1)| * sqrt(s / M), s the mean
+    absolute observed value of what Z H models."""
+    level = np.abs(X[mask] - offset).mean()
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(level / M)
+    Z0 = np.abs(rng.standard_normal((X.shape[0], M))) * scale
+    return Z0, np.abs(rng.standard_normal((M, X.shape[1]))) * scale
+
+
+@pytest.fixture
+def common_start():
+    """``common_start(X, mask, M, seed, offset=0.0)``: the start ``(Z0, H0)`` every iterative
+    factorization draws (:func:`nmf_core.start`), written out."""
+    return _start
+
+
+@pytest.fixture
+def ml_100k():
+    """The MovieLens-100k folder ``make data`` fills, data/ml-100k; the test is skipped
+    where the data are missing."""
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "data" / "ml-100k"
+    if not (folder / "u1.base").is_file():
+        pytest.skip("needs MovieLens-100k in data/ml-100k: run `make data` first")
+    return folder

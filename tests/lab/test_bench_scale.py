@@ -1,0 +1,41 @@
+"""Tests of the pieces of lab/commands/bench_scale.py that compute numbers (not the
+timings): its synthetic ratings, the per-iteration reading and the algorithms' names."""
+
+import numpy as np
+import pytest
+
+
+def test_synthetic_scale_data_has_the_requested_shape():
+    from lab.commands import bench_scale as bench
+    X = bench.synthetic_ratings(60, 40, 700, seed=3)
+    assert X.shape == (60, 40) and X.nnz == 700
+    assert set(np.unique(X.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert len(np.unique(X.data)) >= 4
+    counts = np.diff(X.tocsc().indptr)
+    assert counts.max() > 3 * np.median(counts)              # popular and rare movies
+    np.testing.assert_array_equal(bench.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
+
+
+def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
+    """per_iteration: a fit of k iterations that costs set-up + k * step on a fake clock gives
+    back exactly step and the 1-iteration fit's time; the floating-point counts are those of
+    the documented formulas."""
+    from lab.commands import bench_scale as bench
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def fit(k, set_up=0.7, step=0.25):
+        clock[0] += set_up + k * step
+
+    step, one = bench.per_iteration(fit, extra=3, repeat=2)
+    assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
+    assert bench.FLOP_PER_CELL["nmf_masked"](20) == 240
+    assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 60)
+    assert bench.FLOP_PER_CELL["biased_nmf"](20) == 2 * (800 + 60 + 4)
+    assert set(bench.TARGETS) == set(bench.ALGORITHMS)
+
+
+def test_the_scale_bench_names_its_algorithms_by_their_registry_keys():
+    from lab.commands import bench_scale as bench
+    from lab.models import REGISTRY
+    assert set(bench.ALGORITHMS) <= set(REGISTRY)

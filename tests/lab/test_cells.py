@@ -1,0 +1,51 @@
+"""Tests of what every factorization of lab.factorizations reads and predicts
+(lab.factorizations.cells): the observed cells of dense and sparse input (NaN, a mask, every
+cell with mask=None), the refusal of complex sparse data, and predict_cells."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lab import factorizations
+
+
+def test_observed_means_non_nan_cells_and_none_means_every_cell(nnls_als, tiny_problem):
+    X, mask = tiny_problem(seed=6)
+    with_nan = np.where(mask, X, np.nan)
+    by_nan = nnls_als(with_nan, 2, n_iter=3)                  # default "observed"
+    by_mask = nnls_als(X, 2, mask=mask, n_iter=3)
+    np.testing.assert_allclose(by_nan.H, by_mask.H, atol=1e-12)
+    zero_filled = np.where(mask, X, 0.0)
+    every_cell = factorizations.als(sp.csr_matrix(zero_filled), 2, mask=None, n_iter=3)
+    dense = factorizations.als(zero_filled, 2, mask=None, n_iter=3)
+    np.testing.assert_allclose(every_cell.Z, dense.Z, atol=1e-10)
+    stored_only = factorizations.als(sp.csr_matrix(zero_filled), 2, n_iter=3)
+    assert not np.allclose(stored_only.Z, dense.Z)
+    with pytest.raises(ValueError, match="got the string 'all'"):
+        factorizations.als(X, 2, mask="all")
+
+
+def test_sparse_input_equals_dense_with_mask(nnls_als, tiny_problem):
+    X, mask = tiny_problem(seed=5)
+    sparse = sp.csr_matrix(np.where(mask, X, 0.0))
+    for function in (factorizations.als, nnls_als,
+                     factorizations.biased_non_negative):
+        dense = function(X, 2, mask=mask, n_iter=3, random_state=7)
+        stored = function(sparse, 2, n_iter=3, random_state=7)
+        np.testing.assert_allclose(stored.Z, dense.Z, atol=1e-10)
+        np.testing.assert_allclose(stored.losses, dense.losses, rtol=1e-10)
+
+
+def test_sparse_complex_data_is_refused_like_dense():
+    with pytest.raises(TypeError, match=r"data must be real and numeric; got a sparse matrix of "
+                                        r"dtype complex128"):
+        factorizations.als(sp.csr_matrix(np.ones((3, 3))).astype(complex), 1)
+
+
+# ------------------------------------------------------------------ predictions
+def test_predict_cells_matches_the_full_product():
+    rng = np.random.default_rng(3)
+    Z, H = rng.random((9, 3)), rng.random((3, 8))
+    rows, cols = rng.integers(0, 9, 50), rng.integers(0, 8, 50)
+    np.testing.assert_allclose(factorizations.predict_cells(Z, H, rows, cols, chunk=7),
+                               (Z @ H)[rows, cols], rtol=1e-12)

@@ -1,0 +1,214 @@
+"""Tests of the exact row solves of ALS, NNLS-ALS and the biased model
+(lab.factorizations.rows, and their compiled form in lab.kernels): the objective of every
+fit built on them never increases; the NumPy form goes block by block and never densifies a
+sparse input; the batched non-negative solver is scipy's NNLS, singular systems included;
+and the compiled pass gives the NumPy form's factors, on one thread or two."""
+
+from functools import partial
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.optimize import nnls
+
+from lab import factorizations, kernels
+from lab.factorizations import rows as row_solves
+
+
+# ---------------------------------------------------------------- monotonicity
+@pytest.mark.parametrize("function", ["als", "nnls_als", "biased_non_negative"],
+                         indirect=True)
+def test_objective_never_increases(function):
+    rng = np.random.default_rng(11)
+    X = rng.integers(1, 6, size=(40, 30)).astype(float)
+    mask = rng.random(X.shape) < 0.3
+    losses = function(X, 4, mask=mask, l2=0.02, n_iter=25, random_state=2).losses
+    assert losses.shape == (26,)                 # the start, then one per sweep
+    assert np.all(np.diff(losses) <= 1e-10 * losses[0])
+    assert losses[-1] < 0.9 * losses[0]          # and it does make progress
+
+
+# ------------------------------------------------------------ the sparse path
+class NoDense(sp.csr_matrix):
+    """A sparse matrix that refuses to become dense."""
+
+    def toarray(self, *args, **kwargs):
+        raise AssertionError("densified")
+
+    todense = toarray
+
+
+@pytest.mark.parametrize("function", ["als", "nnls_als", "biased_non_negative"],
+                         indirect=True)
+def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypatch):
+    """The NumPy form of the row solves (what runs without numba) goes block by block."""
+    rng = np.random.default_rng(5)
+    dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(float)
+    X = NoDense(dense)
+    whole = function(X, 3, n_iter=3, random_state=1)
+    monkeypatch.setattr(row_solves, "_ROW_BLOCK", 4)     # many row blocks
+    with kernels.numpy_form():
+        blocked = function(X, 3, n_iter=3, random_state=1)
+    np.testing.assert_allclose(blocked.Z, whole.Z, atol=1e-10)
+    np.testing.assert_allclose(blocked.losses, whole.losses, rtol=1e-10)
+
+
+# ------------------------------------------------- the batched non-negative solver
+@pytest.mark.parametrize("max_rounds, warm", [(0, False), (1, False), (12, False), (12, True)])
+def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
+    rng = np.random.default_rng(12)
+    n, M = 300, 6
+    F = rng.standard_normal((n, 15, M))
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = rng.standard_normal((n, M)) * 3
+    reg = rng.uniform(0, 2, n)
+    empty = np.zeros(n, bool)
+    empty[:3] = True
+    start = rng.random((n, M)) - 0.5 if warm else None
+    x = row_solves._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    for r in range(n):
+        if empty[r]:
+            assert np.all(x[r] == 0)
+            continue
+        A = G[r] + reg[r] * np.eye(M)
+        L = np.linalg.cholesky(A)
+        expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
+        np.testing.assert_allclose(x[r], expected, atol=1e-9)
+    assert (x == 0).any() and (x > 0).any()
+
+
+def test_nonnegative_solver_handles_singular_systems():
+    """l2 = 0 and fewer cells than components: the optimum is still found."""
+    rng = np.random.default_rng(13)
+    n, M = 40, 6
+    F = rng.random((n, 3, M))                      # 3 cells, 6 unknowns: G has rank 3
+    v = rng.random((n, 3)) * 4
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = np.einsum("nrk,nr->nk", F, v)
+    x = row_solves._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    for r in range(n):
+        best = nnls(F[r], v[r])[0]
+        assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
+            np.sum((F[r] @ best - v[r]) ** 2), abs=1e-9)
+    assert x.min() >= 0
+
+
+# ------------------------------------------------------ the compiled row solves
+
+needs_compiled_rows = pytest.mark.skipif(kernels._solve_rows_compiled is None,
+                                         reason="numba missing or switched off")
+
+
+def uneven_wide_ratings(seed, shape=(40, 90)):
+    """Ratings 1..5 on a wide matrix whose rows hold 0 to 60 cells (the blocks of four
+    cells and the one-by-one tail of the compiled pass), columns as uneven."""
+    rng = np.random.default_rng(seed)
+    n, m = shape
+    sizes = np.concatenate([[0, 1, 2, 3, 4, 5, 7, 11], rng.integers(0, 61, n - 8)])
+    rows = np.repeat(np.arange(n), sizes)
+    cols = np.concatenate([np.sort(rng.choice(m, k, replace=False)) for k in sizes])
+    data = rng.integers(1, 6, rows.size).astype(float)
+    return sp.csr_matrix((data, (rows, cols)), shape=shape)
+
+
+FITS = {
+    "als": partial(factorizations.als, n_iter=6),
+    "nnls_als": partial(factorizations.als, nonnegative=True, n_iter=6),
+    "biased": partial(factorizations.biased_non_negative, n_iter=6),
+    "biases": lambda X, M, **kw: factorizations.biases(X, n_iter=4, **kw),
+}
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("name", list(FITS))
+@pytest.mark.parametrize("M", [1, 5, 20])
+def test_compiled_row_solves_match_the_numpy_form(name, M):
+    """Factors, biases and losses of the compiled pass equal the NumPy form's to rounding
+    (with a penalty every row's minimizer is unique)."""
+    X = uneven_wide_ratings(seed=M)
+    options = {} if name == "biases" else {"l2": 0.3}
+    compiled = FITS[name](X, M, **options)
+    with kernels.numpy_form():
+        reference = FITS[name](X, M, **options)
+    scale = np.abs(reference.Z).max(initial=1.0)
+    np.testing.assert_allclose(compiled.Z, reference.Z, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compiled.H, reference.H, rtol=0, atol=1e-9 * scale)
+    np.testing.assert_allclose(compiled.losses, reference.losses, rtol=1e-10)
+    for bias in ("user_bias", "item_bias"):
+        if hasattr(reference, bias):
+            np.testing.assert_allclose(getattr(compiled, bias), getattr(reference, bias),
+                                       rtol=0, atol=1e-9)
+    assert compiled.losses[-1] < compiled.losses[0]
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("name", ["als", "nnls_als", "biased"])
+def test_without_penalty_the_compiled_solves_descend_as_the_numpy_form(name):
+    """l2 = 0: rows and columns with fewer cells than M have many minimizers (the compiled
+    pass leaves them to the NumPy form), so the paths may part; both descend, to objectives
+    within 2 %."""
+    X = uneven_wide_ratings(seed=5)
+    compiled = FITS[name](X, 5, l2=0.0)
+    with kernels.numpy_form():
+        reference = FITS[name](X, 5, l2=0.0)
+    for losses in (compiled.losses, reference.losses):
+        assert np.all(np.diff(losses) <= 1e-9 * losses[0])
+    assert compiled.losses[-1] == pytest.approx(reference.losses[-1], rel=0.02)
+
+
+def nonnegative_problems(seed, count=200, M=7, cells=12):
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((count, cells, M))
+    A = np.einsum("nrk,nrl->nkl", F, F) + rng.uniform(0.01, 2, count)[:, None, None] * np.eye(M)
+    return A, rng.standard_normal((count, M)) * 3
+
+
+@needs_compiled_rows
+@pytest.mark.parametrize("start", ["zero", "random", "solution"])
+def test_compiled_nonnegative_solve_is_scipy_nnls_from_any_feasible_start(start):
+    A, b = nonnegative_problems(seed=14)
+    rng = np.random.default_rng(15)
+    zeros = positives = 0
+    for r in range(len(b)):
+        L = np.linalg.cholesky(A[r])
+        expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
+        x = {"zero": np.zeros(7), "random": rng.random(7) * (rng.random(7) < 0.5),
+             "solution": expected.copy()}[start]
+        assert kernels._nonnegative_solve(A[r], b[r], x)
+        np.testing.assert_allclose(x, expected, rtol=0, atol=1e-10)
+        zeros, positives = zeros + (x == 0).sum(), positives + (x > 0).sum()
+    assert zeros > 100 and positives > 100                 # both sides of the constraint
+
+
+@needs_compiled_rows
+def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
+    """l2 = 0: a row with fewer cells than components is singular; it is reported unsettled
+    (and untouched by the Cholesky step), the others are solved."""
+    X = uneven_wide_ratings(seed=3)
+    M = 6
+    F = np.random.default_rng(4).random((X.shape[1], M))
+    n = X.shape[0]
+    out, squares, settled = np.full((n, M), -1.0), np.empty(n), np.empty(n, dtype=bool)
+    kernels._solve_rows_compiled(X.indptr, X.indices, X.data, F, np.zeros(n), 0.0, np.zeros(1),
+                                 0.0, False, False, np.zeros((n, M)), out, np.empty(n), squares,
+                                 settled)
+    counts = np.diff(X.indptr)
+    np.testing.assert_array_equal(settled, (counts == 0) | (counts >= M))
+    for r in np.flatnonzero(counts >= M):
+        J = X.indices[X.indptr[r]:X.indptr[r + 1]]
+        v = X.data[X.indptr[r]:X.indptr[r + 1]]
+        expected = np.linalg.lstsq(F[J], v, rcond=None)[0]
+        np.testing.assert_allclose(out[r], expected, rtol=0, atol=1e-8)
+        assert squares[r] == pytest.approx(np.sum((F[J] @ expected - v) ** 2), abs=1e-8)
+
+
+@needs_compiled_rows
+@pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
+                    reason="one core: numba cannot run two threads here")
+@pytest.mark.parametrize("name", ["nnls_als", "biased"])
+def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_threads):
+    X = uneven_wide_ratings(seed=9, shape=(120, 300))
+    one, two = on_threads(lambda: FITS[name](X, 8))
+    assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
+    assert np.array_equal(one.losses, two.losses)
+    assert one.losses[-1] < 0.5 * one.losses[0]
