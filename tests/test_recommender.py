@@ -12,11 +12,11 @@ from hypothesis import strategies as st
 
 import nmf_core
 import recommender as rec
-from conftest import write_tiny_movielens
+from tiny_movielens import write_tiny_movielens
 from recommender import GENRES
 
 # The tiny MovieLens (4 users, 6 movies, 12 ratings) and its fixtures movielens, ratings and
-# movies are tests/conftest.py's; write_tiny_movielens writes its files into a folder.
+# movies are tests/conftest.py's; tiny_movielens.write_tiny_movielens writes its files.
 
 
 def _labelled(values, ratings):
