@@ -29,6 +29,33 @@ import nmf_core
 _MASK_OBSERVED = "observed"
 
 
+# --- What every fit of the lab answers ---------------------------------------------------------
+# Each result type of the lab (FitResult here, BiasedResult and PosteriorMean in
+# lab.factorizations) answers scores(rows), every column of the rows asked for, and
+# predict(rows, cols), the cells asked for only; models call nothing else.
+
+_PREDICT_CHUNK = 1 << 19  # cells handled at a time when predicting
+
+
+def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK) -> np.ndarray:
+    """Values of ``Z @ H`` at the cells ``(rows[t], cols[t])`` only, ``chunk`` cells at a time
+    (memory ``O(chunk * M)``), shape ``(len(rows),)``."""
+    rows = np.asarray(rows, dtype=np.intp)
+    cols = np.asarray(cols, dtype=np.intp)
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    Ht = np.ascontiguousarray(H.T)
+    for start in range(0, rows.shape[0], chunk):
+        stop = start + chunk
+        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
+    return out
+
+
+def cell_rows(indptr) -> np.ndarray:
+    """The row of each stored cell of a CSR matrix with row pointers ``indptr``, in order."""
+    indptr = np.asarray(indptr)
+    return np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+
+
 class FitResult(nmf_core.NMFResult):
     """``X ~ Z @ H``: ``Z`` (n, M), ``H`` (M, m), ``losses[t]`` the objective after t steps
     (``losses[0]`` the start).  A subclass of the exercise's :class:`nmf_core.NMFResult`,
@@ -36,9 +63,13 @@ class FitResult(nmf_core.NMFResult):
 
     __slots__ = ()
 
-    def reconstruction(self) -> np.ndarray:
-        """The model's value of every cell, ``Z @ H``, shape (n, m)."""
-        return self.Z @ self.H
+    def scores(self, rows) -> np.ndarray:
+        """``Z @ H`` for the rows asked for, shape (len(rows), m)."""
+        return self.Z[np.asarray(rows, dtype=np.intp)] @ self.H
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """``Z @ H`` at the cells ``(rows[t], cols[t])``, shape ``(len(rows),)``."""
+        return predict_cells(self.Z, self.H, rows, cols)
 
 
 # --- Parameter rules --------------------------------------------------------------------------
@@ -211,7 +242,7 @@ def validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
         return Checked(X, False)
     if mask is None or (isinstance(mask, str) and mask == _MASK_OBSERVED):
         if sp.issparse(X):                                       # the stored entries
-            rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+            rows = cell_rows(X.indptr)
             cols, values = X.indices, X.data
         else:                                                    # the non-NaN cells
             rows, cols = np.nonzero(~np.isnan(X))
@@ -243,7 +274,7 @@ def _mask_cells(mask, shape: tuple):
             raise ValueError(f"mask must have the shape of data {shape}; got shape {mask.shape}.")
         pattern = sp.csr_array(mask, copy=True)
         pattern.sum_duplicates()
-        return np.repeat(np.arange(shape[0]), np.diff(pattern.indptr)), pattern.indices
+        return cell_rows(pattern.indptr), pattern.indices
     array = np.asarray(mask)
     if array.shape != shape:
         raise ValueError(f"mask must have the shape of data {shape}; got shape {array.shape}.")

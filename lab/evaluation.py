@@ -4,10 +4,10 @@ The protocol, in one place (the models it evaluates are those of :data:`lab.mode
 
 * **Splits** - the official folds u1..u5 (``u{k}.base`` 80 %, ``u{k}.test``
   20 % of the ratings; the five test sets are disjoint).
-* **Rating accuracy** - RMSE and MAE on the test ratings, every prediction
-  clipped to the 1-5 star scale.  A test rating whose user or movie has no
-  training rating is predicted by the bias baseline
-  (:func:`lab.factorizations.biases`), whatever the model.
+* **Rating accuracy** - RMSE and MAE of the model's ``predict`` on the test ratings, every
+  prediction clipped to the 1-5 star scale.  A test rating whose user or movie has no
+  training rating is predicted by the model's bias baseline (:class:`lab.interface.Model`),
+  whatever the model.
 * **Top-N accuracy** - precision and recall at :data:`TOP_N` over every movie the user
   has not rated in the training set, ranked by :func:`lab.ratings.top_n`;
   relevant = the user's test movies, or only those rated 4 or more ("liked").
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 from sklearn.model_selection import ParameterGrid
 
-from lab import factorizations
 from lab.models import REGISTRY
 from lab.ratings import (RATING_SCALE, RATINGS_COLS, RatingIndex, find_movielens,
                          load_movielens, top_n)
@@ -41,8 +41,6 @@ FOLDS = (1, 2, 3, 4, 5)
 TOP_N = 10
 LIKED_RATING = 4
 VALIDATION_FRACTION = 0.1
-#: Penalty of the bias baseline that predicts cells of users or movies unseen in training.
-FALLBACK_BIAS_L2 = 10.0
 #: The top-N metrics, named from the cut-off: precision and recall at TOP_N, over every
 #: test movie and over the liked ones only.
 TOP_N_METRICS = [f"{what}_at_{TOP_N}{suffix}" for suffix in ("", "_liked")
@@ -106,8 +104,9 @@ def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
 def rating_errors(predicted, actual, scale=RATING_SCALE) -> tuple[float, float]:
     """RMSE and MAE after clipping the predictions to the rating scale [1, 5]."""
     predicted = np.clip(np.asarray(predicted, dtype=float), *scale)
-    error = predicted - np.asarray(actual, dtype=float)
-    return float(np.sqrt(np.mean(error ** 2))), float(np.mean(np.abs(error)))
+    actual = np.asarray(actual, dtype=float)
+    return (float(root_mean_squared_error(actual, predicted)),
+            float(mean_absolute_error(actual, predicted)))
 
 
 def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, float]:
@@ -138,53 +137,36 @@ def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, floa
     return float(np.mean(hits / n)), float(np.mean(hits / n_relevant))
 
 
-def fallback_baseline(train: pd.DataFrame, index: RatingIndex) -> factorizations.BiasedResult:
-    """The bias baseline that predicts cells of users or movies unseen in ``train``."""
-    return factorizations.biases(index.sparse(train), bias_l2=FALLBACK_BIAS_L2)
+def score_split(model, test: pd.DataFrame, scores: np.ndarray | None = None) -> dict[str, float]:
+    """All metrics of a fitted model on a held-out set, through the model's own methods.
 
-
-def score_split(scores, train: pd.DataFrame, test: pd.DataFrame, index: RatingIndex,
-                predicts_ratings: bool = True, baseline=None) -> dict[str, float]:
-    """All metrics of one fitted model on one held-out set.
-
-    ``scores`` (n_users, n_movies) are the model's; test cells of users or movies without
-    any training rating are predicted by ``baseline`` (a
-    :class:`lab.factorizations.BiasedResult`; by default :func:`fallback_baseline`
-    of ``train``).
+    RMSE and MAE from ``model.predict`` of the test pairs (a pair whose user or movie has
+    no training rating gets the model's bias baseline; NaN for a model that only ranks),
+    precision and recall from ``model.scores()`` (or ``scores``, when already computed),
+    every movie rated in training (``model.rated_``) left out of the ranking.
 
     Returns
     -------
-    dict with keys ``rmse``, ``mae`` (NaN when ``predicts_ratings`` is False) and
-    :data:`TOP_N_METRICS`.
+    dict with keys ``rmse``, ``mae`` and :data:`TOP_N_METRICS`.
     """
+    index = model.index_
     rows, cols = index.cells(test)
-    known = index.sparse(train) != 0
-    metrics = {}
-    if predicts_ratings:
-        baseline = fallback_baseline(train, index) if baseline is None else baseline
-        seen_users = np.asarray(known.sum(axis=1)).ravel() > 0
-        seen_movies = np.asarray(known.sum(axis=0)).ravel() > 0
-        unseen = ~(seen_users[rows] & seen_movies[cols])
-        predicted = np.where(unseen, baseline.predict(rows, cols), np.asarray(scores)[rows, cols])
+    metrics = {"rmse": float("nan"), "mae": float("nan")}
+    if model.predicts_ratings:
+        predicted = model.predict(test["user id"].to_numpy(), test["movie id"].to_numpy())
         metrics["rmse"], metrics["mae"] = rating_errors(predicted, test["rating"])
-    else:
-        metrics["rmse"] = metrics["mae"] = float("nan")
+    scores = model.scores() if scores is None else scores
     truth = test["rating"].to_numpy()
     for suffix, keep in (("", truth > 0), ("_liked", truth >= LIKED_RATING)):
         relevant = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
                                  shape=index.shape)
-        precision, recall = top_n_accuracy(scores, known, relevant)
+        precision, recall = top_n_accuracy(scores, model.rated_ != 0, relevant)
         metrics[f"precision_at_{TOP_N}{suffix}"] = precision
         metrics[f"recall_at_{TOP_N}{suffix}"] = recall
     return metrics
 
 
 # --- the search and the folds ---------------------------------------------------------------
-
-def fit_scores(key: str, train: pd.DataFrame, index: RatingIndex, params: Mapping) -> np.ndarray:
-    """``REGISTRY[key](**params)`` fitted on ``train``: its (n_users, n_movies) scores."""
-    return REGISTRY[key](**params).fit(train, index).scores()
-
 
 def select_params(key: str, base: pd.DataFrame, index: RatingIndex,
                   random_state: int = 0) -> tuple[dict, pd.DataFrame]:
@@ -198,17 +180,15 @@ def select_params(key: str, base: pd.DataFrame, index: RatingIndex,
     trials : DataFrame
         One row per candidate: ``params`` (JSON) and its validation metrics.
     """
-    model = REGISTRY[key]
+    cls = REGISTRY[key]
     train, validation = holdout_split(base, random_state=random_state)
-    baseline = fallback_baseline(train, index)
-    candidates = list(ParameterGrid(model.grid)) if model.grid else [{}]
+    candidates = list(ParameterGrid(cls.grid)) if cls.grid else [{}]
     rows = []
     for params in candidates:
-        scores = fit_scores(key, train, index, params)
-        metrics = score_split(scores, train, validation, index, model.predicts_ratings, baseline)
+        metrics = score_split(cls(**params).fit(train, index), validation)
         rows.append({"params": json.dumps(params, sort_keys=True), **metrics})
     trials = pd.DataFrame(rows)
-    column, lower_is_better = SELECTION[model.select_by]
+    column, lower_is_better = SELECTION[cls.select_by]
     best = int(trials[column].idxmin() if lower_is_better else trials[column].idxmax())
     return dict(candidates[best]), trials
 
@@ -243,7 +223,6 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
     _, movies, users = load_movielens(path)
     index = RatingIndex.from_tables(users, movies)
     base, test = load_split(fold, path)
-    baseline = fallback_baseline(base, index)
     rows = []
     for key in (models or REGISTRY):
         cls = REGISTRY[key]
@@ -255,7 +234,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         model = cls(**chosen).fit(base, index)
         scores = model.scores()
         seconds = time.perf_counter() - start
-        metrics = score_split(scores, base, test, index, model.predicts_ratings, baseline)
+        metrics = score_split(model, test, scores)
         rows.append({"model": key, "params": json.dumps(model.params, sort_keys=True,
                                                         default=repr),
                      "fold": fold, **metrics, "fit_seconds": seconds,

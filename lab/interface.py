@@ -4,7 +4,7 @@ Modelled on scikit-learn's estimators and implicit's models::
 
     model = REGISTRY["nnls_als"](num_components=20, l2=0.1, random_state=0)
     model.fit(ratings)                  # 'user id', 'movie id', 'rating' -> self
-    model.predict(user_ids, movie_ids)  # scores of those pairs (ndarray)
+    model.predict(user_ids, movie_ids)  # predictions of those pairs (ndarray; scalars: float)
     model.recommend(user_id, n=10)      # the n best movies the user has not rated (Series)
     model.fold_in({50: 5, 181: 4})      # a new user's score of every movie (Series)
     model.losses_                       # objective per step, losses_[0] the start (or None)
@@ -22,8 +22,16 @@ evaluation's cut-off, higher is better),
 ``defaults`` and ``rules`` (its parameters, checked by :func:`lab.base.check_params`: a
 bad value raises :class:`lab.base.InvalidParameterError` from the constructor) and
 ``grid`` (the candidates of the validation search, one list per parameter).
-It implements ``_fit(ratings)`` and ``_score_rows(rows)``; a model that can fold in a
-new user implements ``_fold_in(query)``.
+It implements ``_fit(ratings)``; a model whose fit is a result of :mod:`lab.factorizations`
+or :mod:`lab.nmf` derives from :class:`ResultModel` and keeps it as ``result_``, which
+answers ``scores(rows)`` and ``predict(rows, cols)`` itself; any other model implements
+``_score_rows(rows)``.  A
+model that can fold in a new user implements ``_fold_in(query)``.
+
+A rating model predicts a pair whose user or movie has no training rating (or is not in
+its index) by the bias baseline of its training ratings, mean + user bias + movie bias
+(:func:`lab.factorizations.biases`, penalty :data:`FALLBACK_BIAS_L2`), as the evaluation
+scores every model; a model that only ranks refuses such a pair.
 """
 
 from __future__ import annotations
@@ -37,7 +45,12 @@ import numpy as np
 import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
+from lab.factorizations import biases
 from lab.ratings import RatingIndex, check_query, top_n
+
+#: Penalty of the bias baseline that predicts the pairs a rating model has no training
+#: rating for (users or movies unseen in training).
+FALLBACK_BIAS_L2 = 10.0
 
 
 class Model:
@@ -69,10 +82,12 @@ class Model:
     def fit(self, ratings: pd.DataFrame, index: RatingIndex | None = None) -> "Model":
         """Fit to ``ratings`` (columns ``'user id'``, ``'movie id'``, ``'rating'``); ``index``
         (a :class:`lab.ratings.RatingIndex`) sets the users and movies scored, by default
-        those of ``ratings``.  Returns the model."""
+        those of ``ratings``.  Returns the model, with ``rated_``, the training ratings as
+        a sparse users x movies matrix of the index."""
         self.index_ = RatingIndex.from_ratings(ratings) if index is None else index
         self.ratings_ = ratings
-        self._rated = self.index_.sparse(ratings)
+        self.rated_ = self.index_.sparse(ratings)
+        self._baseline = None
         self._fit(ratings)
         return self
 
@@ -81,15 +96,28 @@ class Model:
         self._check_fitted()
         return self._score_rows(np.arange(self.index_.shape[0]))
 
-    def predict(self, user_ids, movie_ids) -> np.ndarray:
-        """The scores of the pairs ``(user_ids[t], movie_ids[t])``, shape ``(len(user_ids),)``."""
+    def predict(self, user_ids, movie_ids):
+        """The predictions of the pairs ``(user_ids[t], movie_ids[t])``: an array of their
+        shape, or a float for two scalars.  A rating model predicts a pair whose user or
+        movie has no training rating, or is not in the index, by the bias baseline of its
+        training ratings; a model that only ranks raises a KeyError for an id not in its
+        index."""
         self._check_fitted()
-        rows = self.index_.user_positions(np.asarray(user_ids))
-        cols = self.index_.movie_positions(np.asarray(movie_ids))
-        if rows.shape != cols.shape:
-            raise ValueError(f"user_ids and movie_ids must have the same length; got "
-                             f"{rows.size} and {cols.size}.")
-        return self._predict_cells(rows, cols)
+        users, movies = np.asarray(user_ids), np.asarray(movie_ids)
+        if users.shape != movies.shape:
+            raise ValueError(f"user_ids and movie_ids must have the same shape; got "
+                             f"{users.shape} and {movies.shape}.")
+        missing = -1 if self.predicts_ratings else "raise"
+        rows = self.index_.user_positions(users.ravel(), missing=missing)
+        cols = self.index_.movie_positions(movies.ravel(), missing=missing)
+        if self.predicts_ratings:
+            values = self._baseline_at(rows, cols)
+            seen = (rows >= 0) & (cols >= 0)
+            seen[seen] &= (self._user_counts[rows[seen]] > 0) & (self._movie_counts[cols[seen]] > 0)
+            values[seen] = self._predict_cells(rows[seen], cols[seen])
+        else:
+            values = self._predict_cells(rows, cols)
+        return float(values[0]) if users.ndim == 0 else values.reshape(users.shape)
 
     def recommend(self, user_id, n: int = 10) -> pd.Series:
         """The ``n`` movies ``user_id`` has not rated with the highest scores (ties: lower
@@ -99,7 +127,7 @@ class Model:
             raise TypeError(f"user_id must be an integer user id; got {user_id!r}.")
         row = self.index_.user_positions([user_id])
         scores = self._score_rows(row)
-        best = top_n(scores, self._rated[row], n)[0]
+        best = top_n(scores, self.rated_[row], n)[0]
         return pd.Series(scores[0, best], name="score",
                          index=pd.Index(self.index_.movie_ids[best], name="movie id"))
 
@@ -127,6 +155,25 @@ class Model:
         unique, inverse = np.unique(rows, return_inverse=True)
         return self._score_rows(unique)[inverse, cols]
 
+    # --- the bias baseline of the pairs without training ratings -------------------------------
+
+    @property
+    def _user_counts(self) -> np.ndarray:
+        return np.diff(self.rated_.indptr)
+
+    @property
+    def _movie_counts(self) -> np.ndarray:
+        return np.bincount(self.rated_.indices, minlength=self.index_.shape[1])
+
+    def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """mean + user bias + movie bias of the training ratings at the cells (a position
+        of -1, an id outside the index, adds no bias)."""
+        if self._baseline is None:
+            self._baseline = biases(self.rated_, bias_l2=FALLBACK_BIAS_L2)
+        b = self._baseline
+        return (b.mu + np.where(rows >= 0, b.user_bias[np.maximum(rows, 0)], 0.0)
+                + np.where(cols >= 0, b.item_bias[np.maximum(cols, 0)], 0.0))
+
     def _fold_in(self, query: dict[int, int]) -> np.ndarray:
         raise NotImplementedError(f"{self.key} cannot fold in a new user: it has no update of "
                                   "one user's factors with the rest held fixed. Add the user's "
@@ -136,6 +183,17 @@ class Model:
         if self.index_ is None:
             raise RuntimeError(f"this {self.key} model is not fitted yet; call .fit(ratings) "
                                "first.")
+
+
+class ResultModel(Model):
+    """A model whose fit is one result of :mod:`lab.factorizations` or :mod:`lab.nmf`, kept as
+    ``result_``: the result answers ``scores(rows)`` and ``predict(rows, cols)`` itself."""
+
+    def _score_rows(self, rows):
+        return self.result_.scores(rows)
+
+    def _predict_cells(self, rows, cols):
+        return self.result_.predict(rows, cols)
 
 
 def integer_seed(random_state) -> int:
@@ -158,4 +216,5 @@ def library_version(package: str) -> str:
         return f"{package} (not installed)"
 
 
-__all__ = ["Model", "InvalidParameterError", "integer_seed", "library_version"]
+__all__ = ["Model", "ResultModel", "InvalidParameterError", "FALLBACK_BIAS_L2", "integer_seed",
+           "library_version"]

@@ -24,6 +24,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from lab.base import cell_rows
+
 
 try:  # optional: compiles the masked kernel (see _half_step_loops)
     import numba
@@ -120,7 +122,7 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor,
     Two row gathers of the cells, then one sparse product with ``[X; P]``.
     """
     n_groups, nnz = own.shape[0], values.size
-    groups = np.repeat(np.arange(n_groups), np.diff(indptr))
+    groups = cell_rows(indptr)
     pred = np.empty(nnz)
     size = min(nnz, _CHUNK)                                # memory O(_CHUNK * M)
     own_rows, other_rows = np.empty((size, own.shape[1])), np.empty((size, own.shape[1]))

@@ -26,8 +26,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, check_params, finished,
-                      fixed_H, mean_observed, penalty, real, validate)
+from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult, check_params,
+                      finished, fixed_H, mean_observed, penalty, real, validate)
 from nmf_core import NMFResult, start
 
 __all__ = ["non_negative", "NMFResult", "EPS", "RULES"]
@@ -44,7 +44,7 @@ RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2
 
 
 def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None, l2=0.0,
-                 eps=EPS, tol=None, verbose=False, fold_into=None) -> NMFResult:
+                 eps=EPS, tol=None, verbose=False, fold_into=None) -> FitResult:
     """Factorize ``data ~ Z @ H``, Z and H >= 0, by the clipped multiplicative updates.
 
     Parameters
@@ -68,8 +68,9 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
 
     Returns
     -------
-    NMFResult: ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, the squared error over the
-    observed cells plus the penalty after t steps, ``losses[0]`` at the start.
+    FitResult (an :class:`nmf_core.NMFResult` that also answers ``scores(rows)`` and
+    ``predict(rows, cols)``): ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, the squared error
+    over the observed cells plus the penalty after t steps, ``losses[0]`` at the start.
     """
     options = check_params(RULES, dict(num_components=num_components, n_iter=n_iter,
                                        random_state=random_state, l2=l2, eps=eps, tol=tol,
@@ -81,7 +82,7 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     fixed = fixed_H(fold_into, M, X.shape[1], non_negative=True)
     floor = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
     iterate = _masked if masked else _every_cell
-    return NMFResult(*iterate(X, Z, H if fixed is None else fixed, update_H=fixed is None,
+    return FitResult(*iterate(X, Z, H if fixed is None else fixed, update_H=fixed is None,
                               floor=floor, **options))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -135,13 +136,24 @@ class RatingIndex:
     def shape(self) -> tuple[int, int]:
         return len(self.user_ids), len(self.movie_ids)
 
-    def user_positions(self, user_ids) -> np.ndarray:
-        """Row of each user id; KeyError naming an id this index does not hold."""
-        return _positions(self.user_ids, user_ids, "user")
+    @cached_property
+    def users(self) -> pd.Index:
+        """The user ids as a pandas Index (row i is ``users[i]``)."""
+        return pd.Index(self.user_ids, name="user id")
 
-    def movie_positions(self, movie_ids) -> np.ndarray:
-        """Column of each movie id; KeyError naming an id this index does not hold."""
-        return _positions(self.movie_ids, movie_ids, "movie")
+    @cached_property
+    def movies(self) -> pd.Index:
+        """The movie ids as a pandas Index (column j is ``movies[j]``)."""
+        return pd.Index(self.movie_ids, name="movie id")
+
+    def user_positions(self, user_ids, missing: str | int = "raise") -> np.ndarray:
+        """Row of each user id; an id this index does not hold raises a KeyError naming it
+        (``missing="raise"``) or gets the position ``missing`` (an int, e.g. -1)."""
+        return _positions(self.users, user_ids, "user", missing)
+
+    def movie_positions(self, movie_ids, missing: str | int = "raise") -> np.ndarray:
+        """Column of each movie id; as :meth:`user_positions`."""
+        return _positions(self.movies, movie_ids, "movie", missing)
 
     def cells(self, ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of each rating, shape (n_ratings,) each; a pair rated twice is refused."""
@@ -204,17 +216,18 @@ class RatingIndex:
                             columns=pd.Index(self.movie_ids, name="movie id"))
 
 
-def _positions(known: np.ndarray, ids, kind: str) -> np.ndarray:
+def _positions(known: pd.Index, ids, kind: str, missing: str | int) -> np.ndarray:
+    """Positions of ``ids`` in ``known`` (LensKit's ``get_indexer`` mapping)."""
     ids = np.asarray(ids)
-    where = np.searchsorted(known, ids)
-    found = (where < known.size) & (known[np.minimum(where, known.size - 1)] == ids)
-    if not found.all():
-        missing = ids[~found]
-        raise KeyError(f"{missing.size} {kind} id(s) are not in the index, e.g. "
-                       f"{_plain(missing[0])!r}; "
-                       f"it holds {known.size} {kind}s with ids {known[0]} to {known[-1]}. "
-                       "Build the index from the full users and movies tables.")
-    return where
+    where = known.get_indexer(ids.ravel()).reshape(ids.shape)
+    if missing == "raise" and (where < 0).any():
+        absent = ids[where < 0]
+        raise KeyError(f"{absent.size} {kind} id(s) are not in the index, e.g. "
+                       f"{_plain(absent.flat[0])!r}; it holds {known.size} {kind}s with ids "
+                       f"{known[0]} to {known[-1]}. Fit with the index of the full tables, "
+                       "model.fit(ratings, RatingIndex.from_tables(users, movies)), to score "
+                       f"every {kind} of them.")
+    return np.where(where < 0, missing, where) if missing != "raise" else where
 
 
 # --- Ranking unseen movies -------------------------------------------------------------

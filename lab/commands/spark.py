@@ -9,7 +9,7 @@ split of ``u{k}.base`` exactly as ``make evaluate`` does
 (:class:`lab.models.spark.SparkALS`, local mode on every core) are then fitted with the
 same settings on the whole base set and scored on ``u{k}.test`` by the same function,
 :func:`lab.evaluation.score_split` (predictions clipped to [1, 5]; a test pair whose user
-or movie has no training rating is predicted by :func:`lab.evaluation.fallback_baseline`).
+or movie has no training rating is predicted by the model's bias baseline).
 Two lines per fold as it finishes, then the five-fold means; writes ``build/spark.csv``
 (one row per fold and system) atomically.  Ctrl-C stops Spark quietly and ends it with one
 line (:mod:`lab.commands.shell`).
@@ -139,15 +139,13 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     _, movies, users = load_movielens(data)
     index = RatingIndex.from_tables(users, movies)
     base, test = evaluation.load_split(fold, data)
-    baseline = evaluation.fallback_baseline(base, index)
     params, _ = evaluation.select_params("nnls_als", base, index, random_state=fold)
 
     def fitted(model):
         start = time.perf_counter()
         model.fit(base, index)
         seconds = time.perf_counter() - start
-        rmse = evaluation.score_split(model.scores(), base, test, index,
-                                      baseline=baseline)["rmse"]
+        rmse = evaluation.score_split(model, test)["rmse"]
         return model, rmse, seconds
 
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))

@@ -25,8 +25,9 @@ new rows into a fitted model (``fold_into=``) with their own training half-step.
   (:class:`PosteriorMean`) sampled by Gibbs sweeps (Schmidt, Winther & Hansen 2009;
   Salakhutdinov & Mnih 2008).  It has no ``fold_into``.
 
-What they share is in :mod:`~lab.factorizations.cells` (the observed cells,
-:func:`predict_cells`, :data:`RULES_ITERATIVE`) and :mod:`~lab.factorizations.rows` (the
+Each returns a result that answers ``scores(rows)`` and ``predict(rows, cols)`` itself
+(:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`).  What they
+share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_ITERATIVE`) and :mod:`~lab.factorizations.rows` (the
 exact row solves of ALS, NNLS-ALS and the biased model).
 
 Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
@@ -41,9 +42,9 @@ from __future__ import annotations
 from lab.factorizations.alternating import als
 from lab.factorizations.bayesian import PosteriorMean, bayesian_non_negative
 from lab.factorizations.biased import BiasedResult, biased_non_negative, biases
-from lab.factorizations.cells import RULES_ITERATIVE, predict_cells
+from lab.factorizations.cells import RULES_ITERATIVE
 from lab.factorizations.implicit import implicit_nnls_als
 from lab.factorizations.svd import truncated_svd
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
-           "bayesian_non_negative", "BiasedResult", "PosteriorMean", "predict_cells"]
+           "bayesian_non_negative", "BiasedResult", "PosteriorMean"]

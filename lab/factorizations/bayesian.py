@@ -14,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import log_ndtr
 
-from lab.base import FLAG, SEED, check_params, check_rank, integer
+from lab.base import FLAG, SEED, check_params, check_rank, integer, predict_cells
 from lab.factorizations.biased import BiasedResult
-from lab.factorizations.cells import _observed, predict_cells
+from lab.factorizations.cells import _observed
 from lab.kernels import jit
 
 
@@ -52,9 +52,9 @@ class PosteriorMean(NamedTuple):
         """The squared error on the observed cells after every sweep (``last.losses``)."""
         return self.last.losses
 
-    def reconstruction(self) -> np.ndarray:
-        """The posterior mean of every cell, shape (n, m)."""
-        return self.mean
+    def scores(self, rows) -> np.ndarray:
+        """The posterior mean of the rows asked for, every column; shape (len(rows), m)."""
+        return self.mean[np.asarray(rows, dtype=np.intp)]
 
     def predict(self, rows, cols) -> np.ndarray:
         """The posterior mean at the cells ``(rows[t], cols[t])``."""
@@ -103,7 +103,7 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     -------
     PosteriorMean
         ``mean`` (n, m), ``n_samples``, ``last`` (the last sample as a
-        :class:`lab.factorizations.BiasedResult`); ``reconstruction()`` and
+        :class:`lab.factorizations.BiasedResult`); ``scores(rows)`` and
         ``predict(rows, cols)``.
 
     References

@@ -13,8 +13,9 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import PENALTY, check_params, check_rank, finished, fixed_H, penalty
-from lab.factorizations.cells import RULES_ITERATIVE, _observed, predict_cells
+from lab.base import (PENALTY, check_params, check_rank, finished, fixed_H, penalty,
+                      predict_cells)
+from lab.factorizations.cells import RULES_ITERATIVE, _observed
 from lab.factorizations.rows import _blocks, _normal_equations, _solve_compiled, _solve_nonneg
 from nmf_core import start
 
@@ -41,9 +42,10 @@ class BiasedResult(NamedTuple):
     H: np.ndarray
     losses: np.ndarray
 
-    def reconstruction(self) -> np.ndarray:
-        """The model's value of every cell, shape (n, m)."""
-        return self.mu + self.user_bias[:, None] + self.item_bias[None, :] + self.Z @ self.H
+    def scores(self, rows) -> np.ndarray:
+        """The model's values of the rows asked for, every column; shape (len(rows), m)."""
+        rows = np.asarray(rows, dtype=np.intp)
+        return self.mu + self.user_bias[rows, None] + self.item_bias[None, :] + self.Z[rows] @ self.H
 
     def predict(self, rows, cols) -> np.ndarray:
         """The model's values at the cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""
@@ -88,7 +90,7 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     -------
     BiasedResult
         ``mu``, ``user_bias`` (n,), ``item_bias`` (m,), ``Z`` (n, M),
-        ``H`` (M, m), ``losses``; ``reconstruction()`` and ``predict(rows, cols)``.
+        ``H`` (M, m), ``losses``; ``scores(rows)`` and ``predict(rows, cols)``.
 
     References
     ----------

@@ -4,7 +4,6 @@ and the model's values at given cells.
 * :func:`_observed` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
-* :func:`predict_cells`: ``Z @ H`` at the cells asked for only, a block of cells at a time;
 * :data:`RULES_ITERATIVE`: the parameter rules the iterative factorizations share.
 """
 
@@ -15,40 +14,13 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, validate
+from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, cell_rows, predict_cells,
+                      validate)
 from lab.base import _csr_from_cells
 
 #: The rules of the parameters the iterative factorizations share.
 RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
                    "tol": TOLERANCE, "verbose": FLAG}
-
-_PREDICT_CHUNK = 1 << 19  # observed cells handled at a time when predicting
-
-
-def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK):
-    """Values of ``Z @ H`` at the cells ``(rows[t], cols[t])`` only, ``chunk`` cells at a time.
-
-    Parameters
-    ----------
-    Z : ndarray of shape (n, M)
-    H : ndarray of shape (M, m)
-    rows, cols : int arrays of shape (n_cells,)
-    chunk : int
-        Memory stays ``O(chunk * M)``.
-
-    Returns
-    -------
-    ndarray of shape (n_cells,)
-    """
-    rows = np.asarray(rows, dtype=np.intp)
-    cols = np.asarray(cols, dtype=np.intp)
-    out = np.empty(rows.shape[0], dtype=np.float64)
-    Ht = np.ascontiguousarray(H.T)
-    for start in range(0, rows.shape[0], chunk):
-        stop = start + chunk
-        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
-    return out
-
 
 class _Observed(NamedTuple):
     """The observed cells, by row (CSR, n x m) and by column (CSR of the transpose, m x n)."""
@@ -65,7 +37,7 @@ class _Observed(NamedTuple):
     @property
     def rows(self) -> np.ndarray:
         """The row of each observed cell, in ``by_row``'s (row-major) order."""
-        return np.repeat(np.arange(self.shape[0]), np.diff(self.by_row.indptr))
+        return cell_rows(self.by_row.indptr)
 
     def squared_error(self, Z, H, offset=None) -> float:
         """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import PENALTY, FitResult, check_params, check_rank, finished, fixed_H
-from lab.factorizations.cells import RULES_ITERATIVE, _observed, predict_cells
+from lab.base import (PENALTY, FitResult, check_params, check_rank, finished, fixed_H,
+                      predict_cells)
+from lab.factorizations.cells import RULES_ITERATIVE, _observed
 from lab.factorizations.rows import _blocks, _solve_nonneg
 from nmf_core import start
 

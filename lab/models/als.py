@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import numpy as np
+
 from lab import factorizations
-from lab.base import integer, real
-from lab.interface import Model, integer_seed
+from lab.base import FitResult, integer, real
+from lab.interface import ResultModel, integer_seed
 from lab.models.factorization import ALS_RULES, FactorizationModel
 
 
@@ -35,14 +37,15 @@ class NNLSALS(ALS):
             "random_state": [0]}
 
 
-class NNLSALSAverage(Model):
+class NNLSALSAverage(ResultModel):
     """The mean of ``n_seeds`` NNLS-ALS fits from the seeds ``s``, ``s + 1``, ..., where
     ``s`` is ``random_state`` when an integer, else one seed drawn from it
     (:func:`lab.interface.integer_seed`: a Generator's or RandomState's next draw, a fresh
     one for None).
 
     The mean of S non-negative products ``Z_s @ H_s`` is itself one non-negative
-    factorization of rank ``S * M``: ``[Z_1 ... Z_S] / S`` times the stacked H.
+    factorization of rank ``S * M``, ``[Z_1 ... Z_S] / S`` times the stacked H: the
+    ``result_`` that scores; a new user is folded into each member and the scores averaged.
     """
 
     key, label = "nnls_als_avg", "NNLS-ALS, mean of five seeds"
@@ -57,12 +60,11 @@ class NNLSALSAverage(Model):
         first, n_seeds = integer_seed(params.pop("random_state")), params.pop("n_seeds")
         self.members_ = [NNLSALS(random_state=seed, **params).fit(ratings, self.index_)
                          for seed in range(first, first + n_seeds)]
-
-    def _score_rows(self, rows):
-        return sum(m._score_rows(rows) for m in self.members_) / len(self.members_)
+        self.result_ = FitResult(np.hstack([m.result_.Z for m in self.members_]) / n_seeds,
+                                 np.vstack([m.result_.H for m in self.members_]), np.empty(0))
 
     def _fold_in(self, query):
-        return sum(m._fold_in(query) for m in self.members_) / len(self.members_)
+        return sum(m.fold_in(query).to_numpy() for m in self.members_) / len(self.members_)
 
 
 class ImplicitNNLSALS(FactorizationModel):

@@ -6,7 +6,7 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import PENALTY
-from lab.interface import Model
+from lab.interface import Model, ResultModel
 
 
 class GlobalMean(Model):
@@ -24,7 +24,7 @@ class GlobalMean(Model):
         return np.full(self.index_.shape[1], self.mean_)
 
 
-class Biases(Model):
+class Biases(ResultModel):
     """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`)."""
 
     key, label = "biases", "user + movie biases"
@@ -33,17 +33,13 @@ class Biases(Model):
     grid = {"bias_l2": [5.0, 15.0]}
 
     def _fit(self, ratings):
-        self.result_ = factorizations.biases(self._rated, **self.params)
+        self.result_ = factorizations.biases(self.rated_, **self.params)
         self.losses_ = self.result_.losses
-
-    def _score_rows(self, rows):
-        r = self.result_
-        return r.mu + r.user_bias[rows, None] + r.item_bias[None, :]
 
     def _fold_in(self, query):
         new = factorizations.biases(self.index_.query_row(query, self.ratings_, None),
                                     fold_into=self.result_, **self.params)
-        return new.reconstruction()[0]
+        return new.scores([0])[0]
 
 
 class Popularity(Model):
@@ -53,7 +49,7 @@ class Popularity(Model):
     predicts_ratings, select_by = False, "precision"
 
     def _fit(self, ratings):
-        self.counts_ = np.asarray((self._rated != 0).sum(axis=0), dtype=float).ravel()
+        self.counts_ = np.asarray((self.rated_ != 0).sum(axis=0), dtype=float).ravel()
 
     def _score_rows(self, rows):
         return np.broadcast_to(self.counts_, (len(rows), self.counts_.size)).copy()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from lab import factorizations
 from lab.base import PENALTY, RANK, SEED, integer
-from lab.interface import Model
+from lab.interface import ResultModel
 from lab.models.factorization import ALS_RULES, FactorizationModel
 from lab.ratings import RATING_SCALE
 
@@ -26,7 +26,7 @@ class BiasedNMF(FactorizationModel):
         return factorizations.biased_non_negative(data, **options)
 
 
-class BayesianNMF(Model):
+class BayesianNMF(ResultModel):
     """The biased non-negative model made Bayesian: the posterior mean by Gibbs sampling
     (:func:`lab.factorizations.bayesian_non_negative`), each sample clipped to the
     rating scale before averaging.  It has no fold-in."""
@@ -42,9 +42,6 @@ class BayesianNMF(Model):
             "random_state": [0]}
 
     def _fit(self, ratings):
-        self.result_ = factorizations.bayesian_non_negative(self._rated, clip=RATING_SCALE,
+        self.result_ = factorizations.bayesian_non_negative(self.rated_, clip=RATING_SCALE,
                                                             **self.params)
         self.losses_ = self.result_.losses
-
-    def _score_rows(self, rows):
-        return self.result_.mean[rows]

@@ -19,7 +19,7 @@ class EASE(Model):
     grid = {"l2": [200.0, 400.0, 800.0]}
 
     def _fit(self, ratings):
-        X = (self._rated != 0).astype(float)
+        X = (self.rated_ != 0).astype(float)
         gram = (X.T @ X).toarray()
         gram[np.diag_indices_from(gram)] += self.params["l2"]
         inverse = np.linalg.inv(gram)

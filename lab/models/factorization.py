@@ -1,8 +1,8 @@
 """What our factorization models share: :class:`FactorizationModel`.
 
 A factorization model fits one function of :mod:`lab.factorizations` or
-:func:`lab.nmf.non_negative` to the rating matrix its ``fill`` describes, scores by
-``Z @ H`` (plus the biases, where the result has them), and folds a new user in with that
+:func:`lab.nmf.non_negative` to the rating matrix its ``fill`` describes, scores by its
+result (``result_.scores``, ``result_.predict``), and folds a new user in with that
 function's own row update (``fold_into``): the query becomes a row filled as the training
 matrix was.
 """
@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from lab import factorizations
 from lab.base import ITERATIONS, PENALTY, RANK, SEED
-from lab.interface import Model
+from lab.interface import ResultModel
 
 #: The parameters of the alternating factorizations (ALS, NNLS-ALS, the biased model...).
 ALS_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY}
 
 
-class FactorizationModel(Model):
+class FactorizationModel(ResultModel):
     """A factorization fitted to the rating matrix that ``fill`` describes: a number or
     "global_mean" / "movie_mean" / "user_mean" (every cell observed, as the exercise's
     ``rat_df``), or None (the observed ratings only, ``mask="observed"``)."""
@@ -31,30 +30,13 @@ class FactorizationModel(Model):
 
     def _matrix(self, ratings):
         if self.fill is None:
-            return self._rated, "observed"
+            return self.rated_, "observed"
         return self.index_.filled(ratings, self.fill), None
 
     def _fit(self, ratings):
         data, mask = self._matrix(ratings)
         self.result_ = self.factorize(data, mask=mask, **self.params)
         self.losses_ = self.result_.losses
-
-    def _score_rows(self, rows):
-        return self._scores_of(self.result_, rows)
-
-    def _predict_cells(self, rows, cols):
-        r = self.result_
-        values = factorizations.predict_cells(r.Z, r.H, rows, cols)
-        if hasattr(r, "user_bias"):
-            values += r.mu + r.user_bias[rows] + r.item_bias[cols]
-        return values
-
-    @staticmethod
-    def _scores_of(result, rows):
-        scores = result.Z[rows] @ result.H
-        if hasattr(result, "user_bias"):
-            scores += result.mu + result.user_bias[rows, None] + result.item_bias[None, :]
-        return scores
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, self.fill)
@@ -63,4 +45,4 @@ class FactorizationModel(Model):
             options["random_state"] = 0            # the same start for every call
         new = self.factorize(row, mask="observed" if self.fill is None else None,
                              fold_into=self.result_, **options)
-        return self._scores_of(new, [0])[0]
+        return new.scores([0])[0]

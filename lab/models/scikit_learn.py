@@ -26,7 +26,7 @@ class ScikitLearnNMF(Model):
         with warnings.catch_warnings():
             # max_iter is a budget chosen on validation data, so stopping at it is intended
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.W_ = self.model_.fit_transform(self._rated)
+            self.W_ = self.model_.fit_transform(self.rated_)
 
     def _score_rows(self, rows):
         return self.W_[rows] @ self.model_.components_

@@ -27,7 +27,7 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import FLAG, ITERATIONS, PENALTY, RANK, SEED, FitResult
-from lab.interface import Model, integer_seed, library_version
+from lab.interface import ResultModel, integer_seed, library_version
 
 #: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
 #: default.  The gateway's logger gets a level of its own, else Spark announces on start
@@ -114,7 +114,7 @@ class _NonNegative:
         return cls.defaults["nonnegative"] if model is None else model.params["nonnegative"]
 
 
-class SparkALS(Model):
+class SparkALS(ResultModel):
     """Spark MLlib's ``pyspark.ml.recommendation.ALS`` in local mode, non-negative by default.
 
     The parameters are those of :class:`lab.models.als.NNLSALS`, with the same meaning:
@@ -197,12 +197,6 @@ class SparkALS(Model):
         for col, factor in self.model_.itemFactors.collect():
             H[:, col] = factor
         self.result_ = FitResult(Z, H, np.empty(0))
-
-    def _score_rows(self, rows):
-        return self.result_.Z[rows] @ self.result_.H
-
-    def _predict_cells(self, rows, cols):
-        return factorizations.predict_cells(self.result_.Z, self.result_.H, rows, cols)
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, None)

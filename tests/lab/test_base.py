@@ -32,15 +32,17 @@ def random_matrix(seed, n, m, density=1.0, scale=1.0):
 # --------------------------------------------------------------------------
 
 def test_the_labs_results_are_the_exercises_results():
-    """lab.base.FitResult is nmf_core.NMFResult with reconstruction(): lab.nmf.non_negative
-    takes a lab fit (fold_into) as an earlier fit of its own, and returns the exercise's
-    NMFResult."""
+    """lab.base.FitResult is nmf_core.NMFResult that answers scores(rows) and
+    predict(rows, cols) itself: lab.nmf.non_negative takes a lab fit (fold_into) as an
+    earlier fit of its own and returns one."""
     X = random_matrix(43, 12, 9, scale=3.0)
     fit = factorizations.als(X, 3, nonnegative=True, n_iter=5)
     assert isinstance(fit, base.FitResult) and isinstance(fit, nmf_core.NMFResult)
-    np.testing.assert_array_equal(fit.reconstruction(), fit.Z @ fit.H)
+    np.testing.assert_array_equal(fit.scores([4, 0]), (fit.Z @ fit.H)[[4, 0]])
+    np.testing.assert_allclose(fit.predict([4, 0, 11], [8, 0, 3]),
+                               (fit.Z @ fit.H)[[4, 0, 11], [8, 0, 3]], rtol=1e-14)
     new = non_negative(X[:2], 3, n_iter=20, fold_into=fit)
-    assert type(new) is nmf_core.NMFResult
+    assert type(new) is base.FitResult and isinstance(new, nmf_core.NMFResult)
     np.testing.assert_array_equal(new.H, fit.H)
 
 

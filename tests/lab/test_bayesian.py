@@ -24,9 +24,12 @@ def test_bayesian_posterior_mean_recovers_a_planted_model():
     fit = factorizations.bayesian_non_negative(np.where(mask, X, np.nan), 2, n_samples=150,
                                                burn_in=100, thin=1, random_state=0)
     assert fit.mean.shape == X.shape and fit.n_samples == 150
+    np.testing.assert_array_equal(fit.scores([3, 0]), fit.mean[[3, 0]])
+    np.testing.assert_array_equal(fit.predict([3, 0], [1, 2]), fit.mean[[3, 0], [1, 2]])
     held_out = ~mask
     def held_out_error(fitted):
-        return np.sqrt(np.mean((fitted.reconstruction() - truth)[held_out] ** 2))
+        everything = fitted.scores(np.arange(truth.shape[0]))
+        return np.sqrt(np.mean((everything - truth)[held_out] ** 2))
 
     data = np.where(mask, X, np.nan)
     error = held_out_error(fit)

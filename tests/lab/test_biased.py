@@ -98,7 +98,8 @@ def test_biases_are_the_biased_model_without_interaction_and_the_closed_form(tin
         I = mask[:, j]
         assert c[j] == pytest.approx((X[I, j] - mu - a[I]).sum() / (I.sum() + 1.5), abs=1e-10)
     assert np.all(np.diff(result.losses) <= 1e-12 * result.losses[0])
-    np.testing.assert_allclose(result.reconstruction(), mu + a[:, None] + c[None, :])
+    np.testing.assert_allclose(result.scores(np.arange(len(a))), mu + a[:, None] + c[None, :])
+    np.testing.assert_allclose(result.predict([0, 2], [5, 1]), mu + a[[0, 2]] + c[[5, 1]])
 
 
 # ------------------------------------------------------------------ fold-in
@@ -110,7 +111,7 @@ def test_biased_fold_in_keeps_the_columns_and_the_level(tiny_problem):
     assert folded.mu == fit.mu
     np.testing.assert_array_equal(folded.item_bias, fit.item_bias)
     np.testing.assert_array_equal(folded.H, fit.H)
-    np.testing.assert_allclose(folded.reconstruction()[0], fit.reconstruction()[4], atol=1e-3)
+    np.testing.assert_allclose(folded.scores([0])[0], fit.scores([4])[0], atol=1e-3)
 
 
 def test_fold_in_checks_the_kind_of_model(nnls_als, tiny_problem):

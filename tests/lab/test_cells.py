@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from lab import factorizations
+from lab.base import predict_cells
 
 
 def test_observed_means_non_nan_cells_and_none_means_every_cell(nnls_als, tiny_problem):
@@ -47,5 +48,5 @@ def test_predict_cells_matches_the_full_product():
     rng = np.random.default_rng(3)
     Z, H = rng.random((9, 3)), rng.random((3, 8))
     rows, cols = rng.integers(0, 9, 50), rng.integers(0, 8, 50)
-    np.testing.assert_allclose(factorizations.predict_cells(Z, H, rows, cols, chunk=7),
+    np.testing.assert_allclose(predict_cells(Z, H, rows, cols, chunk=7),
                                (Z @ H)[rows, cols], rtol=1e-12)

@@ -15,7 +15,8 @@ import lab.evaluation as ev
 import lab.ratings as rec
 from lab import factorizations
 from lab.base import FitResult, real
-from lab.interface import Model
+from lab.interface import FALLBACK_BIAS_L2, Model
+from lab.models import REGISTRY
 from lab.models.spark import SparkALS
 
 def frame(rows):
@@ -65,12 +66,13 @@ def test_fallback_baseline_recovers_additive_ratings(index):
     ratings = frame([(u, m, 3 + user[i] + movie[j]) for i, u in enumerate(index.user_ids)
                      for j, m in enumerate(index.movie_ids)])
     exact = factorizations.biases(index.sparse(ratings), bias_l2=0.0, n_iter=50)
-    np.testing.assert_allclose(exact.reconstruction(), 3 + user[:, None] + movie[None, :],
+    np.testing.assert_allclose(exact.scores(np.arange(3)), 3 + user[:, None] + movie[None, :],
                                atol=1e-8)
     # regularization shrinks a bias with one rating towards zero; unseen movies get 0
-    shrunk = ev.fallback_baseline(frame([(1, 10, 5), (2, 20, 1), (2, 30, 1)]), index)
-    assert 0 < shrunk.item_bias[0] < 5 - 7 / 3 and shrunk.item_bias[3] == 0
-    assert shrunk.user_bias[2] == 0
+    model = REGISTRY["global_mean"]().fit(frame([(1, 10, 5), (2, 20, 1), (2, 30, 1)]), index)
+    mu = 7 / 3
+    shrunk = model.predict([3, 3, 1], [10, 40, 40]) - mu      # user 3, movie 40: no rating
+    assert 0 < shrunk[0] < 5 - mu and shrunk[1] == 0 and 0 < shrunk[2] < 5 - mu
 
 
 def test_filled_matrix_on_the_full_index(index):
@@ -85,15 +87,29 @@ def test_filled_matrix_on_the_full_index(index):
         index.cells(frame([(9, 10, 4)]))
 
 
-def test_score_split_falls_back_to_the_baseline_for_unseen_cells(index):
+class Hundred(Model):
+    """Scores every pair 100 (clipped to 5 where rated)."""
+
+    key, label = "hundred", "100 everywhere"
+
+    def _fit(self, ratings):
+        pass
+
+    def _score_rows(self, rows):
+        return np.full((len(rows), self.index_.shape[1]), 100.0)
+
+
+def test_score_split_predicts_unseen_cells_by_the_models_bias_baseline(index):
     train = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5), (1, 30, 1)])
     test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40 unseen
-    scores = np.full(index.shape, 100.0)                        # clipped to 5 where used
-    baseline = factorizations.BiasedResult(3.0, np.array([0.1, 0.2, 0.0]),
-                                           np.array([0.5, 0.0, 0.0, 0.0]), np.zeros((3, 0)),
-                                           np.zeros((0, 4)), np.zeros(1))
-    metrics = ev.score_split(scores, train, test, index, baseline=baseline)
-    predicted = np.array([3.0 + 0.0 + 0.5, 5.0, 3.0 + 0.1 + 0.0])
+    model = Hundred().fit(train, index)
+    metrics = ev.score_split(model, test)
+    b = factorizations.biases(index.sparse(train), bias_l2=FALLBACK_BIAS_L2)
+    predicted = np.array([b.mu + b.user_bias[2] + b.item_bias[0], 5.0,
+                          b.mu + b.user_bias[0] + b.item_bias[3]])
+    assert b.user_bias[2] == b.item_bias[3] == 0                # no rating: no bias
+    np.testing.assert_allclose(model.predict([3, 1, 1], [10, 20, 40]), [predicted[0], 100.0,
+                                                                        predicted[2]])
     assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - [3, 4, 2]) ** 2)))
     assert metrics["mae"] == pytest.approx(np.mean(np.abs(predicted - [3, 4, 2])))
     # liked (>= 4): only user 1's movie 20; ties at 100 rank movie 20 first after known 10, 30
@@ -143,7 +159,7 @@ def test_top_n_metric_names_follow_the_cut_off():
 def test_an_unknown_model_is_refused_with_the_registry(index):
     with pytest.raises(KeyError, match=r"unknown model 'nmf'; the registry holds global_mean, "
                                        r"biases, popularity"):
-        ev.fit_scores("nmf", frame([(1, 10, 4)]), index, {})
+        ev.select_params("nmf", frame([(1, 10, 4)]), index)
 
 
 def test_official_folds_have_disjoint_tests(ml_100k):

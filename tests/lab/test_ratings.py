@@ -148,8 +148,8 @@ def test_recommend_refuses_nan_scores_unknown_users_and_bad_requests(ratings):
         model.recommend(True)
     with pytest.raises(ValueError, match=r"n=0 must be a positive integer"):
         model.recommend(1, 0)
-    with pytest.raises(ValueError, match=r"user_ids and movie_ids must have the same length; "
-                                         r"got 2 and 1"):
+    with pytest.raises(ValueError, match=r"user_ids and movie_ids must have the same shape; "
+                                         r"got \(2,\) and \(1,\)"):
         model.predict([1, 2], [3])
 
 
