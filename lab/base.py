@@ -18,6 +18,7 @@ A factorization that departs from one of these says so in its own docstring.
 from __future__ import annotations
 
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
@@ -148,16 +149,27 @@ PENALTY = real(0.0)
 TOLERANCE = optional(real(0.0))
 
 
-def check_rank(num_components, shape: tuple, owner: str, fold_into=None) -> int:
-    """``num_components`` as an int in ``[1, min(n, m)]`` (``[1, m]`` when folding rows into
-    an earlier fit), checked before anything is allocated."""
+def check_rank(num_components, shape: tuple, owner: str) -> int:
+    """``num_components`` as an int >= 1, the rule of :func:`nmf_core.non_negative` and of
+    scikit-learn's NMF: more components than ``min(n, m)`` are allowed.  Checked before
+    anything is allocated: a rank whose factors Z and H would not fit in this machine's
+    memory raises a MemoryError that says how much they need."""
     M = check_params({"num_components": RANK}, {"num_components": num_components},
                      owner)["num_components"]
-    limit, what = (shape[1], "m") if fold_into is not None else (min(shape), "min(n, m)")
-    if M > limit:
-        raise InvalidParameterError(f"{owner}: num_components must be an integer from 1 to "
-                                    f"{what} = {limit} for data of shape {shape}; got {M}.")
+    need, have = 8 * (shape[0] + shape[1]) * M, _memory_bytes()
+    if have and need > have:
+        raise MemoryError(f"{owner}: num_components={M} is too many for data of shape {shape}: "
+                          f"Z and H would need {need / 2**30:.3g} GiB, more than the "
+                          f"{have / 2**30:.3g} GiB of this machine; choose fewer.")
     return M
+
+
+def _memory_bytes() -> int:
+    """This machine's memory in bytes, or 0 where the system does not say (e.g. Windows)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return 0
 
 
 # --- The iteration: penalty, stopping rule, fixed columns -------------------------------

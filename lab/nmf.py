@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from lab import kernels
 from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult, check_params,
-                      finished, fixed_H, mean_observed, penalty, real, validate)
+                      check_rank, finished, fixed_H, mean_observed, penalty, real, validate)
 from nmf_core import NMFResult, start
 
 __all__ = ["non_negative", "NMFResult", "EPS", "RULES"]
@@ -76,7 +76,8 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
                                        random_state=random_state, l2=l2, eps=eps, tol=tol,
                                        verbose=verbose), "non_negative")
     checked = validate(data, mask)
-    X, masked, M = checked.X, checked.masked, options.pop("num_components")
+    X, masked = checked.X, checked.masked
+    M = check_rank(options.pop("num_components"), X.shape, "non_negative")
     s = mean_observed(checked)
     Z, H = start(X.shape, M, s, options.pop("random_state"))
     fixed = fixed_H(fold_into, M, X.shape[1], non_negative=True)

@@ -68,7 +68,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
                                 l2=l2, tol=tol, verbose=verbose), name)
     nonnegative = options.pop("nonnegative")
     obs = _observed(data, mask, non_negative=nonnegative)
-    M = check_rank(num_components, obs.shape, name, fold_into)
+    M = check_rank(num_components, obs.shape, name)
     return _alternate(obs, M, name, fold_into, non_negative=nonnegative, **options)
 
 

@@ -98,7 +98,7 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     recommender systems", IEEE Computer 42 (2009), 30-37.
     """
     obs = _observed(data, mask, non_negative=False)
-    M = check_rank(num_components, obs.shape, "biased_non_negative", fold_into)
+    M = check_rank(num_components, obs.shape, "biased_non_negative")
     return _fit_biased(obs, M, "biased_non_negative", fold_into,
                        **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
                                       dict(n_iter=n_iter, random_state=random_state, l2=l2,

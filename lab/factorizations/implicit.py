@@ -52,7 +52,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     feedback datasets", IEEE ICDM 2008.
     """
     obs = _observed(data, mask, non_negative=False)
-    M = check_rank(num_components, obs.shape, "implicit_nnls_als", fold_into)
+    M = check_rank(num_components, obs.shape, "implicit_nnls_als")
     options = check_params({**RULES_ITERATIVE, "alpha": PENALTY},
                            dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
                                 verbose=verbose, alpha=alpha), "implicit_nnls_als")

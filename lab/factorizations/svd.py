@@ -7,7 +7,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from lab.base import SEED, FitResult, check_params, check_rank, fixed_H, validate
+from lab.base import (SEED, FitResult, InvalidParameterError, check_params, check_rank, fixed_H,
+                      validate)
 
 
 def truncated_svd(data, num_components, *, random_state=0, mask=None,
@@ -48,7 +49,12 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
         raise ValueError(f"truncated_svd needs every cell (mask=None); got mask={what}. Fill "
                          "the missing cells first (lab.ratings.RatingIndex.filled).")
     X = validate(data, None, non_negative=False, mask_allowed=False).X
-    M = check_rank(num_components, X.shape, "truncated_svd", fold_into)
+    M = check_rank(num_components, X.shape, "truncated_svd")
+    if fold_into is None and M > min(X.shape) - sp.issparse(X):   # ARPACK: k < min(n, m)
+        raise InvalidParameterError(
+            f"truncated_svd: num_components must be at most {min(X.shape) - sp.issparse(X)} "
+            f"for {'sparse' if sp.issparse(X) else 'dense'} data of shape {X.shape} (a rank-M "
+            f"SVD has at most min(n, m) components); got {M}.")
     random_state = check_params({"random_state": SEED}, {"random_state": random_state},
                                 "truncated_svd")["random_state"]
     total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))
@@ -61,9 +67,6 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
         residual = (X.toarray() if sp.issparse(X) else X) - Z @ H
         return FitResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))
     if sp.issparse(X):
-        if M >= min(X.shape):
-            raise ValueError(f"num_components must be < {min(X.shape)} for sparse data; got {M}. "
-                             "Pass a dense array for a full-rank decomposition.")
         v0 = np.random.default_rng(random_state).uniform(-1, 1, min(X.shape))
         U, s, Vt = svds(X, k=M, v0=v0, solver="arpack")
     else:

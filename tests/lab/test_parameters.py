@@ -152,18 +152,27 @@ def test_the_table_covers_every_parameter_of_every_owner():
 
 
 RANKED = [owner for owner, function in FUNCTIONS.items() if takes(function, "num_components")]
-#: Those that refuse more components than min(n, m): all but non_negative, which takes them
-#: as scikit-learn's NMF does (test_nmf.py: more components than the smaller side work).
-LIMITED = [owner for owner in RANKED if owner != "non_negative"]
 
 
-@pytest.mark.parametrize("owner", LIMITED)
-@pytest.mark.parametrize("rank, limit", [(5, 4), (10**6, 4)])
-def test_a_rank_above_the_data_is_refused_with_the_limit(owner, rank, limit):
+@pytest.mark.parametrize("owner", [owner for owner in RANKED if owner != "truncated_svd"])
+def test_more_components_than_min_n_m_are_taken_as_the_ground_floor_takes_them(owner):
+    """The rank rule of nmf_core.non_negative and scikit-learn's NMF: 7 components for data
+    of shape (5, 4) give factors of 7 columns and rows, finite."""
+    fit = call(FUNCTIONS[owner], num_components=7, **({"n_samples": 5, "burn_in": 2}
+                                                      if owner == "bayesian_non_negative" else {}))
+    result = fit.last if owner == "bayesian_non_negative" else fit
+    assert result.Z.shape == (5, 7) and result.H.shape == (7, 4)
+    assert np.isfinite(fit.scores(np.arange(5))).all()
+
+
+@pytest.mark.parametrize("rank, data", [(5, DATA), (4, sp.csr_array(DATA))])
+def test_a_truncated_svd_has_at_most_min_n_m_components(rank, data):
+    limit = rank - 1
     with pytest.raises(InvalidParameterError, match=re.escape(
-            f"{owner}: num_components must be an integer from 1 to min(n, m) = {limit} for data "
-            f"of shape (5, 4); got {rank}.")):
-        call(FUNCTIONS[owner], num_components=rank)
+            f"truncated_svd: num_components must be at most {limit} for "
+            f"{'sparse' if sp.issparse(data) else 'dense'} data of shape (5, 4)")):
+        factorizations.truncated_svd(data, rank)
+    assert factorizations.truncated_svd(data, limit).Z.shape == (5, limit)
 
 
 # --- the models: defaults, grids, unknown names ------------------------------------------
@@ -291,14 +300,15 @@ def test_a_bad_mask_or_clip_gets_the_same_error_everywhere(owner, name, value, e
         call(FUNCTIONS[owner], **{name: value})
 
 
-@pytest.mark.parametrize("owner", LIMITED)
+@pytest.mark.parametrize("owner", RANKED)
 def test_absurd_rank_is_refused_before_anything_is_allocated(owner):
     """A million-by-million sparse matrix and ten million components: factors of that
-    size would need 160 TB; the refusal comes from the rank rule, at once."""
+    size would need 149,012 GiB; the rank rule refuses them by size, at once."""
     function = FUNCTIONS[owner]
     huge = sp.csr_array(([1.0, 2.0], ([0, 5], [3, 7])), shape=(10**6, 10**6))
-    with pytest.raises(InvalidParameterError, match=re.escape(
-            f"{owner}: num_components must be an integer from 1 to min(n, m) = 1000000")):
+    with pytest.raises(MemoryError, match=re.escape(
+            f"{owner}: num_components=10000000 is too many for data of shape "
+            "(1000000, 1000000): Z and H would need 1.49e+05 GiB, more than the")):
         function(huge, 10**7)
 
 
