@@ -1,6 +1,5 @@
-"""MovieLens-100k for the exercise's NMF recommender, in reading order: the tables, the rating
-matrix ``rat_df`` and its fills, :func:`recommend_movies`, adding a user, genre statistics, the
-rows of H as prototypes.  The factorization itself is :func:`nmf_core.non_negative`."""
+"""MovieLens-100k for the exercise's recommender, in reading order: the tables, ``rat_df`` and
+its fills, :func:`recommend_movies`, adding a user, genre statistics, the rows of H."""
 
 from __future__ import annotations
 
@@ -61,7 +60,7 @@ def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.Data
     """The exercise's users x movies matrix ``rat_df`` (index ``user id``, columns ``movie id``):
     the rating where rated, else ``fill_value``: a number, or the mean of all ratings
     ("global_mean"), of the cell's movie ("movie_mean") or of the cell's user ("user_mean")."""
-    _check_ratings(ratings)
+    check_ratings(ratings)
     number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
     if fill_value not in FILL_STRATEGIES and not (number and np.isfinite(fill_value)):
         raise ValueError(f"fill_value must be a finite number or one of {FILL_STRATEGIES}; "
@@ -112,7 +111,7 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
              movies: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """``(ratings + the new user's rows, the new user id)``: one more than the largest id;
     ``new_ratings`` maps movie ids to whole stars 1-5.  ``ratings`` itself is not changed."""
-    _check_ratings(ratings)
+    check_ratings(ratings)
     _check_movies(movies)
     known = set(movies["movie id"].tolist())
     bad = {m: r for m, r in new_ratings.items() if m not in known or r not in range(1, 6)
@@ -141,7 +140,7 @@ def genre_enrichment(H, movie_ids, movies: pd.DataFrame, ratings: pd.DataFrame) 
     share weighted by row k's loadings over their share of all ratings (2: twice as common);
     index ``component``, columns ``GENRES`` (NaN where undefined)."""
     H, ids, G = _H_and_genres(H, movie_ids, movies)
-    _check_ratings(ratings)
+    check_ratings(ratings)
     counts = ratings["movie id"].value_counts().reindex(ids, fill_value=0).to_numpy(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         enrichment = (H @ G) / H.sum(axis=1, keepdims=True) / (counts @ G / counts.sum())
@@ -161,7 +160,8 @@ def top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 3) -> pd.Series:
 
 # --- Checks: each names the table at fault, the value seen and what to do --------------------
 
-def _check_ratings(ratings) -> None:
+def check_ratings(ratings) -> None:
+    """Raise, naming the fault, the value and the fix, unless ``ratings`` can be a rat_df."""
     if not isinstance(ratings, pd.DataFrame):
         raise TypeError(f"ratings must be a DataFrame with columns {RATINGS_COLS[:3]}; got "
                         f"{type(ratings).__name__}. Use the ratings from load_movielens().")
@@ -200,7 +200,7 @@ def _check_movies(movies) -> None:
 
 def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
     """The checks of :func:`recommend_movies`."""
-    _check_ratings(ratings)
+    check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
     build = "Build it as pd.DataFrame(Z @ H, index=rat_df.index, columns=rat_df.columns)."

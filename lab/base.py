@@ -2,7 +2,7 @@
 
 * **Parameter rules.**  Each model (:mod:`lab.models`) and each factorization function
   declares the rules of its own parameters beside its code, as a mapping ``{name:
-  rule}`` built from :func:`integer`, :func:`real`, :func:`one_of`, :func:`optional`,
+  rule}`` built from :func:`integer`, :func:`real`, :func:`optional`,
   :data:`FLAG` and :data:`SEED`; :func:`check_params` checks them, and every bad value
   raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
   scikit-learn's error of that name) with the owner, the rule and the value.
@@ -105,12 +105,6 @@ def real(low: float = 0.0, *, strict: bool = False) -> Rule:
     return Rule(f"a finite number {'>' if strict else '>='} {low:g}",
                 lambda v: _is_number(v, numbers.Real) and bool(np.isfinite(v))
                 and (v > low if strict else v >= low), float)
-
-
-def one_of(*values) -> Rule:
-    """One of the given values (compared with ``==``, type included)."""
-    return Rule("one of " + ", ".join(repr(v) for v in values),
-                lambda v: any(type(v) is type(w) and v == w for w in values))
 
 
 def optional(rule: Rule) -> Rule:

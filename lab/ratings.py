@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender import (GENRES, MOVIES_COLS, RATINGS_COLS, USERS_COLS, find_movielens,
-                         load_movielens, rating_matrix)
+from recommender import (FILL_STRATEGIES, GENRES, MOVIES_COLS, RATINGS_COLS, USERS_COLS,
+                         check_ratings, find_movielens, load_movielens, rating_matrix)
 
-__all__ = ["RATING_SCALE", "FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
+__all__ = ["RATING_SCALE", "RatingIndex", "top_n", "check_query",
            # from the ground floor, recommender
-           "RATINGS_COLS", "MOVIES_COLS", "USERS_COLS", "GENRES", "find_movielens",
-           "load_movielens", "rating_matrix"]
+           "FILL_STRATEGIES", "RATINGS_COLS", "MOVIES_COLS", "USERS_COLS", "GENRES",
+           "check_ratings", "find_movielens", "load_movielens", "rating_matrix"]
 
 #: MovieLens ratings are whole stars from 1 to 5.
 RATING_SCALE = (1, 5)
@@ -33,33 +33,9 @@ RATING_SCALE = (1, 5)
 
 # --- Ids, positions and the matrices built from ratings -------------------------------
 
-#: The string spellings of ``fill_value`` besides a number.
-FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
-
-
 def _plain(value):
     """A numpy scalar as plain Python, so that messages read ``3``, not ``np.int64(3)``."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def _check_ratings(ratings, name: str = "ratings") -> None:
-    """Raise unless ``ratings`` is a DataFrame with the columns a rating matrix needs."""
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(f"{name} must be a pandas DataFrame with columns {RATINGS_COLS[:3]}; "
-                        f"got {type(ratings).__name__}.")
-    missing = [column for column in RATINGS_COLS[:3] if column not in ratings.columns]
-    if missing:
-        raise ValueError(f"{name} lacks the column(s) {missing}; it has {list(ratings.columns)}. "
-                         "Use the ratings from load_movielens().")
-    if ratings.empty:
-        raise ValueError(f"{name} is empty: it holds no rating.")
-    values = ratings["rating"]
-    numbers_ = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = values[~np.isfinite(numbers_.to_numpy())]
-    if values.dtype.kind not in "biuf" or len(bad):
-        example = f" and {len(bad)} bad value(s), e.g. {_plain(bad.iloc[0])!r}" if len(bad) else ""
-        raise ValueError(f"{name}['rating'] must hold finite numbers; got dtype {values.dtype}"
-                         f"{example}; drop or fix those rows first.")
 
 
 def _check_fill_value(fill_value, allow_none: bool = False) -> None:
@@ -128,7 +104,7 @@ class RatingIndex:
 
     @classmethod
     def from_ratings(cls, ratings: pd.DataFrame) -> "RatingIndex":
-        _check_ratings(ratings)
+        check_ratings(ratings)
         return cls(np.unique(ratings["user id"].to_numpy()),
                    np.unique(ratings["movie id"].to_numpy()))
 
@@ -156,17 +132,11 @@ class RatingIndex:
         return _positions(self.movies, movie_ids, "movie", missing)
 
     def cells(self, ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Row and column of each rating, shape (n_ratings,) each; a pair rated twice is refused."""
-        _check_ratings(ratings)
-        rows = self.user_positions(ratings["user id"].to_numpy())
-        cols = self.movie_positions(ratings["movie id"].to_numpy())
-        flat = rows.astype(np.int64) * self.shape[1] + cols
-        if np.unique(flat).size != flat.size:
-            first = ratings.loc[pd.Series(flat).duplicated().to_numpy(), ["user id", "movie id"]]
-            pair = tuple(_plain(v) for v in first.iloc[0])
-            raise ValueError(f"ratings holds {len(first)} repeated (user id, movie id) pair(s), "
-                             f"e.g. {pair}; keep one rating per pair.")
-        return rows, cols
+        """Row and column of each rating, shape (n_ratings,) each, the ratings checked by the
+        ground floor's :func:`recommender.check_ratings` (a pair rated twice is refused)."""
+        check_ratings(ratings)
+        return (self.user_positions(ratings["user id"].to_numpy()),
+                self.movie_positions(ratings["movie id"].to_numpy()))
 
     def sparse(self, ratings: pd.DataFrame) -> sp.csr_matrix:
         """The ratings as a sparse users x movies matrix: stored cells = rated cells."""
@@ -210,10 +180,6 @@ class RatingIndex:
         return _filled((1, self.shape[1]), rows, cols, values, fill_value, reference_cols,
                        ratings["rating"].to_numpy(dtype=float))
 
-    def frame(self, values) -> pd.DataFrame:
-        """``values`` of shape (n_users, n_movies) labelled by user id (rows) and movie id."""
-        return pd.DataFrame(values, index=pd.Index(self.user_ids, name="user id"),
-                            columns=pd.Index(self.movie_ids, name="movie id"))
 
 
 def _positions(known: pd.Index, ids, kind: str, missing: str | int) -> np.ndarray:

@@ -51,7 +51,7 @@ def _quiet_workers() -> None:
         kernels.numba.set_num_threads(1)
 
 
-def _run_fold(fold: int, models, data: Path, peers: bool) -> pd.DataFrame:
+def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
     import warnings
     warnings.filterwarnings("ignore", message="Maximum number of iterations")  # sklearn's NMF
     start = time.perf_counter()
@@ -127,12 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             with shell.ctrl_c_ignored():        # the workers are forked ignoring Ctrl-C
                 pool = ProcessPoolExecutor(max_workers=args.jobs, initializer=_quiet_workers)
                 n = len(args.folds)
-                tables = pool.map(_run_fold, args.folds, [models] * n, [args.data] * n,
-                                  [args.peers] * n)
+                tables = pool.map(_run_fold, args.folds, [models] * n, [args.data] * n)
             tables = list(tables)
             pool.shutdown()
         else:
-            tables = [_run_fold(fold, models, args.data, args.peers) for fold in args.folds]
+            tables = [_run_fold(fold, models, args.data) for fold in args.folds]
     results = pd.concat(tables, ignore_index=True)
     write_csv(results, output)
     other = output.with_name((OURS_CSV if args.peers else PEERS_CSV).name)

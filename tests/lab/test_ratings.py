@@ -22,7 +22,12 @@ from lab.nmf import non_negative
 
 def _labelled(values, ratings):
     """``values`` (users x movies of ``ratings``) labelled like the rating matrix."""
-    return rec.RatingIndex.from_ratings(ratings).frame(values)
+    return frame_of(rec.RatingIndex.from_ratings(ratings), values)
+
+
+def frame_of(index, values):
+    """``values`` (users x movies of ``index``) as a DataFrame labelled by the ids."""
+    return pd.DataFrame(values, index=index.users, columns=index.movies)
 
 
 # --- the rating index ----------------------------------------------------------------------
@@ -36,7 +41,7 @@ def test_index_from_ratings_holds_the_rated_users_and_movies_in_order(ratings):
     assert (rows[:3].tolist(), cols[:3].tolist()) == ([0, 0, 0], [0, 1, 4])
     sparse = index.sparse(ratings)
     assert sparse.nnz == len(ratings) and sparse[1, 2] == 5
-    frame = index.frame(index.filled(ratings))
+    frame = frame_of(index, index.filled(ratings))
     assert frame.index.name == "user id" and frame.columns.name == "movie id"
     assert frame.loc[2, 3] == 5 and frame.loc[1, 3] == 0
     with pytest.raises(KeyError, match=r"1 user id\(s\) are not in the index, e\.g\. 9"):
@@ -57,7 +62,7 @@ def test_index_from_tables_keeps_users_and_movies_without_ratings(movielens):
 @pytest.mark.parametrize("fill", [0, 2.5, "global_mean", "movie_mean", "user_mean"])
 def test_filled_matrix_is_the_ground_floors_rating_matrix(ratings, fill):
     index = rec.RatingIndex.from_ratings(ratings)
-    pd.testing.assert_frame_equal(index.frame(index.filled(ratings, fill)),
+    pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, fill)),
                                   rec.rating_matrix(ratings, fill), check_names=False)
 
 
@@ -171,14 +176,14 @@ def test_repeated_ratings_are_refused_by_every_route(ratings):
     for call in (lambda: index.filled(doubled), lambda: index.sparse(doubled),
                  lambda: REGISTRY["nmf_zero"](num_components=2, n_iter=2).fit(doubled),
                  lambda: REGISTRY["nnls_als"](num_components=2, n_iter=2).fit(doubled)):
-        with pytest.raises(ValueError, match=r"1 repeated \(user id, movie id\) pair\(s\), e\.g\. "
-                                             r"\(1, 1\)"):
+        with pytest.raises(ValueError, match=r"ratings repeats the \(user id, movie id\) pair "
+                                             r"\[1, 1\]; keep one"):
             call()
 
 
 @pytest.mark.parametrize("value, message", [
-    (np.nan, r"got dtype float64 and 1 bad value\(s\), e\.g\. nan"),
-    ("five", r"got dtype object and 1 bad value\(s\), e\.g\. 'five'"),
+    (np.nan, r"got dtype float64, e\.g\. nan in row 3; convert \(pd\.to_numeric\)"),
+    ("five", r"got dtype object, e\.g\. 'five' in row 3; convert \(pd\.to_numeric\)"),
 ])
 def test_ratings_must_be_finite_numbers(ratings, value, message):
     bad = ratings.astype({"rating": object})

@@ -2,7 +2,9 @@
 (lab.factorizations.rows, and their compiled form in lab.kernels): the objective of every
 fit built on them never increases; the NumPy form goes block by block and never densifies a
 sparse input; the batched non-negative solver is scipy's NNLS, singular systems included;
-and the compiled pass gives the NumPy form's factors, on one thread or two."""
+the compiled pass gives the NumPy form's factors, on one thread or two; and the active-set
+solver, compiled and as plain Python (numba on or off), and the NumPy form are scipy's NNLS
+and meet the KKT conditions."""
 
 from functools import partial
 
@@ -212,3 +214,145 @@ def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_t
     assert np.array_equal(one.Z, two.Z) and np.array_equal(one.H, two.H)
     assert np.array_equal(one.losses, two.losses)
     assert one.losses[-1] < 0.5 * one.losses[0]
+
+
+# ------------------------------- the active-set solver, compiled and as plain Python
+# The same checks on every form of lab.kernels._nonnegative_solve the environment has: the
+# compiled one (where numba compiles it) and its Python source (``.py_func`` there; the
+# function itself where numba is missing or switched off); and on the NumPy form,
+# lab.factorizations.rows._solve_nonneg.  Small problems: the Python form is slow.
+
+SIZES = [1, 3, 8, 20]
+STARTS = ["zero", "random", "solution"]
+
+
+@pytest.fixture(params=["compiled", "python"])
+def nonnegative_solve(request, monkeypatch):
+    """``kernels._nonnegative_solve`` in the form named by the parameter.  The Python form
+    where numba compiled it is its ``py_func``, with the Cholesky step it calls by name
+    switched to its Python source too: all of it runs as on a machine without numba."""
+    solve = kernels._nonnegative_solve
+    compiled = hasattr(solve, "py_func")
+    if request.param == "compiled":
+        if not compiled:
+            pytest.skip("numba missing or switched off: there is no compiled form")
+        return solve
+    if compiled:
+        monkeypatch.setattr(kernels, "_cholesky_solve", kernels._cholesky_solve.py_func)
+        return solve.py_func
+    return solve
+
+
+def positive_definite_problems(M, count, seed):
+    """``count`` problems ``min x'Ax - 2 rhs'x``: ``A = F'F + reg I`` (F of M + 5 cells,
+    reg in [0.01, 2]) and ``rhs`` ~ 3 N(0, 1), so that some constraints bind, some not."""
+    rng = np.random.default_rng(seed)
+    F = rng.standard_normal((count, M + 5, M))
+    A = (np.einsum("nrk,nrl->nkl", F, F)
+         + rng.uniform(0.01, 2, count)[:, None, None] * np.eye(M))
+    return A, rng.standard_normal((count, M)) * 3
+
+
+def scipy_nnls(A, rhs):
+    """SciPy's NNLS of the least-squares form: ``A = R'R`` (Cholesky, R upper), ``R'y = rhs``,
+    so ``x'Ax - 2 rhs'x = ||R x - y||^2 - y'y``."""
+    R = np.linalg.cholesky(A).T
+    return nnls(R, np.linalg.solve(R.T, rhs))[0]
+
+
+def assert_kkt(A, rhs, x):
+    """The optimality (KKT) conditions of ``min x'Ax - 2 rhs'x`` over ``x >= 0`` (sufficient:
+    the problem is convex): ``x >= 0``, the gradient ``g = rhs - A x`` (half the descent
+    direction) ``<= tol`` where ``x = 0`` and ``|g| <= tol`` where ``x > 0``."""
+    tol = 1e-8 * (np.abs(rhs).max() + np.abs(A).max() * max(np.abs(x).max(), 1.0))
+    g = rhs - A @ x
+    assert x.min() >= 0
+    assert np.all(g[x == 0] <= tol), (g[x == 0], tol)
+    assert np.all(np.abs(g[x > 0]) <= tol), (g[x > 0], tol)
+
+
+def assert_same_as_scipy(x, expected):
+    """Equal to SciPy's answer to 1e-8 of its size (an exact 0 where SciPy's is 0)."""
+    np.testing.assert_allclose(x, expected, rtol=0, atol=1e-8 * np.abs(expected).max(initial=0))
+
+
+def feasible_start(start, expected, rng):
+    M = expected.size
+    return {"zero": np.zeros(M), "random": rng.random(M) * (rng.random(M) < 0.5),
+            "solution": expected.copy()}[start]
+
+
+@pytest.mark.parametrize("start", STARTS)
+@pytest.mark.parametrize("M", SIZES)
+def test_active_set_solve_is_scipy_nnls_and_meets_kkt(nonnegative_solve, M, start):
+    """Compiled and plain Python alike: from a zero, a random feasible or the exact start,
+    the answer is SciPy's NNLS and satisfies the KKT conditions."""
+    A, b = positive_definite_problems(M, count=8, seed=100 + M)
+    rng = np.random.default_rng(200 + M)
+    zeros = positives = 0
+    for r in range(len(b)):
+        expected = scipy_nnls(A[r], b[r])
+        x = feasible_start(start, expected, rng)
+        assert nonnegative_solve(A[r], b[r], x) is True
+        assert_same_as_scipy(x, expected)
+        assert_kkt(A[r], b[r], x)
+        zeros, positives = zeros + (x == 0).sum(), positives + (x > 0).sum()
+    assert zeros > 0 and positives > 0                   # both sides of the constraint
+
+
+def test_active_set_solve_reports_a_singular_system(nonnegative_solve):
+    """A singular system (no penalty, fewer cells than components) on the free set: False,
+    ``x`` as given (the row is left to the NumPy form).  Started from 0, the solve may find
+    the optimum without meeting the singular part: then the answer meets the KKT
+    conditions."""
+    rng = np.random.default_rng(16)
+    F = rng.random((2, 4))                               # rank 2, 4 unknowns
+    A, rhs = F.T @ F, F.T @ (rng.random(2) * 4)
+    start = rng.random(4) + 0.5                          # every entry free
+    x = start.copy()
+    assert nonnegative_solve(A, rhs, x) is False
+    np.testing.assert_array_equal(x, start)
+    # a zero matrix: the gradient frees the entry, whose 1 x 1 system is singular
+    x = np.zeros(1)
+    assert nonnegative_solve(np.zeros((1, 1)), np.ones(1), x) is False
+    x = np.zeros(4)
+    if nonnegative_solve(A, rhs, x):
+        assert_kkt(A, rhs, x)
+
+
+@pytest.mark.parametrize("max_rounds", [1, 12])
+@pytest.mark.parametrize("start", [None, *STARTS])
+@pytest.mark.parametrize("M", SIZES)
+def test_numpy_nonnegative_solve_is_scipy_nnls_and_meets_kkt(M, start, max_rounds):
+    """The NumPy form (rows._solve_nonneg, what runs without numba and takes the rows the
+    compiled pass leaves): the same answers and KKT conditions, whatever the start (None:
+    every entry free first), also when its batched rounds stop early (max_rounds=1: the
+    rows left go to its SciPy fallback); rows without cells get 0."""
+    count = 8
+    A, b = positive_definite_problems(M, count=count, seed=300 + M)
+    reg = np.random.default_rng(301 + M).uniform(0.01, 2, count)
+    G = A - reg[:, None, None] * np.eye(M)               # rows._solve_nonneg adds reg I back
+    empty = np.zeros(count, bool)
+    empty[0] = True                                      # a row without cells: x = 0
+    expected = np.array([scipy_nnls(A[r], b[r]) for r in range(count)])
+    rng = np.random.default_rng(302 + M)
+    guess = None if start is None else np.array([feasible_start(start, e, rng) for e in expected])
+    x = row_solves._solve_nonneg(G, b, reg, empty, start=guess, max_rounds=max_rounds)
+    assert np.all(x[0] == 0)
+    for r in range(1, count):
+        assert_same_as_scipy(x[r], expected[r])
+        assert_kkt(A[r], b[r], x[r])
+    assert (x[1:] == 0).any() and (x[1:] > 0).any()
+
+
+def test_numpy_nonnegative_solve_meets_kkt_on_singular_systems():
+    """No penalty and fewer cells than components: as documented, the rows go to SciPy's NNLS
+    of the square-root form; the answer (one of many) meets the KKT conditions."""
+    rng = np.random.default_rng(17)
+    n, M = 6, 5
+    F = rng.random((n, 2, M))                            # rank 2, 5 unknowns
+    G = np.einsum("nrk,nrl->nkl", F, F)
+    b = np.einsum("nrk,nr->nk", F, rng.random((n, 2)) * 4 - 1)
+    x = row_solves._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    for r in range(n):
+        assert_kkt(G[r], b[r], x[r])
