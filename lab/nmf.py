@@ -22,6 +22,8 @@ the exercise's function is the reference).  Data and mask are read by
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -30,7 +32,7 @@ from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResul
                       check_rank, finished, fixed_H, mean_observed, penalty, real, validate)
 from nmf_core import NMFResult, start
 
-__all__ = ["non_negative", "NMFResult", "EPS", "RULES"]
+__all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
 
 #: The default ``eps``: denominators are clipped below at ``EPS * s**1.5``.
 EPS = float(np.finfo(np.float64).eps)
@@ -72,27 +74,74 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     ``predict(rows, cols)``): ``Z`` (n, M), ``H`` (M, m) and ``losses[t]``, the squared error
     over the observed cells plus the penalty after t steps, ``losses[0]`` at the start.
     """
-    options = check_params(RULES, dict(num_components=num_components, n_iter=n_iter,
-                                       random_state=random_state, l2=l2, eps=eps, tol=tol,
-                                       verbose=verbose), "non_negative")
+    run = _prepare(data, num_components, dict(n_iter=n_iter, random_state=random_state,
+                                              mask=mask, l2=l2, eps=eps, tol=tol,
+                                              verbose=verbose))
+    fixed = fixed_H(fold_into, run.M, run.X.shape[1], non_negative=True)
+    Z, H, losses, _ = run.iterate(run.X, run.Z, run.H if fixed is None else fixed,
+                                  update_H=fixed is None, **run.options)
+    return FitResult(Z, H, losses)
+
+
+def follow(data, rows, num_components, *, n_iter=1000, random_state=0, mask=None, l2=0.0,
+           eps=EPS, tol=None) -> np.ndarray:
+    """The factors Z of new ``rows`` (data of the same columns as ``data``, masked alike)
+    fitted the way :func:`non_negative` fits the rows of ``data``: the same run, from the
+    same start, every Z-update of it applied to the new rows too, which leave H untouched.
+    The new rows start where a row of ``nmf_core.start`` is on average: every entry
+    ``sqrt(2 / pi) sqrt(s / M)``, ``s`` the mean observed value of ``data``.
+
+    A fold-in against the final H alone (``fold_into``) ends at the best rows for that H,
+    where the trained rows, after ``n_iter`` steps of a moving H, have not arrived; a
+    training row given here as a new one ends next to its trained row.  Costs one fit."""
+    run = _prepare(data, num_components, dict(n_iter=n_iter, random_state=random_state,
+                                              mask=mask, l2=l2, eps=eps, tol=tol,
+                                              verbose=False))
+    new = validate(rows, mask)
+    if new.X.shape[1] != run.X.shape[1]:
+        raise ValueError(f"rows must have the {run.X.shape[1]} columns of data; got shape "
+                         f"{new.X.shape}.")
+    Z0 = np.full((new.X.shape[0], run.M), np.sqrt(2 / np.pi * run.level / run.M))
+    *_, followers = run.iterate(run.X, run.Z, run.H, update_H=True,
+                                follow=(new.X, Z0), **run.options)
+    return followers
+
+
+class _Run(NamedTuple):
+    """A run of the updates, checked and started: data X (dense, or CSR of the observed
+    cells when masked), rank M, the mean observed value, the start Z and H, the iteration
+    (:func:`_every_cell` or :func:`_masked`) and its options."""
+
+    X: object
+    M: int
+    level: float
+    Z: np.ndarray
+    H: np.ndarray
+    iterate: object
+    options: dict
+
+
+def _prepare(data, num_components, options: dict) -> _Run:
+    """Check the parameters and the data (:func:`lab.base.validate`), draw the start."""
+    mask = options.pop("mask")
+    options = check_params(RULES, {"num_components": num_components, **options}, "non_negative")
     checked = validate(data, mask)
-    X, masked = checked.X, checked.masked
-    M = check_rank(options.pop("num_components"), X.shape, "non_negative")
+    M = check_rank(options.pop("num_components"), checked.X.shape, "non_negative")
     s = mean_observed(checked)
-    Z, H = start(X.shape, M, s, options.pop("random_state"))
-    fixed = fixed_H(fold_into, M, X.shape[1], non_negative=True)
-    floor = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
-    iterate = _masked if masked else _every_cell
-    return FitResult(*iterate(X, Z, H if fixed is None else fixed, update_H=fixed is None,
-                              floor=floor, **options))
+    Z, H = start(checked.X.shape, M, s, options.pop("random_state"))
+    options["floor"] = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
+    return _Run(checked.X, M, s, Z, H, _masked if checked.masked else _every_cell, options)
 
 
-def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
+def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
     """The updates over every cell, as :func:`nmf_core.non_negative` runs them, with the
-    penalty's terms in the denominators (every row has m cells, every column n)."""
+    penalty's terms in the denominators (every row has m cells, every column n); returns
+    ``(Z, H, losses, followers)``, the last the Z of ``follow = (rows, their start)``
+    after every Z-update (or None)."""
     n, m = X.shape
     if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
         X = sp.csr_array(X)                       # mostly zeros: CSR products are cheaper
+    Xf, Zf = follow if follow is not None else (None, None)
     XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
     row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))
     XHt, HHt = X @ H.T, H @ H.T
@@ -102,7 +151,7 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
         error = XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)   # ||X - Z H||^2, expanded
         losses[t] = max(error, 0.0) + penalty(l2, row_counts, Z, col_counts, H)
         if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-            return Z, H, losses[: t + 1]
+            return Z, H, losses[: t + 1], Zf
         if update_H:
             ZtZH = ZtZ @ H
             if l2:
@@ -113,10 +162,12 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
         if l2:
             ZHHt += l2 * m * Z
         Z = Z * XHt / np.clip(ZHHt, floor, None)                                   # (2)
+        if Zf is not None:                       # the same update (2) for the followers
+            Zf = Zf * (Xf @ H.T) / np.clip(Zf @ HHt + l2 * m * Zf, floor, None)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
+def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
     """The updates over the observed cells (the stored entries of CSR ``Xo``), each
     half-step one pass over the cells grouped by column, then by row
     (:func:`lab.kernels.masked_half_step`).  With ``P = Z H`` at those cells and ``n_i`` /
@@ -126,10 +177,14 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
         Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
 
     the minimizers of Lee & Seung's auxiliary function of the masked, penalized objective.
-    The H half-step also returns the squared error at ``(Z_t, H_t)``: the loss.
+    The H half-step also returns the squared error at ``(Z_t, H_t)``: the loss.  Returns
+    ``(Z, H, losses, followers)`` as :func:`_every_cell`.
     """
     half_step = kernels.masked_half_step()
     by_row, by_col = kernels.cells(Xo), kernels.cells(Xo.T.tocsr())
+    if follow is not None:
+        followed = kernels.cells(sp.csr_array(follow[0]))
+        Zf = np.array(follow[1], dtype=np.float64, order="C")
     Z = np.array(Z, dtype=np.float64, order="C")
     HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
     HT_next = np.empty_like(HT)
@@ -139,8 +194,10 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose):
         losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
                      + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
         if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-            return Z, HT.T.copy(), losses[: t + 1]
+            return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None
         if update_H:
             HT, HT_next = HT_next, HT
         half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
+        if follow is not None:                             # the followers' update alike
+            half_step(*followed, Zf, HT, l2, floor, Zf)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -31,6 +31,5 @@ class EASE(Model):
         return np.asarray(self.who_rated_[rows] @ self.weights_)
 
     def _fold_in(self, query):
-        row = np.zeros(self.index_.shape[1])
-        row[self.index_.movie_positions(list(query))] = 1.0
-        return row @ self.weights_
+        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
+        return np.asarray(who_rated.astype(float) @ self.weights_)[0]

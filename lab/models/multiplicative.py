@@ -4,8 +4,9 @@ movie-mean fills of the rating matrix, and the observed ratings alone with a pen
 from __future__ import annotations
 
 from lab.base import ITERATIONS, PENALTY, RANK, SEED
+from lab.interface import integer_seed
 from lab.models.factorization import FactorizationModel
-from lab.nmf import non_negative
+from lab.nmf import follow, non_negative
 
 _MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED}
 
@@ -13,14 +14,29 @@ _MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED}
 class MultiplicativeNMF(FactorizationModel):
     """The exercise's clipped multiplicative updates, :func:`lab.nmf.non_negative`, on the
     matrix ``fill`` describes; on the observed ratings (``fill`` None, :class:`MUObserved`)
-    restricted to the rated cells."""
+    restricted to the rated cells.
+
+    A new user is folded in the way training fits a row (:func:`lab.nmf.follow`): the
+    user's row follows the training run, each of its Z-updates against the same H.  After
+    ``n_iter`` multiplicative steps the trained rows are still on their way; a fold-in
+    against the final H alone would reach the best row for that H and rank a training
+    user's own ratings apart from the user's trained scores.  It costs one fit."""
 
     non_negative = True
     defaults = {"num_components": 20, "n_iter": 500, "random_state": 0}
     rules = _MU_RULES
 
-    def factorize(self, data, **options):
-        return non_negative(data, **options)
+    def _fit(self, ratings):
+        # a start that a fold-in can draw again: an integer seed stays as it is
+        self.options_ = {**self.params, "random_state": integer_seed(self.params["random_state"])}
+        data, mask = self._matrix(ratings)
+        self.result_ = non_negative(data, mask=mask, **self.options_)
+        self.losses_ = self.result_.losses
+
+    def _fold_in(self, query):
+        data, mask = self._matrix(self.ratings_)
+        row = self.index_.query_row(query, self.ratings_, self.fill)
+        return (follow(data, row, mask=mask, **self.options_) @ self.result_.H)[0]
 
 
 class MUZeroFill(MultiplicativeNMF):

@@ -286,10 +286,8 @@ class ImplicitALS(Peer):
         return np.arange(self.index_.shape[0]), np.arange(self.index_.shape[1])
 
     def _fold_in(self, query):
-        row = sp.csr_matrix((np.ones(len(query)), (np.zeros(len(query), dtype=np.intp),
-                                                   self.index_.movie_positions(list(query)))),
-                            shape=(1, self.index_.shape[1]))
-        factors = self.model_.recalculate_user(0, self._confidence(row))
+        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
+        factors = self.model_.recalculate_user(0, self._confidence(who_rated.astype(float)))
         return np.asarray(self.model_.item_factors, float) @ np.asarray(factors, float)
 
 
@@ -448,9 +446,8 @@ class MyFMBayesianFMImplicit(MyFMBayesianFM):
         import myfm
 
         n_users, n_movies = self.index_.shape
-        cols = self.index_.movie_positions(list(query))
-        seen = sp.csr_matrix((np.full(cols.size, 1 / np.sqrt(cols.size)),
-                              (np.zeros(cols.size, dtype=np.intp), cols)), shape=(1, n_movies))
+        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
+        seen = sp.csr_matrix(who_rated.astype(float) / np.sqrt(len(query)))
         user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
         blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
                   myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]

@@ -975,3 +975,28 @@ def test_sklearn_parameter_checking():
         non_negative(A, 1.5)
     with pytest.raises(TypeError, match=r"num_components must be an integer >= 1; got '2'"):
         non_negative(A, "2")
+
+
+# --------------------------------------------------------------------------
+# follow: new rows fitted the way training fits a row
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.1}])
+def test_follow_fits_new_rows_the_way_training_fits_its_rows(kwargs):
+    """Training rows given as new rows end next to their trained rows (they followed the
+    same H, from the average start), closer than a fold-in against the final H alone."""
+    X = random_matrix(44, 40, 25, density=0.6, scale=4.0)
+    if kwargs:
+        X[X == 0] = np.nan
+    fit = non_negative(X, 4, n_iter=60, **kwargs)
+    rows = X[:6]
+    followed = lab.nmf.follow(X, rows, 4, n_iter=60, **kwargs)
+    folded = non_negative(rows, 4, n_iter=60, fold_into=fit, **kwargs)
+    trained = fit.Z[:6] @ fit.H
+    follow_gap = np.abs(followed @ fit.H - trained).max()
+    fold_gap = np.abs(folded.Z @ fit.H - trained).max()
+    assert follow_gap < 0.02 * np.ptp(trained) and follow_gap < fold_gap / 3
+    assert followed.shape == (6, 4) and (followed >= 0).all()
+    with pytest.raises(ValueError, match=r"rows must have the 25 columns of data; got shape "
+                                         r"\(2, 24\)"):
+        lab.nmf.follow(X, X[:2, :24], 4, n_iter=5, **kwargs)
