@@ -87,7 +87,7 @@ class Model:
         self.index_ = RatingIndex.from_ratings(ratings) if index is None else index
         self.ratings_ = ratings
         self.rated_ = self.index_.sparse(ratings)
-        self._baseline = None
+        self._fallback = None
         self._fit(ratings)
         return self
 
@@ -168,9 +168,9 @@ class Model:
     def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """mean + user bias + movie bias of the training ratings at the cells (a position
         of -1, an id outside the index, adds no bias)."""
-        if self._baseline is None:
-            self._baseline = biases(self.rated_, bias_l2=FALLBACK_BIAS_L2)
-        b = self._baseline
+        if self._fallback is None:
+            self._fallback = biases(self.rated_, bias_l2=FALLBACK_BIAS_L2)
+        b = self._fallback
         return (b.mu + np.where(rows >= 0, b.user_bias[np.maximum(rows, 0)], 0.0)
                 + np.where(cols >= 0, b.item_bias[np.maximum(cols, 0)], 0.0))
 
