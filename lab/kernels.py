@@ -447,3 +447,20 @@ if numba is not None and not numba.config.DISABLE_JIT:
     _cholesky_solve = _compile(_cholesky_solve)
     _nonnegative_solve = _compile(_nonnegative_solve)
     _solve_rows_compiled = _compile(_solve_rows_loops, parallel=True)
+
+
+_blas = None
+
+
+def solve_rows(*arguments) -> None:
+    """:func:`_solve_rows_loops`, compiled (where it is), with BLAS on one thread for the
+    call: each row's Gram matrix is one BLAS product made inside numba's parallel loop, and
+    a multithreaded BLAS would start threads of its own under each of numba's, more threads
+    than cores.  The kernels thus own their threading, whatever the thread variables of the
+    environment (``OMP_NUM_THREADS`` and the like) say."""
+    global _blas
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+        _blas = ThreadpoolController()           # the BLAS libraries loaded now (numba's too)
+    with _blas.limit(limits=1, user_api="blas"):
+        _solve_rows_compiled(*arguments)

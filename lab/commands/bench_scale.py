@@ -1,40 +1,44 @@
-"""How the observed-cell algorithms scale: synthetic data shaped like MovieLens-1M and -10M.
+"""How the observed-cell models scale, through the model interface, in the thread settings a
+user may have: synthetic data shaped like MovieLens-1M and -10M.
 
-    python -m lab.commands.bench_scale                 # the 1M shape (about a minute)
-    python -m lab.commands.bench_scale --sizes 1m 10m  # also the 10M shape (a few minutes)
+    python -m lab.commands.bench_scale                 # the 1M shape (a few minutes)
+    python -m lab.commands.bench_scale --sizes 1m 10m  # also the 10M shape (about 15 minutes)
 
 (from the repository root).
 
 The data are synthetic (:func:`synthetic_ratings`): the real data sets' numbers of users,
 movies and ratings, log-normal user activity and movie popularity, ratings 1..5 from a
-non-negative rank-10 model plus noise.  For each shape and algorithm (masked
-multiplicative-update NMF, ``lab.nmf.non_negative`` with ``mask="observed"``; NNLS-ALS,
-``lab.factorizations.als`` with ``nonnegative=True``; the biased non-negative model,
-``lab.factorizations.biased_non_negative``; M=20, ``l2=0.1``), a fresh Python process
-generates the ratings, then measures, each its own figure:
+non-negative rank-10 model plus noise, handed over as a ratings table
+(:func:`ratings_frame`).  Each model of :data:`ALGORITHMS` is fitted as a user fits it,
+``REGISTRY[key](num_components=20, n_iter=k, l2=0.1).fit(ratings)``, in a fresh Python
+process per shape, model and thread environment (:data:`ENVIRONMENTS`: none of the thread
+variables set, as in a user's own Python, and ``OMP_NUM_THREADS=1``, as ``make`` exports
+it); nothing pins BLAS or numba there.  Each process generates the ratings, then measures:
 
-* the first fit's time (1 iteration: numba loading or compiling, validation, set-up);
+* the first fit's time (1 iteration: numba loading or compiling, the index, the set-up);
 * the time of one iteration, ``(fit of 1 + k iterations - fit of 1) / k`` (best of
   ``--repeat``), which leaves the set-up out;
-* the set-up: a 1-iteration fit minus one iteration (validating, grouping the cells by
-  row and by column, the start, the first loss);
-* the same per-iteration time of the exercise's ``nmf_core.non_negative`` on the same
-  CSR matrix, zero-filled (SciPy's sparse products: the cheapest iteration that touches
-  every rated cell), and the ratio to it;
+* the set-up: a 1-iteration fit minus one iteration (the users x movies index built from
+  the table, the sparse matrix, validation, grouping the cells by row and by column, the
+  start, the first loss);
+* one iteration of the exercise's ``nmf_core.non_negative`` on the same ratings as a
+  zero-filled CSR matrix (SciPy's sparse products: the cheapest iteration that touches
+  every rated cell), in the same process and environment, and the ratio to it;
 * the floating-point work of one iteration (GFLOP, formulas in :data:`FLOP_PER_CELL`)
   and the rate reached, beside a dense matrix product on every core in the same run
-  (``--probe``: the machine's practical peak);
+  (the machine's practical peak);
 * the process's peak resident memory.
 
-The ratings live in a sparse matrix; the algorithms form predictions only at observed
-cells, so nothing of size users x movies is ever allocated (the 10M shape's dense
-matrix alone would need 5.6 GiB).  BLAS runs on one thread; the compiled kernels (the
-masked update, the row solves of NNLS-ALS and the biased model) on every core (their
-results do not depend on the number of threads).
+The ratings live in a sparse matrix; the models form predictions only at observed cells,
+so nothing of size users x movies is ever allocated (the 10M shape's dense matrix alone
+would need 5.6 GiB).  The compiled kernels run on every core and own their threading (the
+row solves hold BLAS to one thread inside numba's parallel loop), so their results and
+their speed do not depend on the thread variables.
 
-Targets on the 10M shape, as ratios to the zero-filled iteration: masked MU <= 1.0,
-NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or ``FAILS``.  Writes
-``build/bench_scale.json`` atomically; Ctrl-C ends it (and the case running) with one line.
+Targets on the 10M shape, in every environment, as ratios to the zero-filled iteration:
+masked MU <= 1.0, NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or
+``FAILS``.  Writes ``build/bench_scale.json`` atomically; Ctrl-C ends it (and the case
+running) with one line.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from lab.commands import shell
@@ -57,6 +62,11 @@ from lab.commands import shell
 SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
 #: The algorithms timed, by the keys of their models in lab.models.REGISTRY.
 ALGORITHMS = ("nmf_masked", "nnls_als", "biased_nmf")
+#: The thread variables a user may set, and the environments measured: each starts from the
+#: caller's environment without them, then sets its own.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS")
+ENVIRONMENTS = {"no thread variable": {}, "OMP_NUM_THREADS=1": {"OMP_NUM_THREADS": "1"}}
 #: Per-iteration time on the 10M shape at most this many zero-filled MU iterations.
 TARGETS = {"nmf_masked": 1.0, "nnls_als": 4.0, "biased_nmf": 4.0}
 #: Floating-point operations of one iteration per rated cell, for rank M: the masked
@@ -117,41 +127,51 @@ def per_iteration(fit, extra: int, repeat: int) -> tuple[float, float]:
     return step, one
 
 
-def run_case(size: str, algorithm: str, extra: int, repeat: int, components: int) -> dict:
-    """Generate the data, then time one algorithm and the zero-filled reference; in this
-    process (see the module's docstring for each figure)."""
+def ratings_frame(X) -> pd.DataFrame:
+    """The stored cells of a sparse users x movies matrix as a ratings table: ids from 1,
+    row i -> user id i + 1, column j -> movie id j + 1."""
+    coo = X.tocoo()
+    return pd.DataFrame({"user id": coo.row.astype(np.int64) + 1,
+                         "movie id": coo.col.astype(np.int64) + 1,
+                         "rating": coo.data.astype(float)})
+
+
+def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> dict:
+    """Generate the data, then time one model (through ``REGISTRY``) and the zero-filled
+    reference, in this process (see the module's docstring for each figure)."""
+    import numba
+    from threadpoolctl import threadpool_info
+
     import nmf_core
-    from lab.factorizations import als, biased_non_negative
-    from lab.nmf import non_negative
+    from lab.models import REGISTRY
     start = time.perf_counter()
     X = synthetic_ratings(*SHAPES[size])
+    ratings = ratings_frame(X)
     generate = time.perf_counter() - start
 
     def fit(iterations):
-        # every algorithm sees the stored cells of X as the observed ones (mask="observed")
-        if algorithm == "nmf_masked":
-            return non_negative(X, components, n_iter=iterations, mask="observed", l2=0.1)
-        if algorithm == "nnls_als":
-            return als(X, components, nonnegative=True, n_iter=iterations, l2=0.1)
-        return biased_non_negative(X, components, n_iter=iterations, l2=0.1)
+        return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)
 
     start = time.perf_counter()
-    result = fit(1)
+    model = fit(1)
     first = time.perf_counter() - start
     seconds, one = per_iteration(fit, extra, repeat)
     reference, _ = per_iteration(lambda k: nmf_core.non_negative(X, components, n_iter=k),
                                  extra, repeat)
     n, m = X.shape
-    flop = FLOP_PER_CELL[algorithm](components) * X.nnz
+    flop = FLOP_PER_CELL[key](components) * X.nnz
     reference_flop = FLOP_PER_CELL["zero_filled"](components) * X.nnz + 8 * (n + m) * components**2
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # KiB on Linux
-    return {"size": size, "algorithm": algorithm, "users": n, "movies": m,
+    return {"size": size, "algorithm": key, "users": n, "movies": m,
             "ratings": X.nnz, "components": components, "generate_seconds": generate,
             "first_fit_seconds": first, "setup_seconds": max(one - seconds, 0.0),
             "seconds_per_iteration": seconds, "zero_filled_seconds": reference,
             "ratio": seconds / reference, "gflop": flop / 1e9, "gflops": flop / 1e9 / seconds,
             "zero_filled_gflops": reference_flop / 1e9 / reference,
-            "peak_gib": peak_kib / 2**20, "objective_after_one": float(result.losses[-1])}
+            "peak_gib": peak_kib / 2**20, "objective_after_one": float(model.losses_[-1]),
+            "blas_threads": [info["num_threads"] for info in threadpool_info()
+                             if info["user_api"] == "blas"],
+            "numba_threads": numba.get_num_threads(), "numba_layer": numba.threading_layer()}
 
 
 def dense_probe(size: int = 2000, repeat: int = 3) -> float:
@@ -173,38 +193,48 @@ def _timed(work) -> float:
 
 
 def measure(args) -> list[dict]:
-    """The dense probe, then every case in a process of its own (one line each): the rows
-    of the JSON file."""
+    """The dense probe, then every case in a process of its own, in each environment (one
+    line each): the rows of the JSON file."""
     probe = dense_probe()
     print(f"dense matrix product on {os.cpu_count()} cores: {probe:.1f} GFLOP/s (the practical "
-          f"peak); synthetic data, M={args.components}, one iteration = (fit of "
-          f"{1 + args.extra} - fit of 1) / {args.extra}, best of {args.repeat}")
-    print(f"{'shape':>5} {'algorithm':>11} {'ratings':>11} {'first fit':>9} {'set-up':>7} "
-          f"{'s/iter':>7} {'zero-filled':>11} {'ratio':>6} {'GFLOP':>6} {'GFLOP/s':>8} "
-          f"{'peak GiB':>8}  target")
+          f"peak); synthetic data, M={args.components}, through REGISTRY, one iteration = (fit "
+          f"of {1 + args.extra} - fit of 1) / {args.extra}, best of {args.repeat}")
+    print(f"{'environment':>18} {'shape':>5} {'algorithm':>11} {'ratings':>11} {'first fit':>9} "
+          f"{'set-up':>7} {'s/iter':>7} {'zero-filled':>11} {'ratio':>6} {'GFLOP':>6} "
+          f"{'GFLOP/s':>8} {'peak GiB':>8}  target")
     rows = [{"probe_gflops": probe}]
-    for size in args.sizes:
-        for algorithm in args.algorithms:
-            child = subprocess.run([sys.executable, "-m", "lab.commands.bench_scale", "--case",
-                                    size, algorithm, "--extra", str(args.extra), "--repeat",
-                                    str(args.repeat), "--components", str(args.components)],
-                                   capture_output=True, text=True, cwd=shell.ROOT)
-            if child.returncode != 0:
-                last = (child.stderr.strip().splitlines() or ["?"])[-1]
-                print(f"{size:>5} {algorithm:>11}  failed: {last}")
-                rows.append({"size": size, "algorithm": algorithm, "error": last})
-                continue
-            row = json.loads(child.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            verdict = ""
-            if size == "10m":
-                limit = TARGETS[algorithm]
-                verdict = f"{'holds' if row['ratio'] <= limit else 'FAILS'} (<= {limit:g})"
-            print(f"{size:>5} {algorithm:>11} {row['ratings']:>11,} {row['first_fit_seconds']:>8.2f}s "
-                  f"{row['setup_seconds']:>6.2f}s {row['seconds_per_iteration']:>7.3f} "
-                  f"{row['zero_filled_seconds']:>11.3f} {row['ratio']:>6.2f} {row['gflop']:>6.1f} "
-                  f"{row['gflops']:>8.1f} {row['peak_gib']:>8.2f}  {verdict}", flush=True)
+    for environment, settings in ENVIRONMENTS.items():
+        env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+        for size in args.sizes:
+            for key in args.algorithms:
+                child = subprocess.run([sys.executable, "-m", "lab.commands.bench_scale",
+                                        "--case", size, key, "--extra", str(args.extra),
+                                        "--repeat", str(args.repeat), "--components",
+                                        str(args.components)], capture_output=True, text=True,
+                                       cwd=shell.ROOT, env={**env, **settings})
+                if child.returncode != 0:
+                    last = (child.stderr.strip().splitlines() or ["?"])[-1]
+                    print(f"{environment:>18} {size:>5} {key:>11}  failed: {last}")
+                    rows.append({"environment": environment, "size": size, "algorithm": key,
+                                 "error": last})
+                    continue
+                row = {"environment": environment,
+                       **json.loads(child.stdout.strip().splitlines()[-1])}
+                rows.append(row)
+                print(_line(row), flush=True)
     return rows
+
+
+def _line(row: dict) -> str:
+    verdict = ""
+    if row["size"] == "10m":
+        limit = TARGETS[row["algorithm"]]
+        verdict = f"{'holds' if row['ratio'] <= limit else 'FAILS'} (<= {limit:g})"
+    return (f"{row['environment']:>18} {row['size']:>5} {row['algorithm']:>11} "
+            f"{row['ratings']:>11,} {row['first_fit_seconds']:>8.2f}s {row['setup_seconds']:>6.2f}s "
+            f"{row['seconds_per_iteration']:>7.3f} {row['zero_filled_seconds']:>11.3f} "
+            f"{row['ratio']:>6.2f} {row['gflop']:>6.1f} {row['gflops']:>8.1f} "
+            f"{row['peak_gib']:>8.2f}  {verdict}")
 
 
 def main(argv=None) -> int:
@@ -218,16 +248,15 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "bench_scale.json")
     parser.add_argument("--case", nargs=2, metavar=("SIZE", "ALGORITHM"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    shell.one_blas_thread()
-    if args.case:                               # child process: one measurement, JSON out
+    if args.case:          # child process: one measurement, in the environment it was given
         print(json.dumps(run_case(*args.case, args.extra, args.repeat, args.components)))
         return 0
     with shell.on_ctrl_c(f"{args.output} was not written"):
         rows = measure(args)
     shell.write_atomically(args.output, lambda p: p.write_text(json.dumps(rows, indent=1)))
-    print(f"(seconds; 'zero-filled': one iteration of nmf_core.non_negative on the same CSR "
-          f"matrix, 'ratio' = s/iter / zero-filled; GFLOP of one iteration, the solves not "
-          f"counted; wrote {args.output})")
+    print(f"(seconds; 'zero-filled': one iteration of nmf_core.non_negative on the same ratings "
+          f"as a CSR matrix, in the same process; 'ratio' = s/iter / zero-filled; GFLOP of one "
+          f"iteration, the solves not counted; wrote {args.output})")
     return 0
 
 

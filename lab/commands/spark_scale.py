@@ -28,20 +28,11 @@ import numpy as np
 import pandas as pd
 
 from lab.commands import shell
-from lab.commands.bench_scale import SHAPES, per_iteration, synthetic_ratings
+from lab.commands.bench_scale import SHAPES, per_iteration, ratings_frame, synthetic_ratings
 from lab.commands.spark import stop_quietly
 
 #: The settings both systems get.
 SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
-
-
-def ratings_frame(X) -> pd.DataFrame:
-    """The stored cells of a sparse users x movies matrix as a ratings table: ids from 1,
-    row i -> user id i + 1, column j -> movie id j + 1."""
-    coo = X.tocoo()
-    return pd.DataFrame({"user id": coo.row.astype(np.int64) + 1,
-                         "movie id": coo.col.astype(np.int64) + 1,
-                         "rating": coo.data.astype(float)})
 
 
 def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> dict:

@@ -112,9 +112,9 @@ def _solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0
     """Run the compiled row solves (:func:`lab.kernels._solve_rows_loops`) into ``out``,
     ``squares`` (and ``bias_out`` when ``bias_other`` is given); returns the rows left for
     the NumPy form: None for all of them (numba missing or switched off)."""
-    kernel = kernels._solve_rows_compiled
-    if kernel is None:
+    if kernels._solve_rows_compiled is None:
         return None
+    kernel = kernels.solve_rows
     n = values.shape[0]
     settled = np.empty(n, dtype=np.bool_)
     with_bias = bias_other is not None

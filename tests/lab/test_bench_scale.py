@@ -39,3 +39,36 @@ def test_the_scale_bench_names_its_algorithms_by_their_registry_keys():
     from lab.commands import bench_scale as bench
     from lab.models import REGISTRY
     assert set(bench.ALGORITHMS) <= set(REGISTRY)
+
+
+def test_every_case_runs_through_the_registry_in_each_thread_environment(monkeypatch):
+    """measure() starts one child per environment, shape and model, each without the
+    caller's thread variables (make exports OMP_NUM_THREADS=1) and with its own settings."""
+    import json
+    import types
+
+    from lab.commands import bench_scale as bench
+
+    seen = []
+
+    def child(command, **options):
+        seen.append((command, options["env"]))
+        size, key = command[command.index("--case") + 1:command.index("--case") + 3]
+        row = {"size": size, "algorithm": key, "ratings": 1, "first_fit_seconds": 1.0,
+               "setup_seconds": 0.1, "seconds_per_iteration": 0.2, "zero_filled_seconds": 0.1,
+               "ratio": 2.0, "gflop": 1.0, "gflops": 5.0, "peak_gib": 0.1}
+        return types.SimpleNamespace(returncode=0, stdout=json.dumps(row), stderr="")
+
+    monkeypatch.setattr(bench, "dense_probe", lambda: 1.0)
+    monkeypatch.setattr(bench.subprocess, "run", child)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MKL_NUM_THREADS", "1")
+    args = types.SimpleNamespace(sizes=["10m"], algorithms=list(bench.ALGORITHMS), extra=1,
+                                 repeat=1, components=20)
+    rows = bench.measure(args)
+    assert [row["environment"] for row in rows[1:]] == [
+        environment for environment in bench.ENVIRONMENTS for _ in bench.ALGORITHMS]
+    assert {env.get("OMP_NUM_THREADS") for _, env in seen} == {None, "1"}
+    assert all("MKL_NUM_THREADS" not in env for _, env in seen)
+    assert [command[command.index("--case") + 2] for command, _ in seen] == \
+        list(bench.ALGORITHMS) * len(bench.ENVIRONMENTS)
