@@ -46,7 +46,7 @@ import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
 from lab.factorizations import biases
-from lab.ratings import RatingIndex, check_query, top_n
+from lab.ratings import RatingIndex, check_query, check_ratings, top_n
 
 #: Penalty of the bias baseline that predicts the pairs a rating model has no training
 #: rating for (users or movies unseen in training).
@@ -84,9 +84,10 @@ class Model:
         (a :class:`lab.ratings.RatingIndex`) sets the users and movies scored, by default
         those of ``ratings``.  Returns the model, with ``rated_``, the training ratings as
         a sparse users x movies matrix of the index."""
-        self.index_ = RatingIndex.from_ratings(ratings) if index is None else index
+        check_ratings(ratings)                  # once: the index and the matrix trust it
+        self.index_ = RatingIndex.from_ratings(ratings, checked=True) if index is None else index
         self.ratings_ = ratings
-        self.rated_ = self.index_.sparse(ratings)
+        self.rated_ = self.index_.sparse(ratings, checked=True)
         self._fallback = None
         self._fit(ratings)
         return self

@@ -8,6 +8,7 @@ installed; :func:`_half_step_numpy` is the same pass in NumPy/SciPy, used withou
 and inside :func:`numpy_form`.  :func:`masked_half_step` hands out whichever applies.
 Tests hold both forms to the masked equations written out densely and to each other.
 
+:func:`squared_error` is the objective's squared error at the observed cells, compiled.
 :func:`_solve_rows_loops` forms and solves, in one pass over each row's cells, the small
 least-squares problems of :func:`lab.factorizations.als` and
 :func:`lab.factorizations.biased_non_negative` (whose NumPy form is the reference; tests
@@ -229,6 +230,42 @@ _half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
                        else _compile(_half_step_loops, parallel=True))
 
 
+def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
+    """``out[g] = sum_k (values[k] - offset[k] - own[g] . other[o_k])^2`` over the cells of
+    each group g (a row: ``other`` is H.T); the groups shared out among the cores, each summed
+    by one thread in the order of its cells."""
+    for g in prange(own.shape[0]):
+        squares = 0.0
+        for k in range(indptr[g], indptr[g + 1]):
+            o = other_index[k]
+            p = 0.0
+            for c in range(own.shape[1]):
+                p += own[g, c] * other[o, c]
+            r = values[k] - offset[k] - p
+            squares += r * r
+        out[g] = squares
+
+
+#: The compiled squared error, or None where numba is missing or switched off.
+_row_squares_compiled = (None if numba is None or numba.config.DISABLE_JIT
+                         else _compile(_row_squares_loops, parallel=True))
+
+
+def squared_error(indptr, other_index, values, own, other, offset=None) -> float | None:
+    """The squared error of ``own @ other.T`` at the cells of a CSR matrix's arrays, less
+    ``offset`` at each cell: compiled (a pass over the cells, each row summed by one thread,
+    then the rows in order, so the total does not depend on the number of threads), or None
+    where numba is missing or switched off."""
+    if _row_squares_compiled is None:
+        return None
+    out = np.empty(own.shape[0])
+    _row_squares_compiled(indptr, other_index, np.asarray(values, dtype=np.float64),
+                          np.zeros(values.size) if offset is None else offset,
+                          np.ascontiguousarray(own, dtype=np.float64),
+                          np.ascontiguousarray(other, dtype=np.float64), out)
+    return float(np.sum(out))
+
+
 def masked_half_step():
     """The pass of one masked half-step: compiled where numba is, else (and inside
     :func:`numpy_form`) the NumPy form; both take and return the same."""
@@ -237,16 +274,16 @@ def masked_half_step():
 
 @contextlib.contextmanager
 def numpy_form():
-    """Within the block, the masked updates of :func:`lab.nmf.non_negative` and the row solves of ALS and the biased
-    model run their NumPy forms even where numba is installed (as on a machine without
-    it): for comparing the two."""
-    global _half_step_compiled, _solve_rows_compiled
-    compiled = _half_step_compiled, _solve_rows_compiled
-    _half_step_compiled = _solve_rows_compiled = None
+    """Within the block, the masked updates of :func:`lab.nmf.non_negative`, the row solves of
+    ALS and the biased model and their squared errors run their NumPy forms even where
+    numba is installed (as on a machine without it): for comparing the two."""
+    global _half_step_compiled, _solve_rows_compiled, _row_squares_compiled
+    compiled = _half_step_compiled, _solve_rows_compiled, _row_squares_compiled
+    _half_step_compiled = _solve_rows_compiled = _row_squares_compiled = None
     try:
         yield
     finally:
-        _half_step_compiled, _solve_rows_compiled = compiled
+        _half_step_compiled, _solve_rows_compiled, _row_squares_compiled = compiled
 
 
 # ---------------------------------------------------------------- exact row solves

@@ -103,8 +103,11 @@ class RatingIndex:
         return cls(np.sort(users["user id"].to_numpy()), np.sort(movies["movie id"].to_numpy()))
 
     @classmethod
-    def from_ratings(cls, ratings: pd.DataFrame) -> "RatingIndex":
-        check_ratings(ratings)
+    def from_ratings(cls, ratings: pd.DataFrame, checked: bool = False) -> "RatingIndex":
+        """The users and movies that ``ratings`` rates (``checked``: the caller has run
+        :func:`recommender.check_ratings` on them already)."""
+        if not checked:
+            check_ratings(ratings)
         return cls(np.unique(ratings["user id"].to_numpy()),
                    np.unique(ratings["movie id"].to_numpy()))
 
@@ -131,16 +134,18 @@ class RatingIndex:
         """Column of each movie id; as :meth:`user_positions`."""
         return _positions(self.movies, movie_ids, "movie", missing)
 
-    def cells(self, ratings: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def cells(self, ratings: pd.DataFrame, checked: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of each rating, shape (n_ratings,) each, the ratings checked by the
-        ground floor's :func:`recommender.check_ratings` (a pair rated twice is refused)."""
-        check_ratings(ratings)
+        ground floor's :func:`recommender.check_ratings` (a pair rated twice is refused)
+        unless ``checked`` says the caller has done so."""
+        if not checked:
+            check_ratings(ratings)
         return (self.user_positions(ratings["user id"].to_numpy()),
                 self.movie_positions(ratings["movie id"].to_numpy()))
 
-    def sparse(self, ratings: pd.DataFrame) -> sp.csr_matrix:
+    def sparse(self, ratings: pd.DataFrame, checked: bool = False) -> sp.csr_matrix:
         """The ratings as a sparse users x movies matrix: stored cells = rated cells."""
-        rows, cols = self.cells(ratings)
+        rows, cols = self.cells(ratings, checked)
         return sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
                              shape=self.shape)
 

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, cell_rows, predict_cells,
                       validate)
 from lab.base import _csr_from_cells
+from lab import kernels
 
 #: The rules of the parameters the iterative factorizations share.
 RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
@@ -40,7 +41,12 @@ class _Observed(NamedTuple):
         return cell_rows(self.by_row.indptr)
 
     def squared_error(self, Z, H, offset=None) -> float:
-        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order."""
+        """``sum_obs (x_ij - offset_ij - z_i . h_j)^2``, ``offset`` (nnz,) in row-major order:
+        compiled where numba is (:func:`lab.kernels.squared_error`), else in NumPy."""
+        compiled = kernels.squared_error(self.by_row.indptr, self.by_row.indices,
+                                         self.by_row.data, Z, H.T, offset)
+        if compiled is not None:
+            return compiled
         residual = self.by_row.data - predict_cells(Z, H, self.rows, self.by_row.indices)
         if offset is not None:
             residual -= offset
