@@ -6,7 +6,10 @@
   masked update of :mod:`lab.kernels`), the peers' adapters (:mod:`lab.models.peers`,
   registered in .venv-peers) and Spark MLlib's ALS (:mod:`lab.models.spark`, in .venv-spark);
 * :mod:`lab.base` - what the models and factorizations share: parameter rules and their
-  check, input validation, the start, the penalty, the stopping rule;
+  check, the rank rule, input validation, the result that answers ``scores`` and
+  ``predict``, the penalty, the stopping rule (the start is :func:`nmf_core.start`);
+* :mod:`lab.nmf` - the general NMF: the exercise's updates with a mask, a penalty, a
+  tolerance, progress lines, ``fold_into`` and :func:`lab.nmf.follow`;
 * :mod:`lab.ratings` - the users x movies index and the one ranker;
 * :mod:`lab.evaluation` - the held-out protocol on MovieLens-100k's five folds;
   :mod:`lab.report` - the tables, figures and Markdown of its results;
@@ -17,5 +20,5 @@
 The layers import downwards only: the commands use the report, the report the evaluation,
 the evaluation the models, never the other way (tests/lab/test_structure.py).  The lab imports the ground floor; the ground floor never
 imports the lab.  This file imports nothing, so ``python -m lab.commands.spark
---check-java`` runs under any Python 3.
+--check-java`` runs under any Python 3.7 or newer.
 """

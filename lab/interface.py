@@ -31,7 +31,7 @@ model that can fold in a new user implements ``_fold_in(query)``.
 A rating model predicts a pair whose user or movie has no training rating (or is not in
 its index) by the bias baseline of its training ratings, mean + user bias + movie bias
 (:func:`lab.factorizations.biases`, penalty :data:`FALLBACK_BIAS_L2`), as the evaluation
-scores every model; a model that only ranks refuses such a pair.
+scores every model; a model that only ranks raises a KeyError for an id outside its index.
 """
 
 from __future__ import annotations

@@ -493,8 +493,9 @@ def solve_rows(*arguments) -> None:
     """:func:`_solve_rows_loops`, compiled (where it is), with BLAS on one thread for the
     call: each row's Gram matrix is one BLAS product made inside numba's parallel loop, and
     a multithreaded BLAS would start threads of its own under each of numba's, more threads
-    than cores.  The kernels thus own their threading, whatever the thread variables of the
-    environment (``OMP_NUM_THREADS`` and the like) say."""
+    than cores.  The kernels thus own their threading, whatever the BLAS and OpenMP thread
+    variables of the environment (``OMP_NUM_THREADS`` and the like) say; numba's own
+    ``NUMBA_NUM_THREADS`` still sets how many cores they use."""
     global _blas
     if _blas is None:
         from threadpoolctl import ThreadpoolController

@@ -1,6 +1,6 @@
 """The lab's rating bookkeeping: the users x movies index and the one ranker.
 
-:class:`RatingIndex` owns user and movie ids and every matrix built from ratings
+:class:`RatingIndex` owns user and movie ids and the matrices a model is fitted to
 (filled, sparse, a new user's row); :func:`top_n` is the one ranker, behind every model's
 ``recommend`` (:mod:`lab.interface`) and the evaluation's precision (:mod:`lab.evaluation`).
 
@@ -83,8 +83,8 @@ def _filled(shape, rows, cols, values, fill_value, reference_cols, reference_val
 class RatingIndex:
     """The users and movies of a rating matrix: ids in ascending order, one row or column each.
 
-    The one owner of ids and positions: every matrix of the lab that is
-    built from ratings (filled, sparse, a new user's row) is built here.
+    The one owner of ids and positions, and of the matrices a model is fitted to
+    (filled, sparse, a new user's row).
     Built from the full tables (``from_tables``), a user or movie missing from
     a training split still has its row or column; built from ratings
     (``from_ratings``), it holds exactly the users and movies rated.

@@ -5,8 +5,9 @@
 The command's own output passes through unchanged (but for lines matching ``--hide``);
 after every ``--every`` seconds
 (default 20) without a line, one line ``... still <what> (<seconds> s)`` is printed, so a
-long step is never silent.  Ctrl-C stops the command and prints one line (exit 130);
-otherwise the exit status is the command's.
+long step is never silent.  The command's stderr is merged into its stdout.  Ctrl-C stops
+the command (exit 130), with one line of this wrapper's unless the command itself ended
+within 5 seconds, having said its own; otherwise the exit status is the command's.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ it); nothing pins BLAS or numba there.  Each process generates the ratings, then
 The ratings live in a sparse matrix; the models form predictions only at observed cells,
 so nothing of size users x movies is ever allocated (the 10M shape's dense matrix alone
 would need 5.6 GiB).  The compiled kernels run on every core and own their threading (the
-row solves hold BLAS to one thread inside numba's parallel loop), so their results and
-their speed do not depend on the thread variables.
+row solves hold BLAS to one thread inside numba's parallel loop), so their results do not
+depend on the thread variables, nor should their speed on the BLAS and OpenMP ones (which
+this measures); ``NUMBA_NUM_THREADS`` sets how many cores they use.
 
 Targets on the 10M shape, in every environment, as ratios to the zero-filled iteration:
 masked MU <= 1.0, NNLS-ALS <= 4, biased model <= 4, each printed with ``holds`` or

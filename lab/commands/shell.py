@@ -2,7 +2,8 @@
 
 * :func:`one_blas_thread` - BLAS on one thread in this process (through threadpoolctl), as
   ``make`` runs everything, so that two runs give the same bits; the compiled kernels
-  (numba) keep their own threads.
+  (numba) keep their own threads.  (The scale part of ``make bench`` does not call it: it
+  measures the models in the thread settings a user may have.)
 * :func:`write_atomically` - a file written through a temporary file beside it and
   ``os.replace``: whatever stops the writer, the old file or none is left, never half a file.
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
@@ -13,7 +14,7 @@
 
 Each command's module ends with ``sys.exit(shell.run(main))``.  Only the standard library is
 imported here at module level (threadpoolctl and NumPy inside :func:`one_blas_thread`), so
-``python -m lab.commands.spark --check-java`` runs under any Python 3 before the Spark
+``python -m lab.commands.spark --check-java`` runs under any Python 3.7+ before the Spark
 environment exists.
 """
 

@@ -28,7 +28,7 @@ Exit status: 0 when the five-fold mean RMSEs agree within 0.01, 1 when they do n
 2 when no usable Java (17 or newer) is found (or the command line is wrong), 130 on
 Ctrl-C.  Only the standard library is imported at module level (:mod:`lab.commands.shell`
 imports no more), so ``--check-java`` (run by ``make spark`` before it builds
-``.venv-spark``) works under any Python 3.
+``.venv-spark``) works under any Python 3.7 or newer.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ as ``(fit of 1 + extra iterations - fit of 1) / extra`` (best of ``--repeat``), 
 fit does once (building the index, handing the ratings to Spark, collecting the factors)
 is left out and reported as the set-up.  One line per size and system; writes
 ``build/spark_scale.csv`` atomically.  BLAS runs on one thread for ours, as in
-``make bench``; Spark runs its own threads on every core.  Ctrl-C stops Spark quietly and
+``make evaluate`` (the compiled row solves use every core); Spark runs its own threads on
+every core.  Ctrl-C stops Spark quietly and
 ends it with one line.
 """
 

@@ -34,7 +34,8 @@ Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
 of a dense input and the stored non-NaN entries of a sparse one, the natural
 reading of a ratings matrix; ``mask=None`` means every cell.  Predictions are
 formed at observed cells only, so with ``mask="observed"`` nothing of size
-users x movies is allocated for a sparse input.
+users x movies is allocated for a sparse input, but by :func:`bayesian_non_negative`,
+whose posterior mean is a dense users x movies matrix.
 """
 
 from __future__ import annotations

@@ -34,8 +34,9 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     ----------
     data : array-like, DataFrame or sparse matrix of shape (n, m)
         Non-negative at observed cells when ``nonnegative``.
-    num_components : int
-        Rank M, ``1 <= M <= min(n, m)``.
+    num_components : int >= 1
+        Rank M; it may exceed ``min(n, m)`` (:func:`lab.base.check_rank`: a MemoryError
+        only if Z and H would not fit in the machine's memory).
     nonnegative : bool, default False
         Constrain ``Z`` and ``H`` to be >= 0 (NNLS-ALS).
     n_iter : int >= 0, default 20

@@ -78,9 +78,12 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     other user's, so a sweep costs one pass over the observed cells per component), the
     same for H, then the precisions from their Gamma conditionals and each
     (location, precision) pair by a few Metropolis steps on its exact conditional.
-    After ``burn_in`` sweeps, every ``thin``-th sweep's predictions are averaged.  The
-    average of ``S`` samples is a single model: one non-negative factorization of rank
-    ``S * M`` with averaged biases (posterior averaging, as in Bayesian PMF).
+    After ``burn_in`` sweeps, every ``thin``-th sweep's predictions are averaged.  Without
+    ``clip``, the average of ``S`` samples is a single model: one non-negative factorization
+    of rank ``S * M`` with averaged biases (posterior averaging, as in Bayesian PMF); with
+    ``clip``, each sample is clipped first, and the mean is what it is.  Departing from the
+    lab's conventions: the factors start uniform on [0, 0.3] (not :func:`nmf_core.start`),
+    and a fixed number of sweeps runs (no ``tol``).
 
     Parameters
     ----------

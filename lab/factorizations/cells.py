@@ -1,5 +1,6 @@
 """What the factorizations of :mod:`lab.factorizations` share: the observed cells they fit
-and the model's values at given cells.
+and the squared error there (the model's values at given cells are
+:func:`lab.base.predict_cells`).
 
 * :func:`_observed` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in

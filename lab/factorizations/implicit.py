@@ -34,7 +34,8 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     ----------
     data, num_components, n_iter, random_state, mask, tol, verbose, fold_into
         As in :func:`lab.factorizations.als`; ``mask`` marks the observed cells (the
-        positives).
+        positives).  The start is :func:`nmf_core.start` at the level 1 of a positive
+        cell (not the mean rating).
     l2 : float >= 0, default 30.0
         Penalty on the squared norms of Z and H (not count-scaled: every row
         sees all cells).

@@ -10,7 +10,8 @@ from lab.interface import Model, ResultModel
 
 
 class GlobalMean(Model):
-    """Every prediction is the mean training rating."""
+    """Every score is the mean training rating (a pair without training ratings is
+    predicted by the bias baseline, as for every rating model)."""
 
     key, label = "global_mean", "global mean"
 

@@ -4,7 +4,8 @@ A factorization model fits one function of :mod:`lab.factorizations` or
 :func:`lab.nmf.non_negative` to the rating matrix its ``fill`` describes, scores by its
 result (``result_.scores``, ``result_.predict``), and folds a new user in with that
 function's own row update (``fold_into``): the query becomes a row filled as the training
-matrix was.
+matrix was.  The multiplicative-update models fold in by following the training run instead
+(:func:`lab.nmf.follow`, :mod:`lab.models.multiplicative`).
 """
 
 from __future__ import annotations

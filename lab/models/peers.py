@@ -12,9 +12,11 @@ the keys and their environment), while the models fit only in their ``environmen
 :mod:`lab.models` registers them.
 
 Where a library predicts one pair at a time, the dense matrix is computed from its fitted
-parameters with the library's own formula, and :func:`_check_against` compares it with the
-library's ``predict`` (:meth:`Peer.library_predict`) on a few hundred pairs before it is
-used.  Two peers fold in a new user with their library's own mechanism (``implicit_als``:
+parameters with the library's own formula.  For Surprise's and myFM's models,
+:func:`_check_against` compares it with the library's ``predict``
+(:meth:`Peer.library_predict`) on a few hundred pairs at every fit, before it is used;
+implicit's and cornac's formulas (a product of their factors) are compared with their
+library's own scores by the tests (``tests/lab/test_peers.py``).  Two peers fold in a new user with their library's own mechanism (``implicit_als``:
 implicit's solve of one user's factors, ``myfm_bfm_implicit``: myFM's prediction for a user
 known only by the movies they rated); the other five raise NotImplementedError, their
 libraries having none.
