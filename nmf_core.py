@@ -56,15 +56,15 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
 
 def start(shape: tuple, M: int, mean: float, random_state):
     """The start: ``Z0`` (n, M), then ``H0`` (M, m), absolute standard normal draws times
-    ``sqrt(mean / M)``, so that the entries of ``Z0 @ H0`` average ``(2 / pi) * mean``."""
+    ``sqrt(mean / M)`` (as scikit-learn's ``init="random"``): ``Z0 @ H0`` has the data's size."""
     try:
         rng = np.random.default_rng(random_state)
     except (TypeError, ValueError):
         raise ValueError("random_state must be an integer >= 0, a numpy Generator or None; "
                          f"got {random_state!r}.") from None
     try:
-        return tuple(np.abs(rng.standard_normal(size)) * np.sqrt(mean / M)
-                     for size in ((shape[0], M), (M, shape[1])))
+        return (np.abs(rng.standard_normal((shape[0], M))) * np.sqrt(mean / M),
+                np.abs(rng.standard_normal((M, shape[1]))) * np.sqrt(mean / M))
     except (ValueError, MemoryError):         # numpy: "Maximum allowed dimension exceeded"
         raise MemoryError(f"num_components={M} is too many: Z and H would need "
                           f"{8 * sum(shape) * M / 2**30:.3g} GiB; choose fewer.") from None
