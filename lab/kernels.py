@@ -489,16 +489,28 @@ if numba is not None and not numba.config.DISABLE_JIT:
 _blas = None
 
 
-def solve_rows(*arguments) -> None:
-    """:func:`_solve_rows_loops`, compiled (where it is), with BLAS on one thread for the
-    call: each row's Gram matrix is one BLAS product made inside numba's parallel loop, and
-    a multithreaded BLAS would start threads of its own under each of numba's, more threads
-    than cores.  The kernels thus own their threading, whatever the BLAS and OpenMP thread
-    variables of the environment (``OMP_NUM_THREADS`` and the like) say; numba's own
-    ``NUMBA_NUM_THREADS`` still sets how many cores they use."""
+@contextlib.contextmanager
+def one_blas_thread():
+    """BLAS held to one thread within the block.  The compiled kernels run on every core;
+    a multithreaded BLAS beside them (inside numba's parallel loop, or between two passes,
+    its threads spinning for a while after each call) would compete with them for the cores.
+    So the kernels own their threading, whatever the BLAS and OpenMP thread variables of the
+    environment (``OMP_NUM_THREADS`` and the like) say; numba's own ``NUMBA_NUM_THREADS``
+    still sets how many cores they use.  Without the compiled kernels (numba missing or
+    switched off) BLAS keeps its threads: the NumPy forms are BLAS's work."""
     global _blas
+    if numba is None or numba.config.DISABLE_JIT:
+        yield
+        return
     if _blas is None:
         from threadpoolctl import ThreadpoolController
         _blas = ThreadpoolController()           # the BLAS libraries loaded now (numba's too)
     with _blas.limit(limits=1, user_api="blas"):
+        yield
+
+
+def solve_rows(*arguments) -> None:
+    """:func:`_solve_rows_loops`, compiled (where it is), BLAS on one thread for the call
+    (each row's Gram matrix is one BLAS product inside numba's parallel loop)."""
+    with one_blas_thread():
         _solve_rows_compiled(*arguments)

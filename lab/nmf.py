@@ -188,16 +188,17 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None)
     Z = np.array(Z, dtype=np.float64, order="C")
     HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
     HT_next = np.empty_like(HT)
-    losses = np.empty(n_iter + 1)
-    for t in range(n_iter + 1):
-        # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
-        losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
-                     + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
-        if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-            return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None
-        if update_H:
-            HT, HT_next = HT_next, HT
-        half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
-        if follow is not None:                             # the followers' update alike
-            half_step(*followed, Zf, HT, l2, floor, Zf)
+    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+        losses = np.empty(n_iter + 1)
+        for t in range(n_iter + 1):
+            # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
+            losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
+                         + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
+            if finished(losses, t, n_iter, tol, verbose, "non_negative"):
+                return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None
+            if update_H:
+                HT, HT_next = HT_next, HT
+            half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
+            if follow is not None:                             # the followers' update alike
+                half_step(*followed, Zf, HT, l2, floor, Zf)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lab import kernels
 from lab.base import FLAG, FitResult, check_params, check_rank, finished, fixed_H, penalty
 from lab.factorizations.cells import RULES_ITERATIVE, _observed
 from lab.factorizations.rows import _update_side
@@ -83,14 +84,15 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
         H = fixed
     losses = np.empty(n_iter + 1)
     losses[0] = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
-    t = 0
-    while not finished(losses, t, n_iter, tol, verbose, name):
-        Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
-                              non_negative, Z)
-        if fixed is None:
-            HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
-                                   non_negative, H.T)
-            H = HT.T.copy()
-        t += 1
-        losses[t] = rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+        t = 0
+        while not finished(losses, t, n_iter, tol, verbose, name):
+            Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
+                                  non_negative, Z)
+            if fixed is None:
+                HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
+                                       non_negative, H.T)
+                H = HT.T.copy()
+            t += 1
+            losses[t] = rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
     return FitResult(Z, H, losses[:t + 1])

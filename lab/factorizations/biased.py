@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from lab import kernels
 from lab.base import (PENALTY, check_params, check_rank, finished, fixed_H, penalty,
                       predict_cells)
 from lab.factorizations.cells import RULES_ITERATIVE, _observed
@@ -149,16 +150,17 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
 
     losses = np.empty(n_iter + 1)
     losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
-    t = 0
-    while not finished(losses, t, n_iter, tol, verbose, name):
-        Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
-                                              obs.row_counts, Z)
-        if fixed is None:
-            HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
-                                                   obs.col_counts, H.T)
-            H = HT.T.copy()
-        t += 1
-        losses[t] = objective(rss)
+    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+        t = 0
+        while not finished(losses, t, n_iter, tol, verbose, name):
+            Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
+                                                  obs.row_counts, Z)
+            if fixed is None:
+                HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
+                                                       obs.col_counts, H.T)
+                H = HT.T.copy()
+            t += 1
+            losses[t] = objective(rss)
     return BiasedResult(mu, user_bias, item_bias, Z, H, losses[:t + 1])
 
 
