@@ -33,7 +33,7 @@ _MASK_OBSERVED = "observed"
 # --- What every fit of the lab answers ---------------------------------------------------------
 # Each result type of the lab (FitResult here, BiasedResult and PosteriorMean in
 # lab.factorizations) answers scores(rows), every column of the rows asked for, and
-# predict(rows, cols), the cells asked for only; models call nothing else.
+# predict(rows, cols), the cells asked for only: what a model asks of its fit to score.
 
 _PREDICT_CHUNK = 1 << 19  # cells handled at a time when predicting
 
@@ -116,7 +116,8 @@ def optional(rule: Rule) -> Rule:
 FLAG = Rule("True or False", lambda v: isinstance(v, (bool, np.bool_)), bool)
 SEED = Rule("an integer >= 0, a numpy Generator or RandomState, or None",
             lambda v: v is None or isinstance(v, (np.random.Generator, np.random.RandomState))
-            or _is_number(v, numbers.Integral) and v >= 0)
+            or _is_number(v, numbers.Integral) and v >= 0,
+            lambda v: int(v) if isinstance(v, numbers.Integral) else v)
 
 
 def check_params(rules: Mapping[str, Rule], params: Mapping, owner: str) -> dict:

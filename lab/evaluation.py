@@ -143,21 +143,24 @@ def score_split(model, test: pd.DataFrame, scores: np.ndarray | None = None) -> 
     RMSE and MAE from ``model.predict`` of the test pairs (a pair whose user or movie has
     no training rating gets the model's bias baseline; NaN for a model that only ranks),
     precision and recall from ``model.scores()`` (or ``scores``, when already computed),
-    every movie rated in training (``model.rated_``) left out of the ranking.
+    every movie rated in training (``model.rated_``) left out of the ranking.  A test pair
+    outside the model's index (a model fitted without the index of the full tables) is
+    predicted for RMSE but cannot be ranked: precision and recall leave it out.
 
     Returns
     -------
     dict with keys ``rmse``, ``mae`` and :data:`TOP_N_METRICS`.
     """
     index = model.index_
-    rows, cols = index.cells(test)
+    rows, cols = index.cells(test, missing=-1)       # -1: outside the index, never ranked
     metrics = {"rmse": float("nan"), "mae": float("nan")}
     if model.predicts_ratings:
         predicted = model.predict(test["user id"].to_numpy(), test["movie id"].to_numpy())
         metrics["rmse"], metrics["mae"] = rating_errors(predicted, test["rating"])
     scores = model.scores() if scores is None else scores
     truth = test["rating"].to_numpy()
-    for suffix, keep in (("", truth > 0), ("_liked", truth >= LIKED_RATING)):
+    ranked = (rows >= 0) & (cols >= 0)
+    for suffix, keep in (("", ranked), ("_liked", ranked & (truth >= LIKED_RATING))):
         relevant = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
                                  shape=index.shape)
         precision, recall = top_n_accuracy(scores, model.rated_ != 0, relevant)

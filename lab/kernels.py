@@ -34,6 +34,9 @@ try:  # optional: compiles the masked kernel (see _half_step_loops)
 except ImportError:  # the NumPy form of the kernel is used instead
     numba, prange = None, range
 
+#: Do the kernels run compiled here (numba installed and not switched off)?
+COMPILED = numba is not None and not numba.config.DISABLE_JIT
+
 #: Cells the NumPy form of the masked update handles at once (memory O(_CHUNK * M)).
 _CHUNK = 8192
 
@@ -222,12 +225,11 @@ def jit(function):
     return function if numba is None or numba.config.DISABLE_JIT else _compile(function)
 
 
-if numba is not None and not numba.config.DISABLE_JIT:
+if COMPILED:
     _overload_prefetch()
 
 #: The compiled kernel, or None where numba is missing or switched off.
-_half_step_compiled = (None if numba is None or numba.config.DISABLE_JIT
-                       else _compile(_half_step_loops, parallel=True))
+_half_step_compiled = _compile(_half_step_loops, parallel=True) if COMPILED else None
 
 
 def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
@@ -247,8 +249,7 @@ def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
 
 
 #: The compiled squared error, or None where numba is missing or switched off.
-_row_squares_compiled = (None if numba is None or numba.config.DISABLE_JIT
-                         else _compile(_row_squares_loops, parallel=True))
+_row_squares_compiled = _compile(_row_squares_loops, parallel=True) if COMPILED else None
 
 
 def squared_error(indptr, other_index, values, own, other, offset=None) -> float | None:
@@ -480,7 +481,7 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
 #: The compiled row solves, or None where numba is missing or switched off (then
 #: lab.factorizations solves every row in its NumPy form).
 _solve_rows_compiled = None
-if numba is not None and not numba.config.DISABLE_JIT:
+if COMPILED:
     _cholesky_solve = _compile(_cholesky_solve)
     _nonnegative_solve = _compile(_nonnegative_solve)
     _solve_rows_compiled = _compile(_solve_rows_loops, parallel=True)
@@ -490,7 +491,7 @@ _blas = None
 
 
 @contextlib.contextmanager
-def one_blas_thread():
+def single_threaded_blas():
     """BLAS held to one thread within the block.  The compiled kernels run on every core;
     a multithreaded BLAS beside them (inside numba's parallel loop, or between two passes,
     its threads spinning for a while after each call) would compete with them for the cores.
@@ -499,7 +500,7 @@ def one_blas_thread():
     still sets how many cores they use.  Without the compiled kernels (numba missing or
     switched off) BLAS keeps its threads: the NumPy forms are BLAS's work."""
     global _blas
-    if numba is None or numba.config.DISABLE_JIT:
+    if not COMPILED:
         yield
         return
     if _blas is None:
@@ -509,8 +510,15 @@ def one_blas_thread():
         yield
 
 
+def set_threads(count: int) -> None:
+    """Run the compiled kernels on ``count`` threads (where they are compiled), as the
+    evaluation's fold workers do (one each: the folds already run side by side)."""
+    if COMPILED:
+        numba.set_num_threads(count)
+
+
 def solve_rows(*arguments) -> None:
     """:func:`_solve_rows_loops`, compiled (where it is), BLAS on one thread for the call
     (each row's Gram matrix is one BLAS product inside numba's parallel loop)."""
-    with one_blas_thread():
+    with single_threaded_blas():
         _solve_rows_compiled(*arguments)

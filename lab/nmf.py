@@ -188,7 +188,7 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None)
     Z = np.array(Z, dtype=np.float64, order="C")
     HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
     HT_next = np.empty_like(HT)
-    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
         losses = np.empty(n_iter + 1)
         for t in range(n_iter + 1):
             # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)

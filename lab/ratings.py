@@ -134,14 +134,16 @@ class RatingIndex:
         """Column of each movie id; as :meth:`user_positions`."""
         return _positions(self.movies, movie_ids, "movie", missing)
 
-    def cells(self, ratings: pd.DataFrame, checked: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def cells(self, ratings: pd.DataFrame, checked: bool = False,
+              missing: str | int = "raise") -> tuple[np.ndarray, np.ndarray]:
         """Row and column of each rating, shape (n_ratings,) each, the ratings checked by the
         ground floor's :func:`recommender.check_ratings` (a pair rated twice is refused)
-        unless ``checked`` says the caller has done so."""
+        unless ``checked`` says the caller has done so; ``missing`` as in
+        :meth:`user_positions` (an id outside the index raises, or gets that position)."""
         if not checked:
             check_ratings(ratings)
-        return (self.user_positions(ratings["user id"].to_numpy()),
-                self.movie_positions(ratings["movie id"].to_numpy()))
+        return (self.user_positions(ratings["user id"].to_numpy(), missing),
+                self.movie_positions(ratings["movie id"].to_numpy(), missing))
 
     def sparse(self, ratings: pd.DataFrame, checked: bool = False) -> sp.csr_matrix:
         """The ratings as a sparse users x movies matrix: stored cells = rated cells."""

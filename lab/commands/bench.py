@@ -194,8 +194,8 @@ def main(argv=None) -> int:
     zero_filled_csr = sp.csr_array(zero_filled)
     print(f"MovieLens matrix {zero_filled.shape}, {np.count_nonzero(zero_filled):,} ratings "
           f"({np.count_nonzero(zero_filled) / zero_filled.size:.1%} of the cells)")
-    kernel = ("NumPy (numba missing or switched off)" if kernels._half_step_compiled is None
-              else "numba " + kernels.numba.__version__)
+    kernel = ("numba " + kernels.numba.__version__ if kernels.COMPILED
+              else "NumPy (numba missing or switched off)")
     print(f"masked kernel: {kernel}")
     print(f"{n} iterations per fit; best of {args.repeat_digits} runs (digits) and "
           f"{args.repeat} (MovieLens); peak memory by tracemalloc over a "

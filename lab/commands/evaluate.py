@@ -47,8 +47,7 @@ def _quiet_workers() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     shell.one_blas_thread()
     from lab import kernels
-    if kernels.numba is not None:
-        kernels.numba.set_num_threads(1)
+    kernels.set_threads(1)
 
 
 def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:

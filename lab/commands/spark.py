@@ -134,7 +134,6 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     from lab import factorizations
     from lab.models import REGISTRY
     from lab.ratings import RatingIndex, load_movielens
-    from lab.models.spark import SparkALS
 
     _, movies, users = load_movielens(data)
     index = RatingIndex.from_tables(users, movies)
@@ -149,7 +148,7 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
         return model, rmse, seconds
 
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))
-    spark, spark_rmse, spark_seconds = fitted(SparkALS(**params))
+    spark, spark_rmse, spark_seconds = fitted(REGISTRY["spark_als"](**params))
 
     step = factorizations.als(index.sparse(base), params["num_components"], nonnegative=True,
                               l2=params["l2"], n_iter=1, fold_into=spark.result_)

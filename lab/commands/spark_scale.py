@@ -58,8 +58,8 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "spark_scale.csv")
     args = parser.parse_args(argv)
     from lab.models import REGISTRY
-    from lab.models.spark import SparkALS, stop_spark
-    systems = {"nnls_als": REGISTRY["nnls_als"], "spark_als": SparkALS}
+    from lab.models.spark import stop_spark
+    systems = {key: REGISTRY[key] for key in ("nnls_als", "spark_als")}
     shell.one_blas_thread()
     print(f"per iteration = (fit of {1 + args.extra} - fit of 1) / {args.extra}, best of "
           f"{args.repeat}; rank {SETTINGS['num_components']}, l2 = regParam = {SETTINGS['l2']}; "

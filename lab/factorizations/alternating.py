@@ -84,7 +84,7 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
         H = fixed
     losses = np.empty(n_iter + 1)
     losses[0] = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
-    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
         t = 0
         while not finished(losses, t, n_iter, tol, verbose, name):
             Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,

@@ -23,6 +23,9 @@ from lab.kernels import jit
 #: Hyperpriors of :func:`bayesian_non_negative`, for data on a scale of a few units (stars):
 #: every precision ~ Gamma(shape, rate); the truncated normals' locations ~ N(0, 1/loc_precision).
 _GAMMA_SHAPE, _GAMMA_RATE, _LOC_PRECISION = 1.0, 1.0, 1.0
+#: The rules of :func:`bayesian_non_negative`'s parameters (num_components: the rank rule).
+RULES = {"n_samples": integer(1), "burn_in": integer(0), "thin": integer(1),
+         "random_state": SEED, "verbose": FLAG}
 _MEAN_PRECISION = 1e-4        # the global level's prior N(0, 1e4): practically flat
 _START_SCALE = 0.3            # factors start uniform on [0, _START_SCALE]
 _HYPER_STEPS = 5              # Metropolis steps per sweep for each (location, precision) pair
@@ -120,10 +123,8 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     """
     obs = _observed(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "bayesian_non_negative")
-    params = check_params({"n_samples": integer(1), "burn_in": integer(0), "thin": integer(1),
-                           "random_state": SEED, "verbose": FLAG},
-                          dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
-                               random_state=random_state, verbose=verbose),
+    params = check_params(RULES, dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
+                                      random_state=random_state, verbose=verbose),
                           "bayesian_non_negative")
     low, high = _check_clip(clip)
     rng = np.random.default_rng(params["random_state"])

@@ -150,7 +150,7 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
 
     losses = np.empty(n_iter + 1)
     losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
-    with kernels.one_blas_thread():        # the kernels own the cores (no BLAS threads)
+    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
         t = 0
         while not finished(losses, t, n_iter, tol, verbose, name):
             Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,

@@ -5,7 +5,8 @@ posterior mean (``bayesian_nmf``)."""
 from __future__ import annotations
 
 from lab import factorizations
-from lab.base import PENALTY, RANK, SEED, integer
+from lab.base import PENALTY, RANK
+from lab.factorizations.bayesian import RULES as BAYESIAN_RULES
 from lab.interface import ResultModel
 from lab.models.factorization import ALS_RULES, FactorizationModel
 from lab.ratings import RATING_SCALE
@@ -18,7 +19,7 @@ class BiasedNMF(FactorizationModel):
     key, label = "biased_nmf", "biased non-negative model (Koren, Bell & Volinsky 2009, factors ≥ 0)"
     non_negative = True
     defaults = {"num_components": 30, "n_iter": 20, "random_state": 0, "l2": 0.08, "bias_l2": 5.0}
-    rules = {**ALS_RULES, "bias_l2": PENALTY}
+    rules = {**ALS_RULES, "bias_l2": PENALTY}           # biased_non_negative's bias_l2
     grid = {"num_components": [10, 30], "l2": [0.06, 0.08], "bias_l2": [5.0], "n_iter": [20],
             "random_state": [0]}
 
@@ -36,8 +37,8 @@ class BayesianNMF(ResultModel):
     non_negative = True
     defaults = {"num_components": 30, "n_samples": 550, "burn_in": 100, "thin": 2,
                 "random_state": 0}
-    rules = {"num_components": RANK, "n_samples": integer(1), "burn_in": integer(0),
-             "thin": integer(1), "random_state": SEED}
+    rules = {"num_components": RANK, **{name: rule for name, rule in BAYESIAN_RULES.items()
+                                        if name != "verbose"}}
     grid = {"num_components": [30, 45], "n_samples": [550], "burn_in": [100], "thin": [2],
             "random_state": [0]}
 

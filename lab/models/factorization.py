@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from lab.base import ITERATIONS, PENALTY, RANK, SEED
-from lab.interface import ResultModel
+from lab.base import RANK
+from lab.factorizations import RULES_ITERATIVE
+from lab.interface import ResultModel, integer_seed
 
-#: The parameters of the alternating factorizations (ALS, NNLS-ALS, the biased model...).
-ALS_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY}
+#: The parameters of the alternating factorizations' models (ALS, NNLS-ALS, the biased
+#: model...): the rank, and the rules of those the functions share (tol and verbose left out).
+ALS_RULES = {"num_components": RANK,
+             **{name: RULES_ITERATIVE[name] for name in ("n_iter", "random_state", "l2")}}
 
 
 class FactorizationModel(ResultModel):
@@ -35,15 +38,16 @@ class FactorizationModel(ResultModel):
         return self.index_.filled(ratings, self.fill), None
 
     def _fit(self, ratings):
+        # the seed drawn once (an integer stays as it is): the fit and every fold-in use it
+        self.options_ = dict(self.params)
+        if "random_state" in self.options_:
+            self.options_["random_state"] = integer_seed(self.options_["random_state"])
         data, mask = self._matrix(ratings)
-        self.result_ = self.factorize(data, mask=mask, **self.params)
+        self.result_ = self.factorize(data, mask=mask, **self.options_)
         self.losses_ = self.result_.losses
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, self.fill)
-        options = dict(self.params)
-        if "random_state" in options and not isinstance(options["random_state"], int):
-            options["random_state"] = 0            # the same start for every call
         new = self.factorize(row, mask="observed" if self.fill is None else None,
-                             fold_into=self.result_, **options)
+                             fold_into=self.result_, **self.options_)
         return new.scores([0])[0]

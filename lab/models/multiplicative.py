@@ -3,12 +3,11 @@ movie-mean fills of the rating matrix, and the observed ratings alone with a pen
 
 from __future__ import annotations
 
-from lab.base import ITERATIONS, PENALTY, RANK, SEED
-from lab.interface import integer_seed
 from lab.models.factorization import FactorizationModel
-from lab.nmf import follow, non_negative
+from lab.nmf import RULES, follow, non_negative
 
-_MU_RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED}
+#: The parameters of the MU models: those of :func:`lab.nmf.non_negative` they set.
+_MU_RULES = {name: RULES[name] for name in ("num_components", "n_iter", "random_state")}
 
 
 class MultiplicativeNMF(FactorizationModel):
@@ -26,14 +25,11 @@ class MultiplicativeNMF(FactorizationModel):
     defaults = {"num_components": 20, "n_iter": 500, "random_state": 0}
     rules = _MU_RULES
 
-    def _fit(self, ratings):
-        # a start that a fold-in can draw again: an integer seed stays as it is
-        self.options_ = {**self.params, "random_state": integer_seed(self.params["random_state"])}
-        data, mask = self._matrix(ratings)
-        self.result_ = non_negative(data, mask=mask, **self.options_)
-        self.losses_ = self.result_.losses
+    def factorize(self, data, **options):
+        return non_negative(data, **options)
 
     def _fold_in(self, query):
+        """The new user's row follows a replay of the fit (:func:`lab.nmf.follow`)."""
         data, mask = self._matrix(self.ratings_)
         row = self.index_.query_row(query, self.ratings_, self.fill)
         return (follow(data, row, mask=mask, **self.options_) @ self.result_.H)[0]
@@ -61,6 +57,6 @@ class MUObserved(MultiplicativeNMF):
 
     key, label = "nmf_masked", "masked regularized MU NMF"
     defaults = {**MultiplicativeNMF.defaults, "l2": 0.1}
-    rules = {**_MU_RULES, "l2": PENALTY}
+    rules = {**_MU_RULES, "l2": RULES["l2"]}
     grid = {"num_components": [20, 50, 100], "l2": [0.1, 0.15], "n_iter": [500],
             "random_state": [0]}

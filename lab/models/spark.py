@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from lab import factorizations
-from lab.base import FLAG, ITERATIONS, PENALTY, RANK, SEED, FitResult
+from lab.base import FLAG, FitResult
 from lab.interface import ResultModel, integer_seed, library_version
+from lab.models.als import NNLSALS
 
 #: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
 #: default.  The gateway's logger gets a level of its own, else Spark announces on start
@@ -153,13 +154,10 @@ class SparkALS(ResultModel):
     key, label = "spark_als", "Spark MLlib ALS(nonnegative=True), local mode"
     library, environment, needs = library_version("pyspark"), ".venv-spark", ("pyspark",)
     non_negative = _NonNegative()
-    # nnls_als's parameters, defaults and grid (a test holds them equal), and the switch
-    defaults = {"num_components": 20, "n_iter": 20, "random_state": 0, "l2": 0.1,
-                "nonnegative": True}
-    rules = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
-             "nonnegative": FLAG}
-    grid = {"num_components": [10, 20], "l2": [0.1, 0.12, 0.14], "n_iter": [20],
-            "random_state": [0]}
+    # nnls_als's parameters, defaults and grid, and the switch
+    defaults = {**NNLSALS.defaults, "nonnegative": True}
+    rules = {**NNLSALS.rules, "nonnegative": FLAG}
+    grid = NNLSALS.grid
 
     def __init__(self, **params):
         super().__init__(**params)

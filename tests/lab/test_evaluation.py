@@ -217,3 +217,19 @@ def test_a_fold_records_the_fitted_models_non_negative(movielens_folder, monkeyp
         assert table["library"].str.startswith("pyspark").all()
         recorded[nonnegative] = table["non_negative"].tolist()
     assert recorded == {False: [False], True: [True]}
+
+
+def test_score_split_of_a_model_fitted_on_its_training_ratings_alone(index):
+    """A model fitted without the full index (as lab/README shows: model.fit(ratings)) is
+    scored all the same: pairs of a user or movie outside its index are predicted by the
+    bias baseline for RMSE and left out of the ranking."""
+    train = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5), (1, 30, 1)])
+    test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40: outside
+    model = Hundred().fit(train)                                # its index: users 1-2, 10-30
+    metrics = ev.score_split(model, test)
+    b = factorizations.biases(model.rated_, bias_l2=FALLBACK_BIAS_L2)
+    predicted = np.array([b.mu + b.item_bias[0], 5.0, b.mu + b.user_bias[0]])
+    assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - [3, 4, 2]) ** 2)))
+    # only (1, 20) can be ranked: user 1's one unrated movie of the index, a hit
+    assert metrics["precision_at_10"] == pytest.approx(1 / 10)
+    assert metrics["recall_at_10"] == pytest.approx(1.0)

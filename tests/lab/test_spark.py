@@ -272,14 +272,6 @@ def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
                                                               "movie id"]).any()
 
 
-def test_spark_als_takes_the_parameters_defaults_and_grid_of_nnls_als():
-    from lab.models.als import NNLSALS
-
-    assert {k: v for k, v in SparkALS.defaults.items() if k != "nonnegative"} == NNLSALS.defaults
-    assert {k: v for k, v in SparkALS.rules.items() if k != "nonnegative"} == NNLSALS.rules
-    assert SparkALS.grid == NNLSALS.grid and SparkALS.defaults["nonnegative"] is True
-
-
 def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch):
     """lab.commands.spark_scale: a sparse matrix's cells become ratings with ids from 1; a
     system's fit of k iterations costing set-up + k * step on a fake clock gives back step,
