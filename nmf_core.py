@@ -39,9 +39,11 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2`` for t = 0 (the
     start) to n_iter.
     """
-    X = _matrix(data)
+    X = _matrix(data)              # float64 (SciPy CSR when mostly zeros: the same products, faster)
     M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
+    # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B),
+    # from products that the update of Z needs anyway, without forming the n x m matrix Z H.
     XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
     XHt, HHt = X @ H.T, H @ H.T
     losses = [XX - 2 * np.vdot(XHt, Z) + np.vdot(Z.T @ Z, HHt)]
@@ -49,7 +51,6 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
         H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, FLOOR, None)                  # (1)
         XHt, HHt = X @ H.T, H @ H.T
         Z = Z * XHt / np.clip(Z @ HHt, FLOOR, None)                            # (2)
-        # ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T>: Z H is never formed
         losses.append(XX - 2 * np.vdot(XHt, Z) + np.vdot(Z.T @ Z, HHt))
     return NMFResult(Z, H, np.array(losses))
 

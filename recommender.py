@@ -87,14 +87,13 @@ def sparsity(matrix, threshold: float = EMPTY_BELOW) -> float:
 def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.DataFrame,
                      ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
-    (``Z @ H`` with the columns of ``rat_df``; its rows the user ids, or 0..n-1 as the exercise
-    builds it): ``movie id``, ``movie title``, ``predicted score``, ``genres`` by ``rank``."""
+    (``Z @ H`` with the rows and columns of ``rat_df``, in its order; the exercise's frame,
+    numbered 0..n-1, or indexed by user id): ``movie id``, ``movie title``, ``predicted
+    score``, ``genres`` by ``rank``."""
     _check_request(reconstruction, user_id, movies, ratings, n)        # errors name the fault
-    users = np.sort(ratings["user id"].unique())                       # the rows of rat_df
-    if reconstruction.index.equals(pd.RangeIndex(len(users))):         # the exercise's frame:
-        reconstruction = reconstruction.set_axis(users)                # row i is the i-th user
+    row = np.sort(ratings["user id"].unique()).searchsorted(user_id)   # user_id's row of rat_df
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
-    scores = reconstruction.loc[user_id].drop(rated).sort_index()      # unseen, by movie id
+    scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
     best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
     table = movies.set_index("movie id").loc[best.index, ["movie title"]]
     table["predicted score"], table["genres"] = best, genre_labels(movies)[best.index]
@@ -207,25 +206,25 @@ def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
     if not isinstance(reconstruction, pd.DataFrame):
         raise TypeError(f"reconstruction must be a DataFrame; got {type(reconstruction).__name__}."
                         f" {build}")
-    exercise = reconstruction.index.equals(pd.RangeIndex(len(users)))   # row i, i-th user
-    rows = pd.Index(users) if exercise else reconstruction.index
-    if reconstruction.index.equals(pd.RangeIndex(len(reconstruction))) and len(rows) != len(users):
-        raise ValueError(f"reconstruction is indexed 0..{len(reconstruction) - 1}, row positions, "
-                         f"but ratings has {len(users)} users. {build}")
-    if isinstance(user_id, bool) or user_id not in rows or user_id not in users:
-        raise KeyError(f"user_id={user_id!r} is not a row of reconstruction or a user of ratings "
-                       f"(users {users[0]}..{users[-1]}); add a new user with add_user() and "
-                       "refit.")
+    if not (reconstruction.index.equals(pd.RangeIndex(len(users)))       # the exercise's
+            or reconstruction.index.equals(pd.Index(users))):               # or by user id
+        raise ValueError(f"reconstruction must have rat_df's rows: one per user of ratings "
+                         f"({len(users)}), in rat_df's order, numbered 0..{len(users) - 1} or "
+                         f"indexed by user id; got {len(reconstruction)} rows, index "
+                         f"{reconstruction.index[:3].tolist()}... {build}")
+    if isinstance(user_id, bool) or user_id not in users:
+        raise KeyError(f"user_id={user_id!r} is not a user of ratings (users {users[0]}.."
+                       f"{users[-1]}); add a new user with add_user() and refit.")
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer (how many movies); got {n!r}.")
     columns, rated = reconstruction.columns, ratings.loc[ratings["user id"] == user_id, "movie id"]
     unknown, absent = np.setdiff1d(columns, movies["movie id"]), np.setdiff1d(rated, columns)
-    if not (columns.is_unique and rows.is_unique) or unknown.size or absent.size:
+    if not columns.is_unique or unknown.size or absent.size:
         why = (f"{unknown[0]} is not a movie id of movies" if unknown.size else
                f"movie {absent[0]}, rated by user {user_id}, has no column" if absent.size else
-               "it repeats a user id or a movie id")
+               "it repeats a movie id")
         raise ValueError(f"reconstruction's rows and columns must be rat_df's; {why}. {build}")
-    if not np.isfinite(reconstruction.iloc[rows.get_loc(user_id)].to_numpy(float)).all():
+    if not np.isfinite(reconstruction.iloc[users.searchsorted(user_id)].to_numpy(float)).all():
         raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
                          "factorization that diverged cannot rank movies: refit it.")
 

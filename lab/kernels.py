@@ -1,5 +1,4 @@
-"""The lab's compiled observed-cell kernels: the pass of the masked multiplicative update, and
-the exact row solves of ALS, NNLS-ALS and the biased model.
+"""The lab's compiled observed-cell kernels and the rules they all follow.
 
 With a mask, the updates of :func:`lab.nmf.non_negative` need ``Z H`` only at the observed
 cells.  :func:`_half_step_loops` runs one half-step (H from the cells grouped by column, or
@@ -7,14 +6,14 @@ Z from those grouped by row) as one pass over the cells, compiled by numba where
 installed; :func:`_half_step_numpy` is the same pass in NumPy/SciPy, used without numba
 and inside :func:`numpy_form`.  :func:`masked_half_step` hands out whichever applies.
 Tests hold both forms to the masked equations written out densely and to each other.
-
 :func:`squared_error` is the objective's squared error at the observed cells, compiled.
-:func:`_solve_rows_loops` forms and solves, in one pass over each row's cells, the small
-least-squares problems of :func:`lab.factorizations.als` and
-:func:`lab.factorizations.biased_non_negative` (whose NumPy form is the reference; tests
-compare the two and :func:`_nonnegative_solve` with SciPy's NNLS).  Both kernels share the
-rows (or columns) out among all cores, each summed by one thread in a fixed order, so their
-numbers do not depend on the number of threads.
+The row solves of ALS, NNLS-ALS and the biased model are in :mod:`lab.factorizations.rows`.
+
+The rules: numba is optional (:data:`COMPILED`; without it every kernel has a NumPy form
+giving the same numbers); compiled code is cached on disk (:func:`_compile`); each kernel
+shares its rows (or columns) out among all cores, each summed by one thread in a fixed
+order, so the numbers do not depend on the number of threads; and BLAS is held to one
+thread while they run (:func:`single_threaded_blas`).
 """
 
 from __future__ import annotations
@@ -278,213 +277,14 @@ def numpy_form():
     """Within the block, the masked updates of :func:`lab.nmf.non_negative`, the row solves of
     ALS and the biased model and their squared errors run their NumPy forms even where
     numba is installed (as on a machine without it): for comparing the two."""
-    global _half_step_compiled, _solve_rows_compiled, _row_squares_compiled
-    compiled = _half_step_compiled, _solve_rows_compiled, _row_squares_compiled
-    _half_step_compiled = _solve_rows_compiled = _row_squares_compiled = None
+    from lab.factorizations import rows          # it imports this module's rules
+    global _half_step_compiled, _row_squares_compiled
+    compiled = _half_step_compiled, rows._solve_rows_compiled, _row_squares_compiled
+    _half_step_compiled = rows._solve_rows_compiled = _row_squares_compiled = None
     try:
         yield
     finally:
-        _half_step_compiled, _solve_rows_compiled, _row_squares_compiled = compiled
-
-
-# ---------------------------------------------------------------- exact row solves
-# ALS, NNLS-ALS and the biased model solve, for every row of one side, a small M x M
-# problem against the other side held fixed (lab.factorizations.rows._update_side and
-# lab.factorizations.biased._biased_half_step, whose NumPy form is the reference).
-# Compiled, one pass over the cells of each row forms its normal equations and solves them
-# at once.
-
-def _solve_rows_loops(indptr, other_index, values, F, reg, mu, bias_other, bias_l2,
-                      with_bias, nonnegative, previous, out, bias_out, squares_out, settled):
-    """Row r of ``out`` (and ``bias_out[r]`` when ``with_bias``): the exact minimizer over
-    the row's cells k (other index ``o_k``, target ``t_k = values[k]``, less ``mu +
-    bias_other[o_k]`` when ``with_bias``) of ::
-
-        sum_k (t_k - F[o_k] . x - c)^2 + reg[r] ||x||^2 + bias_l2 c^2   (c = 0 without bias)
-
-    with ``x >= 0`` when ``nonnegative`` (:func:`_nonnegative_solve`, warm-started from
-    ``previous[r]``), else by Cholesky (:func:`_cholesky_solve`).  The bias is eliminated
-    first (Schur complement), then ``c = (sum t - (sum F[o_k]) . x) / (n_r + bias_l2)``.
-    ``squares_out[r]`` is the row's squared error at the solution, from the normal
-    equations.  A row whose system is not positive definite enough for the compiled solve
-    (``l2 = 0`` and fewer cells than components) gets ``settled[r] = False`` and is left to
-    the NumPy form.  Rows are shared out among the cores (``prange``); each is formed and
-    solved by one thread: its cells' rows of F gathered in order (asked for ``_AHEAD`` cells
-    ahead; summing ``b``, ``g`` and
-    the targets on the way), ``G = F_J' F_J`` by one BLAS matrix product, then the solve,
-    so the result does not depend on the number of threads.
-    """
-    n_rows, M = out.shape
-    for r in prange(n_rows):
-        start, end = indptr[r], indptr[r + 1]
-        rows = np.empty((end - start, M))  # F[o_k] of the row's cells: G by one BLAS product
-        b = np.zeros(M)                # sum t F[o]
-        g = np.zeros(M)                # sum F[o]
-        t_sum = 0.0
-        tt = 0.0
-        for k in range(start, end):
-            if k + _AHEAD < end:
-                _prefetch_row(F, other_index[k + _AHEAD])
-            o, t = other_index[k], values[k]
-            if with_bias:
-                t -= mu + bias_other[o]
-            t_sum += t
-            tt += t * t
-            for c in range(M):
-                a = F[o, c]
-                rows[k - start, c] = a
-                b[c] += t * a
-                g[c] += a
-        G = np.dot(rows.T, rows)       # sum F[o]' F[o]
-        count = end - start
-        denominator = count + bias_l2 if with_bias and count > 0 else 1.0
-        A = np.empty((M, M))
-        rhs = np.empty(M)
-        for c in range(M):
-            rhs[c] = b[c] - g[c] * (t_sum / denominator) if with_bias else b[c]
-            for d in range(M):
-                A[c, d] = G[c, d] - g[c] * g[d] / denominator if with_bias else G[c, d]
-            A[c, c] += reg[r]
-        x = np.zeros(M)
-        if count == 0:                 # no cells: zero factors and bias
-            ok = True
-        elif nonnegative:
-            for c in range(M):
-                x[c] = max(previous[r, c], 0.0)
-            ok = _nonnegative_solve(A, rhs, x)
-        else:
-            ok = _cholesky_solve(A, rhs, x)
-        settled[r] = ok
-        gx = 0.0
-        bx = 0.0
-        xGx = 0.0
-        for c in range(M):
-            out[r, c] = x[c]
-            gx += g[c] * x[c]
-            bx += b[c] * x[c]
-            row = 0.0
-            for d in range(M):
-                row += G[c, d] * x[d]
-            xGx += x[c] * row
-        bias = (t_sum - gx) / denominator if with_bias and count > 0 else 0.0
-        bias_out[r] = bias
-        # ||t - F x - c||^2 expanded
-        squares_out[r] = (tt - 2.0 * bx + xGx - 2.0 * bias * t_sum + 2.0 * bias * gx
-                          + count * bias * bias)
-
-
-def _cholesky_solve(A, rhs, x, free=None):
-    """``x[free] = A[free, free]^{-1} rhs[free]`` by Cholesky, the other entries 0; every
-    entry free when ``free`` is None.  False (x untouched) when a pivot is not clearly
-    positive (below ``1e-10`` of its diagonal entry): A is singular there."""
-    M = rhs.size
-    index = np.empty(M, dtype=np.int64)
-    p = 0
-    for c in range(M):
-        if free is None or free[c]:
-            index[p] = c
-            p += 1
-    L = np.zeros((p, p))
-    for j in range(p):
-        diagonal = A[index[j], index[j]]
-        pivot = diagonal
-        for q in range(j):
-            pivot -= L[j, q] * L[j, q]
-        if not pivot > 1e-10 * abs(diagonal):
-            return False
-        L[j, j] = np.sqrt(pivot)
-        for i in range(j + 1, p):
-            s = A[index[i], index[j]]
-            for q in range(j):
-                s -= L[i, q] * L[j, q]
-            L[i, j] = s / L[j, j]
-    y = np.empty(p)
-    for j in range(p):                       # L y = rhs
-        s = rhs[index[j]]
-        for q in range(j):
-            s -= L[j, q] * y[q]
-        y[j] = s / L[j, j]
-    for j in range(p - 1, -1, -1):           # L' z = y
-        s = y[j]
-        for q in range(j + 1, p):
-            s -= L[q, j] * y[q]
-        y[j] = s / L[j, j]
-    for c in range(M):
-        x[c] = 0.0
-    for j in range(p):
-        x[index[j]] = y[j]
-    return True
-
-
-def _nonnegative_solve(A, rhs, x, max_steps=100):
-    """The minimizer over ``x >= 0`` of ``x'Ax - 2 rhs'x`` (A positive definite), by the
-    active-set method of Lawson & Hanson in normal-equation form (Bro & De Jong 1997),
-    started from the feasible ``x`` given (the previous iterate: its support moves little).
-
-    Solve on the free set; if some free entry came out <= 0, step from ``x`` towards that
-    solution as far as stays feasible and fix the entries that reached 0; once the solution
-    is positive, free the fixed entry whose gradient ``(rhs - A x)_k`` is largest, until
-    none exceeds ``1e-9 (max|rhs| + max|A|)`` (the tolerance of the NumPy form).  Returns
-    False when a system is singular or after ``max_steps`` (then the NumPy form decides).
-    """
-    M = rhs.size
-    scale = 0.0
-    for c in range(M):
-        scale = max(scale, abs(rhs[c]))
-    largest = 0.0
-    for c in range(M):
-        for d in range(M):
-            largest = max(largest, abs(A[c, d]))
-    tolerance = 1e-9 * (scale + largest + 1e-300)
-    free = np.zeros(M, dtype=np.bool_)
-    for c in range(M):
-        free[c] = x[c] > 0.0
-    s = np.empty(M)
-    for _ in range(max_steps):
-        if not _cholesky_solve(A, rhs, s, free):
-            return False
-        step = 1.0
-        blocking = -1
-        for c in range(M):
-            if free[c] and s[c] <= 0.0:
-                gap = x[c] - s[c]
-                ratio = x[c] / gap if gap > 0.0 else 0.0
-                if blocking < 0 or ratio < step:
-                    step, blocking = ratio, c
-        if blocking >= 0:                    # back to feasibility, fix what reached 0
-            for c in range(M):
-                if free[c]:
-                    x[c] += step * (s[c] - x[c])
-            x[blocking] = 0.0
-            for c in range(M):
-                if free[c] and x[c] <= 0.0:
-                    free[c] = False
-                    x[c] = 0.0
-            continue
-        for c in range(M):
-            x[c] = s[c]
-        grow = -1
-        best = tolerance
-        for c in range(M):
-            if not free[c]:
-                gradient = rhs[c]
-                for d in range(M):
-                    gradient -= A[c, d] * x[d]
-                if gradient > best:
-                    best, grow = gradient, c
-        if grow < 0:
-            return True
-        free[grow] = True
-    return False
-
-
-#: The compiled row solves, or None where numba is missing or switched off (then
-#: lab.factorizations solves every row in its NumPy form).
-_solve_rows_compiled = None
-if COMPILED:
-    _cholesky_solve = _compile(_cholesky_solve)
-    _nonnegative_solve = _compile(_nonnegative_solve)
-    _solve_rows_compiled = _compile(_solve_rows_loops, parallel=True)
+        _half_step_compiled, rows._solve_rows_compiled, _row_squares_compiled = compiled
 
 
 _blas = None
@@ -515,10 +315,3 @@ def set_threads(count: int) -> None:
     evaluation's fold workers do (one each: the folds already run side by side)."""
     if COMPILED:
         numba.set_num_threads(count)
-
-
-def solve_rows(*arguments) -> None:
-    """:func:`_solve_rows_loops`, compiled (where it is), BLAS on one thread for the call
-    (each row's Gram matrix is one BLAS product inside numba's parallel loop)."""
-    with single_threaded_blas():
-        _solve_rows_compiled(*arguments)

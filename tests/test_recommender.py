@@ -153,9 +153,11 @@ def test_recommend_movies_accepts_the_exercises_zero_based_frame_in_matrix_order
     for user in (1, 3):
         pd.testing.assert_frame_equal(rec.recommend_movies(exercise, user, movies, ratings),
                                       rec.recommend_movies(labelled, user, movies, ratings))
-    with pytest.raises(ValueError, match=r"indexed 0\.\.2, row positions, but ratings has 4 users"
-                                         r".*index=rat_df\.index"):
+    with pytest.raises(ValueError, match=r"one per user of ratings \(4\).*got 3 rows, index "
+                                         r"\[0, 1, 2\].*index=rat_df\.index"):
         rec.recommend_movies(exercise.iloc[:3], 1, movies, ratings)   # 3 rows for 4 users
+    with pytest.raises(ValueError, match=r"in rat_df's order.*got 4 rows, index \[4, 3, 2\]"):
+        rec.recommend_movies(labelled.iloc[::-1], 1, movies, ratings)  # rows out of order
 
 
 def test_recommend_movies_refuses_a_frame_without_the_rated_movies(ratings, movies):
@@ -167,7 +169,7 @@ def test_recommend_movies_refuses_a_frame_without_the_rated_movies(ratings, movi
     reconstruction[999] = 1.0
     with pytest.raises(ValueError, match=r"999 is not a movie id of movies"):
         rec.recommend_movies(reconstruction, 1, movies, ratings)
-    with pytest.raises(ValueError, match=r"it repeats a user id or a movie id"):
+    with pytest.raises(ValueError, match=r"it repeats a movie id"):
         rec.recommend_movies(pd.concat([_labelled(np.ones((4, 6)), ratings),
                                         _labelled(np.ones((4, 6)), ratings)[[6]]], axis=1),
                              1, movies, ratings)

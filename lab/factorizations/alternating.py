@@ -26,7 +26,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     ``z_i = (H_i H_i' + l2 n_i I)^{-1} H_i x_i`` over row i's observed cells, or, with
     ``nonnegative``, the non-negative least-squares problem
     ``min_{z >= 0} z'(H_i H_i' + l2 n_i I) z - 2 z' H_i x_i`` (an active-set method:
-    compiled, :func:`lab.kernels._nonnegative_solve`; in NumPy,
+    compiled, :func:`lab.factorizations.rows._nonnegative_solve`; in NumPy,
     :func:`lab.factorizations.rows._solve_nonneg`).  Exact block minimizations: the
     objective never increases.  Spark MLlib's ``ALS(regParam=l2, nonnegative=...)``
     minimizes the same.

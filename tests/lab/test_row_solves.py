@@ -1,5 +1,5 @@
 """Tests of the exact row solves of ALS, NNLS-ALS and the biased model
-(lab.factorizations.rows, and their compiled form in lab.kernels): the objective of every
+(lab.factorizations.rows, and their compiled form in the same module): the objective of every
 fit built on them never increases; the NumPy form goes block by block and never densifies a
 sparse input; the batched non-negative solver is scipy's NNLS, singular systems included;
 the compiled pass gives the NumPy form's factors, on one thread or two; and the active-set
@@ -97,7 +97,7 @@ def test_nonnegative_solver_handles_singular_systems():
 
 # ------------------------------------------------------ the compiled row solves
 
-needs_compiled_rows = pytest.mark.skipif(kernels._solve_rows_compiled is None,
+needs_compiled_rows = pytest.mark.skipif(row_solves._solve_rows_compiled is None,
                                          reason="numba missing or switched off")
 
 
@@ -176,7 +176,7 @@ def test_compiled_nonnegative_solve_is_scipy_nnls_from_any_feasible_start(start)
         expected = nnls(L.T, np.linalg.solve(L, b[r]))[0]
         x = {"zero": np.zeros(7), "random": rng.random(7) * (rng.random(7) < 0.5),
              "solution": expected.copy()}[start]
-        assert kernels._nonnegative_solve(A[r], b[r], x)
+        assert row_solves._nonnegative_solve(A[r], b[r], x)
         np.testing.assert_allclose(x, expected, rtol=0, atol=1e-10)
         zeros, positives = zeros + (x == 0).sum(), positives + (x > 0).sum()
     assert zeros > 100 and positives > 100                 # both sides of the constraint
@@ -191,7 +191,7 @@ def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
     F = np.random.default_rng(4).random((X.shape[1], M))
     n = X.shape[0]
     out, squares, settled = np.full((n, M), -1.0), np.empty(n), np.empty(n, dtype=bool)
-    kernels._solve_rows_compiled(X.indptr, X.indices, X.data, F, np.zeros(n), 0.0, np.zeros(1),
+    row_solves._solve_rows_compiled(X.indptr, X.indices, X.data, F, np.zeros(n), 0.0, np.zeros(1),
                                  0.0, False, False, np.zeros((n, M)), out, np.empty(n), squares,
                                  settled)
     counts = np.diff(X.indptr)
@@ -217,7 +217,7 @@ def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_t
 
 
 # ------------------------------- the active-set solver, compiled and as plain Python
-# The same checks on every form of lab.kernels._nonnegative_solve the environment has: the
+# The same checks on every form of lab.factorizations.rows._nonnegative_solve the environment has: the
 # compiled one (where numba compiles it) and its Python source (``.py_func`` there; the
 # function itself where numba is missing or switched off); and on the NumPy form,
 # lab.factorizations.rows._solve_nonneg.  Small problems: the Python form is slow.
@@ -228,17 +228,17 @@ STARTS = ["zero", "random", "solution"]
 
 @pytest.fixture(params=["compiled", "python"])
 def nonnegative_solve(request, monkeypatch):
-    """``kernels._nonnegative_solve`` in the form named by the parameter.  The Python form
+    """``row_solves._nonnegative_solve`` in the form named by the parameter.  The Python form
     where numba compiled it is its ``py_func``, with the Cholesky step it calls by name
     switched to its Python source too: all of it runs as on a machine without numba."""
-    solve = kernels._nonnegative_solve
+    solve = row_solves._nonnegative_solve
     compiled = hasattr(solve, "py_func")
     if request.param == "compiled":
         if not compiled:
             pytest.skip("numba missing or switched off: there is no compiled form")
         return solve
     if compiled:
-        monkeypatch.setattr(kernels, "_cholesky_solve", kernels._cholesky_solve.py_func)
+        monkeypatch.setattr(row_solves, "_cholesky_solve", row_solves._cholesky_solve.py_func)
         return solve.py_func
     return solve
 
