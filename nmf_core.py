@@ -10,8 +10,6 @@ their numerators and denominators are matrix products, and denominators are clip
 Lee & Seung, "Algorithms for non-negative matrix factorization", NIPS 13 (2001).
 """
 
-from __future__ import annotations
-
 import numbers
 from typing import NamedTuple
 
@@ -19,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 FLOOR = 1e-12  #: the small positive value that denominators are clipped at
+SPARSE_BELOW = 0.2  #: data with a smaller share of non-zero entries is multiplied as CSR
 
 
 class NMFResult(NamedTuple):
@@ -39,8 +38,9 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2`` for t = 0 (the
     start) to n_iter.
     """
-    X = _matrix(data)              # float64 (SciPy CSR when mostly zeros: the same products, faster)
-    M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
+    X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
+    M = _count(num_components, "num_components", 1)
+    n_iter = _count(n_iter, "n_iter", 0)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
     # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B),
     # from products that the update of Z needs anyway, without forming the n x m matrix Z H.
@@ -97,4 +97,4 @@ def _matrix(data):
             raise ValueError(f"data has {bad.sum()} {what} entries, e.g. {values[bad][0]}; "
                              "NMF needs finite values >= 0: fill (DataFrame.fillna) or clip "
                              "them first.")
-    return X if sp.issparse(X) or np.count_nonzero(X) >= X.size / 5 else sp.csr_array(X)
+    return X if sp.issparse(X) or np.count_nonzero(X) >= SPARSE_BELOW * X.size else sp.csr_array(X)

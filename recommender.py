@@ -24,7 +24,7 @@ USERS_COLS = ["user id", "age", "gender", "occupation", "zip code"]
 SEARCH_PATHS = (Path("ml-100k"), Path("data/ml-100k"))
 _FILES = ("u.data", "u.item", "u.user")
 #: The fill values computed from the ratings rather than given as a number.
-FILL_STRATEGIES = ("global_mean", "movie_mean", "user_mean")
+FILL_STRATEGIES = ("global_mean", "movie_mean")
 #: A cell counts as empty below half a star: it would not round to even one star.
 EMPTY_BELOW = 0.5
 
@@ -59,7 +59,7 @@ def load_movielens(path: str | Path | None = None):
 def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.DataFrame:
     """The exercise's users x movies matrix ``rat_df`` (index ``user id``, columns ``movie id``):
     the rating where rated, else ``fill_value``: a number, or the mean of all ratings
-    ("global_mean"), of the cell's movie ("movie_mean") or of the cell's user ("user_mean")."""
+    ("global_mean") or of the cell's movie ("movie_mean"), as the exercise suggests."""
     check_ratings(ratings)
     number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
     if fill_value not in FILL_STRATEGIES and not (number and np.isfinite(fill_value)):
@@ -68,8 +68,6 @@ def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.Data
     X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
     if fill_value == "movie_mean":
         return X.fillna(X.mean(axis=0))
-    if fill_value == "user_mean":
-        return X.T.fillna(X.mean(axis=1)).T
     return X.fillna(ratings["rating"].mean() if fill_value == "global_mean" else fill_value)
 
 

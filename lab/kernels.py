@@ -47,7 +47,8 @@ def _prefetch_row(array, row):
     """Ask the processor to start loading ``array[row]`` (a 2-D C-ordered float64 array; its
     first 192 bytes, a row of up to 24 factors) into cache.  A hint only: nothing is
     computed, so the results are those without it.  In plain Python (numba missing or
-    switched off) it does nothing; compiled, it is LLVM's ``prefetch`` (:func:`_overload_prefetch`)."""
+    switched off) it does nothing; compiled, it is LLVM's ``prefetch``
+    (:func:`_overload_prefetch`)."""
 
 
 def _overload_prefetch():

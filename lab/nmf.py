@@ -30,15 +30,12 @@ import scipy.sparse as sp
 from lab import kernels
 from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult, check_params,
                       check_rank, finished, fixed_H, mean_observed, penalty, real, validate)
-from nmf_core import NMFResult, start
+from nmf_core import SPARSE_BELOW, NMFResult, start  # unmasked data below it: CSR products
 
 __all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
 
 #: The default ``eps``: denominators are clipped below at ``EPS * s**1.5``.
 EPS = float(np.finfo(np.float64).eps)
-
-#: Unmasked data with a smaller share of non-zero cells is multiplied as CSR.
-SPARSE_BELOW = 0.2
 
 #: The rules of :func:`non_negative`'s parameters (checked by :func:`lab.base.check_params`).
 RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,

@@ -19,13 +19,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recommender import (FILL_STRATEGIES, GENRES, MOVIES_COLS, RATINGS_COLS, USERS_COLS,
-                         check_ratings, find_movielens, load_movielens, rating_matrix)
+import recommender
+from recommender import (GENRES, MOVIES_COLS, RATINGS_COLS, USERS_COLS, check_ratings,
+                         find_movielens, load_movielens, rating_matrix)
 
-__all__ = ["RATING_SCALE", "RatingIndex", "top_n", "check_query",
+__all__ = ["RATING_SCALE", "FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
            # from the ground floor, recommender
-           "FILL_STRATEGIES", "RATINGS_COLS", "MOVIES_COLS", "USERS_COLS", "GENRES",
+           "RATINGS_COLS", "MOVIES_COLS", "USERS_COLS", "GENRES",
            "check_ratings", "find_movielens", "load_movielens", "rating_matrix"]
+
+#: The fills of the lab's filled matrices: the exercise's (recommender.rating_matrix) and
+#: each user's own mean.
+FILL_STRATEGIES = (*recommender.FILL_STRATEGIES, "user_mean")
 
 #: MovieLens ratings are whole stars from 1 to 5.
 RATING_SCALE = (1, 5)

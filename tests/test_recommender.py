@@ -91,17 +91,10 @@ def test_rating_matrix_movie_mean(ratings):
     assert X.loc[1, 6] == pytest.approx(5) and X.loc[2, 1] == 1
 
 
-def test_rating_matrix_user_mean(ratings):
-    X = rec.rating_matrix(ratings, fill_value="user_mean")
-    assert X.loc[1, 3] == pytest.approx((5 + 3 + 4) / 3)
-    assert X.loc[3, 6] == pytest.approx((2 + 4 + 3 + 1 + 2) / 5)
-    assert X.loc[4, 1] == pytest.approx(5) and X.loc[1, 1] == 5
-
-
-@pytest.mark.parametrize("bad", ["mean", "movie mean", None, float("nan"), True])
+@pytest.mark.parametrize("bad", ["mean", "movie mean", "user_mean", None, float("nan"), True])
 def test_rating_matrix_rejects_unknown_fill(ratings, bad):
     with pytest.raises(ValueError, match=r"fill_value must be a finite number or one of "
-                                         r"\('global_mean', 'movie_mean', 'user_mean'\); got"):
+                                         r"\('global_mean', 'movie_mean'\); got"):
         rec.rating_matrix(ratings, fill_value=bad)
 
 

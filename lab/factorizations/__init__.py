@@ -27,10 +27,12 @@ new rows into a fitted model (``fold_into=``) with their own training half-step.
 
 Each returns a result that answers ``scores(rows)`` and ``predict(rows, cols)`` itself
 (:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`).  What they
-share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_ITERATIVE`) and :mod:`~lab.factorizations.rows` (the
-exact row solves of ALS, NNLS-ALS and the biased model).
+share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_ITERATIVE`)
+and :mod:`~lab.factorizations.rows` (the exact row solves of ALS, NNLS-ALS and the biased
+model, NumPy and compiled).
 
-Observed cells: ``mask="observed"`` (the default here) means the non-NaN cells
+Observed cells: ``mask="observed"`` (the default of each function here but
+:func:`truncated_svd`, which needs every cell: ``mask=None``) means the non-NaN cells
 of a dense input and the stored non-NaN entries of a sparse one, the natural
 reading of a ratings matrix; ``mask=None`` means every cell.  Predictions are
 formed at observed cells only, so with ``mask="observed"`` nothing of size

@@ -127,7 +127,8 @@ def test_the_kernel_tests_pass_without_numba():
     there).  About 25 s."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", __file__,
-         *(str(Path(__file__).with_name(name)) for name in ("test_base.py", "test_nmf.py")),
+         *(str(Path(__file__).with_name(name)) for name in ("test_base.py", "test_nmf.py",
+                                                                 "test_nmf_options.py")),
          "-q", "-m", "not slow", "-p", "no:cacheprovider"],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
         env={**os.environ, "NMF_WITHOUT_NUMBA": "1"})

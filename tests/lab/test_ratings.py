@@ -59,11 +59,18 @@ def test_index_from_tables_keeps_users_and_movies_without_ratings(movielens):
         rec.RatingIndex.from_tables(users, doubled)
 
 
-@pytest.mark.parametrize("fill", [0, 2.5, "global_mean", "movie_mean", "user_mean"])
+@pytest.mark.parametrize("fill", [0, 2.5, "global_mean", "movie_mean"])
 def test_filled_matrix_is_the_ground_floors_rating_matrix(ratings, fill):
     index = rec.RatingIndex.from_ratings(ratings)
     pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, fill)),
                                   rec.rating_matrix(ratings, fill), check_names=False)
+
+
+def test_the_lab_also_fills_with_each_users_mean(ratings):
+    index = rec.RatingIndex.from_ratings(ratings)
+    X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
+    pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, "user_mean")),
+                                  X.T.fillna(X.mean(axis=1)).T, check_names=False)
 
 
 @pytest.mark.parametrize("bad", ["mean", "movie mean", None, float("nan"), True])
