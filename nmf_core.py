@@ -39,19 +39,19 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     start) to n_iter.
     """
     X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
-    M = _count(num_components, "num_components", 1)
-    n_iter = _count(n_iter, "n_iter", 0)
+    M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
-    # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B),
-    # from products that the update of Z needs anyway, without forming the n x m matrix Z H.
+    # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B)
+    # reuses the products of the updates, each formed once a step; Z H is never formed.
     XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
-    XHt, HHt = X @ H.T, H @ H.T
-    losses = [XX - 2 * np.vdot(XHt, Z) + np.vdot(Z.T @ Z, HHt)]
+    XHt, HHt, ZtZ = X @ H.T, H @ H.T, Z.T @ Z
+    losses = [XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)]
     for _ in range(n_iter):
-        H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, FLOOR, None)                  # (1)
+        H = H * (Z.T @ X) / np.clip(ZtZ @ H, FLOOR, None)                      # (1)
         XHt, HHt = X @ H.T, H @ H.T
         Z = Z * XHt / np.clip(Z @ HHt, FLOOR, None)                            # (2)
-        losses.append(XX - 2 * np.vdot(XHt, Z) + np.vdot(Z.T @ Z, HHt))
+        ZtZ = Z.T @ Z
+        losses.append(XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt))
     return NMFResult(Z, H, np.array(losses))
 
 

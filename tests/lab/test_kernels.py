@@ -109,21 +109,21 @@ def test_python_loops_match_the_numpy_form():
 
 
 # --------------------------------------------------------------------------
-# this file, test_base.py and test_nmf.py without numba
+# this file, test_base.py, test_nmf.py and test_nmf_options.py without numba
 # --------------------------------------------------------------------------
 
 @pytest.mark.slow
 @pytest.mark.skipif(WITHOUT_NUMBA_RUN, reason="this is that run")
 def test_the_kernel_tests_pass_without_numba():
-    """This file, test_base.py and test_nmf.py (the fits of the masked updates) again, in a
-    child process where numba cannot be imported: every test of the NumPy form runs, those
-    of the compiled kernel are skipped, none fails.
+    """This file, test_base.py, test_nmf.py and test_nmf_options.py (the fits of the masked
+    updates) again, in a child process where numba cannot be imported: every test of the
+    NumPy form runs, those of the compiled kernel are skipped, none fails.
 
     Skipped there: here the pinned-environment check, the compile fallback and the 10
     kernel comparisons; in test_nmf.py the compiled form's 2 checks against the dense
     equations, the 2 fits on one and two threads, the 2 fits with and without numba and
     the compiled early stop (19 in all); the slow tests (this one among them) are
-    deselected; the other 130 run (the prefetch hint's test checks its Python form
+    deselected; the other 128 run (the prefetch hint's test checks its Python form
     there).  About 25 s."""
     child = subprocess.run(
         [sys.executable, "-m", "pytest", __file__,
@@ -136,7 +136,7 @@ def test_the_kernel_tests_pass_without_numba():
     assert child.returncode == 0, child.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", summary)[1])
     skipped = int(re.search(r"(\d+) skipped", summary)[1])
-    assert (passed, skipped) == (130, 19), summary
+    assert (passed, skipped) == (128, 19), summary
 
 
 def test_prefetch_is_a_hint_only():

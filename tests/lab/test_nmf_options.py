@@ -70,16 +70,6 @@ def test_rank_up_to_the_smaller_side_fits_almost_exactly():
     assert losses[-1] < 1e-3 * losses[0]          # enough freedom to fit almost exactly
 
 
-@pytest.mark.parametrize("shape", [(5, 4), (4, 9)])   # tall, and wide as MovieLens is
-def test_more_components_than_the_smaller_side_work_as_in_scikit_learn(shape):
-    X = random_matrix(18, *shape, scale=2.0)
-    M = min(shape) + 3
-    Z, H, losses = non_negative(X, M, n_iter=500)
-    assert Z.shape == (shape[0], M) and H.shape == (M, shape[1])
-    assert_non_increasing(losses, np.sum(X**2))
-    assert losses[-1] < 1e-3 * losses[0]
-
-
 def test_a_rank_that_cannot_be_allocated_is_refused_by_size():
     with pytest.raises(MemoryError, match=r"non_negative: num_components=10000000000000 is too "
                                           r"many for data of shape \(3, 4\): Z and H would need "
