@@ -42,7 +42,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
     # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B)
-    # reuses the products of the updates, each formed once a step; Z H is never formed.
+    # shares the updates' products XHt, HHt, ZtZ (Z^T Z of the current Z); Z H is never formed.
     XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
     XHt, HHt, ZtZ = X @ H.T, H @ H.T, Z.T @ Z
     losses = [XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)]

@@ -63,7 +63,11 @@ def expected_matrix(fill, ratings, user_ids, movie_ids):
     return table
 
 
-@pytest.mark.parametrize("fill", FILLS)
+#: The fills of the ground floor's rating_matrix (the lab adds "user_mean").
+EXERCISE_FILLS = [fill for fill in FILLS if fill != "user_mean"]
+
+
+@pytest.mark.parametrize("fill", EXERCISE_FILLS)
 def test_pivoted_matrix_follows_the_rule(fill):
     matrix = rec.rating_matrix(RATINGS, fill)
     assert list(matrix.index) == [1, 2, 3, 4] and list(matrix.columns) == [10, 20, 30, 40]
@@ -76,7 +80,8 @@ def test_full_index_matrix_follows_the_rule_and_extends_the_pivot(fill):
     index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
     filled = index.filled(RATINGS, fill)
     np.testing.assert_allclose(filled, expected_matrix(fill, RATINGS, USER_IDS, MOVIE_IDS))
-    np.testing.assert_allclose(filled[:4, :4], rec.rating_matrix(RATINGS, fill).to_numpy())
+    if fill in EXERCISE_FILLS:
+        np.testing.assert_allclose(filled[:4, :4], rec.rating_matrix(RATINGS, fill).to_numpy())
 
 
 def test_sparse_matrix_holds_exactly_the_ratings():

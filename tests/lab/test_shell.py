@@ -137,13 +137,21 @@ def test_ctrl_c_is_ignored_inside_the_block_and_restored_after():
 
 # --- Ctrl-C, each make target's command in a process of its own -------------------------------
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child before it starts: SIGINT handled as a terminal's process has it, even
+    where the tests themselves run with it ignored (started in the background by a
+    non-interactive shell, ``command &``, whose children inherit SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupted(command: list[str], after_line: int = 1, pause: float = 1.0,
                  timeout: float = 120.0):
     """Run ``command`` in a new process group, wait for its ``after_line``-th line on stdout
     (and ``pause`` seconds more), send SIGINT to the whole group as a terminal's Ctrl-C does;
     return its exit status, stderr, and whether any process of the group outlived it."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         for _ in range(after_line):
             line = process.stdout.readline()
