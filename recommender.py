@@ -19,14 +19,12 @@ MOVIES_COLS = ["movie id", "movie title", "release date", "video release date", 
                *GENRES]
 USERS_COLS = ["user id", "age", "gender", "occupation", "zip code"]
 
-#: Where :func:`load_movielens` looks, in this order: ``ml-100k/`` beside the notebook, as
-#: the exercise has it, then ``data/ml-100k/``.
+#: Where :func:`load_movielens` looks: ``ml-100k/`` beside the notebook, then ``data/ml-100k/``.
 SEARCH_PATHS = (Path("ml-100k"), Path("data/ml-100k"))
 _FILES = ("u.data", "u.item", "u.user")
-#: The fill values computed from the ratings rather than given as a number.
-FILL_STRATEGIES = ("global_mean", "movie_mean")
-#: A cell counts as empty below half a star: it would not round to even one star.
-EMPTY_BELOW = 0.5
+FILL_STRATEGIES = ("global_mean", "movie_mean")  #: fills computed from the ratings themselves
+RATING_SCALE = (1, 5)  #: MovieLens ratings are whole stars from 1 to 5
+EMPTY_BELOW = 0.5  #: a cell is empty below half a star: it would not round to even one star
 
 
 # --- The data ------------------------------------------------------------------------------
@@ -57,14 +55,10 @@ def load_movielens(path: str | Path | None = None):
 
 
 def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.DataFrame:
-    """The exercise's users x movies matrix ``rat_df`` (index ``user id``, columns ``movie id``):
-    the rating where rated, else ``fill_value``: a number, or the mean of all ratings
-    ("global_mean") or of the cell's movie ("movie_mean"), as the exercise suggests."""
+    """The exercise's ``rat_df`` (users x movies): the rating where rated, else ``fill_value``:
+    a number, or the mean of all ratings ("global_mean") or of the movie's ("movie_mean")."""
     check_ratings(ratings)
-    number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
-    if fill_value not in FILL_STRATEGIES and not (number and np.isfinite(fill_value)):
-        raise ValueError(f"fill_value must be a finite number or one of {FILL_STRATEGIES}; "
-                         f"got {fill_value!r}.")
+    check_fill_value(fill_value)
     X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
     if fill_value == "movie_mean":
         return X.fillna(X.mean(axis=0))
@@ -110,8 +104,8 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
     ``new_ratings`` maps movie ids to whole stars 1-5.  ``ratings`` itself is not changed."""
     check_ratings(ratings)
     _check_movies(movies)
-    known = set(movies["movie id"].tolist())
-    bad = {m: r for m, r in new_ratings.items() if m not in known or r not in range(1, 6)
+    known, stars = set(movies["movie id"].tolist()), range(RATING_SCALE[0], RATING_SCALE[1] + 1)
+    bad = {m: r for m, r in new_ratings.items() if m not in known or r not in stars
            or isinstance(r, bool)} if isinstance(new_ratings, Mapping) else new_ratings
     if bad or not new_ratings:
         raise ValueError("new_ratings must be a non-empty dict {movie id: stars}, the ids those of "
@@ -179,6 +173,15 @@ def check_ratings(ratings) -> None:
     if len(repeated):
         raise ValueError(f"ratings repeats the (user id, movie id) pair {repeated.iloc[0].tolist()}"
                          "; keep one (ratings.drop_duplicates(['user id', 'movie id'])).")
+
+
+def check_fill_value(fill_value, strategies: tuple = FILL_STRATEGIES) -> None:
+    """Raise unless ``fill_value`` is a finite number or one of ``strategies``."""
+    number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
+    if not (fill_value in strategies if isinstance(fill_value, str) else
+            number and np.isfinite(fill_value)):
+        raise ValueError(f"fill_value must be a finite number or one of {strategies}; got "
+                         f"{fill_value!r}.")
 
 
 def _check_movies(movies) -> None:

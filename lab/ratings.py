@@ -20,8 +20,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 import recommender
-from recommender import (GENRES, MOVIES_COLS, RATINGS_COLS, USERS_COLS, check_ratings,
-                         find_movielens, load_movielens, rating_matrix)
+from recommender import (GENRES, MOVIES_COLS, RATING_SCALE, RATINGS_COLS, USERS_COLS,
+                         check_fill_value, check_ratings, find_movielens, load_movielens, rating_matrix)
 
 __all__ = ["RATING_SCALE", "FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
            # from the ground floor, recommender
@@ -32,9 +32,6 @@ __all__ = ["RATING_SCALE", "FILL_STRATEGIES", "RatingIndex", "top_n", "check_que
 #: each user's own mean.
 FILL_STRATEGIES = (*recommender.FILL_STRATEGIES, "user_mean")
 
-#: MovieLens ratings are whole stars from 1 to 5.
-RATING_SCALE = (1, 5)
-
 
 # --- Ids, positions and the matrices built from ratings -------------------------------
 
@@ -44,17 +41,10 @@ def _plain(value):
 
 
 def _check_fill_value(fill_value, allow_none: bool = False) -> None:
-    if fill_value is None and allow_none:
-        return
-    if isinstance(fill_value, str):
-        if fill_value not in FILL_STRATEGIES:
-            raise ValueError(f"fill_value={fill_value!r} is not a known strategy; use a number "
-                             f"or one of {', '.join(repr(s) for s in FILL_STRATEGIES)}.")
-    elif isinstance(fill_value, (bool, np.bool_)) or not isinstance(fill_value, numbers.Real) \
-            or not np.isfinite(fill_value):
-        raise ValueError(f"fill_value={fill_value!r} must be a finite number or one of "
-                         f"{', '.join(repr(s) for s in FILL_STRATEGIES)}"
-                         f"{' (or None: observed ratings only)' if allow_none else ''}.")
+    """The ground floor's check (:func:`recommender.check_fill_value`) with the lab's fills;
+    ``allow_none``: None too (observed ratings only)."""
+    if not (fill_value is None and allow_none):
+        check_fill_value(fill_value, FILL_STRATEGIES)
 
 
 def _filled(shape, rows, cols, values, fill_value, reference_cols, reference_values):

@@ -34,7 +34,7 @@ import scipy.sparse as sp
 
 from lab.base import PENALTY, RANK, SEED, integer, real
 from lab.interface import Model, integer_seed, library_version
-from lab.ratings import RatingIndex
+from lab.ratings import RATING_SCALE, RatingIndex
 
 #: Pairs compared with the library's own prediction, and the largest difference allowed.
 CHECKED_PAIRS = 300
@@ -106,7 +106,7 @@ class SurprisePeer(Peer):
         from surprise import Dataset, Reader
 
         data = Dataset.load_from_df(_positions(self.ratings_, self.index_),
-                                    Reader(rating_scale=(1, 5)))
+                                    Reader(rating_scale=RATING_SCALE))
         self.trainset_ = trainset = data.build_full_trainset()
         self.algorithm_ = algorithm
         algorithm.fit(trainset)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 from lab.base import RANK, SEED, integer
-from lab.interface import Model, library_version
+from lab.interface import Model, integer_seed, library_version
 
 
 class ScikitLearnNMF(Model):
@@ -22,7 +22,7 @@ class ScikitLearnNMF(Model):
         from sklearn.exceptions import ConvergenceWarning
         p = self.params
         self.model_ = NMF(n_components=p["num_components"], init="nndsvda",
-                          max_iter=p["max_iter"], random_state=p["random_state"])
+                          max_iter=p["max_iter"], random_state=integer_seed(p["random_state"]))
         with warnings.catch_warnings():
             # max_iter is a budget chosen on validation data, so stopping at it is intended
             warnings.simplefilter("ignore", ConvergenceWarning)

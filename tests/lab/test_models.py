@@ -15,6 +15,7 @@ from lab.interface import Model, integer_seed
 from lab.models import MODELS, OURS, REGISTRY, Registry, UnknownModelError, missing_modules
 from lab.models.als import NNLSALS, NNLSALSAverage
 from lab.models.peers import PEERS
+from lab.models.scikit_learn import ScikitLearnNMF
 from lab.models.spark import SparkALS
 
 
@@ -137,3 +138,8 @@ def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed():
     members = NNLSALSAverage(random_state=4, **quick).fit(ratings).members_
     assert [m.params["random_state"] for m in members] == [4, 5]
     assert isinstance(members[0], NNLSALS)
+    # scikit-learn's NMF takes no Generator: it gets integer_seed's draw, as the rule promises
+    quick = {"num_components": 2, "max_iter": 5}
+    drawn = ScikitLearnNMF(random_state=np.random.default_rng(5), **quick).fit(ratings)
+    given = ScikitLearnNMF(random_state=integer_seed(np.random.default_rng(5)), **quick)
+    np.testing.assert_array_equal(drawn.scores(), given.fit(ratings).scores())
