@@ -257,10 +257,11 @@ def squared_error(indptr, other_index, values, own, other, offset=None) -> float
     ``offset`` at each cell: compiled (a pass over the cells, each row summed by one thread,
     then the rows in order, so the total does not depend on the number of threads), or None
     where numba is missing or switched off."""
-    if _row_squares_compiled is None:
+    kernel = compiled(_row_squares_compiled)
+    if kernel is None:
         return None
     out = np.empty(own.shape[0])
-    _row_squares_compiled(indptr, other_index, np.asarray(values, dtype=np.float64),
+    kernel(indptr, other_index, np.asarray(values, dtype=np.float64),
                           np.zeros(values.size) if offset is None else offset,
                           np.ascontiguousarray(own, dtype=np.float64),
                           np.ascontiguousarray(other, dtype=np.float64), out)
@@ -270,7 +271,18 @@ def squared_error(indptr, other_index, values, own, other, offset=None) -> float
 def masked_half_step():
     """The pass of one masked half-step: compiled where numba is, else (and inside
     :func:`numpy_form`) the NumPy form; both take and return the same."""
-    return _half_step_numpy if _half_step_compiled is None else _half_step_compiled
+    kernel = compiled(_half_step_compiled)
+    return _half_step_numpy if kernel is None else kernel
+
+
+_numpy_forms_only = False
+
+
+def compiled(kernel):
+    """``kernel`` (a compiled function, or None where numba is missing), or None within
+    :func:`numpy_form`: every caller of a compiled kernel asks here, and runs the NumPy form
+    for None."""
+    return None if _numpy_forms_only else kernel
 
 
 @contextlib.contextmanager
@@ -278,14 +290,12 @@ def numpy_form():
     """Within the block, the masked updates of :func:`lab.nmf.non_negative`, the row solves of
     ALS and the biased model and their squared errors run their NumPy forms even where
     numba is installed (as on a machine without it): for comparing the two."""
-    from lab.factorizations import rows          # it imports this module's rules
-    global _half_step_compiled, _row_squares_compiled
-    compiled = _half_step_compiled, rows._solve_rows_compiled, _row_squares_compiled
-    _half_step_compiled = rows._solve_rows_compiled = _row_squares_compiled = None
+    global _numpy_forms_only
+    before, _numpy_forms_only = _numpy_forms_only, True
     try:
         yield
     finally:
-        _half_step_compiled, rows._solve_rows_compiled, _row_squares_compiled = compiled
+        _numpy_forms_only = before
 
 
 _blas = None

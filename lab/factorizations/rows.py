@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from lab.kernels import _AHEAD, COMPILED, _compile, _prefetch_row, prange, single_threaded_blas
+from lab.kernels import (_AHEAD, COMPILED, _compile, _prefetch_row, compiled, prange,
+                         single_threaded_blas)
 
 
 _GATHER = 1 << 12  # padded cells gathered at once when forming normal equations
@@ -119,7 +120,7 @@ def _solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0
     """Run the compiled row solves (:func:`_solve_rows_loops`) into ``out``,
     ``squares`` (and ``bias_out`` when ``bias_other`` is given); returns the rows left for
     the NumPy form: None for all of them (numba missing or switched off)."""
-    if _solve_rows_compiled is None:
+    if compiled(_solve_rows_compiled) is None:
         return None
     kernel = solve_rows
     n = values.shape[0]

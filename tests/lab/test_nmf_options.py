@@ -432,3 +432,19 @@ def test_follow_fits_new_rows_the_way_training_fits_its_rows(kwargs):
     with pytest.raises(ValueError, match=r"rows must have the 25 columns of data; got shape "
                                          r"\(2, 24\)"):
         lab.nmf.follow(X, X[:2, :24], 4, n_iter=5, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# sparsity: the n x m product is never formed
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": "observed", "l2": 0.01}])
+def test_huge_sparse_input_never_forms_the_dense_product(kwargs):
+    """A 200000 x 100000 dense float64 matrix would need 160 GB."""
+    n, m, nnz = 200_000, 100_000, 3_000
+    rng = np.random.default_rng(15)
+    rows, cols = rng.integers(0, n, nnz), rng.integers(0, m, nnz)
+    X = sp.coo_array((rng.random(nnz) * 4 + 1, (rows, cols)), shape=(n, m))
+    Z, H, losses = non_negative(X, 3, n_iter=5, **kwargs)
+    assert Z.shape == (n, 3) and H.shape == (3, m)
+    assert np.isfinite(losses).all() and losses[-1] < losses[0]

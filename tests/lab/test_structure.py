@@ -17,8 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 #: The lab's layers, lowest first: none may import a layer after it, at any time (inside a
-#: function too).  The models know nothing of how they are evaluated, reported or run.
-LAYERS = [("lab.models", "lab.interface"), ("lab.evaluation",), ("lab.report",),
+#: function too).  The kernels know nothing of the algorithms that call them, the algorithms
+#: nothing of the models, and the models nothing of how they are evaluated, reported or run.
+LAYERS = [("lab.base", "lab.ratings"), ("lab.kernels",), ("lab.factorizations", "lab.nmf"),
+          ("lab.models", "lab.interface"), ("lab.evaluation",), ("lab.report",),
           ("lab.commands",)]
 
 
@@ -132,9 +134,9 @@ def _layer(name: str) -> int | None:
 
 
 def test_the_layers_import_downwards_only():
-    """Nothing in lab.models (or lab.interface) imports lab.evaluation, lab.report or
-    lab.commands; the evaluation neither the report nor the commands; the report not the
-    commands: at import time or inside a function."""
+    """No module imports a later layer (base and ratings, kernels, factorizations and the
+    general NMF, models and their interface, evaluation, report, commands), at import time or
+    inside a function."""
     found = modules()
     upward = []
     for name, path in found.items():
@@ -146,5 +148,6 @@ def test_the_layers_import_downwards_only():
             if other is not None and other > level:
                 upward.append(f"{name} imports {target}")
     assert not upward, upward
-    assert _layer("lab.models.spark") == 0 and _layer("lab.commands.shell") == 3
-    assert _layer("lab.report") == 2 and _layer("lab.evaluation") == 1
+    assert _layer("lab.kernels") == 1 and _layer("lab.factorizations.rows") == 2
+    assert _layer("lab.models.spark") == 3 and _layer("lab.commands.shell") == 6
+    assert _layer("lab.report") == 5 and _layer("lab.evaluation") == 4
