@@ -30,7 +30,7 @@ model that can fold in a new user implements ``_fold_in(query)``.
 
 A rating model predicts a pair whose user or movie has no training rating (or is not in
 its index) by the bias baseline of its training ratings, mean + user bias + movie bias
-(:func:`lab.factorizations.biases`, penalty :data:`FALLBACK_BIAS_L2`), as the evaluation
+(the model ``REGISTRY["biases"]``, penalty :data:`FALLBACK_BIAS_L2`), as the evaluation
 scores every model; a model that only ranks raises a KeyError for an id outside its index.
 """
 
@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
-from lab.factorizations import biases
 from lab.ratings import RatingIndex, check_query, check_ratings, top_n
 
 #: Penalty of the bias baseline that predicts the pairs a rating model has no training
@@ -167,10 +166,12 @@ class Model:
         return np.bincount(self.rated_.indices, minlength=self.index_.shape[1])
 
     def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """mean + user bias + movie bias of the training ratings at the cells (a position
-        of -1, an id outside the index, adds no bias)."""
+        """The model ``REGISTRY["biases"]`` (its default penalty :data:`FALLBACK_BIAS_L2`)
+        fitted to the same ratings and index: mean + user bias + movie bias at the cells (a
+        position of -1, an id outside the index, adds no bias)."""
         if self._fallback is None:
-            self._fallback = biases(self.rated_, bias_l2=FALLBACK_BIAS_L2)
+            from lab.models import REGISTRY         # the models import this module
+            self._fallback = REGISTRY["biases"]().fit(self.ratings_, self.index_).result_
         b = self._fallback
         return (b.mu + np.where(rows >= 0, b.user_bias[np.maximum(rows, 0)], 0.0)
                 + np.where(cols >= 0, b.item_bias[np.maximum(cols, 0)], 0.0))

@@ -6,7 +6,7 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import PENALTY
-from lab.interface import Model, ResultModel
+from lab.interface import FALLBACK_BIAS_L2, Model, ResultModel
 
 
 class GlobalMean(Model):
@@ -29,7 +29,7 @@ class Biases(ResultModel):
     """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`)."""
 
     key, label = "biases", "user + movie biases"
-    defaults = {"bias_l2": 10.0}
+    defaults = {"bias_l2": FALLBACK_BIAS_L2}           # also the fallback of the rating models
     rules = {"bias_l2": PENALTY}
     grid = {"bias_l2": [5.0, 15.0]}
 
