@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import log_ndtr
 
-from lab.base import FLAG, SEED, check_params, check_rank, integer, predict_cells
+from lab.base import FLAG, SEED, check_params, check_rank, finished, integer, predict_cells
 from lab.factorizations.biased import BiasedResult
 from lab.factorizations.cells import _observed
 from lab.kernels import jit
@@ -103,7 +103,8 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
         Clip each sample's predictions to this range before averaging (the rating
         scale, when the scores are rating predictions).
     verbose : bool
-        Print the training RMSE every 100 sweeps.
+        Print the squared training error of the sample after every tenth of the
+        sweeps (:func:`lab.base.finished`, the lab's progress line; no stopping rule).
 
     Returns
     -------
@@ -145,7 +146,8 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     squared_errors = [float(residual @ residual)]
     total = np.zeros((n, m))
     kept = 0
-    for sweep in range(params["burn_in"] + params["n_samples"] * params["thin"]):
+    sweeps = params["burn_in"] + params["n_samples"] * params["thin"]
+    for sweep in range(sweeps):
         _gibbs_biases(rng, user_ptr, residual, a, bias_precision[0], tau)
         by_col = residual[by_movie]
         _gibbs_biases(rng, movie_ptr, by_col, c, bias_precision[1], tau)
@@ -165,9 +167,8 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
                           for v in (a, c)]
         hyper = {"Z": _truncated_normal_hyper(rng, Z, *hyper["Z"]),
                  "H": _truncated_normal_hyper(rng, H, *hyper["H"])}
-        if params["verbose"] and sweep % 100 == 0:
-            print(f"bayesian_non_negative: sweep {sweep:5d}  training RMSE "
-                  f"{np.sqrt(squared_errors[-1] / x.size):.4f}", flush=True)
+        finished(squared_errors, sweep + 1, sweeps, None, params["verbose"],
+                 "bayesian_non_negative")                 # the lab's progress line
         if sweep >= params["burn_in"] and (sweep - params["burn_in"]) % params["thin"] == 0:
             sample = mu + a[:, None] + c[None, :] + Z @ H.T
             total += sample if clip is None else np.clip(sample, low, high, out=sample)

@@ -108,3 +108,15 @@ def test_compiled_gibbs_sweep_draws_what_the_python_one_draws():
     assert not np.allclose(own_a[[0, 2, 3]], 0.2)
     np.testing.assert_allclose(own_a, own_b, rtol=0, atol=1e-12)
     np.testing.assert_allclose(errors_a, errors_b, rtol=0, atol=1e-12)
+
+
+def test_verbose_prints_the_labs_progress_line_with_each_sample_error(capsys):
+    """Every tenth of the 20 sweeps, the squared training error of that sweep's sample, in
+    the progress line every iterative fit of the lab prints (lab.base.finished)."""
+    X, _, mask = planted_biased()
+    fit = factorizations.bayesian_non_negative(np.where(mask, X, np.nan), 2, n_samples=10,
+                                               burn_in=10, thin=1, random_state=0, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("bayesian_non_negative: iteration    20 of 20")
+    printed = [float(line.rsplit(" ", 1)[1]) for line in lines]
+    np.testing.assert_allclose(printed, fit.last.losses[2::2], rtol=1e-6)
