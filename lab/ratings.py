@@ -146,15 +146,17 @@ class RatingIndex:
         return sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
                              shape=self.shape)
 
-    def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0) -> np.ndarray:
-        """The users x movies matrix with every unrated cell filled (see :func:`rating_matrix`)."""
+    def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0,
+               checked: bool = False) -> np.ndarray:
+        """The users x movies matrix with every unrated cell filled (see :func:`rating_matrix`);
+        ``checked`` as in :meth:`cells`."""
         _check_fill_value(fill_value)
-        rows, cols = self.cells(ratings)
+        rows, cols = self.cells(ratings, checked)
         values = ratings["rating"].to_numpy(dtype=float)
         return _filled(self.shape, rows, cols, values, fill_value, cols, values)
 
     def query_row(self, query: Mapping[int, int], ratings: pd.DataFrame,
-                  fill_value: float | str | None = 0):
+                  fill_value: float | str | None = 0, checked: bool = False):
         """A new user's row: their ratings, the other cells filled as the training matrix's.
 
         Parameters
@@ -166,6 +168,8 @@ class RatingIndex:
         fill_value : float, {"global_mean", "movie_mean", "user_mean"} or None
             As the training matrix was filled (``"user_mean"``: the query's
             own mean); None: a sparse row holding only the query's ratings.
+        checked : bool
+            As in :meth:`cells`: the caller has checked ``ratings`` already.
 
         Returns
         -------
@@ -178,7 +182,7 @@ class RatingIndex:
         rows = np.zeros(cols.size, dtype=np.intp)
         if fill_value is None:
             return sp.csr_matrix((values, (rows, cols)), shape=(1, self.shape[1]))
-        _, reference_cols = self.cells(ratings)
+        _, reference_cols = self.cells(ratings, checked)
         return _filled((1, self.shape[1]), rows, cols, values, fill_value, reference_cols,
                        ratings["rating"].to_numpy(dtype=float))
 

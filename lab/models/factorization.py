@@ -35,7 +35,7 @@ class FactorizationModel(ResultModel):
     def _matrix(self, ratings):
         if self.fill is None:
             return self.rated_, "observed"
-        return self.index_.filled(ratings, self.fill), None
+        return self.index_.filled(ratings, self.fill, checked=True), None   # fit checked them
 
     def _fit(self, ratings):
         # the seed drawn once (an integer stays as it is): the fit and every fold-in use it
@@ -47,7 +47,7 @@ class FactorizationModel(ResultModel):
         self.losses_ = self.result_.losses
 
     def _fold_in(self, query):
-        row = self.index_.query_row(query, self.ratings_, self.fill)
+        row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)
         new = self.factorize(row, mask="observed" if self.fill is None else None,
                              fold_into=self.result_, **self.options_)
         return new.scores([0])[0]

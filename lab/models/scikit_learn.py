@@ -32,5 +32,5 @@ class ScikitLearnNMF(Model):
         return self.W_[rows] @ self.model_.components_
 
     def _fold_in(self, query):
-        row = self.index_.query_row(query, self.ratings_, 0)
+        row = self.index_.query_row(query, self.ratings_, 0, checked=True)
         return (self.model_.transform(row) @ self.model_.components_)[0]

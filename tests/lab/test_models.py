@@ -143,3 +143,23 @@ def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed():
     drawn = ScikitLearnNMF(random_state=np.random.default_rng(5), **quick).fit(ratings)
     given = ScikitLearnNMF(random_state=integer_seed(np.random.default_rng(5)), **quick)
     np.testing.assert_array_equal(drawn.scores(), given.fit(ratings).scores())
+
+
+@pytest.mark.parametrize("key", ["nmf_zero", "nmf_masked", "sklearn_nmf"])
+def test_a_fit_checks_its_ratings_once_and_a_fold_in_not_again(monkeypatch, key):
+    import lab.interface
+    import lab.ratings
+    calls = []
+    for module in (lab.interface, lab.ratings):
+        checker = module.check_ratings
+        monkeypatch.setattr(module, "check_ratings",
+                            lambda ratings, checker=checker: calls.append(1) or checker(ratings))
+    rng = np.random.default_rng(1)
+    ratings = pd.DataFrame(
+        [(u, m, int(rng.integers(1, 6))) for u in range(1, 9) for m in range(1, 7) if (u + m) % 3],
+        columns=["user id", "movie id", "rating"])
+    params = {"num_components": 2, "n_iter": 3} if key != "sklearn_nmf" else {"num_components": 2}
+    model = REGISTRY[key](**params).fit(ratings)
+    assert len(calls) == 1
+    assert model.fold_in({1: 5, 2: 3}).shape == (6,)
+    assert len(calls) == 1
