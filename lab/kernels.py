@@ -10,7 +10,7 @@ Tests hold both forms to the masked equations written out densely and to each ot
 The row solves of ALS, NNLS-ALS and the biased model are in :mod:`lab.factorizations.rows`.
 
 The rules: numba is optional (:data:`COMPILED`; without it every kernel has a NumPy form
-giving the same numbers); compiled code is cached on disk (:func:`_compile`); each kernel
+giving the same numbers up to rounding in the last bits, tested); compiled code is cached on disk (:func:`_compile`); each kernel
 shares its rows (or columns) out among all cores, each summed by one thread in a fixed
 order, so the numbers do not depend on the number of threads; and BLAS is held to one
 thread while they run (:func:`single_threaded_blas`).

@@ -13,7 +13,8 @@ non-negative rank-10 model plus noise, handed over as a ratings table
 ``REGISTRY[key](num_components=20, n_iter=k, l2=0.1).fit(ratings)``, in a fresh Python
 process per shape, model and thread environment (:data:`ENVIRONMENTS`: none of the thread
 variables set, as in a user's own Python, and ``OMP_NUM_THREADS=1``, as ``make`` exports
-it); nothing pins BLAS or numba there.  Each process generates the ratings, then measures:
+it); the benchmark pins neither BLAS nor numba there (the kernels' own
+:func:`lab.kernels.single_threaded_blas` still applies, as it does for a user).  Each process generates the ratings, then measures:
 
 * the first fit's time (1 iteration: numba loading or compiling, the index, the set-up);
 * the time of one iteration, ``(fit of 1 + k iterations - fit of 1) / k`` (best of
