@@ -20,13 +20,12 @@ import pandas as pd
 import scipy.sparse as sp
 
 import recommender
-from recommender import (GENRES, MOVIES_COLS, RATING_SCALE, RATINGS_COLS, USERS_COLS,
-                         check_fill_value, check_ratings, find_movielens, load_movielens, rating_matrix)
+from recommender import (RATING_SCALE, RATINGS_COLS, check_fill_value, check_ratings,
+                         find_movielens, load_movielens)
 
-__all__ = ["RATING_SCALE", "FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
+__all__ = ["FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
            # from the ground floor, recommender
-           "RATINGS_COLS", "MOVIES_COLS", "USERS_COLS", "GENRES",
-           "check_ratings", "find_movielens", "load_movielens", "rating_matrix"]
+           "RATING_SCALE", "RATINGS_COLS", "check_ratings", "find_movielens", "load_movielens"]
 
 #: The fills of the lab's filled matrices: the exercise's (recommender.rating_matrix) and
 #: each user's own mean.
@@ -148,7 +147,7 @@ class RatingIndex:
 
     def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0,
                checked: bool = False) -> np.ndarray:
-        """The users x movies matrix with every unrated cell filled (see :func:`rating_matrix`);
+        """The users x movies matrix with every unrated cell filled (see :func:`recommender.rating_matrix`);
         ``checked`` as in :meth:`cells`."""
         _check_fill_value(fill_value)
         rows, cols = self.cells(ratings, checked)

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import lab.ratings as rec
+import recommender
 from lab import factorizations
 from lab.models import REGISTRY
 from lab.interface import Model
@@ -63,7 +64,7 @@ def test_index_from_tables_keeps_users_and_movies_without_ratings(movielens):
 def test_filled_matrix_is_the_ground_floors_rating_matrix(ratings, fill):
     index = rec.RatingIndex.from_ratings(ratings)
     pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, fill)),
-                                  rec.rating_matrix(ratings, fill), check_names=False)
+                                  recommender.rating_matrix(ratings, fill), check_names=False)
 
 
 def test_the_lab_also_fills_with_each_users_mean(ratings):
@@ -222,7 +223,7 @@ def test_query_row_uses_the_training_fill(ratings):
     index = rec.RatingIndex.from_ratings(ratings)
     assert index.query_row({3: 5, 6: 1}, ratings).tolist() == [[0, 0, 5, 0, 0, 1]]
     movie_mean = index.query_row({3: 5}, ratings, fill_value="movie_mean")[0]
-    X = rec.rating_matrix(ratings, fill_value="movie_mean")
+    X = recommender.rating_matrix(ratings, fill_value="movie_mean")
     assert movie_mean[0] == pytest.approx(X.loc[4, 1]) and movie_mean[2] == 5
     assert index.query_row({3: 5, 6: 2}, ratings, "user_mean")[0, 0] == pytest.approx(3.5)
     assert index.query_row({3: 5}, ratings, "global_mean")[0, 0] == pytest.approx(39 / 12)
