@@ -27,6 +27,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from atomic import write_atomically
+
 _ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-f]+>")
 
 
@@ -92,10 +94,7 @@ def execute(source: Path, output: Path, kernel: str, timeout: int, progress: boo
         client.on_interrupt = _interrupted(output)
     client.execute()
     _reproducible(notebook)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output.with_name(f".{output.name}.tmp")
-    nbformat.write(notebook, temporary)
-    os.replace(temporary, output)
+    write_atomically(output, lambda temporary: nbformat.write(notebook, temporary))
 
 
 def main(argv: list[str] | None = None) -> int:

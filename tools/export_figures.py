@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
 import re
 import sys
 from pathlib import Path
 
 import nbformat
+from atomic import write_atomically
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
@@ -47,9 +47,7 @@ def export(notebook_path: Path, folder: Path) -> list[Path]:
     written = []
     for name, data in images.items():
         path = folder / f"{name}.png"
-        temporary = folder / f".{name}.png.tmp"
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
+        write_atomically(path, lambda temporary, data=data: temporary.write_bytes(data))
         written.append(path)
     for stale in set(folder.glob("*.png")) - set(written):
         stale.unlink()

@@ -12,7 +12,6 @@ alt text their cells gave them (``display(..., metadata={"image/png": {"alt":
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -20,6 +19,8 @@ from pathlib import Path
 import nbformat
 from latex2mathml.converter import convert
 from nbconvert import HTMLExporter
+
+from atomic import write_atomically
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # code spans and blocks are left alone; then $$display$$, then $inline$ (which may wrap
@@ -47,9 +48,7 @@ def export(notebook_path: Path, output: Path) -> None:
             cell.source = math_to_mathml(cell.source)
     exporter = HTMLExporter(template_name="handin", extra_template_basedirs=[str(TEMPLATES)])
     html, _ = exporter.from_notebook_node(notebook)
-    temporary = output.with_name(f".{output.name}.tmp")
-    temporary.write_text(html, encoding="utf-8")
-    os.replace(temporary, output)
+    write_atomically(output, lambda temporary: temporary.write_text(html, encoding="utf-8"))
 
 
 def main(argv: list[str] | None = None) -> int:

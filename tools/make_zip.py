@@ -9,10 +9,11 @@ refused: the dataset's licence forbids redistributing them.
 
 from __future__ import annotations
 
-import os
 import sys
 import zipfile
 from pathlib import Path
+
+from atomic import write_atomically
 
 FORBIDDEN_SUFFIXES = (".data", ".item", ".user", ".base", ".test", ".parquet", ".brotli")
 
@@ -26,11 +27,12 @@ def make_zip(archive: Path, files: list[Path]) -> None:
             raise ValueError(f"{f} looks like MovieLens data, which must not be handed in")
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist; run `make` to build it")
-    temporary = archive.with_name(f".{archive.name}.tmp")
-    with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for f in files:
-            zf.write(f, arcname=f.name)
-    os.replace(temporary, archive)
+    def write(temporary: Path) -> None:
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for f in files:
+                zf.write(f, arcname=f.name)
+
+    write_atomically(archive, write)
 
 
 def main(argv: list[str]) -> int:
