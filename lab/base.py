@@ -100,11 +100,13 @@ def integer(low: int, high: int | None = None) -> Rule:
                 and (high is None or v <= high), int)
 
 
-def real(low: float = 0.0, *, strict: bool = False) -> Rule:
-    """A finite number (not a bool) ``>= low``, or ``> low`` when ``strict``."""
-    return Rule(f"a finite number {'>' if strict else '>='} {low:g}",
-                lambda v: _is_number(v, numbers.Real) and bool(np.isfinite(v))
-                and (v > low if strict else v >= low), float)
+def real(low: float = 0.0, *, strict: bool = False, high: float | None = None) -> Rule:
+    """A finite number (not a bool) ``>= low``, or ``> low`` when ``strict``; at most
+    ``high`` if given."""
+    text = f"a finite number {'>' if strict else '>='} {low:g}" if high is None else \
+        f"a finite number from {low:g}{' (excluded)' if strict else ''} to {high:g}"
+    return Rule(text, lambda v: _is_number(v, numbers.Real) and bool(np.isfinite(v))
+                and (v > low if strict else v >= low) and (high is None or v <= high), float)
 
 
 def optional(rule: Rule) -> Rule:

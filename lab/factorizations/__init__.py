@@ -23,7 +23,10 @@ new rows into a fitted model (``fold_into=``) with their own training half-step.
 * :func:`bayesian_non_negative` (:mod:`~lab.factorizations.bayesian`) - the biased
   non-negative model with priors instead of penalties, its posterior mean
   (:class:`PosteriorMean`) sampled by Gibbs sweeps (Schmidt, Winther & Hansen 2009;
-  Salakhutdinov & Mnih 2008).  It has no ``fold_into``.
+  Salakhutdinov & Mnih 2008).  It has no ``fold_into``;
+* :func:`item_weights` (:mod:`~lab.factorizations.item_weights`) - item-item weights for
+  ranking, EASE in closed form (Steck 2019) or constrained >= 0 by ADMM (Steck et al.
+  2020); weights, not factors, so it returns the (m, m) array and departs from the rest.
 
 Each returns a result that answers ``scores(rows)`` and ``predict(rows, cols)`` itself
 (:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`).  What they
@@ -47,7 +50,8 @@ from lab.factorizations.bayesian import PosteriorMean, bayesian_non_negative
 from lab.factorizations.biased import BiasedResult, biased_non_negative, biases
 from lab.factorizations.cells import RULES_ITERATIVE
 from lab.factorizations.implicit import implicit_nnls_als
+from lab.factorizations.item_weights import item_weights
 from lab.factorizations.svd import truncated_svd
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
-           "bayesian_non_negative", "BiasedResult", "PosteriorMean"]
+           "bayesian_non_negative", "item_weights", "BiasedResult", "PosteriorMean"]

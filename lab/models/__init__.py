@@ -6,7 +6,8 @@
 * ours (``.venv``): :mod:`~lab.models.baselines`, :mod:`~lab.models.multiplicative` (the
   exercise's MU under its fills, and masked), :mod:`~lab.models.als` (ALS, NNLS-ALS, their
   average, NNLS-ALS on who rated what), :mod:`~lab.models.biased` (the biased non-negative
-  model and its Bayesian posterior mean), :mod:`~lab.models.svd`, :mod:`~lab.models.ease`,
+  model and its Bayesian posterior mean), :mod:`~lab.models.svd`, :mod:`~lab.models.ease`
+  (EASE, its non-negative form, and that form summed with NNLS-ALS factors),
   :mod:`~lab.models.scikit_learn` (scikit-learn's NMF); :mod:`~lab.models.factorization`
   holds what the factorization models share;
 * the peers' adapters, :mod:`~lab.models.peers` (``.venv-peers``, ``make peers``);
@@ -27,7 +28,7 @@ from lab.interface import Model
 from lab.models.als import ALS, NNLSALS, ImplicitNNLSALS, NNLSALSAverage
 from lab.models.baselines import Biases, GlobalMean, Popularity
 from lab.models.biased import BayesianNMF, BiasedNMF
-from lab.models.ease import EASE
+from lab.models.ease import EASE, NonNegativeEASE, NonNegativeItemsAndFactors
 from lab.models.multiplicative import MUGlobalMeanFill, MUMovieMeanFill, MUObserved, MUZeroFill
 from lab.models.peers import PEERS
 from lab.models.scikit_learn import ScikitLearnNMF
@@ -38,7 +39,8 @@ from lab.models.svd import SVDMovieMeanFill, SVDZeroFill
 #: (or a new one), and its name here.
 OURS = [GlobalMean, Biases, Popularity, MUZeroFill, MUGlobalMeanFill, MUMovieMeanFill,
         MUObserved, NNLSALS, NNLSALSAverage, BiasedNMF, BayesianNMF, ALS, SVDZeroFill,
-        SVDMovieMeanFill, ScikitLearnNMF, EASE, ImplicitNNLSALS]
+        SVDMovieMeanFill, ScikitLearnNMF, EASE, ImplicitNNLSALS, NonNegativeEASE,
+        NonNegativeItemsAndFactors]
 
 #: Every model of every environment, in the order of the report: ours, the peers', Spark's.
 MODELS = [*OURS, *PEERS, SparkALS]

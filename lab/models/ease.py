@@ -1,11 +1,14 @@
-"""EASE (Steck 2019): item-item weights in closed form, a top-N model."""
+"""Item-item weights for ranking (:func:`lab.factorizations.item_weights`): EASE (Steck 2019)
+and its non-negative form; and the non-negative sum of those weights and NNLS-ALS factors."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lab.base import PENALTY
+from lab.base import ITERATIONS, PENALTY, real
+from lab.factorizations import item_weights
 from lab.interface import Model
+from lab.models.als import ImplicitNNLSALS
 
 
 class EASE(Model):
@@ -19,13 +22,8 @@ class EASE(Model):
     grid = {"l2": [200.0, 400.0, 800.0]}
 
     def _fit(self, ratings):
-        X = (self.rated_ != 0).astype(float)
-        gram = (X.T @ X).toarray()
-        gram[np.diag_indices_from(gram)] += self.params["l2"]
-        inverse = np.linalg.inv(gram)
-        self.weights_ = -inverse / np.diag(inverse)
-        np.fill_diagonal(self.weights_, 0.0)
-        self.who_rated_ = X
+        self.who_rated_ = (self.rated_ != 0).astype(float)
+        self.weights_ = item_weights(self.who_rated_, **self.params)
 
     def _score_rows(self, rows):
         return np.asarray(self.who_rated_[rows] @ self.weights_)
@@ -33,3 +31,51 @@ class EASE(Model):
     def _fold_in(self, query):
         who_rated = self.index_.query_row(query, self.ratings_, None) != 0
         return np.asarray(who_rated.astype(float) @ self.weights_)[0]
+
+
+class NonNegativeEASE(EASE):
+    """EASE with the weights constrained ``>= 0`` (ADMM, Steck et al. 2020), each movie's
+    penalty ``l2 + l2_per_rating * (its number of ratings)``: a movie is recommended only
+    for the movies a user rated, never against them."""
+
+    key = "nn_ease"
+    label = "EASE with weights ≥ 0, by ADMM (Steck et al. 2020)"
+    non_negative = True
+    defaults = {"l2": 100.0, "l2_per_rating": 0.5, "n_iter": 40}
+    rules = {"l2": PENALTY, "l2_per_rating": PENALTY, "n_iter": ITERATIONS}
+    grid = {"l2": [100.0], "l2_per_rating": [0.5, 1.0], "n_iter": [40]}
+
+    def _fit(self, ratings):
+        self.who_rated_ = (self.rated_ != 0).astype(float)
+        self.weights_ = item_weights(self.who_rated_, nonnegative=True, **self.params)
+
+
+class NonNegativeItemsAndFactors(Model):
+    """One non-negative model of two parts: the non-negative EASE weights ``B`` and the
+    confidence-weighted NNLS-ALS factors ``Z H`` (each at its model's defaults), scores
+    ``(1 - weight) X B / b + weight Z H / f``, with ``b`` and ``f`` the mean training score
+    of each part (so that ``weight`` shares comparable scales).  Every part is >= 0."""
+
+    key = "nn_ease_als"
+    label = "non-negative EASE + confidence-weighted NNLS-ALS, one sum"
+    non_negative, predicts_ratings, select_by = True, False, "precision"
+    defaults = {"weight": 0.5}
+    rules = {"weight": real(0.0, high=1.0)}
+    grid = {"weight": [0.4, 0.6]}
+    PARTS = (NonNegativeEASE, ImplicitNNLSALS)
+
+    def _fit(self, ratings):
+        self.parts_ = [part().fit(ratings, self.index_) for part in self.PARTS]
+        scores = [part.scores() for part in self.parts_]
+        self.scales_ = [float(s.mean()) for s in scores]
+        self.scores_ = self._combine(scores)
+
+    def _combine(self, scores):
+        w = self.params["weight"]
+        return sum(share * s / scale for share, s, scale in zip((1 - w, w), scores, self.scales_))
+
+    def _score_rows(self, rows):
+        return self.scores_[rows]
+
+    def _fold_in(self, query):
+        return self._combine([part.fold_in(query).to_numpy() for part in self.parts_])

@@ -88,6 +88,10 @@ BAD = [
     ("lambda_reg", -1, "a finite number >= 0"),
     ("rank", 0, "an integer >= 1"),
     ("n_sweeps", 0, "an integer >= 1"),
+    ("l2_per_rating", -1, "a finite number >= 0"),
+    ("weight", -0.5, "a finite number from 0 to 1"),
+    ("weight", 1.5, "a finite number from 0 to 1"),
+    ("weight", "half", "a finite number from 0 to 1"),
 ]
 COVERED = {name for name, *_ in BAD}
 
