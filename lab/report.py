@@ -109,11 +109,37 @@ def figure(summary: pd.DataFrame, models: pd.DataFrame, metric: str, title: str,
     return fig
 
 
+#: The figure of every rating model's RMSE against its fit time.
+TRADEOFF = "evaluation_rmse_time.png"
+
+
+def tradeoff_figure(summary: pd.DataFrame, models: pd.DataFrame) -> Figure:
+    """Every model with an RMSE: its fold-mean RMSE against its fold-mean fit time (log
+    scale), each point named; orange: non-negative factors; triangles: other libraries."""
+    rmse = summary[("rmse", "mean")].dropna()
+    seconds = summary.loc[rmse.index, ("fit_seconds", "mean")]
+    fig = Figure(figsize=(8, 5.5))
+    ax = fig.subplots()
+    for model in rmse.index:
+        ours = models.loc[model, "library"] == "ours"
+        ax.scatter(seconds[model], rmse[model], marker="o" if ours else "^", s=36,
+                   color="#dd8452" if models.loc[model, "non_negative"] else "#4c72b0")
+        ax.annotate(model, (seconds[model], rmse[model]), xytext=(4, 3),
+                    textcoords="offset points", fontsize=7)
+    ax.set(xscale="log", xlabel="fit time, seconds (fold mean, log scale)",
+           ylabel="RMSE (fold mean, lower is better)",
+           title="RMSE against fit time\norange: non-negative factors; triangles: other "
+                 "libraries")
+    fig.tight_layout()
+    return fig
+
+
 def figures(results: pd.DataFrame) -> dict[str, Figure]:
-    """The report's figures (:data:`FIGURES`), by file name."""
+    """The report's figures (:data:`FIGURES` and :data:`TRADEOFF`), by file name."""
     summary, models = evaluation.summarize(results), catalogue(results)
-    return {name: figure(summary, models, metric, title, lower_is_better)
-            for name, (metric, title, lower_is_better) in FIGURES.items()}
+    return {**{name: figure(summary, models, metric, title, lower_is_better)
+               for name, (metric, title, lower_is_better) in FIGURES.items()},
+            TRADEOFF: tradeoff_figure(summary, models)}
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
@@ -124,7 +150,7 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 def markdown(results: pd.DataFrame) -> str:
     """The report (Markdown): the protocol, the fold means of every model, the best
-    models, and the two :data:`FIGURES` (files beside it)."""
+    models, and the three figures (files beside it: :data:`FIGURES`, :data:`TRADEOFF`)."""
     summary, models = evaluation.summarize(results), catalogue(results)
     rmse_png, precision_png = FIGURES
     table = _shown(summary)
@@ -148,7 +174,8 @@ def markdown(results: pd.DataFrame) -> str:
         "", _markdown_table(table.reset_index()), "",
         *[f"- {line}" for line in summary_lines(summary, models)], "",
         f"![RMSE of every model]({rmse_png})", "",
-        f"![precision@10 of every model]({precision_png})", ""])
+        f"![precision@10 of every model]({precision_png})", "",
+        f"![RMSE against fit time of every rating model]({TRADEOFF})", ""])
 
 
 def combined(results: pd.DataFrame, other_csv: Path) -> tuple[pd.DataFrame, str]:

@@ -41,11 +41,12 @@ def test_evaluate_command_writes_the_csv(tmp_path, ml_100k):
     assert re.search(r"u1 biases +rmse 0\.9\d{3}  precision@10 0\.\d{4}", run.stdout)
     report = (tmp_path / "evaluation.md").read_text()
     assert "| biases | user + movie biases | no | ours | 0.9" in report
-    for figure in ("evaluation_rmse.png", "evaluation_precision.png"):
+    for figure in ("evaluation_rmse.png", "evaluation_precision.png", "evaluation_rmse_time.png"):
         assert f"]({figure})" in report
         assert (tmp_path / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "evaluation.csv", "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png"]
+        "evaluation.csv", "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png",
+        "evaluation_rmse_time.png"]
 
 
 def _result_rows(model, library, non_negative, rmses, precisions):
@@ -98,4 +99,24 @@ def test_the_report_describes_the_models_of_other_environments(tmp_path):
     assert "| surprise_svdpp | SVD++: biases, factors and implicit feedback" in markdown
     assert "| spark_als | Spark MLlib ALS(nonnegative=True), local mode | yes |" in markdown
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png"]
+        "evaluation.md", "evaluation_precision.png", "evaluation_rmse.png",
+        "evaluation_rmse_time.png"]
+
+
+def test_the_tradeoff_figure_puts_each_rating_model_at_its_fit_time_and_rmse():
+    """One named point per model with an RMSE (a ranking-only model has none), at its
+    fold-mean fit time and RMSE; orange for non-negative factors, a triangle for a peer."""
+    results = pd.concat([
+        _result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]).assign(
+            fit_seconds=[0.2, 0.4]),
+        _result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False, [0.90, 0.89],
+                     [0.10, 0.12]).assign(fit_seconds=[20.0, 22.0]),
+        _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42])])
+    figure = report.figures(results)[report.TRADEOFF]
+    ax = figure.axes[0]
+    points = {text.get_text(): tuple(text.xy) for text in ax.texts}
+    assert points.keys() == {"nnls_als", "surprise_svdpp"}
+    np.testing.assert_allclose(points["nnls_als"], (0.3, 0.91))
+    np.testing.assert_allclose(points["surprise_svdpp"], (21.0, 0.895))
+    colors = [tuple(c.get_facecolor()[0][:3]) for c in ax.collections]
+    assert colors[0] != colors[1] and ax.get_xscale() == "log"
