@@ -104,14 +104,16 @@ def test_the_report_describes_the_models_of_other_environments(tmp_path):
 
 
 def test_the_tradeoff_figure_puts_each_rating_model_at_its_fit_time_and_rmse():
-    """One named point per model with an RMSE (a ranking-only model has none), at its
-    fold-mean fit time and RMSE; orange for non-negative factors, a triangle for a peer."""
+    """One named point per model with an RMSE below 1.5 (a ranking-only model has none; a
+    zero-filled one is off the scale and counted in the title), at its fold-mean fit time
+    and RMSE; orange for non-negative factors, a triangle for a peer."""
     results = pd.concat([
         _result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]).assign(
             fit_seconds=[0.2, 0.4]),
         _result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False, [0.90, 0.89],
                      [0.10, 0.12]).assign(fit_seconds=[20.0, 22.0]),
-        _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42])])
+        _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42]),
+        _result_rows("nmf_zero", "ours", True, [2.4, 2.5], [0.36, 0.37])])
     figure = report.figures(results)[report.TRADEOFF]
     ax = figure.axes[0]
     points = {text.get_text(): tuple(text.xy) for text in ax.texts}
@@ -120,3 +122,4 @@ def test_the_tradeoff_figure_puts_each_rating_model_at_its_fit_time_and_rmse():
     np.testing.assert_allclose(points["surprise_svdpp"], (21.0, 0.895))
     colors = [tuple(c.get_facecolor()[0][:3]) for c in ax.collections]
     assert colors[0] != colors[1] and ax.get_xscale() == "log"
+    assert ax.get_title().startswith("RMSE against fit time (1 model(s) with RMSE >= 1.5 left out)")
