@@ -5,7 +5,8 @@ columns :data:`lab.evaluation.EVALUATION_COLS`):
 
 * :func:`catalogue` - per model its description, ``non_negative`` and ``library``;
 * :func:`text` - the fold means (± standard deviation) and the best models, as printed;
-* :func:`figures` - two bar charts, RMSE and precision@10, by file name;
+* :func:`figures` - two bar charts, RMSE and precision@10, and RMSE against fit time, by
+  file name;
 * :func:`markdown` - ``build/evaluation.md``: the protocol, the table, the best models,
   the figures;
 * :func:`combined` - this run's rows with those of the other run's CSV (ours or the

@@ -22,7 +22,6 @@ def _load(relative: str):
     return module
 
 
-atomic = _load("tools/atomic.py")            # first: the tools import it as a sibling
 execute_notebook = _load("tools/execute_notebook.py")
 export_html = _load("tools/export_html.py")
 export_figures = _load("tools/export_figures.py")

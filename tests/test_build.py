@@ -285,19 +285,3 @@ def test_the_hand_in_names_nothing_the_zip_does_not_hold():
     for text in texts:
         assert not forbidden.search(text), forbidden.search(text)[0]
 
-
-def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path):
-    from scripts import atomic
-
-    target = tmp_path / "ex08.zip"
-    target.write_text("old")
-
-    def broken(temporary):
-        temporary.write_text("half")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        atomic.write_atomically(target, broken)
-    assert target.read_text() == "old" and sorted(tmp_path.iterdir()) == [target]
-    atomic.write_atomically(target, lambda temporary: temporary.write_text("new"))
-    assert target.read_text() == "new" and sorted(tmp_path.iterdir()) == [target]

@@ -27,7 +27,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from atomic import write_atomically
+from lab.commands.shell import write_atomically
 
 _ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-f]+>")
 

@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 import nbformat
-from atomic import write_atomically
+
+from lab.commands.shell import write_atomically
 
 _NAME = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 

@@ -20,7 +20,7 @@ import nbformat
 from latex2mathml.converter import convert
 from nbconvert import HTMLExporter
 
-from atomic import write_atomically
+from lab.commands.shell import write_atomically
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 # code spans and blocks are left alone; then $$display$$, then $inline$ (which may wrap

@@ -13,7 +13,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from atomic import write_atomically
+from lab.commands.shell import write_atomically
 
 FORBIDDEN_SUFFIXES = (".data", ".item", ".user", ".base", ".test", ".parquet", ".brotli")
 

@@ -5,7 +5,8 @@
   (numba) keep their own threads.  (The scale part of ``make bench`` does not call it: it
   measures the models in the thread settings a user may have.)
 * :func:`write_atomically` - a file written through a temporary file beside it and
-  ``os.replace``: whatever stops the writer, the old file or none is left, never half a file.
+  ``os.replace``: whatever stops the writer, the old file or none is left, never half a file
+  (the build's tools in ``tools/`` write the hand-in's files through it too).
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a

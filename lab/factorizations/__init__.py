@@ -5,8 +5,9 @@ Each works on the observed cells of a (users x movies) matrix and takes from
 rules are checked (its own ``RULES_*`` mapping, :func:`lab.base.check_params`), the start
 of :func:`nmf_core.non_negative` (:func:`nmf_core.start`), the count-scaled penalty,
 the stopping rule and the result convention (``losses[0]`` is the objective at the start);
-where one departs from these, its docstring says how.  All but the Bayesian model fold
-new rows into a fitted model (``fold_into=``) with their own training half-step.
+where one departs from these, its docstring says how.  All but the Bayesian model and the
+item weights fold new rows into a fitted model (``fold_into=``) with their own training
+half-step.
 
 * :func:`als` (:mod:`~lab.factorizations.alternating`) - regularized alternating least
   squares (Zhou et al. 2008); with ``nonnegative=True`` NNLS-ALS, ``Z, H >= 0``, each row
@@ -26,10 +27,12 @@ new rows into a fitted model (``fold_into=``) with their own training half-step.
   Salakhutdinov & Mnih 2008).  It has no ``fold_into``;
 * :func:`item_weights` (:mod:`~lab.factorizations.item_weights`) - item-item weights for
   ranking, EASE in closed form (Steck 2019) or constrained >= 0 by ADMM (Steck et al.
-  2020); weights, not factors, so it returns the (m, m) array and departs from the rest.
+  2020); weights, not factors: an :class:`ItemWeights` scores a row as ``x B``, and a new
+  row needs no fold-in step.
 
 Each returns a result that answers ``scores(rows)`` and ``predict(rows, cols)`` itself
-(:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`).  What they
+(:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`,
+:class:`ItemWeights`).  What they
 share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_ITERATIVE`)
 and :mod:`~lab.factorizations.rows` (the exact row solves of ALS, NNLS-ALS and the biased
 model, NumPy and compiled).
@@ -50,8 +53,9 @@ from lab.factorizations.bayesian import PosteriorMean, bayesian_non_negative
 from lab.factorizations.biased import BiasedResult, biased_non_negative, biases
 from lab.factorizations.cells import RULES_ITERATIVE
 from lab.factorizations.implicit import implicit_nnls_als
-from lab.factorizations.item_weights import item_weights
+from lab.factorizations.item_weights import ItemWeights, item_weights
 from lab.factorizations.svd import truncated_svd
 
 __all__ = ["als", "biased_non_negative", "biases", "truncated_svd", "implicit_nnls_als",
-           "bayesian_non_negative", "item_weights", "BiasedResult", "PosteriorMean"]
+           "bayesian_non_negative", "item_weights", "BiasedResult", "PosteriorMean",
+           "ItemWeights"]

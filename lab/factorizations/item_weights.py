@@ -16,8 +16,31 @@ user's scores are ``x B``: every movie scored by the movies the user rated.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
+
+from typing import NamedTuple
 
 from lab.base import FLAG, ITERATIONS, PENALTY, check_params, real, validate
+
+
+class ItemWeights(NamedTuple):
+    """The weights ``B`` (m, m) and the data ``X`` they were fitted to: a row's scores are
+    ``X[row] @ B``; answers ``scores(rows)`` and ``predict(rows, cols)`` as the lab's
+    factorization results do.  ``losses`` is empty: a closed form, or ADMM, whose iterates
+    are not a descent of the objective."""
+
+    B: np.ndarray
+    X: object
+    losses: np.ndarray
+
+    def scores(self, rows) -> np.ndarray:
+        """``X[rows] @ B``, shape (len(rows), m)."""
+        return np.asarray(self.X[np.asarray(rows, dtype=np.intp)] @ self.B)
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """The scores at the cells ``(rows[t], cols[t])``, from each row's scores once."""
+        unique, inverse = np.unique(np.asarray(rows, dtype=np.intp), return_inverse=True)
+        return self.scores(unique)[inverse, np.asarray(cols, dtype=np.intp)]
 
 #: The rules of :func:`item_weights`' parameters.
 RULES_ITEM_WEIGHTS = {"l2": PENALTY, "l2_per_rating": PENALTY, "nonnegative": FLAG,
@@ -25,8 +48,9 @@ RULES_ITEM_WEIGHTS = {"l2": PENALTY, "l2_per_rating": PENALTY, "nonnegative": FL
 
 
 def item_weights(data, *, l2=400.0, l2_per_rating=0.0, nonnegative=False, n_iter=40,
-                 rho=200.0) -> np.ndarray:
-    """The weights ``B`` of the objective above, shape (m, m), its diagonal 0.
+                 rho=200.0) -> ItemWeights:
+    """The weights ``B`` of the objective above, shape (m, m), its diagonal 0, with the data
+    (:class:`ItemWeights`, which scores rows as every result of the lab does).
 
     Parameters
     ----------
@@ -39,7 +63,7 @@ def item_weights(data, *, l2=400.0, l2_per_rating=0.0, nonnegative=False, n_iter
         True: ``B >= 0`` too, by ``n_iter`` steps of ADMM with penalty parameter ``rho``:
         each step solves the equality-constrained problem for ``B`` in closed form (one
         product with the inverse ``(G + diag(lam) + rho I)^-1``, formed once), clips it at
-        0 for ``C`` and updates the scaled dual ``U``; ``C`` is returned (>= 0, diagonal 0).
+        0 for ``C`` and updates the scaled dual ``U``; ``C`` is kept (>= 0, diagonal 0).
     n_iter : int >= 0, default 40 (with ``nonnegative`` only)
     rho : float > 0, default 200 (with ``nonnegative`` only)
     """
@@ -48,13 +72,13 @@ def item_weights(data, *, l2=400.0, l2_per_rating=0.0, nonnegative=False, n_iter
                                                    rho=rho), "item_weights")
     X = validate(data, None, non_negative=False, mask_allowed=False).X
     G = X.T @ X
-    G = G.toarray() if hasattr(G, "toarray") else np.array(G, dtype=np.float64)
+    G = G.toarray() if sp.issparse(G) else np.array(G, dtype=np.float64)
     penalty = params["l2"] + params["l2_per_rating"] * np.diag(G)
     if not params["nonnegative"]:
         P = _inverse(G, penalty)
         B = -P / np.diag(P)
         np.fill_diagonal(B, 0.0)
-        return B
+        return ItemWeights(B, X, np.empty(0))
     P = _inverse(G, penalty + params["rho"])
     diagonal = np.diag(P)
     C, U = np.zeros_like(G), np.zeros_like(G)
@@ -64,7 +88,7 @@ def item_weights(data, *, l2=400.0, l2_per_rating=0.0, nonnegative=False, n_iter
         C = np.maximum(B + U, 0.0)
         U += B - C
     np.fill_diagonal(C, 0.0)          # 0 up to rounding already: the constraint, exactly
-    return C
+    return ItemWeights(C, X, np.empty(0))
 
 
 def _inverse(G: np.ndarray, penalty: np.ndarray) -> np.ndarray:

@@ -7,11 +7,11 @@ import numpy as np
 
 from lab.base import ITERATIONS, PENALTY, real
 from lab.factorizations import item_weights
-from lab.interface import Model
+from lab.interface import Model, ResultModel
 from lab.models.als import ImplicitNNLSALS
 
 
-class EASE(Model):
+class EASE(ResultModel):
     """EASE (Steck 2019): item-item weights ``B = argmin ||X - X B||^2 + l2 ||B||^2`` with
     ``diag(B) = 0``, in closed form, on the 0/1 matrix X of who rated what; scores ``X B``."""
 
@@ -22,15 +22,11 @@ class EASE(Model):
     grid = {"l2": [200.0, 400.0, 800.0]}
 
     def _fit(self, ratings):
-        self.who_rated_ = (self.rated_ != 0).astype(float)
-        self.weights_ = item_weights(self.who_rated_, **self.params)
-
-    def _score_rows(self, rows):
-        return np.asarray(self.who_rated_[rows] @ self.weights_)
+        self.result_ = item_weights((self.rated_ != 0).astype(float), **self.params)
 
     def _fold_in(self, query):
         who_rated = self.index_.query_row(query, self.ratings_, None) != 0
-        return np.asarray(who_rated.astype(float) @ self.weights_)[0]
+        return np.asarray(who_rated.astype(float) @ self.result_.B)[0]
 
 
 class NonNegativeEASE(EASE):
@@ -46,8 +42,8 @@ class NonNegativeEASE(EASE):
     grid = {"l2": [100.0], "l2_per_rating": [0.5, 1.0], "n_iter": [40]}
 
     def _fit(self, ratings):
-        self.who_rated_ = (self.rated_ != 0).astype(float)
-        self.weights_ = item_weights(self.who_rated_, nonnegative=True, **self.params)
+        self.result_ = item_weights((self.rated_ != 0).astype(float), nonnegative=True,
+                                    **self.params)
 
 
 class NonNegativeItemsAndFactors(Model):

@@ -46,11 +46,11 @@ def test_non_negative_weights_are_the_exact_nnls_solution(l2, l2_per_rating):
     X = who_rated()
     penalty = l2 + l2_per_rating * X.sum(axis=0)
     B = item_weights(X, l2=l2, l2_per_rating=l2_per_rating, nonnegative=True, n_iter=400,
-                     rho=20.0)
+                     rho=20.0).B
     exact = exact_columns(X, penalty)
     assert B.min() >= 0 and np.all(np.diag(B) == 0)
     np.testing.assert_allclose(B, exact, atol=1e-6 * np.abs(exact).max())
-    unconstrained = item_weights(X, l2=l2, l2_per_rating=l2_per_rating)
+    unconstrained = item_weights(X, l2=l2, l2_per_rating=l2_per_rating).B
     assert np.mean(unconstrained[~np.eye(12, dtype=bool)] < 0) > 0.1
 
 
@@ -58,12 +58,17 @@ def test_the_closed_form_is_eases_and_solves_the_constrained_least_squares():
     """B = I - P diag(1 / diag P): each column is the ridge solution with b_j = 0 (its
     normal equations hold off the diagonal), sparse and dense data alike."""
     X = who_rated(1)
-    B = item_weights(sp.csr_array(X), l2=3.0)
-    G = X.T @ X
+    fit = item_weights(sp.csr_array(X), l2=3.0)
+    B, G = fit.B, X.T @ X
     assert np.all(np.diag(B) == 0)
     residual = (G + 3.0 * np.eye(12)) @ B - G                   # zero off the diagonal
     np.testing.assert_allclose(residual[~np.eye(12, dtype=bool)], 0, atol=1e-10)
-    np.testing.assert_array_equal(B, item_weights(X, l2=3.0))
+    np.testing.assert_array_equal(B, item_weights(X, l2=3.0).B)
+    # the result scores rows and cells as every result of the lab does
+    np.testing.assert_allclose(fit.scores([4, 1]), X[[4, 1]] @ B, atol=1e-12)
+    np.testing.assert_allclose(fit.predict([4, 1, 4], [0, 5, 7]),
+                               (X @ B)[[4, 1, 4], [0, 5, 7]], atol=1e-12)
+    assert fit.losses.size == 0
 
 
 def test_bad_settings_are_refused_by_name():
@@ -95,8 +100,8 @@ def test_the_non_negative_model_scores_by_its_weights_and_folds_in_exactly():
     X = who_rated(2, shape=(60, 15))
     ratings = ratings_of(X)
     model = REGISTRY["nn_ease"](l2=2.0, n_iter=50).fit(ratings)
-    assert model.non_negative and model.weights_.min() >= 0
-    np.testing.assert_allclose(model.scores(), X @ model.weights_, atol=1e-12)
+    assert model.non_negative and model.result_.B.min() >= 0 and model.losses_ is None
+    np.testing.assert_allclose(model.scores(), X @ model.result_.B, atol=1e-12)
     own = ratings[ratings["user id"] == 7]
     again = model.fold_in(dict(zip(own["movie id"], own["rating"])))
     np.testing.assert_allclose(again.to_numpy(), model.scores()[6], atol=1e-12)
