@@ -4,8 +4,6 @@ confidence-weighted."""
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import numpy as np
 
 from lab import factorizations
@@ -18,20 +16,19 @@ class ALS(FactorizationModel):
     """Regularized ALS on the observed ratings (:func:`lab.factorizations.als`)."""
 
     key, label = "als", "unconstrained ALS (Zhou et al. 2008)"
-    nonnegative: ClassVar[bool] = False
     defaults = {"num_components": 10, "n_iter": 15, "random_state": 0, "l2": 0.1}
     rules = ALS_RULES
     grid = {"num_components": [5, 10], "l2": [0.08, 0.12], "n_iter": [15], "random_state": [0]}
 
     def factorize(self, data, **options):
-        return factorizations.als(data, nonnegative=self.nonnegative, **options)
+        return factorizations.als(data, nonnegative=self.non_negative, **options)
 
 
 class NNLSALS(ALS):
     """ALS with Z, H >= 0, each row an exact non-negative least-squares solve."""
 
     key, label = "nnls_als", "NNLS-ALS (Bro & De Jong 1997)"
-    nonnegative = non_negative = True
+    non_negative = True
     defaults = {"num_components": 20, "n_iter": 20, "random_state": 0, "l2": 0.1}
     grid = {"num_components": [10, 20], "l2": [0.1, 0.12, 0.14], "n_iter": [20],
             "random_state": [0]}
