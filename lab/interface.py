@@ -112,8 +112,7 @@ class Model:
         cols = self.index_.movie_positions(movies.ravel(), missing=missing)
         if self.predicts_ratings:
             values = self._baseline_at(rows, cols)
-            seen = (rows >= 0) & (cols >= 0)
-            seen[seen] &= (self._user_counts[rows[seen]] > 0) & (self._movie_counts[cols[seen]] > 0)
+            seen = self._trained_at(rows, cols)
             values[seen] = self._predict_cells(rows[seen], cols[seen])
         else:
             values = self._predict_cells(rows, cols)
@@ -156,6 +155,19 @@ class Model:
         return self._score_rows(unique)[inverse, cols]
 
     # --- the bias baseline of the pairs without training ratings -------------------------------
+
+    def trained_on(self, user_ids, movie_ids) -> np.ndarray:
+        """Whether the user and the movie of each pair both have training ratings (the
+        pairs a rating model predicts itself; the others get the bias baseline)."""
+        self._check_fitted()
+        users, movies = np.asarray(user_ids).ravel(), np.asarray(movie_ids).ravel()
+        return self._trained_at(self.index_.user_positions(users, missing=-1),
+                                self.index_.movie_positions(movies, missing=-1))
+
+    def _trained_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        seen = (rows >= 0) & (cols >= 0)
+        seen[seen] &= (self._user_counts[rows[seen]] > 0) & (self._movie_counts[cols[seen]] > 0)
+        return seen
 
     @property
     def _user_counts(self) -> np.ndarray:

@@ -150,13 +150,11 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))
     spark, spark_rmse, spark_seconds = fitted(REGISTRY["spark_als"](**params))
 
-    step = factorizations.als(index.sparse(base), params["num_components"], nonnegative=True,
+    step = factorizations.als(ours.rated_, params["num_components"], nonnegative=True,
                               l2=params["l2"], n_iter=1, fold_into=spark.result_)
     gap = float(np.abs(step.Z - spark.result_.Z).max())
     ours_objective, spark_objective = float(ours.losses_[-1]), float(step.losses[-1])
-    rated = index.sparse(base) != 0
-    rows, cols = index.cells(test)
-    unseen = ~(rated.getnnz(axis=1)[rows] > 0) | ~(rated.getnnz(axis=0)[cols] > 0)
+    unseen = ~ours.trained_on(test["user id"], test["movie id"])
 
     print(f"u{fold}  M={params['num_components']} l2={params['l2']} n_iter={params['n_iter']}"
           f"  RMSE nnls_als {ours_rmse:.4f}  Spark {spark_rmse:.4f}  difference "

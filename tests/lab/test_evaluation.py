@@ -73,6 +73,8 @@ def test_fallback_baseline_recovers_additive_ratings(index):
     mu = 7 / 3
     shrunk = model.predict([3, 3, 1], [10, 40, 40]) - mu      # user 3, movie 40: no rating
     assert 0 < shrunk[0] < 5 - mu and shrunk[1] == 0 and 0 < shrunk[2] < 5 - mu
+    # the pairs a model predicts itself: user and movie both rated in training
+    assert model.trained_on([1, 3, 1, 2], [10, 10, 40, 30]).tolist() == [True, False, False, True]
 
 
 def test_filled_matrix_on_the_full_index(index):
