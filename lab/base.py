@@ -270,7 +270,7 @@ def validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
         raise ValueError(f"{name} has no observed cell: the mask (or the sparse {name}) "
                          "selects nothing; mark at least one cell as observed.")
     _check_values(values, lambda k: (rows[k], cols[k]), masked=True, **check)
-    return Checked(_csr_from_cells(rows, cols, values, X.shape), True)
+    return Checked(csr_from_cells(rows, cols, values, X.shape), True)
 
 
 def _mask_cells(mask, shape: tuple):
@@ -359,7 +359,7 @@ def _check_values(values, locate, *, labels, name, masked, non_negative, mask_al
                          "(e.g. 1 / its largest entry) first.")
 
 
-def _csr_from_cells(rows, cols, values, shape: tuple) -> sp.csr_array:
+def csr_from_cells(rows, cols, values, shape: tuple) -> sp.csr_array:
     """CSR matrix from cells listed in row-major order; zeros stay stored."""
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])

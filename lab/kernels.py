@@ -10,10 +10,11 @@ Tests hold both forms to the masked equations written out densely and to each ot
 The row solves of ALS, NNLS-ALS and the biased model are in :mod:`lab.factorizations.rows`.
 
 The rules: numba is optional (:data:`COMPILED`; without it every kernel has a NumPy form
-giving the same numbers up to rounding in the last bits, tested); compiled code is cached on disk (:func:`_compile`); each kernel
-shares its rows (or columns) out among all cores, each summed by one thread in a fixed
-order, so the numbers do not depend on the number of threads; and BLAS is held to one
-thread while they run (:func:`single_threaded_blas`).
+giving the same numbers up to rounding in the last bits, tested); compiled code is cached
+on disk (:func:`compile_kernel`); each kernel shares its rows (or columns) out among all
+cores, each summed by one thread in a fixed order, so the numbers do not depend on the
+number of threads; and BLAS is held to one thread while they run
+(:func:`single_threaded_blas`).
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ COMPILED = numba is not None and not numba.config.DISABLE_JIT
 _CHUNK = 8192
 
 #: How many cells ahead the compiled passes ask for the factor row they will read.
-_AHEAD = 16
+PREFETCH_AHEAD = 16
 
 
-def _prefetch_row(array, row):
+def prefetch_row(array, row):
     """Ask the processor to start loading ``array[row]`` (a 2-D C-ordered float64 array; its
     first 192 bytes, a row of up to 24 factors) into cache.  A hint only: nothing is
     computed, so the results are those without it.  In plain Python (numba missing or
@@ -52,7 +53,7 @@ def _prefetch_row(array, row):
 
 
 def _overload_prefetch():
-    """Give :func:`_prefetch_row` its compiled form: three ``llvm.prefetch`` (read, keep in
+    """Give :func:`prefetch_row` its compiled form: three ``llvm.prefetch`` (read, keep in
     every cache level) of the row's first three 64-byte cache lines.  The rows the masked
     update and the row solves gather are scattered over megabytes (a movie's raters' rows of
     Z), so without the hint each pass waits on memory more than it computes."""
@@ -83,7 +84,7 @@ def _overload_prefetch():
             return context.get_dummy_value()
         return types.void(array, row), codegen
 
-    @overload(_prefetch_row)
+    @overload(prefetch_row)
     def _compiled(array, row):
         return lambda array, row: prefetch(array, row)
 
@@ -154,7 +155,7 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor,
 
     Group by group (the groups shared out among all cores: ``prange``), four cells at a time:
     their model values (four dot products sharing each load of ``own[g, c]``), then both
-    sums (asking for the other factor's rows ``_AHEAD`` cells ahead, :func:`_prefetch_row`);
+    sums (asking for the other factor's rows ``PREFETCH_AHEAD`` cells ahead, :func:`prefetch_row`);
     leftover cells one by one; then the group's row.  Each group is summed by one
     thread in the order of its cells, and the groups' squared errors are added in group
     order afterwards, so the result does not depend on the number of threads.  No
@@ -172,9 +173,9 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor,
             o0, o1, o2, o3 = (other_index[k], other_index[k + 1], other_index[k + 2],
                               other_index[k + 3])
             x0, x1, x2, x3 = values[k], values[k + 1], values[k + 2], values[k + 3]
-            if k + _AHEAD + 4 <= end:
-                for ahead in range(k + _AHEAD, k + _AHEAD + 4):
-                    _prefetch_row(other, other_index[ahead])
+            if k + PREFETCH_AHEAD + 4 <= end:
+                for ahead in range(k + PREFETCH_AHEAD, k + PREFETCH_AHEAD + 4):
+                    prefetch_row(other, other_index[ahead])
             p0 = p1 = p2 = p3 = 0.0
             for c in range(M):
                 a = own[g, c]
@@ -210,7 +211,7 @@ def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor,
     return total
 
 
-def _compile(function, parallel=False):
+def compile_kernel(function, parallel=False):
     """``numba.njit`` of ``function``, cached on disk when a cache folder is writable;
     ``parallel``: its ``prange`` loops run on all cores."""
     try:
@@ -222,14 +223,14 @@ def _compile(function, parallel=False):
 def jit(function):
     """``function`` compiled by numba, or ``function`` itself where numba is missing or
     switched off (then it runs as plain Python: the same numbers, far slower)."""
-    return function if numba is None or numba.config.DISABLE_JIT else _compile(function)
+    return function if numba is None or numba.config.DISABLE_JIT else compile_kernel(function)
 
 
 if COMPILED:
     _overload_prefetch()
 
 #: The compiled kernel, or None where numba is missing or switched off.
-_half_step_compiled = _compile(_half_step_loops, parallel=True) if COMPILED else None
+_half_step_compiled = compile_kernel(_half_step_loops, parallel=True) if COMPILED else None
 
 
 def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
@@ -249,7 +250,7 @@ def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
 
 
 #: The compiled squared error, or None where numba is missing or switched off.
-_row_squares_compiled = _compile(_row_squares_loops, parallel=True) if COMPILED else None
+_row_squares_compiled = compile_kernel(_row_squares_loops, parallel=True) if COMPILED else None
 
 
 def squared_error(indptr, other_index, values, own, other, offset=None) -> float | None:

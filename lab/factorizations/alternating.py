@@ -10,8 +10,8 @@ import numpy as np
 
 from lab import kernels
 from lab.base import FLAG, FitResult, check_params, check_rank, finished, fixed_H, penalty
-from lab.factorizations.cells import RULES_ITERATIVE, _observed
-from lab.factorizations.rows import _update_side
+from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.factorizations.rows import update_side
 from nmf_core import start
 
 
@@ -27,7 +27,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     ``nonnegative``, the non-negative least-squares problem
     ``min_{z >= 0} z'(H_i H_i' + l2 n_i I) z - 2 z' H_i x_i`` (an active-set method:
     compiled, :func:`lab.factorizations.rows._nonnegative_solve`; in NumPy,
-    :func:`lab.factorizations.rows._solve_nonneg`).  Exact block minimizations: the
+    :func:`lab.factorizations.rows.solve_nonneg`).  Exact block minimizations: the
     objective never increases.  Spark MLlib's ``ALS(regParam=l2, nonnegative=...)``
     minimizes the same.
 
@@ -69,7 +69,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
                            dict(nonnegative=nonnegative, n_iter=n_iter, random_state=random_state,
                                 l2=l2, tol=tol, verbose=verbose), name)
     nonnegative = options.pop("nonnegative")
-    obs = _observed(data, mask, non_negative=nonnegative)
+    obs = observed_cells(data, mask, non_negative=nonnegative)
     M = check_rank(num_components, obs.shape, name)
     return _alternate(obs, M, name, fold_into, non_negative=nonnegative, **options)
 
@@ -87,10 +87,10 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
     with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
         t = 0
         while not finished(losses, t, n_iter, tol, verbose, name):
-            Z, rss = _update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
+            Z, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
                                   non_negative, Z)
             if fixed is None:
-                HT, rss = _update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
+                HT, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
                                        non_negative, H.T)
                 H = HT.T.copy()
             t += 1

@@ -16,7 +16,7 @@ from scipy.special import log_ndtr
 
 from lab.base import FLAG, SEED, check_params, check_rank, finished, integer, predict_cells
 from lab.factorizations.biased import BiasedResult
-from lab.factorizations.cells import _observed
+from lab.factorizations.cells import observed_cells
 from lab.kernels import jit
 
 
@@ -122,7 +122,7 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     Markov chain Monte Carlo", ICML 2008.  C. P. Robert, "Simulation of truncated
     normal variables", Statistics and Computing 5 (1995).
     """
-    obs = _observed(data, mask, non_negative=False)
+    obs = observed_cells(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "bayesian_non_negative")
     params = check_params(RULES, dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
                                       random_state=random_state, verbose=verbose),

@@ -16,8 +16,8 @@ import scipy.sparse as sp
 from lab import kernels
 from lab.base import (PENALTY, check_params, check_rank, finished, fixed_H, penalty,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, _observed
-from lab.factorizations.rows import _blocks, _normal_equations, _solve_compiled, _solve_nonneg
+from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
 from nmf_core import start
 
 
@@ -98,7 +98,7 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques for
     recommender systems", IEEE Computer 42 (2009), 30-37.
     """
-    obs = _observed(data, mask, non_negative=False)
+    obs = observed_cells(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "biased_non_negative")
     return _fit_biased(obs, M, "biased_non_negative", fold_into,
                        **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
@@ -123,7 +123,7 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=
     BiasedResult
         With ``Z`` of shape (n, 0) and ``H`` of shape (0, m).
     """
-    obs = _observed(data, mask, non_negative=False)
+    obs = observed_cells(data, mask, non_negative=False)
     return _fit_biased(obs, 0, "biases", fold_into,
                        **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
                                       dict(n_iter=n_iter, random_state=0, l2=0.0,
@@ -182,26 +182,26 @@ def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):
     ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
     (Schur complement), leaving an NNLS in z; then
     ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Compiled as in
-    :func:`lab.factorizations.rows._update_side`; the rows left over go block by block in
+    :func:`lab.factorizations.rows.update_side`; the rows left over go block by block in
     NumPy.  Also returns the residual sum of squares at the new values, summed in row order.
     """
     rows_total, M = values.shape[0], F.shape[1]
     z, bias, squares = np.empty((rows_total, M)), np.empty(rows_total), np.empty(rows_total)
-    pending = _solve_compiled(values, F, l2 * n, True, previous, z, squares, mu=mu,
+    pending = solve_compiled(values, F, l2 * n, True, previous, z, squares, mu=mu,
                               bias_other=bias_other, bias_l2=bias_l2, bias_out=bias)
     if pending is not None and pending.size == 0:
         return z, bias, float(squares.sum())
     targets = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
                              values.indptr), shape=values.shape, copy=False)
-    for rows in _blocks(pending, rows_total):
+    for rows in row_blocks(pending, rows_total):
         # F_J'F_J, F_J't, F_J'1, sum t, t't
-        G, Ft, g, t_sum, tt = _normal_equations(targets[rows], F)
+        G, Ft, g, t_sum, tt = normal_equations(targets[rows], F)
         count = n[rows]
         empty = count == 0
         denom = np.where(empty, 1.0, count + bias_l2)
         schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
         rhs = Ft - g * (t_sum / denom)[:, None]
-        x = z[rows] = (_solve_nonneg(schur, rhs, l2 * count, empty, previous[rows]) if M
+        x = z[rows] = (solve_nonneg(schur, rhs, l2 * count, empty, previous[rows]) if M
                        else np.zeros((count.size, 0)))          # biases alone
         gx = np.einsum("nk,nk->n", g, x)
         c = bias[rows] = np.where(empty, 0.0, (t_sum - gx) / denom)

@@ -2,7 +2,7 @@
 and the squared error there (the model's values at given cells are
 :func:`lab.base.predict_cells`).
 
-* :func:`_observed` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
+* :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
 * :data:`RULES_ITERATIVE`: the parameter rules the iterative factorizations share.
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, cell_rows, predict_cells,
                       validate)
-from lab.base import _csr_from_cells
+from lab.base import csr_from_cells
 from lab import kernels
 
 #: The rules of the parameters the iterative factorizations share.
@@ -54,14 +54,14 @@ class _Observed(NamedTuple):
         return float(residual @ residual)
 
 
-def _observed(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
+def observed_cells(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
     """Validate ``data`` and ``mask`` (:func:`lab.base.validate`); group the observed cells."""
     checked = validate(data, mask, name=name, non_negative=non_negative)
     X = checked.X
     if not checked.masked:                 # every cell is observed: store them all, zeros too
         dense = X.toarray() if sp.issparse(X) else X
         rows, cols = np.indices(dense.shape).reshape(2, -1)
-        X = _csr_from_cells(rows, cols, dense.ravel(), dense.shape)
+        X = csr_from_cells(rows, cols, dense.ravel(), dense.shape)
     by_row = sp.csr_matrix(X)
     by_col = by_row.T.tocsr()
     by_col.sort_indices()

@@ -8,8 +8,8 @@ import scipy.sparse as sp
 
 from lab.base import (PENALTY, FitResult, check_params, check_rank, finished, fixed_H,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, _observed
-from lab.factorizations.rows import _blocks, _solve_nonneg
+from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.factorizations.rows import row_blocks, solve_nonneg
 from nmf_core import start
 
 
@@ -26,7 +26,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
 
     Each half-step solves, for every row, the non-negative least-squares
     problem with Gram matrix ``H H' + alpha * sum_obs h_j h_j' + l2 I``
-    (:func:`lab.factorizations.rows._solve_nonneg`), so the objective never increases.
+    (:func:`lab.factorizations.rows.solve_nonneg`), so the objective never increases.
     Scores ``Z H`` rank the movies a user is likely to rate, as the zero-filled NMF does,
     but with the unobserved cells counted as weak, not as certain, zeros.
 
@@ -52,7 +52,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     Y. Hu, Y. Koren and C. Volinsky, "Collaborative filtering for implicit
     feedback datasets", IEEE ICDM 2008.
     """
-    obs = _observed(data, mask, non_negative=False)
+    obs = observed_cells(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "implicit_nnls_als")
     options = check_params({**RULES_ITERATIVE, "alpha": PENALTY},
                            dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
@@ -98,11 +98,11 @@ def _implicit_side(positive, F, l2, alpha, previous):
     base = F.T @ F
     outer = (F[:, :, None] * F[:, None, :]).reshape(F.shape[0], M * M)
     out = np.empty((n, M))
-    for block in _blocks(None, n):
+    for block in row_blocks(None, n):
         rows = positive[block]
         G = base[None] + alpha * np.asarray(rows @ outer).reshape(-1, M, M)
         b = (1 + alpha) * np.asarray(rows @ F)
         size = G.shape[0]
-        out[block] = _solve_nonneg(G, b, np.full(size, l2), np.zeros(size, dtype=bool),
+        out[block] = solve_nonneg(G, b, np.full(size, l2), np.zeros(size, dtype=bool),
                                    previous[block])
     return out

@@ -2,11 +2,11 @@
 
 Both ALS variants (:mod:`lab.factorizations.alternating`) and the biased model
 (:mod:`lab.factorizations.biased`) solve, for each row of one side, a small M x M problem
-against the other side held fixed.  :func:`_update_side` runs such a half-step: the compiled
-row solves first where numba is (:func:`_solve_compiled`), then the rows they leave, or every
-row without numba, block by block (:func:`_blocks`) in NumPy: :func:`_normal_equations`
-forms each row's normal equations, :func:`_solve_ridge` or :func:`_solve_nonneg` solves them.
-:func:`_solve_nonneg` also serves the implicit-feedback model
+against the other side held fixed.  :func:`update_side` runs such a half-step: the compiled
+row solves first where numba is (:func:`solve_compiled`), then the rows they leave, or every
+row without numba, block by block (:func:`row_blocks`) in NumPy: :func:`normal_equations`
+forms each row's normal equations, :func:`_solve_ridge` or :func:`solve_nonneg` solves them.
+:func:`solve_nonneg` also serves the implicit-feedback model
 (:mod:`lab.factorizations.implicit`).
 
 Compiled (the last part of this module, under :mod:`lab.kernels`' rules),
@@ -23,14 +23,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from lab.kernels import (_AHEAD, COMPILED, _compile, _prefetch_row, compiled, prange,
-                         single_threaded_blas)
+from lab.kernels import (COMPILED, PREFETCH_AHEAD, compile_kernel, compiled, prange,
+                         prefetch_row, single_threaded_blas)
 
 
 _GATHER = 1 << 12  # padded cells gathered at once when forming normal equations
 
 
-def _normal_equations(values, F):
+def normal_equations(values, F):
     """Per-row Gram matrices and right-hand sides over each row's observed cells.
 
     For row ``r`` with observed columns ``J_r`` and values ``v_r``:
@@ -91,31 +91,31 @@ def _normal_equations(values, F):
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def _update_side(values, F, reg, empty, nonnegative, previous):
+def update_side(values, F, reg, empty, nonnegative, previous):
     """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M).
 
     Row r minimizes ``||v_r - F_J x||^2 + reg[r] ||x||^2`` over its observed columns J,
     with ``x >= 0`` when ``nonnegative``; ``previous`` (n, M), the current factors, warm-starts
     the non-negative solver.  Compiled where numba is (:func:`_solve_rows_loops`:
     one pass per row on all cores); the rows it leaves unsettled, or all rows without numba,
-    are solved block by block in NumPy (:func:`_normal_equations`, then :func:`_solve_nonneg`
+    are solved block by block in NumPy (:func:`normal_equations`, then :func:`solve_nonneg`
     or :func:`_solve_ridge`).  Also returns the residual sum of squares
     ``sum_r ||v_r - F_J x_r||^2`` at the new factors, from the normal equations (no second
     pass over the cells), summed in row order.
     """
     n, M = values.shape[0], F.shape[1]
     out, squares = np.empty((n, M)), np.empty(n)
-    pending = _solve_compiled(values, F, reg, nonnegative, previous, out, squares)
-    for rows in _blocks(pending, n):
-        G, b, _, _, tt = _normal_equations(values[rows], F)
-        x = out[rows] = (_solve_nonneg(G, b, reg[rows], empty[rows], previous[rows])
+    pending = solve_compiled(values, F, reg, nonnegative, previous, out, squares)
+    for rows in row_blocks(pending, n):
+        G, b, _, _, tt = normal_equations(values[rows], F)
+        x = out[rows] = (solve_nonneg(G, b, reg[rows], empty[rows], previous[rows])
                          if nonnegative else _solve_ridge(G, b, reg[rows], empty[rows]))
         squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, b)
                          + np.einsum("nk,nkl,nl->n", x, G, x))
     return out, float(squares.sum())
 
 
-def _solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0.0,
+def solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0.0,
                     bias_other=None, bias_l2=0.0, bias_out=None):
     """Run the compiled row solves (:func:`_solve_rows_loops`) into ``out``,
     ``squares`` (and ``bias_out`` when ``bias_other`` is given); returns the rows left for
@@ -134,7 +134,7 @@ def _solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0
     return np.flatnonzero(~settled)
 
 
-def _blocks(pending, n):
+def row_blocks(pending, n):
     """Row selections of at most ``_ROW_BLOCK`` rows: of ``pending`` (an index array), or of
     all ``n`` rows (slices) when ``pending`` is None."""
     if pending is None:
@@ -155,7 +155,7 @@ def _solve_ridge(G, b, reg, empty):
         return np.stack([np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
 
 
-def _solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
+def solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     """Exact minimizers over ``x >= 0`` of ``x'(G + reg I)x - 2b'x`` for a stack of rows.
 
     A batched active-set pass first: solve on the free variables of every row
@@ -239,7 +239,7 @@ def _solve_rows_loops(indptr, other_index, values, F, reg, mu, bias_other, bias_
     equations.  A row whose system is not positive definite enough for the compiled solve
     (``l2 = 0`` and fewer cells than components) gets ``settled[r] = False`` and is left to
     the NumPy form.  Rows are shared out among the cores (``prange``); each is formed and
-    solved by one thread: its cells' rows of F gathered in order (asked for ``_AHEAD`` cells
+    solved by one thread: its cells' rows of F gathered in order (asked for ``PREFETCH_AHEAD`` cells
     ahead; summing ``b``, ``g`` and
     the targets on the way), ``G = F_J' F_J`` by one BLAS matrix product, then the solve,
     so the result does not depend on the number of threads.
@@ -253,8 +253,8 @@ def _solve_rows_loops(indptr, other_index, values, F, reg, mu, bias_other, bias_
         t_sum = 0.0
         tt = 0.0
         for k in range(start, end):
-            if k + _AHEAD < end:
-                _prefetch_row(F, other_index[k + _AHEAD])
+            if k + PREFETCH_AHEAD < end:
+                prefetch_row(F, other_index[k + PREFETCH_AHEAD])
             o, t = other_index[k], values[k]
             if with_bias:
                 t -= mu + bias_other[o]
@@ -412,9 +412,9 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
 #: lab.factorizations solves every row in its NumPy form).
 _solve_rows_compiled = None
 if COMPILED:
-    _cholesky_solve = _compile(_cholesky_solve)
-    _nonnegative_solve = _compile(_nonnegative_solve)
-    _solve_rows_compiled = _compile(_solve_rows_loops, parallel=True)
+    _cholesky_solve = compile_kernel(_cholesky_solve)
+    _nonnegative_solve = compile_kernel(_nonnegative_solve)
+    _solve_rows_compiled = compile_kernel(_solve_rows_loops, parallel=True)
 
 
 def solve_rows(*arguments) -> None:

@@ -52,7 +52,7 @@ def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
     exec("def twice(x):\n    return 2.0 * x\n", namespace)
     with pytest.raises(RuntimeError, match="cannot cache"):
         kernels.numba.njit(cache=True)(namespace["twice"])
-    compiled = kernels._compile(namespace["twice"])
+    compiled = kernels.compile_kernel(namespace["twice"])
     assert compiled(21.0) == 42.0
     assert type(compiled._cache).__name__ == "NullCache"
     # the module's own kernel has a source file: it is cached on disk where it can be
@@ -144,14 +144,14 @@ def test_prefetch_is_a_hint_only():
     row of an array (the hint may reach past its end: a prefetch never faults), and the
     compiled passes that use it give the NumPy form's numbers (tests above)."""
     F = np.arange(12.0).reshape(4, 3)
-    assert kernels._prefetch_row(F, 3) is None
+    assert kernels.prefetch_row(F, 3) is None
     if kernels._half_step_compiled is None:
         return
     @kernels.numba.njit
     def touch(array, rows):
         total = 0.0
         for r in rows:
-            kernels._prefetch_row(array, r)
+            kernels.prefetch_row(array, r)
             total += array[r, 0]
         return total
     for dtype in (np.int32, np.int64):

@@ -67,7 +67,7 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
     empty = np.zeros(n, bool)
     empty[:3] = True
     start = rng.random((n, M)) - 0.5 if warm else None
-    x = row_solves._solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    x = row_solves.solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
     for r in range(n):
         if empty[r]:
             assert np.all(x[r] == 0)
@@ -87,7 +87,7 @@ def test_nonnegative_solver_handles_singular_systems():
     v = rng.random((n, 3)) * 4
     G = np.einsum("nrk,nrl->nkl", F, F)
     b = np.einsum("nrk,nr->nk", F, v)
-    x = row_solves._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
     for r in range(n):
         best = nnls(F[r], v[r])[0]
         assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
@@ -220,7 +220,7 @@ def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_t
 # The same checks on every form of lab.factorizations.rows._nonnegative_solve the environment has: the
 # compiled one (where numba compiles it) and its Python source (``.py_func`` there; the
 # function itself where numba is missing or switched off); and on the NumPy form,
-# lab.factorizations.rows._solve_nonneg.  Small problems: the Python form is slow.
+# lab.factorizations.rows.solve_nonneg.  Small problems: the Python form is slow.
 
 SIZES = [1, 3, 8, 20]
 STARTS = ["zero", "random", "solution"]
@@ -324,20 +324,20 @@ def test_active_set_solve_reports_a_singular_system(nonnegative_solve):
 @pytest.mark.parametrize("start", [None, *STARTS])
 @pytest.mark.parametrize("M", SIZES)
 def test_numpy_nonnegative_solve_is_scipy_nnls_and_meets_kkt(M, start, max_rounds):
-    """The NumPy form (rows._solve_nonneg, what runs without numba and takes the rows the
+    """The NumPy form (rows.solve_nonneg, what runs without numba and takes the rows the
     compiled pass leaves): the same answers and KKT conditions, whatever the start (None:
     every entry free first), also when its batched rounds stop early (max_rounds=1: the
     rows left go to its SciPy fallback); rows without cells get 0."""
     count = 8
     A, b = positive_definite_problems(M, count=count, seed=300 + M)
     reg = np.random.default_rng(301 + M).uniform(0.01, 2, count)
-    G = A - reg[:, None, None] * np.eye(M)               # rows._solve_nonneg adds reg I back
+    G = A - reg[:, None, None] * np.eye(M)               # rows.solve_nonneg adds reg I back
     empty = np.zeros(count, bool)
     empty[0] = True                                      # a row without cells: x = 0
     expected = np.array([scipy_nnls(A[r], b[r]) for r in range(count)])
     rng = np.random.default_rng(302 + M)
     guess = None if start is None else np.array([feasible_start(start, e, rng) for e in expected])
-    x = row_solves._solve_nonneg(G, b, reg, empty, start=guess, max_rounds=max_rounds)
+    x = row_solves.solve_nonneg(G, b, reg, empty, start=guess, max_rounds=max_rounds)
     assert np.all(x[0] == 0)
     for r in range(1, count):
         assert_same_as_scipy(x[r], expected[r])
@@ -353,6 +353,6 @@ def test_numpy_nonnegative_solve_meets_kkt_on_singular_systems():
     F = rng.random((n, 2, M))                            # rank 2, 5 unknowns
     G = np.einsum("nrk,nrl->nkl", F, F)
     b = np.einsum("nrk,nr->nk", F, rng.random((n, 2)) * 4 - 1)
-    x = row_solves._solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
     for r in range(n):
         assert_kkt(G[r], b[r], x[r])
