@@ -153,12 +153,12 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor,
 def _half_step_loops(indptr, other_index, values, counts, own, other, l2, floor, out):
     """:func:`_half_step_numpy` as one pass over the cells, compiled by numba when available.
 
-    Group by group (the groups shared out among all cores: ``prange``), four cells at a time:
-    their model values (four dot products sharing each load of ``own[g, c]``), then both
-    sums (asking for the other factor's rows ``PREFETCH_AHEAD`` cells ahead,
+    Group by group (the groups shared out among all cores: ``prange``), four cells at a
+    time: their model values (four dot products sharing each load of ``own[g, c]``), then
+    both sums (asking for the other factor's rows ``PREFETCH_AHEAD`` cells ahead,
     :func:`prefetch_row`); leftover cells one by one; then the group's row.  Each group is
-    summed by one thread in the order of its cells, and the groups' squared errors are added in group
-    order afterwards, so the result does not depend on the number of threads.  No
+    summed by one thread in the order of its cells, and the groups' squared errors are added
+    in group order afterwards, so the result does not depend on the number of threads.  No
     fast-math, so the loop order fixes the rounding (it differs from the NumPy form's in the
     last bits only).
     """
