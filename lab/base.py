@@ -31,7 +31,7 @@ _MASK_OBSERVED = "observed"
 
 
 # --- What every fit of the lab answers ---------------------------------------------------------
-# Each result type of the lab (FitResult here, BiasedResult and PosteriorMean in
+# Each result type of the lab (FitResult here; BiasedResult, PosteriorMean and ItemWeights in
 # lab.factorizations) answers scores(rows), every column of the rows asked for, and
 # predict(rows, cols), the cells asked for only: what a model asks of its fit to score.
 

@@ -7,7 +7,7 @@ Modelled on scikit-learn's estimators and implicit's models::
     model.predict(user_ids, movie_ids)  # predictions of those pairs (ndarray; scalars: float)
     model.recommend(user_id, n=10)      # the n best movies the user has not rated (Series)
     model.fold_in({50: 5, 181: 4})      # a new user's score of every movie (Series)
-    model.losses_                       # objective per step, losses_[0] the start (or None)
+    model.losses_                       # the fit's record per step, [0] the start (or None)
 
 A model class declares what the registry, the evaluation and the report need beside its
 code: ``key`` (its registry key), ``label`` (a line of the report), ``library``,

@@ -4,8 +4,9 @@
 (filled, sparse, a new user's row); :func:`top_n` is the one ranker, behind every model's
 ``recommend`` (:mod:`lab.interface`) and the evaluation's precision (:mod:`lab.evaluation`).
 
-The data itself, its column names and the exercise's ``rat_df``
-(:func:`recommender.rating_matrix`) come from the ground floor, :mod:`recommender`.
+The data itself, its column names, the star scale and the rating and fill checks come from
+the ground floor, :mod:`recommender`; the lab's filled matrices follow the fills of
+:func:`recommender.rating_matrix` (tests hold the two equal) on an index of its own.
 """
 
 from __future__ import annotations

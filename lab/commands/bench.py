@@ -33,7 +33,7 @@ Time to a loss
     iterations that reach it (a scan, then a bisection, to within 2 %) and the best
     time of a fit that long.  Then the loss of both MU implementations after 1000
     steps from five seeds each: how much of the difference is the start.
-Claims checked (those of the README's Performance section)
+Claims checked (those of lab/README.md's Performance section)
     zero-filled MovieLens: ours >= 2x faster per iteration than sk-mu;
     digits: ours at most 10 % slower per iteration than sk-mu (the same update, and
     ours also computes the loss at every step);

@@ -64,8 +64,8 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
             raise ValueError("fold_into must be a truncated_svd fit: its H has orthonormal rows "
                              "(the projection Z = X H^T is the least-squares fit only then).")
         Z = np.asarray(X @ H.T)
-        residual = (X.toarray() if sp.issparse(X) else X) - Z @ H
-        return FitResult(Z, H, np.array([total, float(np.vdot(residual, residual))]))
+        # ||X - Z H||^2 = ||X||^2 - ||Z||^2 for H with orthonormal rows: X is never densified
+        return FitResult(Z, H, np.array([total, max(total - float(np.vdot(Z, Z)), 0.0)]))
     if sp.issparse(X):
         v0 = np.random.default_rng(random_state).uniform(-1, 1, min(X.shape))
         U, s, Vt = svds(X, k=M, v0=v0, solver="arpack")

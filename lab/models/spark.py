@@ -201,7 +201,7 @@ class SparkALS(ResultModel):
         new = factorizations.als(row, self.params["num_components"],
                                  nonnegative=self.params["nonnegative"], l2=self.params["l2"],
                                  n_iter=1, random_state=0, fold_into=self.result_)
-        return (new.Z @ self.result_.H)[0]
+        return new.scores([0])[0]
 
 
 __all__ = ["SparkALS", "spark_session", "stop_spark"]

@@ -26,6 +26,11 @@ def test_svd_fold_in_projects_onto_the_components():
     fit = factorizations.truncated_svd(X, 3)
     folded = factorizations.truncated_svd(X[2:4], 3, fold_into=fit)
     np.testing.assert_allclose(folded.Z, fit.Z[2:4], atol=1e-12)
+    # its loss, from the norms alone (a sparse row is never densified), is the direct one
+    for rows in (X[2:4], sp.csr_array(X[2:4])):
+        again = factorizations.truncated_svd(rows, 3, fold_into=fit)
+        direct = np.sum((X[2:4] - again.Z @ again.H) ** 2)
+        np.testing.assert_allclose(again.losses, [np.sum(X[2:4] ** 2), direct], rtol=1e-10)
 
 
 # -------------------------------------------------------------------- errors
