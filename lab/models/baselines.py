@@ -6,7 +6,8 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import PENALTY
-from lab.interface import FALLBACK_BIAS_L2, Model, ResultModel
+from lab.interface import FALLBACK_BIAS_L2, Model
+from lab.models.factorization import FactorizationModel
 
 
 class GlobalMean(Model):
@@ -25,22 +26,17 @@ class GlobalMean(Model):
         return np.full(self.index_.shape[1], self.mean_)
 
 
-class Biases(ResultModel):
-    """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`)."""
+class Biases(FactorizationModel):
+    """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`) on the observed
+    ratings; fitted and folded in as every factorization model is."""
 
     key, label = "biases", "user + movie biases"
     defaults = {"bias_l2": FALLBACK_BIAS_L2}           # also the fallback of the rating models
     rules = {"bias_l2": PENALTY}
     grid = {"bias_l2": [5.0, 15.0]}
 
-    def _fit(self, ratings):
-        self.result_ = factorizations.biases(self.rated_, **self.params)
-        self.losses_ = self.result_.losses
-
-    def _fold_in(self, query):
-        new = factorizations.biases(self.index_.query_row(query, self.ratings_, None),
-                                    fold_into=self.result_, **self.params)
-        return new.scores([0])[0]
+    def factorize(self, data, **options):
+        return factorizations.biases(data, **options)
 
 
 class Popularity(Model):
