@@ -22,7 +22,8 @@ class EASE(ResultModel):
     grid = {"l2": [200.0, 400.0, 800.0]}
 
     def _fit(self, ratings):
-        self.result_ = item_weights((self.rated_ != 0).astype(float), **self.params)
+        self.result_ = item_weights((self.rated_ != 0).astype(float),
+                                    nonnegative=self.non_negative, **self.params)
 
     def _fold_in(self, query):
         who_rated = self.index_.query_row(query, self.ratings_, None) != 0
@@ -40,10 +41,6 @@ class NonNegativeEASE(EASE):
     defaults = {"l2": 100.0, "l2_per_rating": 0.5, "n_iter": 40}
     rules = {"l2": PENALTY, "l2_per_rating": PENALTY, "n_iter": ITERATIONS}
     grid = {"l2": [100.0], "l2_per_rating": [0.5, 1.0], "n_iter": [40]}
-
-    def _fit(self, ratings):
-        self.result_ = item_weights((self.rated_ != 0).astype(float), nonnegative=True,
-                                    **self.params)
 
 
 class NonNegativeItemsAndFactors(Model):
