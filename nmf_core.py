@@ -1,9 +1,8 @@
 """Non-negative matrix factorization by the exercise's clipped multiplicative updates.
 
 ``X`` (n x m, entries >= 0) is approximated by ``Z @ H`` (n x M times M x m, both >= 0). Each
-step updates H by (1), then Z by (2) with the new H; the fractions are taken element-wise,
-their numerators and denominators are matrix products, and denominators are clipped at
-``FLOOR`` so that none is 0::
+step updates H by (1), then Z by (2) with the new H, element-wise, denominators clipped at
+``FLOOR``::
 
     H <- H * (Z^T X) / (Z^T Z H)        (1)          Z <- Z * (X H^T) / (Z H H^T)        (2)
 
@@ -41,17 +40,14 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
     M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
-    # The loss ||X - Z H||^2 = ||X||^2 - 2 <X H^T, Z> + <Z^T Z, H H^T> (<A, B> = sum of A * B)
-    # shares the updates' products XHt, HHt, ZtZ (Z^T Z of the current Z); Z H is never formed.
-    XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
-    XHt, HHt, ZtZ = X @ H.T, H @ H.T, Z.T @ Z
-    losses = [XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)]
+    XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
+    losses = []
     for _ in range(n_iter):
-        H = H * (Z.T @ X) / np.clip(ZtZ @ H, FLOOR, None)                      # (1)
-        XHt, HHt = X @ H.T, H @ H.T
-        Z = Z * XHt / np.clip(Z @ HHt, FLOOR, None)                            # (2)
-        ZtZ = Z.T @ Z
-        losses.append(XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt))
+        ZtX, ZtZ = Z.T @ X, Z.T @ Z
+        losses.append(_squared_error(XX, ZtX, ZtZ, H))                        # of Z_t, H_t
+        H = H * ZtX / np.clip(ZtZ @ H, FLOOR, None)                            # (1)
+        Z = Z * (X @ H.T) / np.clip(Z @ (H @ H.T), FLOOR, None)                # (2)
+    losses.append(_squared_error(XX, Z.T @ X, Z.T @ Z, H))
     return NMFResult(Z, H, np.array(losses))
 
 
@@ -71,6 +67,12 @@ def start(shape: tuple, M: int, mean: float, random_state):
                           f"{8 * sum(shape) * M / 2**30:.3g} GiB; choose fewer.") from None
 
 
+def _squared_error(XX, ZtX, ZtZ, H) -> float:
+    """``||X - Z H||^2 = ||X||^2 - 2 <Z^T X, H> + <Z^T Z, H H^T>`` (``<A, B>`` = sum of ``A * B``)
+    from products that update (1) needs anyway; ``Z H`` (n x m) is never formed."""
+    return float(XX - 2 * np.vdot(ZtX, H) + np.vdot(ZtZ, H @ H.T))
+
+
 def _count(value, name: str, low: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}; got {value!r}.")
@@ -88,13 +90,11 @@ def _matrix(data):
         raise TypeError(f"data must be numeric; got dtype {X.dtype}"
                         + (f" in the columns {text}" if text else "") + ".")
     if X.ndim != 2 or 0 in X.shape:
-        raise ValueError(f"data must be a 2-D matrix with a row and a column; got shape "
-                         f"{X.shape}.")
+        raise ValueError(f"data must be a 2-D matrix with a row and a column; got shape {X.shape}.")
     X = sp.csr_array(X, dtype=np.float64) if sp.issparse(X) else X.astype(np.float64)
     values = X.data if sp.issparse(X) else X
     for bad, what in ((~np.isfinite(values), "NaN or infinite"), (values < 0, "negative")):
         if bad.any():
-            raise ValueError(f"data has {bad.sum()} {what} entries, e.g. {values[bad][0]}; "
-                             "NMF needs finite values >= 0: fill (DataFrame.fillna) or clip "
-                             "them first.")
+            raise ValueError(f"data has {bad.sum()} {what} entries, e.g. {values[bad][0]}; NMF "
+                             "needs finite values >= 0: fill (DataFrame.fillna) or clip first.")
     return X if sp.issparse(X) or np.count_nonzero(X) >= SPARSE_BELOW * X.size else sp.csr_array(X)
