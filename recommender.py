@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# The exercise's column headers.
-RATINGS_COLS = ["user id", "movie id", "rating", "timestamp"]
+RATINGS_COLS = ["user id", "movie id", "rating", "timestamp"]  # the exercise's column headers
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Childrens", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
           "Romance", "Sci-Fi", "Thriller", "War", "Western"]
@@ -26,8 +25,6 @@ FILL_STRATEGIES = ("global_mean", "movie_mean")  #: fills computed from the rati
 RATING_SCALE = (1, 5)  #: MovieLens ratings are whole stars from 1 to 5
 EMPTY_BELOW = 0.5  #: a cell is empty below half a star: it would not round to even one star
 
-
-# --- The data ------------------------------------------------------------------------------
 
 def find_movielens(path: str | Path | None = None) -> Path:
     """``path``, or the first folder of ``SEARCH_PATHS`` that holds ``u.data``, ``u.item``
@@ -55,14 +52,24 @@ def load_movielens(path: str | Path | None = None):
 
 
 def rating_matrix(ratings: pd.DataFrame, fill_value: float | str = 0) -> pd.DataFrame:
-    """The exercise's ``rat_df`` (users x movies): the rating where rated, else ``fill_value``:
-    a number, or the mean of all ratings ("global_mean") or of the movie's ("movie_mean")."""
+    """The exercise's ``rat_df`` (users x movies): the rating where rated, else the fill
+    (:func:`fill_for`): a number, "global_mean" or "movie_mean"."""
     check_ratings(ratings)
-    check_fill_value(fill_value)
     X = ratings.pivot(index="user id", columns="movie id", values="rating").astype(float)
+    return X.fillna(fill_for(ratings, fill_value))
+
+
+def fill_for(ratings: pd.DataFrame, fill_value: float | str):
+    """The value of an unrated cell: ``fill_value`` if a finite number, the mean of all ratings
+    ("global_mean"), or each movie's mean by movie id ("movie_mean"; ratings checked first)."""
+    number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
+    if not (fill_value in FILL_STRATEGIES if isinstance(fill_value, str) else
+            number and np.isfinite(fill_value)):
+        raise ValueError(f"fill_value must be a finite number or one of {FILL_STRATEGIES}; got "
+                         f"{fill_value!r}.")
     if fill_value == "movie_mean":
-        return X.fillna(X.mean(axis=0))
-    return X.fillna(ratings["rating"].mean() if fill_value == "global_mean" else fill_value)
+        return ratings.groupby("movie id")["rating"].mean()
+    return ratings["rating"].mean() if fill_value == "global_mean" else fill_value
 
 
 def sparsity(matrix, threshold: float = EMPTY_BELOW) -> float:
@@ -74,16 +81,13 @@ def sparsity(matrix, threshold: float = EMPTY_BELOW) -> float:
     return float(np.mean(values < threshold))
 
 
-# --- Recommending ---------------------------------------------------------------------------
-
 def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.DataFrame,
                      ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
     (``Z @ H`` with the rows and columns of ``rat_df``, in its order; the exercise's frame,
     numbered 0..n-1, or indexed by user id): ``movie id``, ``movie title``, ``predicted
     score``, ``genres`` by ``rank``."""
-    _check_request(reconstruction, user_id, movies, ratings, n)        # errors name the fault
-    row = np.sort(ratings["user id"].unique()).searchsorted(user_id)   # user_id's row of rat_df
+    row = _check_request(reconstruction, user_id, movies, ratings, n)  # user_id's row of rat_df
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
     best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
@@ -104,12 +108,7 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
     ``new_ratings`` maps movie ids to whole stars 1-5.  ``ratings`` itself is not changed."""
     check_ratings(ratings)
     _check_movies(movies)
-    known, stars = set(movies["movie id"].tolist()), range(RATING_SCALE[0], RATING_SCALE[1] + 1)
-    bad = {m: r for m, r in new_ratings.items() if m not in known or r not in stars
-           or isinstance(r, bool)} if isinstance(new_ratings, Mapping) else new_ratings
-    if bad or not new_ratings:
-        raise ValueError("new_ratings must be a non-empty dict {movie id: stars}, the ids those of "
-                         f"movies['movie id'], the stars whole numbers 1 to 5; got {bad!r}.")
+    new_ratings = check_new_ratings(new_ratings, movies["movie id"])
     user_id = int(ratings["user id"].max()) + 1
     rows = pd.DataFrame({"user id": user_id, "movie id": list(new_ratings),   # timestamp: 1 s
                          "rating": list(new_ratings.values()),                  # after the last
@@ -117,8 +116,6 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
     rows = rows[list(ratings.columns)].astype(ratings.dtypes.to_dict())
     return pd.concat([ratings, rows], ignore_index=True), user_id
 
-
-# --- Genre statistics and the rows of H -------------------------------------------------------
 
 def genre_distribution(movie_ids, movies: pd.DataFrame) -> pd.Series:
     """The share of the movies that carry each genre (index ``GENRES``).  A movie counts
@@ -149,8 +146,6 @@ def top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 3) -> pd.Series:
                      index=pd.RangeIndex(len(H), name="component"), name="top movies")
 
 
-# --- Checks: each names the table at fault, the value seen and what to do --------------------
-
 def check_ratings(ratings) -> None:
     """Raise, naming the fault, the value and the fix, unless ``ratings`` can be a rat_df."""
     if not isinstance(ratings, pd.DataFrame):
@@ -175,13 +170,16 @@ def check_ratings(ratings) -> None:
                          "; keep one (ratings.drop_duplicates(['user id', 'movie id'])).")
 
 
-def check_fill_value(fill_value, strategies: tuple = FILL_STRATEGIES) -> None:
-    """Raise unless ``fill_value`` is a finite number or one of ``strategies``."""
-    number = isinstance(fill_value, numbers.Real) and not isinstance(fill_value, bool)
-    if not (fill_value in strategies if isinstance(fill_value, str) else
-            number and np.isfinite(fill_value)):
-        raise ValueError(f"fill_value must be a finite number or one of {strategies}; got "
-                         f"{fill_value!r}.")
+def check_new_ratings(new_ratings, movie_ids, what: str = "new_ratings") -> dict[int, int]:
+    """``new_ratings`` as a dict of ints; raise unless it maps some ``movie_ids`` to stars."""
+    known, stars = set(movie_ids), range(RATING_SCALE[0], RATING_SCALE[1] + 1)
+    bad = new_ratings if not isinstance(new_ratings, Mapping) else {
+        m: r for m, r in new_ratings.items() if isinstance(m, bool) or m not in known
+        or isinstance(r, bool) or r not in stars}
+    if bad or not new_ratings:
+        raise ValueError(f"{what} must be a non-empty dict {{movie id: stars}}, the ids those of "
+                         f"movies['movie id'], the stars whole numbers 1 to 5; got {bad!r}.")
+    return {int(m): int(r) for m, r in new_ratings.items()}
 
 
 def _check_movies(movies) -> None:
@@ -198,8 +196,8 @@ def _check_movies(movies) -> None:
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
 
-def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
-    """The checks of :func:`recommend_movies`."""
+def _check_request(reconstruction, user_id, movies, ratings, n) -> int:
+    """The checks of :func:`recommend_movies`; returns ``user_id``'s row of ``rat_df``."""
     check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
@@ -225,9 +223,11 @@ def _check_request(reconstruction, user_id, movies, ratings, n) -> None:
                f"movie {absent[0]}, rated by user {user_id}, has no column" if absent.size else
                "it repeats a movie id")
         raise ValueError(f"reconstruction's rows and columns must be rat_df's; {why}. {build}")
-    if not np.isfinite(reconstruction.iloc[users.searchsorted(user_id)].to_numpy(float)).all():
+    row = users.searchsorted(user_id)
+    if not np.isfinite(reconstruction.iloc[row].to_numpy(float)).all():
         raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
                          "factorization that diverged cannot rank movies: refit it.")
+    return row
 
 
 def _genre_flags(movie_ids, movies) -> pd.DataFrame:

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
-from lab.ratings import RatingIndex, check_query, check_ratings, top_n
+from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
 #: Penalty of the bias baseline that predicts the pairs a rating model has no training
 #: rating for (users or movies unseen in training).
@@ -135,7 +135,7 @@ class Model:
         model unchanged: a Series indexed by movie id.  NotImplementedError for a model
         that cannot answer a new user without refitting."""
         self._check_fitted()
-        query = check_query(query, self.index_.movie_ids)
+        query = check_new_ratings(query, self.index_.movie_ids, "query")
         scores = self._fold_in(query)
         return pd.Series(scores, index=pd.Index(self.index_.movie_ids, name="movie id"),
                          name="score")

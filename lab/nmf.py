@@ -150,7 +150,7 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
         error = XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)   # ||X - Z H||^2, expanded
         losses[t] = max(error, 0.0) + penalty(l2, row_counts, Z, col_counts, H)
         if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-            return Z, H, losses[: t + 1], Zf
+            break
         if update_H:
             ZtZH = ZtZ @ H
             if l2:
@@ -163,7 +163,7 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
         Z = Z * XHt / np.clip(ZHHt, floor, None)                                   # (2)
         if Zf is not None:                       # the same update (2) for the followers
             Zf = Zf * (Xf @ H.T) / np.clip(Zf @ HHt + l2 * m * Zf, floor, None)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return Z, H, losses[: t + 1], Zf
 
 
 def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
@@ -194,10 +194,10 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None)
             losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
                          + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
             if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-                return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None
+                break
             if update_H:
                 HT, HT_next = HT_next, HT
             half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
             if follow is not None:                             # the followers' update alike
                 half_step(*followed, Zf, HT, l2, floor, Zf)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None

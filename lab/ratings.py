@@ -4,9 +4,9 @@
 (filled, sparse, a new user's row); :func:`top_n` is the one ranker, behind every model's
 ``recommend`` (:mod:`lab.interface`) and the evaluation's precision (:mod:`lab.evaluation`).
 
-The data itself, its column names, the star scale and the rating and fill checks come from
-the ground floor, :mod:`recommender`; the lab's filled matrices follow the fills of
-:func:`recommender.rating_matrix` (tests hold the two equal) on an index of its own.
+The data itself, its column names, the star scale, the rating checks, a new user's ratings
+and the fill rule (:func:`recommender.fill_for`) come from the ground floor,
+:mod:`recommender`; the lab applies them on an index of its own.
 """
 
 from __future__ import annotations
@@ -20,17 +20,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-import recommender
-from recommender import (RATING_SCALE, RATINGS_COLS, check_fill_value, check_ratings,
-                         find_movielens, load_movielens)
+from recommender import (RATING_SCALE, RATINGS_COLS, check_new_ratings, check_ratings,
+                         fill_for, find_movielens, load_movielens)
 
-__all__ = ["FILL_STRATEGIES", "RatingIndex", "top_n", "check_query",
+__all__ = ["RatingIndex", "top_n",
            # from the ground floor, recommender
-           "RATING_SCALE", "RATINGS_COLS", "check_ratings", "find_movielens", "load_movielens"]
-
-#: The fills of the lab's filled matrices: the exercise's (recommender.rating_matrix) and
-#: each user's own mean.
-FILL_STRATEGIES = (*recommender.FILL_STRATEGIES, "user_mean")
+           "RATING_SCALE", "RATINGS_COLS", "check_new_ratings", "check_ratings", "find_movielens",
+           "load_movielens"]
 
 
 # --- Ids, positions and the matrices built from ratings -------------------------------
@@ -40,36 +36,17 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _check_fill_value(fill_value, allow_none: bool = False) -> None:
-    """The ground floor's check (:func:`recommender.check_fill_value`) with the lab's fills;
-    ``allow_none``: None too (observed ratings only)."""
-    if not (fill_value is None and allow_none):
-        check_fill_value(fill_value, FILL_STRATEGIES)
-
-
-def _filled(shape, rows, cols, values, fill_value, reference_cols, reference_values):
-    """The one fill rule: rated cells hold their rating, every other cell the fill.
-
-    ``fill_value`` a number: that number.  ``"global_mean"``: the mean of the
-    reference ratings.  ``"movie_mean"``: the mean of the column's reference
-    ratings.  ``"user_mean"``: the mean of the row's own ratings.  A movie or
-    user without ratings gets the global mean.  The reference ratings are the
-    training ratings; for the training matrix itself, its own ratings.
-    """
-    global_mean = float(np.mean(reference_values))
-    if not isinstance(fill_value, str):
-        matrix = np.full(shape, float(fill_value))
-    elif fill_value == "global_mean":
-        matrix = np.full(shape, global_mean)
+def _filled(movie_ids: pd.Index, shape, rows, cols, values, fill_value,
+            reference: pd.DataFrame) -> np.ndarray:
+    """Rated cells hold their rating, every other cell the fill of the ground floor
+    (:func:`recommender.fill_for`) computed from ``reference``, the training ratings; a
+    movie they do not rate gets their mean."""
+    fill = fill_for(reference, fill_value)
+    if isinstance(fill, pd.Series):                          # "movie_mean": one per column
+        column = fill.reindex(movie_ids, fill_value=reference["rating"].mean())
+        matrix = np.repeat(column.to_numpy(float)[None, :], shape[0], axis=0)
     else:
-        own_rows = fill_value == "user_mean"
-        groups, group_values = (rows, values) if own_rows else (reference_cols, reference_values)
-        size = shape[0] if own_rows else shape[1]
-        counts = np.bincount(groups, minlength=size)
-        sums = np.bincount(groups, weights=group_values, minlength=size)
-        means = np.divide(sums, counts, out=np.full(size, global_mean), where=counts > 0)
-        matrix = np.repeat(means[:, None], shape[1], axis=1) if own_rows \
-            else np.repeat(means[None, :], shape[0], axis=0)
+        matrix = np.full(shape, float(fill))
     matrix[rows, cols] = values
     return matrix
 
@@ -148,12 +125,11 @@ class RatingIndex:
 
     def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0,
                checked: bool = False) -> np.ndarray:
-        """The users x movies matrix with every unrated cell filled (see :func:`recommender.rating_matrix`);
-        ``checked`` as in :meth:`cells`."""
-        _check_fill_value(fill_value)
+        """The users x movies matrix with every unrated cell filled, as
+        :func:`recommender.rating_matrix` fills it; ``checked`` as in :meth:`cells`."""
         rows, cols = self.cells(ratings, checked)
-        values = ratings["rating"].to_numpy(dtype=float)
-        return _filled(self.shape, rows, cols, values, fill_value, cols, values)
+        return _filled(self.movies, self.shape, rows, cols, ratings["rating"].to_numpy(float),
+                       fill_value, ratings)
 
     def query_row(self, query: Mapping[int, int], ratings: pd.DataFrame,
                   fill_value: float | str | None = 0, checked: bool = False):
@@ -165,9 +141,9 @@ class RatingIndex:
             Movies of this index; whole stars 1-5.
         ratings : DataFrame
             The training ratings (for the global and movie means).
-        fill_value : float, {"global_mean", "movie_mean", "user_mean"} or None
-            As the training matrix was filled (``"user_mean"``: the query's
-            own mean); None: a sparse row holding only the query's ratings.
+        fill_value : float, {"global_mean", "movie_mean"} or None
+            As the training matrix was filled; None: a sparse row holding only
+            the query's ratings.
         checked : bool
             As in :meth:`cells`: the caller has checked ``ratings`` already.
 
@@ -175,16 +151,15 @@ class RatingIndex:
         -------
         ndarray of shape (1, n_movies), or csr_matrix of that shape for None.
         """
-        _check_fill_value(fill_value, allow_none=True)
-        query = check_query(query, self.movie_ids, "query")
+        query = check_new_ratings(query, self.movie_ids, "query")
         cols = self.movie_positions(list(query))
         values = np.array(list(query.values()), dtype=float)
         rows = np.zeros(cols.size, dtype=np.intp)
         if fill_value is None:
             return sp.csr_matrix((values, (rows, cols)), shape=(1, self.shape[1]))
-        _, reference_cols = self.cells(ratings, checked)
-        return _filled((1, self.shape[1]), rows, cols, values, fill_value, reference_cols,
-                       ratings["rating"].to_numpy(dtype=float))
+        if not checked:
+            check_ratings(ratings)
+        return _filled(self.movies, (1, self.shape[1]), rows, cols, values, fill_value, ratings)
 
 
 
@@ -240,28 +215,3 @@ def top_n(scores, exclude, n: int) -> np.ndarray:
     fewest = int((~excluded).sum(axis=1).min()) if scores.size else 0
     # a stable sort of the negated scores keeps the lower position first among ties
     return np.argsort(-scores, axis=1, kind="stable")[:, :min(n, fewest)]
-
-
-# --- New users -------------------------------------------------------------------------
-
-def check_query(query, known_movie_ids, what: str = "query") -> dict[int, int]:
-    """Validate ``{movie_id: rating}``; return it with plain int keys and values."""
-    if not isinstance(query, Mapping) or not query:
-        raise ValueError(f"{what} must be a non-empty dict {{movie_id: rating}}, got {query!r}.")
-    not_ids = [movie for movie in query if isinstance(movie, (bool, np.bool_))
-               or not isinstance(movie, numbers.Integral)]
-    if not_ids:
-        raise TypeError(f"movie ids in {what} must be integers; got {not_ids!r}.")
-    known = set(np.asarray(known_movie_ids).tolist())
-    unknown = [movie for movie in query if movie not in known]
-    if unknown:
-        raise KeyError(f"movie id(s) {unknown} in {what} are not known movies; look ids up in "
-                       "movies['movie id'] (e.g. movies[movies['movie title'].str.contains(...)]).")
-    low, high = RATING_SCALE
-    bad = {movie: rating for movie, rating in query.items()
-           if isinstance(rating, bool) or not isinstance(rating, (int, float, np.number))
-           or not float(rating).is_integer() or not low <= rating <= high}
-    if bad:
-        raise ValueError(f"rating(s) {bad} in {what} are not whole stars from {low} to {high}; "
-                         "MovieLens ratings are the integers 1, 2, 3, 4, 5.")
-    return {int(movie): int(rating) for movie, rating in query.items()}

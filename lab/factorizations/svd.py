@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
+from sklearn.utils.extmath import svd_flip
 
 from lab.base import (SEED, FitResult, InvalidParameterError, check_params, check_rank, fixed_H,
                       validate)
@@ -73,7 +74,5 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
         U, s, Vt = np.linalg.svd(X, full_matrices=False)
     order = np.argsort(s)[::-1][:M]
     U, s, Vt = U[:, order], s[order], Vt[order]
-    signs = np.sign(U[np.argmax(np.abs(U), axis=0), np.arange(M)])
-    signs[signs == 0] = 1.0
-    U, Vt = U * signs, Vt * signs[:, None]
+    U, Vt = svd_flip(U, Vt, u_based_decision=True)     # columns of unit length: signs are +-1
     return FitResult(U * s, Vt, np.array([total, max(total - float(s @ s), 0.0)]))

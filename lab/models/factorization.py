@@ -24,7 +24,7 @@ ALS_RULES = {"num_components": RANK,
 
 class FactorizationModel(ResultModel):
     """A factorization fitted to the rating matrix that ``fill`` describes: a number or
-    "global_mean" / "movie_mean" / "user_mean" (every cell observed, as the exercise's
+    "global_mean" / "movie_mean" (every cell observed, as the exercise's
     ``rat_df``), or None (the observed ratings only, ``mask="observed"``)."""
 
     fill: ClassVar = None

@@ -71,8 +71,8 @@ class Peer(Model):
     """A library's model: ``_dense()`` fits it on ``self.ratings_`` (its seed ``self.seed_``,
     from ``random_state`` by :func:`lab.interface.integer_seed`) and returns its score of
     every (user, movie) of ``self.index_``; ``library_predict(rows, cols)`` is the library's
-    own prediction of those cells, for the cells of ``trained_()`` (the users and movies the
-    library was trained on).  A subclass names the module of its library in ``needs``."""
+    own prediction of those cells, for the pairs it was trained on (:meth:`trained_on`).
+    A subclass names the module of its library in ``needs``."""
 
     environment = ".venv-peers"
 
@@ -87,9 +87,6 @@ class Peer(Model):
         raise NotImplementedError
 
     def library_predict(self, rows, cols) -> np.ndarray:
-        raise NotImplementedError
-
-    def trained_(self) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
 
@@ -124,8 +121,6 @@ class SurprisePeer(Peer):
         return np.array([self.algorithm_.predict(r, c, clip=False).est
                          for r, c in zip(rows, cols)])
 
-    def trained_(self):
-        return self.users_, self.movies_
 
     def _checked(self, scores: np.ndarray) -> np.ndarray:
         _check_against(scores, self.library_predict, self.users_, self.movies_, self.seed_)
@@ -284,8 +279,6 @@ class ImplicitALS(Peer):
         np.put_along_axis(dense, ids, scores, axis=1)
         return dense[inverse, cols]
 
-    def trained_(self):
-        return np.arange(self.index_.shape[0]), np.arange(self.index_.shape[1])
 
     def _fold_in(self, query):
         who_rated = self.index_.query_row(query, self.ratings_, None) != 0
@@ -333,8 +326,6 @@ class CornacBPR(Peer):
         return np.array([self.model_.score(uid[r], iid[c]) for r, c in zip(rows, cols)],
                         dtype=float)
 
-    def trained_(self):
-        return self.users_, self.movies_
 
 
 # --- myFM: a Bayesian factorization machine ---------------------------------------------
@@ -427,8 +418,6 @@ class MyFMBayesianFM(Peer):
                  myfm.RelationBlock(cols, self.movies_features_)]
         return self.model_.predict(sp.csr_matrix((len(rows), 0)), pairs)
 
-    def trained_(self):
-        return self.trained_users_, self.trained_movies_
 
 
 class MyFMBayesianFMImplicit(MyFMBayesianFM):

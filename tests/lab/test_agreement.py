@@ -29,7 +29,7 @@ from lab.interface import FALLBACK_BIAS_L2
 from lab.models import REGISTRY
 from lab.models import OURS
 
-FILLS = [0, 2.5, "global_mean", "movie_mean", "user_mean"]
+FILLS = [0, 2.5, "global_mean", "movie_mean"]
 
 # users 1..4, movies 10..50; movie 50 and user 5 have no rating (they exist in the tables)
 RATINGS = pd.DataFrame(
@@ -40,17 +40,14 @@ USER_IDS = np.array([1, 2, 3, 4, 5])
 MOVIE_IDS = np.array([10, 20, 30, 40, 50])
 
 
-def expected_fill(fill, user, movie, ratings):
+def expected_fill(fill, movie, ratings):
     """The fill of one unrated cell, written out by hand from the documented rule."""
     if not isinstance(fill, str):
         return float(fill)
     mean = ratings["rating"].mean()
     if fill == "global_mean":
         return mean
-    if fill == "movie_mean":
-        own = ratings.loc[ratings["movie id"] == movie, "rating"]
-        return own.mean() if len(own) else mean
-    own = ratings.loc[ratings["user id"] == user, "rating"]
+    own = ratings.loc[ratings["movie id"] == movie, "rating"]          # "movie_mean"
     return own.mean() if len(own) else mean
 
 
@@ -59,15 +56,11 @@ def expected_matrix(fill, ratings, user_ids, movie_ids):
     given = {(u, m): r for u, m, r in ratings[["user id", "movie id", "rating"]].itertuples(index=False)}
     for i, user in enumerate(user_ids):
         for j, movie in enumerate(movie_ids):
-            table[i, j] = given.get((user, movie), expected_fill(fill, user, movie, ratings))
+            table[i, j] = given.get((user, movie), expected_fill(fill, movie, ratings))
     return table
 
 
-#: The fills of the ground floor's rating_matrix (the lab adds "user_mean").
-EXERCISE_FILLS = [fill for fill in FILLS if fill != "user_mean"]
-
-
-@pytest.mark.parametrize("fill", EXERCISE_FILLS)
+@pytest.mark.parametrize("fill", FILLS)
 def test_pivoted_matrix_follows_the_rule(fill):
     matrix = recommender.rating_matrix(RATINGS, fill)
     assert list(matrix.index) == [1, 2, 3, 4] and list(matrix.columns) == [10, 20, 30, 40]
@@ -80,8 +73,7 @@ def test_full_index_matrix_follows_the_rule_and_extends_the_pivot(fill):
     index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
     filled = index.filled(RATINGS, fill)
     np.testing.assert_allclose(filled, expected_matrix(fill, RATINGS, USER_IDS, MOVIE_IDS))
-    if fill in EXERCISE_FILLS:
-        np.testing.assert_allclose(filled[:4, :4], recommender.rating_matrix(RATINGS, fill).to_numpy())
+    np.testing.assert_allclose(filled[:4, :4], recommender.rating_matrix(RATINGS, fill).to_numpy())
 
 
 def test_sparse_matrix_holds_exactly_the_ratings():
@@ -97,20 +89,16 @@ def test_sparse_matrix_holds_exactly_the_ratings():
 
 @pytest.mark.parametrize("fill", FILLS)
 def test_new_user_row_is_the_row_the_matrix_would_give_them(fill):
-    """A query's row: its ratings where given, elsewhere the fill of the training data
-    (a user-mean fill takes the query's own mean, as it would for a user of the matrix)."""
+    """A query's row: its ratings where given, elsewhere the fill of the training data."""
     query = {20: 5, 30: 2}
     index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
     row = index.query_row(query, RATINGS, fill)
     assert row.shape == (1, 5)
-    new_user = 99
     for movie, value in zip(MOVIE_IDS, row[0]):
         if movie in query:
             assert value == query[movie]
-        elif fill == "user_mean":
-            assert value == pytest.approx(np.mean(list(query.values())))
         else:
-            assert value == pytest.approx(expected_fill(fill, new_user, movie, RATINGS))
+            assert value == pytest.approx(expected_fill(fill, movie, RATINGS))
     observed = index.query_row(query, RATINGS, None)             # the query's cells alone
     assert observed.nnz == 2 and observed.toarray().tolist() == [[0, 5, 2, 0, 0]]
 

@@ -278,9 +278,9 @@ def test_peer_folds_in_a_new_user_or_says_it_cannot(key):
 @pytest.mark.parametrize("key", list(BY_KEY))
 def test_dense_scores_equal_the_library_prediction(key):
     model = fitted(key)
-    users, movies = model.trained_()
-    assert len(users) == N_USERS and len(movies) == N_MOVIES
-    rows, cols = (a.ravel() for a in np.meshgrid(users, movies, indexing="ij"))
+    rows, cols = (a.ravel() for a in np.meshgrid(np.arange(N_USERS), np.arange(N_MOVIES),
+                                                 indexing="ij"))
+    assert model.trained_on(model.index_.user_ids[rows], model.index_.movie_ids[cols]).all()
     expected = model.library_predict(rows, cols)
     np.testing.assert_allclose(model.scores()[rows, cols], expected, rtol=0, atol=1e-6)
     assert np.ptp(expected) > 0.5                                 # not a constant
