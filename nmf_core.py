@@ -53,7 +53,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
 
 def start(shape: tuple, M: int, mean: float, random_state):
     """The start: ``Z0`` (n, M), then ``H0`` (M, m), absolute standard normal draws times
-    ``sqrt(mean / M)`` (as scikit-learn's ``init="random"``): ``Z0 @ H0`` has the data's size."""
+    ``sqrt(mean / M)``, as scikit-learn's ``init="random"``: ``Z0 @ H0`` is of the data's size."""
     try:
         rng = np.random.default_rng(random_state)
     except (TypeError, ValueError):
