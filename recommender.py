@@ -87,7 +87,7 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     (``Z @ H`` with the rows and columns of ``rat_df``, in its order; the exercise's frame,
     numbered 0..n-1, or indexed by user id): ``movie id``, ``movie title``, ``predicted
     score``, ``genres`` by ``rank``."""
-    row = _check_request(reconstruction, user_id, movies, ratings, n)  # user_id's row of rat_df
+    row = _checked_row(reconstruction, user_id, movies, ratings, n)   # user_id's row of rat_df
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
     best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
@@ -196,8 +196,8 @@ def _check_movies(movies) -> None:
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
 
-def _check_request(reconstruction, user_id, movies, ratings, n) -> int:
-    """The checks of :func:`recommend_movies`; returns ``user_id``'s row of ``rat_df``."""
+def _checked_row(reconstruction, user_id, movies, ratings, n) -> int:
+    """``user_id``'s row of ``rat_df``, after the checks of :func:`recommend_movies`."""
     check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
