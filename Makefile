@@ -102,7 +102,7 @@ $(PEERS_STAMP): requirements-peers.txt requirements.txt requirements-dev.txt pyp
 	$(call make-venv,$(PEERS_VENV),requirements-peers.txt,$(PEERS_WHAT))
 	touch $@
 
-peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; 12 to 20 min)
+peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; about 12 min)
 	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.commands.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------
@@ -117,7 +117,7 @@ $(SPARK_STAMP): requirements-spark.txt requirements.txt requirements-dev.txt pyp
 	$(call make-venv,$(SPARK_VENV),requirements-spark.txt,Spark and the package's pins)
 	touch $@
 
-spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five folds (lab.commands.spark in .venv-spark; Java 17; a 456 MB download; about 5 min)
+spark: $(SPARK_STAMP) | check-data ## Spark MLlib's non-negative ALS on the five folds (lab.commands.spark in .venv-spark; Java 17; a 456 MB download the first time, then about 1 min)
 	@# --hide: the JVM's start-up notes (an incubator module; no native BLAS, Java's is used)
 	$(SPARK_PY) tools/with_heartbeat.py "running Spark's ALS" \
 	    --hide "^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)" -- \
