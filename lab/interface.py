@@ -7,7 +7,7 @@ Modelled on scikit-learn's estimators and implicit's models::
     model.predict(user_ids, movie_ids)  # predictions of those pairs (ndarray; scalars: float)
     model.recommend(user_id, n=10)      # the n best movies the user has not rated (Series)
     model.fold_in({50: 5, 181: 4})      # a new user's score of every movie (Series)
-    model.losses_                       # the fit's record per step, [0] the start (or None)
+    model.losses_                       # the fit's objective per step, [0] the start (or None)
 
 A model class declares what the registry, the evaluation and the report need beside its
 code: ``key`` (its registry key), ``label`` (a line of the report), ``library``,
@@ -30,8 +30,9 @@ model that can fold in a new user implements ``_fold_in(query)``.
 
 A rating model predicts a pair whose user or movie has no training rating (or is not in
 its index) by the bias baseline of its training ratings, mean + user bias + movie bias
-(the model ``REGISTRY["biases"]``, penalty :data:`FALLBACK_BIAS_L2`), as the evaluation
-scores every model; a model that only ranks raises a KeyError for an id outside its index.
+(``Model.fallback``, which :mod:`lab.models` sets to ``REGISTRY["biases"]`` at its
+defaults), as the evaluation scores every model; a model that only ranks raises a KeyError
+for an id outside its index.
 """
 
 from __future__ import annotations
@@ -46,10 +47,6 @@ import pandas as pd
 
 from lab.base import InvalidParameterError, Rule, check_params
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
-
-#: Penalty of the bias baseline that predicts the pairs a rating model has no training
-#: rating for (users or movies unseen in training).
-FALLBACK_BIAS_L2 = 10.0
 
 
 class Model:
@@ -66,10 +63,14 @@ class Model:
     defaults: ClassVar[dict] = {}
     rules: ClassVar[Mapping[str, Rule]] = {}
     grid: ClassVar[dict] = {}
+    #: The model class whose ``baseline(rows, cols)`` predicts the pairs without training
+    #: ratings; :mod:`lab.models`, which imports this module, sets it to ``REGISTRY["biases"]``.
+    fallback: ClassVar[type | None] = None
+    #: The fit's objective per step, ``[0]`` the start; None for a fit without steps.
+    losses_: np.ndarray | None = None
 
     def __init__(self, **params):
         self.params = check_params(self.rules, {**self.defaults, **params}, self.key)
-        self.losses_ = None
         self.index_ = None
 
     def __repr__(self) -> str:
@@ -178,15 +179,11 @@ class Model:
         return np.bincount(self.rated_.indices, minlength=self.index_.shape[1])
 
     def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """The model ``REGISTRY["biases"]`` (its default penalty :data:`FALLBACK_BIAS_L2`)
-        fitted to the same ratings and index: mean + user bias + movie bias at the cells (a
-        position of -1, an id outside the index, adds no bias)."""
+        """:attr:`fallback` at its defaults, fitted to the same ratings and index, at the
+        cells (a position of -1, an id outside the index, adds no bias)."""
         if self._fallback is None:
-            from lab.models import REGISTRY         # the models import this module
-            self._fallback = REGISTRY["biases"]().fit(self.ratings_, self.index_).result_
-        b = self._fallback
-        return (b.mu + np.where(rows >= 0, b.user_bias[np.maximum(rows, 0)], 0.0)
-                + np.where(cols >= 0, b.item_bias[np.maximum(cols, 0)], 0.0))
+            self._fallback = self.fallback().fit(self.ratings_, self.index_)
+        return self._fallback.baseline(rows, cols)
 
     def _fold_in(self, query: dict[int, int]) -> np.ndarray:
         raise NotImplementedError(f"{self.key} cannot fold in a new user: it has no update of "
@@ -209,6 +206,13 @@ class ResultModel(Model):
     def _predict_cells(self, rows, cols):
         return self.result_.predict(rows, cols)
 
+    @property
+    def losses_(self) -> np.ndarray | None:
+        """``result_.losses``: the objective per step, ``[0]`` the start; None where the fit
+        records none (a closed form, an average of models, another library's fit)."""
+        losses = self.result_.losses if self.index_ is not None else np.empty(0)
+        return losses if losses.size else None
+
 
 def integer_seed(random_state) -> int:
     """The integer seed of ``random_state`` (anything :data:`lab.base.SEED` accepts), for what
@@ -230,5 +234,4 @@ def library_version(package: str) -> str:
         return f"{package} (not installed)"
 
 
-__all__ = ["Model", "ResultModel", "InvalidParameterError", "FALLBACK_BIAS_L2", "integer_seed",
-           "library_version"]
+__all__ = ["Model", "ResultModel", "InvalidParameterError", "integer_seed", "library_version"]

@@ -20,6 +20,10 @@ from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
 from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
 from nmf_core import start
 
+#: The bias penalty of :func:`biases` by default, and so of the rating models' fallback
+#: (``REGISTRY["biases"]`` at its defaults).
+BIAS_L2 = 10.0
+
 
 class BiasedResult(NamedTuple):
     """``x_ij ~ mu + user_bias_i + item_bias_j + Z[i] @ H[:, j]`` with Z, H >= 0.
@@ -107,7 +111,7 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
                                       "biased_non_negative"))
 
 
-def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=False,
+def biases(data, *, n_iter=10, mask="observed", bias_l2=BIAS_L2, tol=None, verbose=False,
            fold_into=None) -> BiasedResult:
     """The baseline ``x_ij ~ mu + a_i + c_j``: :func:`biased_non_negative` without interaction.
 
@@ -116,7 +120,7 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=10.0, tol=None, verbose=
     ``a_i = sum_j (x_ij - mu - c_j) / (n_i + bias_l2)`` and likewise for ``c``.
     A row or column without observed cells gets bias 0, so its prediction is
     ``mu`` plus the other side's bias.  Parameters as in :func:`biased_non_negative`, with
-    defaults of their own here (``n_iter=10``, ``bias_l2=10``).
+    defaults of their own here (``n_iter=10``, ``bias_l2=BIAS_L2``).
 
     Returns
     -------

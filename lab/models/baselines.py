@@ -6,7 +6,8 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import PENALTY
-from lab.interface import FALLBACK_BIAS_L2, Model
+from lab.factorizations.biased import BIAS_L2
+from lab.interface import Model
 from lab.models.factorization import FactorizationModel
 
 
@@ -28,15 +29,23 @@ class GlobalMean(Model):
 
 class Biases(FactorizationModel):
     """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`) on the observed
-    ratings; fitted and folded in as every factorization model is."""
+    ratings; fitted and folded in as every factorization model is.  At its defaults, the
+    fallback of every rating model (:attr:`lab.interface.Model.fallback`)."""
 
     key, label = "biases", "user + movie biases"
-    defaults = {"bias_l2": FALLBACK_BIAS_L2}           # also the fallback of the rating models
+    defaults = {"bias_l2": BIAS_L2}
     rules = {"bias_l2": PENALTY}
     grid = {"bias_l2": [5.0, 15.0]}
 
     def factorize(self, data, **options):
         return factorizations.biases(data, **options)
+
+    def baseline(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """mean + user bias + movie bias at the cells ``(rows[t], cols[t])``; a position of
+        -1 (an id outside the index) adds no bias."""
+        fit = self.result_
+        return (fit.mu + np.where(rows >= 0, fit.user_bias[np.maximum(rows, 0)], 0.0)
+                + np.where(cols >= 0, fit.item_bias[np.maximum(cols, 0)], 0.0))
 
 
 class Popularity(Model):

@@ -45,4 +45,3 @@ class BayesianNMF(ResultModel):
     def _fit(self, ratings):
         self.result_ = factorizations.bayesian_non_negative(self.rated_, clip=RATING_SCALE,
                                                             **self.params)
-        self.losses_ = self.result_.losses

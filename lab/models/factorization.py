@@ -44,7 +44,6 @@ class FactorizationModel(ResultModel):
             self.options_["random_state"] = integer_seed(self.options_["random_state"])
         data, mask = self._matrix(ratings)
         self.result_ = self.factorize(data, mask=mask, **self.options_)
-        self.losses_ = self.result_.losses
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)

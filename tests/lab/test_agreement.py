@@ -25,7 +25,7 @@ import lab.ratings as rec
 import nmf_core
 import recommender
 from lab import factorizations
-from lab.interface import FALLBACK_BIAS_L2
+from lab.factorizations.biased import BIAS_L2
 from lab.models import REGISTRY
 from lab.models import OURS
 
@@ -182,7 +182,7 @@ def test_every_model_predicts_what_it_scores_and_the_baseline_where_it_has_no_ra
     assert 0 < seen.sum() < seen.size                 # the planted fold has unseen pairs
     expected = model.scores()[rows, cols]
     if model.predicts_ratings:
-        baseline = factorizations.biases(index.sparse(train), bias_l2=FALLBACK_BIAS_L2)
+        baseline = factorizations.biases(index.sparse(train), bias_l2=BIAS_L2)
         expected = np.where(seen, expected, baseline.predict(rows, cols))
     np.testing.assert_allclose(predicted, expected, rtol=1e-10, atol=1e-12)
 

@@ -15,7 +15,8 @@ import lab.evaluation as ev
 import lab.ratings as rec
 from lab import factorizations
 from lab.base import FitResult, real
-from lab.interface import FALLBACK_BIAS_L2, Model
+from lab.factorizations.biased import BIAS_L2
+from lab.interface import Model
 from lab.models import REGISTRY
 from lab.models.spark import SparkALS
 
@@ -106,7 +107,7 @@ def test_score_split_predicts_unseen_cells_by_the_models_bias_baseline(index):
     test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40 unseen
     model = Hundred().fit(train, index)
     metrics = ev.score_split(model, test)
-    b = factorizations.biases(index.sparse(train), bias_l2=FALLBACK_BIAS_L2)
+    b = factorizations.biases(index.sparse(train), bias_l2=BIAS_L2)
     predicted = np.array([b.mu + b.user_bias[2] + b.item_bias[0], 5.0,
                           b.mu + b.user_bias[0] + b.item_bias[3]])
     assert b.user_bias[2] == b.item_bias[3] == 0                # no rating: no bias
@@ -229,7 +230,7 @@ def test_score_split_of_a_model_fitted_on_its_training_ratings_alone(index):
     test = frame([(3, 10, 3), (1, 20, 4), (1, 40, 2)])          # user 3 and movie 40: outside
     model = Hundred().fit(train)                                # its index: users 1-2, 10-30
     metrics = ev.score_split(model, test)
-    b = factorizations.biases(model.rated_, bias_l2=FALLBACK_BIAS_L2)
+    b = factorizations.biases(model.rated_, bias_l2=BIAS_L2)
     predicted = np.array([b.mu + b.item_bias[0], 5.0, b.mu + b.user_bias[0]])
     assert metrics["rmse"] == pytest.approx(np.sqrt(np.mean((predicted - [3, 4, 2]) ** 2)))
     # only (1, 20) can be ranked: user 1's one unrated movie of the index, a hit

@@ -21,7 +21,7 @@ import pytest
 
 from lab import factorizations
 from lab.base import InvalidParameterError
-from lab.interface import FALLBACK_BIAS_L2
+from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS
 
@@ -245,7 +245,7 @@ def test_scores_are_sparks_own_predictions(planted, spark_fits):
     assert not model.scores()[60].any() and not model.scores()[:, 40].any()
     assert model.result_.Z.min() >= 0 and model.result_.H.min() >= 0
     # user 1000 is outside the index: the bias baseline of every rating model
-    b = factorizations.biases(model.rated_, bias_l2=FALLBACK_BIAS_L2)
+    b = factorizations.biases(model.rated_, bias_l2=BIAS_L2)
     assert model.predict([1, 1000], [1, 1]).tolist() == pytest.approx(
         [model.scores()[0, 0], b.mu + b.item_bias[0]], rel=1e-12)
 
