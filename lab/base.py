@@ -144,6 +144,9 @@ RANK = integer(1)
 ITERATIONS = integer(0)
 PENALTY = real(0.0)
 TOLERANCE = optional(real(0.0))
+#: The rules of the parameters the iterative fits share (:mod:`lab.nmf`, :mod:`lab.factorizations`).
+RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
+                   "tol": TOLERANCE, "verbose": FLAG}
 
 
 def check_rank(num_components, shape: tuple, owner: str) -> int:

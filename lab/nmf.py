@@ -30,8 +30,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (FLAG, ITERATIONS, PENALTY, RANK, SEED, TOLERANCE, FitResult, check_params,
-                      check_rank, finished, fixed_H, mean_observed, penalty, real, validate)
+from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank, finished,
+                      fixed_H, mean_observed, penalty, real, validate)
 from nmf_core import SPARSE_BELOW, NMFResult, start  # unmasked data below it: CSR products
 
 __all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
@@ -40,8 +40,7 @@ __all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
 EPS = float(np.finfo(np.float64).eps)
 
 #: The rules of :func:`non_negative`'s parameters (checked by :func:`lab.base.check_params`).
-RULES = {"num_components": RANK, "n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
-         "eps": real(0.0, strict=True), "tol": TOLERANCE, "verbose": FLAG}
+RULES = {"num_components": RANK, **RULES_ITERATIVE, "eps": real(0.0, strict=True)}
 
 
 def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None, l2=0.0,

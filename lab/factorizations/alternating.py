@@ -78,7 +78,7 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
                verbose) -> FitResult:
     """The sweeps of :func:`als`: rows, then columns, each solved exactly."""
     n, m = obs.shape
-    Z, H = start((n, m), M, float(np.abs(obs.by_row.data).mean()), random_state)
+    Z, H = start((n, m), M, obs.level, random_state)
     fixed = fixed_H(fold_into, M, m, non_negative=non_negative)
     if fixed is not None:
         H = fixed

@@ -5,7 +5,7 @@ and the squared error there (the model's values at given cells are
 * :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
-* :data:`RULES_ITERATIVE`: the parameter rules the iterative factorizations share.
+* :data:`RULES_ITERATIVE` (from :mod:`lab.base`): the parameter rules the iterative fits share.
 """
 
 from __future__ import annotations
@@ -15,14 +15,10 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (FLAG, ITERATIONS, PENALTY, SEED, TOLERANCE, cell_rows, predict_cells,
-                      validate)
+from lab.base import RULES_ITERATIVE, cell_rows, mean_observed, predict_cells, validate
 from lab.base import csr_from_cells
 from lab import kernels
 
-#: The rules of the parameters the iterative factorizations share.
-RULES_ITERATIVE = {"n_iter": ITERATIONS, "random_state": SEED, "l2": PENALTY,
-                   "tol": TOLERANCE, "verbose": FLAG}
 
 class _Observed(NamedTuple):
     """The observed cells, by row (CSR, n x m) and by column (CSR of the transpose, m x n)."""
@@ -31,6 +27,7 @@ class _Observed(NamedTuple):
     by_col: sp.csr_matrix
     row_counts: np.ndarray   # float64 (n,): n_i, observed cells of row i
     col_counts: np.ndarray   # float64 (m,): m_j
+    level: float             # the mean absolute observed value (lab.base.mean_observed)
 
     @property
     def shape(self):
@@ -66,4 +63,4 @@ def observed_cells(data, mask, *, non_negative: bool, name: str = "data") -> _Ob
     by_col = by_row.T.tocsr()
     by_col.sort_indices()
     return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
-                     np.diff(by_col.indptr).astype(np.float64))
+                     np.diff(by_col.indptr).astype(np.float64), mean_observed(checked))

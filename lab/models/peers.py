@@ -16,7 +16,8 @@ parameters with the library's own formula.  For Surprise's and myFM's models,
 :func:`_check_against` compares it with the library's ``predict``
 (:meth:`Peer.library_predict`) on a few hundred pairs at every fit, before it is used;
 implicit's and cornac's formulas (a product of their factors) are compared with their
-library's own scores by the tests (``tests/lab/test_peers.py``).  Two peers fold in a new user with their library's own mechanism (``implicit_als``:
+library's own scores by the tests (``tests/lab/test_peers.py``).  Two peers fold in a new
+user with their library's own mechanism (``implicit_als``:
 implicit's solve of one user's factors, ``myfm_bfm_implicit``: myFM's prediction for a user
 known only by the movies they rated); the other five raise NotImplementedError, their
 libraries having none.
@@ -63,7 +64,7 @@ def _check_against(scores: np.ndarray, predict, users, movies, random_state: int
 
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     """The ratings with users and movies as their row and column in ``index``."""
-    rows, cols = index.cells(train)
+    rows, cols = index.cells(train, checked=True)                  # the model's fit checked them
     return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
 
 
@@ -264,7 +265,7 @@ class ImplicitALS(Peer):
         self.model_ = AlternatingLeastSquares(
             factors=p["factors"], regularization=p["regularization"], alpha=1.0,
             iterations=p["iterations"], random_state=self.seed_, num_threads=1)
-        self.confidence_ = self._confidence(self.index_.sparse(self.ratings_))
+        self.confidence_ = self._confidence(self.rated_)
         self.model_.fit(self.confidence_, show_progress=False)
         return (np.asarray(self.model_.user_factors, float)
                 @ np.asarray(self.model_.item_factors, float).T)
@@ -386,7 +387,7 @@ class MyFMBayesianFM(Peer):
         import myfm
 
         p = self.params
-        rows, cols = self.index_.cells(self.ratings_)
+        rows, cols = self.index_.cells(self.ratings_, checked=True)   # fit checked them
         n_users, n_movies = self.index_.shape
         self.users_features_ = users = side_features(rows, cols, n_users, n_movies,
                                                      self.implicit)

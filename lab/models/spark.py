@@ -174,7 +174,7 @@ class SparkALS(ResultModel):
         from pyspark.ml.recommendation import ALS
 
         spark = spark_session()
-        rows, cols = self.index_.cells(ratings)
+        rows, cols = self.index_.cells(ratings, checked=True)            # fit checked them
         with tempfile.TemporaryDirectory(prefix="spark-ratings-") as folder:
             # a CSV file read by Spark's JVM: no Python worker is started
             path = Path(folder) / "ratings.csv"
