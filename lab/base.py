@@ -38,6 +38,13 @@ _MASK_OBSERVED = "observed"
 _PREDICT_CHUNK = 1 << 19  # cells handled at a time when predicting
 
 
+def cells_from_rows(score_rows, rows, cols) -> np.ndarray:
+    """Scores at the cells ``(rows[t], cols[t])`` from ``score_rows(unique_rows)`` (one
+    score row per distinct row asked for, every column), each row scored once."""
+    unique, inverse = np.unique(np.asarray(rows, dtype=np.intp), return_inverse=True)
+    return score_rows(unique)[inverse, np.asarray(cols, dtype=np.intp)]
+
+
 def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK) -> np.ndarray:
     """Values of ``Z @ H`` at the cells ``(rows[t], cols[t])`` only, ``chunk`` cells at a time
     (memory ``O(chunk * M)``), shape ``(len(rows),)``."""

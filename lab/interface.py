@@ -45,7 +45,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from lab.base import InvalidParameterError, Rule, check_params
+from lab.base import InvalidParameterError, Rule, cells_from_rows, check_params
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
 
@@ -152,8 +152,7 @@ class Model:
 
     def _predict_cells(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Scores at the cells ``(rows[t], cols[t])``; by default from whole rows."""
-        unique, inverse = np.unique(rows, return_inverse=True)
-        return self._score_rows(unique)[inverse, cols]
+        return cells_from_rows(self._score_rows, rows, cols)
 
     # --- the bias baseline of the pairs without training ratings -------------------------------
 

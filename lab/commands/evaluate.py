@@ -21,7 +21,7 @@ so ours and the peers stand in one table.
 from __future__ import annotations
 
 import argparse
-import signal
+import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -32,8 +32,7 @@ import pandas as pd
 from lab import evaluation, report
 from lab.commands import shell
 from lab.interface import Model
-from lab.models import REGISTRY
-from lab.models.peers import Peer
+from lab.models import PEERS_ENVIRONMENT, REGISTRY
 
 PRECISION = report.PRECISION
 OURS_CSV = shell.ROOT / "build" / "evaluation.csv"
@@ -42,17 +41,14 @@ REPORT = shell.ROOT / "build" / "evaluation.md"
 
 
 def _quiet_workers() -> None:
-    """Start a fold's worker: Ctrl-C is the parent's to handle, and the lab's parallel
-    kernels run on one thread, as BLAS does (the folds already run side by side)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Start a fold's worker (forked ignoring Ctrl-C, which is the parent's to handle): the
+    lab's parallel kernels run on one thread, as BLAS does (the folds run side by side)."""
     shell.one_blas_thread()
     from lab import kernels
     kernels.set_threads(1)
 
 
 def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
-    import warnings
-    warnings.filterwarnings("ignore", message="Maximum number of iterations")  # sklearn's NMF
     start = time.perf_counter()
 
     def progress(row):
@@ -83,7 +79,7 @@ def write_report(results: pd.DataFrame, path: Path) -> None:
 def _stop(pool: ProcessPoolExecutor | None) -> None:
     """End the folds' worker processes at once (Ctrl-C)."""
     if pool is not None:
-        for process in list(getattr(pool, "_processes", {}).values()):
+        for process in multiprocessing.active_children():      # the pool's workers
             process.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
 
@@ -103,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     # ours (the models of .venv), or (--peers) the models of the peers' environment, which
     # are registered where their libraries import; Spark's ALS (.venv-spark) is compared by
     # lab.commands.spark, not here
-    environment = Peer.environment if args.peers else Model.environment
+    environment = PEERS_ENVIRONMENT if args.peers else Model.environment
     candidates = [key for key, cls in REGISTRY.items() if cls.environment == environment]
     if args.peers and not candidates:
         parser.error("the other libraries' models are not installed here; run `make peers`, "

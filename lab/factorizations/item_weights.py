@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from typing import NamedTuple
 
-from lab.base import FLAG, ITERATIONS, PENALTY, check_params, real, validate
+from lab.base import FLAG, ITERATIONS, PENALTY, cells_from_rows, check_params, real, validate
 
 
 class ItemWeights(NamedTuple):
@@ -39,8 +39,7 @@ class ItemWeights(NamedTuple):
 
     def predict(self, rows, cols) -> np.ndarray:
         """The scores at the cells ``(rows[t], cols[t])``, from each row's scores once."""
-        unique, inverse = np.unique(np.asarray(rows, dtype=np.intp), return_inverse=True)
-        return self.scores(unique)[inverse, np.asarray(cols, dtype=np.intp)]
+        return cells_from_rows(self.scores, rows, cols)
 
 #: The rules of :func:`item_weights`' parameters.
 RULES_ITEM_WEIGHTS = {"l2": PENALTY, "l2_per_rating": PENALTY, "nonnegative": FLAG,

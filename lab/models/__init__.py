@@ -30,6 +30,7 @@ from lab.models.baselines import Biases, GlobalMean, Popularity
 from lab.models.biased import BayesianNMF, BiasedNMF
 from lab.models.ease import EASE, NonNegativeEASE, NonNegativeItemsAndFactors
 from lab.models.multiplicative import MUGlobalMeanFill, MUMovieMeanFill, MUObserved, MUZeroFill
+from lab.models.peers import ENVIRONMENT as PEERS_ENVIRONMENT
 from lab.models.peers import PEERS
 from lab.models.scikit_learn import ScikitLearnNMF
 from lab.models.spark import SparkALS
@@ -106,5 +107,5 @@ def _listed(names: list[str]) -> str:
 REGISTRY: Registry = Registry(MODELS)
 Model.fallback = REGISTRY["biases"]   # the interface predicts unseen pairs by it (see Model)
 
-__all__ = ["REGISTRY", "MODELS", "OURS", "Model", "Registry", "UnknownModelError",
-           "missing_modules"]
+__all__ = ["REGISTRY", "MODELS", "OURS", "PEERS_ENVIRONMENT", "Model", "Registry",
+           "UnknownModelError", "missing_modules"]

@@ -68,6 +68,10 @@ def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
 
 
+#: The virtual environment that installs the peers' libraries (``make peers``).
+ENVIRONMENT = ".venv-peers"
+
+
 class Peer(Model):
     """A library's model: ``_dense()`` fits it on ``self.ratings_`` (its seed ``self.seed_``,
     from ``random_state`` by :func:`lab.interface.integer_seed`) and returns its score of
@@ -75,7 +79,7 @@ class Peer(Model):
     own prediction of those cells, for the pairs it was trained on (:meth:`trained_on`).
     A subclass names the module of its library in ``needs``."""
 
-    environment = ".venv-peers"
+    environment = ENVIRONMENT
 
     def _fit(self, ratings):
         self.seed_ = integer_seed(self.params["random_state"])
