@@ -131,6 +131,13 @@ class RatingIndex:
         return _filled(self.movies, self.shape, rows, cols, ratings["rating"].to_numpy(float),
                        fill_value, ratings)
 
+    def who_rated(self, query: Mapping[int, int]) -> sp.csr_matrix:
+        """A new user's who-rated-what row, shape (1, n_movies): 1.0 at each movie of
+        ``query`` (checked as :meth:`query_row` checks it), the stars left out."""
+        row = self.query_row(query, None, None)
+        row.data[:] = 1.0
+        return row
+
     def query_row(self, query: Mapping[int, int], ratings: pd.DataFrame,
                   fill_value: float | str | None = 0, checked: bool = False):
         """A new user's row: their ratings, the other cells filled as the training matrix's.

@@ -23,6 +23,13 @@ settings.load_profile("no-files")
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session")
+def digits():
+    """The scikit-learn digits, 1797 x 64: the real data of the NMF tests of both floors."""
+    from sklearn.datasets import load_digits
+    return load_digits().data
+
+
 @pytest.fixture
 def on_threads():
     """``on_threads(fit, counts)``: ``fit()`` run with numba on each number of threads in

@@ -12,7 +12,6 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.datasets import load_digits
 
 import nmf_core
 from nmf_core import FLOOR, NMFResult, non_negative
@@ -42,11 +41,6 @@ def assert_non_increasing(losses, reference):
     rises = np.diff(losses)
     slack = 1e-12 * np.maximum(losses[:-1], reference)
     assert np.all(rises <= slack), f"the loss rose by {rises.max():.3e} at step {np.argmax(rises) + 1}"
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits().data
 
 
 # --- what it returns -----------------------------------------------------------------------

@@ -37,8 +37,9 @@ share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_I
 and :mod:`~lab.factorizations.rows` (the exact row solves of ALS, NNLS-ALS and the biased
 model, NumPy and compiled).
 
-Observed cells: ``mask="observed"`` (the default of each function here but
-:func:`truncated_svd`, which needs every cell: ``mask=None``) means the non-NaN cells
+Observed cells: ``mask="observed"`` (the default of each function here with a ``mask``
+but :func:`truncated_svd`, which needs every cell: ``mask=None``; :func:`item_weights`
+reads the rated cells of its data, the stored entries) means the non-NaN cells
 of a dense input and the stored non-NaN entries of a sparse one, the natural
 reading of a ratings matrix; ``mask=None`` means every cell.  Predictions are
 formed at observed cells only, so with ``mask="observed"`` nothing of size

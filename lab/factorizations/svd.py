@@ -54,8 +54,8 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
     if fold_into is None and M > min(X.shape) - sp.issparse(X):   # ARPACK: k < min(n, m)
         raise InvalidParameterError(
             f"truncated_svd: num_components must be at most {min(X.shape) - sp.issparse(X)} "
-            f"for {'sparse' if sp.issparse(X) else 'dense'} data of shape {X.shape} (a rank-M "
-            f"SVD has at most min(n, m) components); got {M}.")
+            f"for {'sparse' if sp.issparse(X) else 'dense'} data of shape {X.shape} (an SVD has "
+            f"min(n, m) components; ARPACK, for sparse data, finds one fewer); got {M}.")
     random_state = check_params({"random_state": SEED}, {"random_state": random_state},
                                 "truncated_svd")["random_state"]
     total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))

@@ -26,8 +26,7 @@ class EASE(ResultModel):
                                     nonnegative=self.non_negative, **self.params)
 
     def _fold_in(self, query):
-        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
-        return np.asarray(who_rated.astype(float) @ self.result_.B)[0]
+        return np.asarray(self.index_.who_rated(query) @ self.result_.B)[0]
 
 
 class NonNegativeEASE(EASE):

@@ -286,8 +286,7 @@ class ImplicitALS(Peer):
 
 
     def _fold_in(self, query):
-        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
-        factors = self.model_.recalculate_user(0, self._confidence(who_rated.astype(float)))
+        factors = self.model_.recalculate_user(0, self._confidence(self.index_.who_rated(query)))
         return np.asarray(self.model_.item_factors, float) @ np.asarray(factors, float)
 
 
@@ -442,8 +441,7 @@ class MyFMBayesianFMImplicit(MyFMBayesianFM):
         import myfm
 
         n_users, n_movies = self.index_.shape
-        who_rated = self.index_.query_row(query, self.ratings_, None) != 0
-        seen = sp.csr_matrix(who_rated.astype(float) / np.sqrt(len(query)))
+        seen = self.index_.who_rated(query) / np.sqrt(len(query))
         user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
         blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
                   myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]

@@ -27,8 +27,9 @@ import numpy as np
 
 from lab import factorizations
 from lab.base import FLAG, FitResult
-from lab.interface import ResultModel, integer_seed, library_version
+from lab.interface import integer_seed, library_version
 from lab.models.als import NNLSALS
+from lab.models.factorization import FactorizationModel
 
 #: Spark's own log: errors only, through this log4j2 configuration instead of Spark's
 #: default.  The gateway's logger gets a level of its own, else Spark announces on start
@@ -115,7 +116,7 @@ class _NonNegative:
         return cls.defaults["nonnegative"] if model is None else model.params["nonnegative"]
 
 
-class SparkALS(ResultModel):
+class SparkALS(FactorizationModel):
     """Spark MLlib's ``pyspark.ml.recommendation.ALS`` in local mode, non-negative by default.
 
     The parameters are those of :class:`lab.models.als.NNLSALS`, with the same meaning:
@@ -195,13 +196,13 @@ class SparkALS(ResultModel):
         for col, factor in self.model_.itemFactors.collect():
             H[:, col] = factor
         self.result_ = FitResult(Z, H, np.empty(0))
+        # a new user: Spark's last half-step, one exact row solve against H (fold_into)
+        self.options_ = {"num_components": self.params["num_components"], "l2": self.params["l2"],
+                         "nonnegative": self.params["nonnegative"], "n_iter": 1, "random_state": 0}
 
-    def _fold_in(self, query):
-        row = self.index_.query_row(query, self.ratings_, None)
-        new = factorizations.als(row, self.params["num_components"],
-                                 nonnegative=self.params["nonnegative"], l2=self.params["l2"],
-                                 n_iter=1, random_state=0, fold_into=self.result_)
-        return new.scores([0])[0]
+    def factorize(self, data, **options):
+        """The fold-in's solve (a fit is Spark's): :func:`lab.factorizations.als`."""
+        return factorizations.als(data, **options)
 
 
 __all__ = ["SparkALS", "spark_session", "stop_spark"]

@@ -1,9 +1,9 @@
 """Fixtures shared by the tests of lab.factorizations (test_als.py, test_biased.py,
 test_cells.py, test_row_solves.py) and test_base.py: the fits taken by name, a tiny
 problem, and the documented common start; and by the tests of the evaluation and of the
-commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder ``make data`` fills;
-and by the tests of lab.nmf (test_nmf.py, test_nmf_options.py): the digits.
-(The tiny MovieLens folder, shared with the ground floor's tests, is tests/conftest.py's.)"""
+commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder ``make data`` fills.
+(The digits and the tiny MovieLens folder, shared with the ground floor's tests, are
+tests/conftest.py's.)"""
 
 from __future__ import annotations
 
@@ -11,15 +11,8 @@ from functools import partial
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 
 from lab import factorizations
-
-@pytest.fixture(scope="session")
-def digits():
-    """The scikit-learn digits, 1797 x 64 (the NMF tests' real data)."""
-    return load_digits().data
-
 
 #: The fits the tests take by name; NNLS-ALS is ALS with Z, H >= 0.
 FITS_BY_NAME = {"als": factorizations.als,
