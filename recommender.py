@@ -85,7 +85,7 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
                      ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
     (``Z @ H`` with the rows and columns of ``rat_df``, in its order; the exercise's frame,
-    numbered 0..n-1, or indexed by user id): ``movie id``, ``movie title``, ``predicted
+    rows numbered from 0, or indexed by user id): ``movie id``, ``movie title``, ``predicted
     score``, ``genres`` by ``rank``."""
     row = _checked_row(reconstruction, user_id, movies, ratings, n)   # user_id's row of rat_df
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
