@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from lab import kernels
-from lab.base import FLAG, FitResult, check_params, check_rank, finished, fixed_H, penalty
-from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.base import FLAG, FitResult, check_params, check_rank, fixed_H, penalty
+from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
 from lab.factorizations.rows import update_side
 from nmf_core import start
 
@@ -82,17 +82,18 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
     fixed = fixed_H(fold_into, M, m, non_negative=non_negative)
     if fixed is not None:
         H = fixed
-    losses = np.empty(n_iter + 1)
-    losses[0] = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+
+    def sweep() -> float:
+        nonlocal Z, H
+        Z, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
+                             non_negative, Z)
+        if fixed is None:
+            HT, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
+                                  non_negative, H.T)
+            H = HT.T.copy()
+        return rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+
+    first = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
     with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        t = 0
-        while not finished(losses, t, n_iter, tol, verbose, name):
-            Z, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
-                                  non_negative, Z)
-            if fixed is None:
-                HT, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
-                                       non_negative, H.T)
-                H = HT.T.copy()
-            t += 1
-            losses[t] = rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
-    return FitResult(Z, H, losses[:t + 1])
+        losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose)
+    return FitResult(Z, H, losses)

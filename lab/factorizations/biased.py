@@ -14,9 +14,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (PENALTY, check_params, check_rank, finished, fixed_H, penalty,
+from lab.base import (PENALTY, check_params, check_rank, fixed_H, penalty,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
 from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
 from nmf_core import start
 
@@ -152,20 +152,20 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
         return (rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
                 + bias_l2 * float(user_bias @ user_bias + item_bias @ item_bias))
 
-    losses = np.empty(n_iter + 1)
-    losses[0] = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
+    def sweep() -> float:
+        nonlocal Z, H, user_bias, item_bias
+        Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
+                                              obs.row_counts, Z)
+        if fixed is None:
+            HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
+                                                   obs.col_counts, H.T)
+            H = HT.T.copy()
+        return objective(rss)
+
+    first = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
     with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        t = 0
-        while not finished(losses, t, n_iter, tol, verbose, name):
-            Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
-                                                  obs.row_counts, Z)
-            if fixed is None:
-                HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
-                                                       obs.col_counts, H.T)
-                H = HT.T.copy()
-            t += 1
-            losses[t] = objective(rss)
-    return BiasedResult(mu, user_bias, item_bias, Z, H, losses[:t + 1])
+        losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose)
+    return BiasedResult(mu, user_bias, item_bias, Z, H, losses)
 
 
 def _fixed_biases(fold_into, m: int):

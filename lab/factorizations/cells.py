@@ -5,7 +5,8 @@ and the squared error there (the model's values at given cells are
 * :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
-* :data:`RULES_ITERATIVE` (from :mod:`lab.base`): the parameter rules the iterative fits share.
+* :data:`RULES_ITERATIVE` (from :mod:`lab.base`): the parameter rules the iterative fits share;
+* :func:`iterate`: the loop of the alternating fits (ALS, the biased model, implicit ALS).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import RULES_ITERATIVE, cell_rows, mean_observed, predict_cells, validate
+from lab.base import (RULES_ITERATIVE, cell_rows, finished, mean_observed, predict_cells,
+                      validate)
 from lab.base import csr_from_cells
 from lab import kernels
 
@@ -64,3 +66,18 @@ def observed_cells(data, mask, *, non_negative: bool, name: str = "data") -> _Ob
     by_col.sort_indices()
     return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
                      np.diff(by_col.indptr).astype(np.float64), mean_observed(checked))
+
+
+def iterate(start_objective: float, sweep, name: str, *, n_iter: int, tol, verbose) -> np.ndarray:
+    """The loop every alternating fit runs: ``losses[0] = start_objective``, then one
+    ``sweep()`` at a time (it updates the fit's factors and returns the new objective) until
+    :func:`lab.base.finished` says stop.  Returns the objectives recorded, ``losses[t]`` after
+    t sweeps."""
+    losses = np.empty(n_iter + 1)
+    losses[0] = start_objective
+    t = 0
+    while not finished(losses, t, n_iter, tol, verbose, name):
+        t += 1
+        losses[t] = sweep()
+    return losses[: t + 1]
+

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (PENALTY, FitResult, check_params, check_rank, finished, fixed_H,
+from lab.base import (PENALTY, FitResult, check_params, check_rank, fixed_H,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, observed_cells
+from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
 from lab.factorizations.rows import row_blocks, solve_nonneg
 from nmf_core import start
 
@@ -74,17 +74,16 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
         return float(everywhere + alpha * np.sum((1 - at_observed) ** 2)
                      + l2 * (np.vdot(Z, Z) + np.vdot(H, H)))
 
-    losses = np.empty(options["n_iter"] + 1)
-    losses[0] = objective(Z, H)
-    t = 0
-    while not finished(losses, t, options["n_iter"], options["tol"], options["verbose"],
-                        "implicit_nnls_als"):
+    def sweep() -> float:
+        nonlocal Z, H
         Z = _implicit_side(positives[0], H.T, l2, alpha, Z)
         if fixed is None:
             H = _implicit_side(positives[1], Z, l2, alpha, H.T).T.copy()
-        t += 1
-        losses[t] = objective(Z, H)
-    return FitResult(Z, H, losses[:t + 1])
+        return objective(Z, H)
+
+    losses = iterate(objective(Z, H), sweep, "implicit_nnls_als", n_iter=options["n_iter"],
+                     tol=options["tol"], verbose=options["verbose"])
+    return FitResult(Z, H, losses)
 
 
 def _implicit_side(positive, F, l2, alpha, previous):
