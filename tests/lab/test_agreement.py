@@ -21,7 +21,7 @@ import pytest
 from sklearn.model_selection import ParameterGrid
 
 import lab.evaluation as ev
-import lab.ratings as rec
+from lab.ratings import RatingIndex
 import nmf_core
 import recommender
 from lab import factorizations
@@ -70,14 +70,14 @@ def test_pivoted_matrix_follows_the_rule(fill):
 
 @pytest.mark.parametrize("fill", FILLS)
 def test_full_index_matrix_follows_the_rule_and_extends_the_pivot(fill):
-    index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
+    index = RatingIndex(USER_IDS, MOVIE_IDS)
     filled = index.filled(RATINGS, fill)
     np.testing.assert_allclose(filled, expected_matrix(fill, RATINGS, USER_IDS, MOVIE_IDS))
     np.testing.assert_allclose(filled[:4, :4], recommender.rating_matrix(RATINGS, fill).to_numpy())
 
 
 def test_sparse_matrix_holds_exactly_the_ratings():
-    index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
+    index = RatingIndex(USER_IDS, MOVIE_IDS)
     sparse = index.sparse(RATINGS)
     assert sparse.shape == (5, 5) and sparse.nnz == len(RATINGS)
     rows, cols = sparse.nonzero()
@@ -91,7 +91,7 @@ def test_sparse_matrix_holds_exactly_the_ratings():
 def test_new_user_row_is_the_row_the_matrix_would_give_them(fill):
     """A query's row: its ratings where given, elsewhere the fill of the training data."""
     query = {20: 5, 30: 2}
-    index = rec.RatingIndex(USER_IDS, MOVIE_IDS)
+    index = RatingIndex(USER_IDS, MOVIE_IDS)
     row = index.query_row(query, RATINGS, fill)
     assert row.shape == (1, 5)
     for movie, value in zip(MOVIE_IDS, row[0]):
@@ -120,7 +120,7 @@ def planted_fold(seed=0, n_users=120, n_movies=80, rank=3):
     stars = np.clip(np.rint(1 + 4 * liking[rows, cols] + rng.normal(0, 0.3, rows.size)), 1, 5)
     table = pd.DataFrame({"user id": rows + 1, "movie id": cols + 1, "rating": stars.astype(int)})
     test = rng.random(len(table)) < 0.2
-    index = rec.RatingIndex(np.arange(1, n_users + 1), np.arange(1, n_movies + 1))
+    index = RatingIndex(np.arange(1, n_users + 1), np.arange(1, n_movies + 1))
     return table[~test].reset_index(drop=True), table[test].reset_index(drop=True), index
 
 

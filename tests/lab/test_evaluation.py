@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import lab.evaluation as ev
-import lab.ratings as rec
+from lab.ratings import RatingIndex
 from lab import factorizations
 from lab.base import FitResult, real
 from lab.factorizations.biased import BIAS_L2
@@ -26,7 +26,7 @@ def frame(rows):
 
 @pytest.fixture()
 def index():
-    return rec.RatingIndex(np.array([1, 2, 3]), np.array([10, 20, 30, 40]))
+    return RatingIndex(np.array([1, 2, 3]), np.array([10, 20, 30, 40]))
 
 
 def test_rating_errors_clip_to_the_scale():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import lab.ratings as rec
+from lab.ratings import RatingIndex, RATINGS_COLS
 from lab import factorizations
 from lab.interface import Model
 from lab.models import REGISTRY
@@ -44,8 +44,8 @@ def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, 
     cells = [(u, m) for u in range(1, n_users + 1) for m in movie_ids]
     chosen = rng.choice(len(cells), size=rng.integers(1, len(cells) + 1), replace=False)
     ratings = pd.DataFrame([(*cells[i], rng.integers(1, 6), 0) for i in chosen],
-                           columns=rec.RATINGS_COLS)
-    index = rec.RatingIndex.from_ratings(ratings)
+                           columns=RATINGS_COLS)
+    index = RatingIndex.from_ratings(ratings)
     values = (rng.integers(0, 3, index.shape) if ties else rng.random(index.shape) * 5)
     model = FixedScores(values).fit(ratings)
     for row, user in enumerate(index.user_ids):
@@ -117,7 +117,7 @@ def test_observed_fold_in_counts_only_the_query_and_recovers_a_planted_user():
     Z, H = rng.random((n_users, 3)), rng.random((3, n_movies))
     cells = [(u + 1, m + 1) for u in range(n_users) for m in range(n_movies) if rng.random() < 0.6]
     ratings = pd.DataFrame([(u, m, (Z @ H)[u - 1, m - 1], 0) for u, m in cells],
-                           columns=rec.RATINGS_COLS)
+                           columns=RATINGS_COLS)
     model = REGISTRY["nnls_als"](num_components=3, l2=0.0, n_iter=300).fit(ratings)
     fit = model.result_
     z_true = np.array([2.0, 0.0, 1.0])
@@ -141,7 +141,7 @@ def test_scores_are_the_fits_reconstruction(ratings):
     np.testing.assert_array_equal(model.scores(), model.result_.Z @ model.result_.H)
     assert model.losses_ is model.result_.losses and model.index_.shape == (4, 6)
     observed = REGISTRY["nmf_masked"](num_components=2, n_iter=50, l2=0.1).fit(ratings)
-    direct = non_negative(rec.RatingIndex.from_ratings(ratings).sparse(ratings), 2,
+    direct = non_negative(RatingIndex.from_ratings(ratings).sparse(ratings), 2,
                           n_iter=50, l2=0.1, mask="observed")
     np.testing.assert_array_equal(observed.result_.Z, direct.Z)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import lab.ratings as rec
+from lab.ratings import RatingIndex, top_n
 import recommender
 from lab.models import REGISTRY
 
@@ -24,7 +24,7 @@ def frame_of(index, values):
 # --- the rating index ----------------------------------------------------------------------
 
 def test_index_from_ratings_holds_the_rated_users_and_movies_in_order(ratings):
-    index = rec.RatingIndex.from_ratings(ratings)
+    index = RatingIndex.from_ratings(ratings)
     assert index.shape == (4, 6)
     assert index.user_ids.tolist() == [1, 2, 3, 4]
     assert index.movie_ids.tolist() == [1, 2, 3, 4, 5, 6]
@@ -41,25 +41,25 @@ def test_index_from_ratings_holds_the_rated_users_and_movies_in_order(ratings):
 
 def test_index_from_tables_keeps_users_and_movies_without_ratings(movielens):
     ratings, movies, users = movielens
-    index = rec.RatingIndex.from_tables(users, movies)
+    index = RatingIndex.from_tables(users, movies)
     assert index.shape == (4, 6)
     few = ratings[ratings["user id"] != 4]                       # nobody rated movie 6 now
     assert index.filled(few).shape == (4, 6) and not index.filled(few)[:, 5].any()
     doubled = pd.concat([movies, movies.iloc[[0]]])
     with pytest.raises(ValueError, match=r"the movie id column repeats 1 id\(s\), e\.g\. 1"):
-        rec.RatingIndex.from_tables(users, doubled)
+        RatingIndex.from_tables(users, doubled)
 
 
 @pytest.mark.parametrize("fill", [0, 2.5, "global_mean", "movie_mean"])
 def test_filled_matrix_is_the_ground_floors_rating_matrix(ratings, fill):
-    index = rec.RatingIndex.from_ratings(ratings)
+    index = RatingIndex.from_ratings(ratings)
     pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, fill)),
                                   recommender.rating_matrix(ratings, fill), check_names=False)
 
 
 @pytest.mark.parametrize("bad", ["mean", "movie mean", None, float("nan"), True])
 def test_filled_matrix_rejects_unknown_fill(ratings, bad):
-    index = rec.RatingIndex.from_ratings(ratings)
+    index = RatingIndex.from_ratings(ratings)
     with pytest.raises(ValueError, match=r"fill_value must be a finite number or one of "
                                          r"\('global_mean', 'movie_mean'\)"):
         index.filled(ratings, fill_value=bad)
@@ -70,32 +70,32 @@ def test_filled_matrix_rejects_unknown_fill(ratings, bad):
 def test_top_n_ranks_unexcluded_cells_and_breaks_ties_by_position():
     scores = np.array([[0.9, 2.0, 2.0, 0.1, 2.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
     exclude = np.array([[True, False, False, False, False], [False, True, False, True, False]])
-    assert rec.top_n(scores, exclude, 3).tolist() == [[1, 2, 4], [0, 2, 4]]
-    assert rec.top_n(scores, exclude, 10).shape == (2, 3)     # the fewest candidates of a row
+    assert top_n(scores, exclude, 3).tolist() == [[1, 2, 4], [0, 2, 4]]
+    assert top_n(scores, exclude, 10).shape == (2, 3)     # the fewest candidates of a row
     excluded_nan = np.where(exclude, np.nan, scores)          # excluded cells may hold anything
-    assert rec.top_n(excluded_nan, exclude, 1).tolist() == [[1], [0]]
+    assert top_n(excluded_nan, exclude, 1).tolist() == [[1], [0]]
 
 
 @pytest.mark.parametrize("n", [0, -1, 2.5, True])
 def test_top_n_rejects_bad_n(n):
     with pytest.raises(ValueError, match="n=.* must be a positive integer"):
-        rec.top_n(np.ones((2, 3)), np.zeros((2, 3), dtype=bool), n)
+        top_n(np.ones((2, 3)), np.zeros((2, 3), dtype=bool), n)
 
 
 def test_top_n_refuses_nan_scores_and_mismatched_shapes():
     scores = np.ones((2, 3))
     scores[1, 2] = np.nan
     with pytest.raises(ValueError, match=r"1 NaN or infinite values \(first at row 1, column 2"):
-        rec.top_n(scores, np.zeros((2, 3), dtype=bool), 1)
+        top_n(scores, np.zeros((2, 3), dtype=bool), 1)
     with pytest.raises(ValueError, match=r"exclude has shape \(2, 2\), scores \(2, 3\)"):
-        rec.top_n(np.ones((2, 3)), np.zeros((2, 2), dtype=bool), 1)
+        top_n(np.ones((2, 3)), np.zeros((2, 2), dtype=bool), 1)
 
 
 # --- bad ratings ---------------------------------------------------------------------------
 
 def test_repeated_ratings_are_refused_by_every_route(ratings):
     doubled = pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True)
-    index = rec.RatingIndex.from_ratings(ratings)
+    index = RatingIndex.from_ratings(ratings)
     for call in (lambda: index.filled(doubled), lambda: index.sparse(doubled),
                  lambda: REGISTRY["nmf_zero"](num_components=2, n_iter=2).fit(doubled),
                  lambda: REGISTRY["nnls_als"](num_components=2, n_iter=2).fit(doubled)):
@@ -114,19 +114,19 @@ def test_ratings_must_be_finite_numbers(ratings, value, message):
     if value != value:                       # NaN keeps a numeric column
         bad = bad.astype({"rating": float})
     with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers; " + message):
-        rec.RatingIndex.from_ratings(bad)
+        RatingIndex.from_ratings(bad)
     with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers"):
         REGISTRY["biases"]().fit(bad)
     with pytest.raises(ValueError, match=r"ratings is empty"):
-        rec.RatingIndex.from_ratings(ratings.iloc[:0])
+        RatingIndex.from_ratings(ratings.iloc[:0])
     with pytest.raises(ValueError, match=r"ratings lacks the column\(s\) \['rating'\]"):
-        rec.RatingIndex.from_ratings(ratings.drop(columns="rating"))
+        RatingIndex.from_ratings(ratings.drop(columns="rating"))
 
 
 # --- new users: their row, fold-in ------------------------------------------------------------
 
 def test_query_row_uses_the_training_fill(ratings):
-    index = rec.RatingIndex.from_ratings(ratings)
+    index = RatingIndex.from_ratings(ratings)
     assert index.query_row({3: 5, 6: 1}, ratings).tolist() == [[0, 0, 5, 0, 0, 1]]
     movie_mean = index.query_row({3: 5}, ratings, fill_value="movie_mean")[0]
     X = recommender.rating_matrix(ratings, fill_value="movie_mean")
@@ -135,7 +135,7 @@ def test_query_row_uses_the_training_fill(ratings):
 
 
 def test_observed_only_query_row_stores_only_the_query(ratings):
-    row = rec.RatingIndex.from_ratings(ratings).query_row({3: 5, 6: 1}, ratings, None)
+    row = RatingIndex.from_ratings(ratings).query_row({3: 5, 6: 1}, ratings, None)
     assert row.shape == (1, 6) and row.nnz == 2
     assert row.toarray().tolist() == [[0, 0, 5, 0, 0, 1]]
 
@@ -152,7 +152,7 @@ def test_observed_only_query_row_stores_only_the_query(ratings):
 ])
 def test_query_row_and_fold_in_refuse_bad_queries(ratings, query, error, message):
     with pytest.raises(error, match=message):
-        rec.RatingIndex.from_ratings(ratings).query_row(query, ratings)
+        RatingIndex.from_ratings(ratings).query_row(query, ratings)
     model = REGISTRY["nmf_zero"](num_components=2, n_iter=10).fit(ratings)
     with pytest.raises(error, match=message):
         model.fold_in(query)
