@@ -44,10 +44,10 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     losses = []
     for _ in range(n_iter):
         ZtX, ZtZ = Z.T @ X, Z.T @ Z
-        losses.append(_squared_error(XX, ZtX, ZtZ, H))                        # of Z_t, H_t
+        losses.append(squared_error(XX, ZtX, ZtZ, H))                        # of Z_t, H_t
         H = H * ZtX / np.clip(ZtZ @ H, FLOOR, None)                            # (1)
         Z = Z * (X @ H.T) / np.clip(Z @ (H @ H.T), FLOOR, None)                # (2)
-    losses.append(_squared_error(XX, Z.T @ X, Z.T @ Z, H))
+    losses.append(squared_error(XX, Z.T @ X, Z.T @ Z, H))
     return NMFResult(Z, H, np.array(losses))
 
 
@@ -67,7 +67,7 @@ def start(shape: tuple, M: int, mean: float, random_state):
                           f"{8 * sum(shape) * M / 2**30:.3g} GiB; choose fewer.") from None
 
 
-def _squared_error(XX, ZtX, ZtZ, H) -> float:
+def squared_error(XX, ZtX, ZtZ, H) -> float:
     """``||X - Z H||^2 = ||X||^2 - 2 <Z^T X, H> + <Z^T Z, H H^T>`` (``<A, B>`` = sum of ``A * B``)
     from products that update (1) needs anyway; ``Z H`` (n x m) is never formed."""
     return float(XX - 2 * np.vdot(ZtX, H) + np.vdot(ZtZ, H @ H.T))

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from lab import kernels
 from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank, finished,
                       fixed_H, mean_observed, penalty, real, validate)
-from nmf_core import SPARSE_BELOW, NMFResult, start  # unmasked data below it: CSR products
+from nmf_core import SPARSE_BELOW, NMFResult, squared_error, start
 
 __all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
 
@@ -132,34 +132,36 @@ def _prepare(data, num_components, options: dict) -> _Run:
 
 
 def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
-    """The updates over every cell, as :func:`nmf_core.non_negative` runs them, with the
-    penalty's terms in the denominators (every row has m cells, every column n); returns
-    ``(Z, H, losses, followers)``, the last the Z of ``follow = (rows, their start)``
-    after every Z-update (or None)."""
+    """The updates over every cell, as :func:`nmf_core.non_negative` runs them (its loss,
+    :func:`nmf_core.squared_error`, from the same products), with the penalty's terms in
+    the denominators (every row has m cells, every column n); returns ``(Z, H, losses,
+    followers)``, the last the Z of ``follow = (rows, their start)`` after every Z-update
+    (or None).  The data were checked by :func:`lab.base.validate`, which also admits the
+    masks and missing values the exercise's function refuses; mostly zeros are multiplied
+    as CSR by the ground floor's rule (``nmf_core.SPARSE_BELOW``)."""
     n, m = X.shape
     if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
-        X = sp.csr_array(X)                       # mostly zeros: CSR products are cheaper
+        X = sp.csr_array(X)
     Xf, Zf = follow if follow is not None else (None, None)
-    XX = float(np.sum((X.data if sp.issparse(X) else X) ** 2))                 # ||X||^2
+    XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
     row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))
-    XHt, HHt = X @ H.T, H @ H.T
     losses = np.empty(n_iter + 1)
     for t in range(n_iter + 1):
-        ZtZ = Z.T @ Z
-        error = XX - 2 * np.vdot(XHt, Z) + np.vdot(ZtZ, HHt)   # ||X - Z H||^2, expanded
-        losses[t] = max(error, 0.0) + penalty(l2, row_counts, Z, col_counts, H)
+        ZtX, ZtZ = Z.T @ X, Z.T @ Z
+        losses[t] = (max(squared_error(XX, ZtX, ZtZ, H), 0.0)
+                     + penalty(l2, row_counts, Z, col_counts, H))
         if finished(losses, t, n_iter, tol, verbose, "non_negative"):
             break
         if update_H:
             ZtZH = ZtZ @ H
             if l2:
                 ZtZH += l2 * n * H
-            H = H * (Z.T @ X) / np.clip(ZtZH, floor, None)                         # (1)
-            XHt, HHt = X @ H.T, H @ H.T
+            H = H * ZtX / np.clip(ZtZH, floor, None)                               # (1)
+        HHt = H @ H.T
         ZHHt = Z @ HHt
         if l2:
             ZHHt += l2 * m * Z
-        Z = Z * XHt / np.clip(ZHHt, floor, None)                                   # (2)
+        Z = Z * (X @ H.T) / np.clip(ZHHt, floor, None)                             # (2)
         if Zf is not None:                       # the same update (2) for the followers
             Zf = Zf * (Xf @ H.T) / np.clip(Zf @ HHt + l2 * m * Zf, floor, None)
     return Z, H, losses[: t + 1], Zf
