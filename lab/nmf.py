@@ -30,8 +30,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank, finished,
+from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank,
                       fixed_H, mean_observed, penalty, real, validate)
+from lab.factorizations.cells import grouped, iterate
 from nmf_core import SPARSE_BELOW, NMFResult, squared_error, start
 
 __all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
@@ -76,7 +77,7 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
                                               mask=mask, l2=l2, eps=eps, tol=tol,
                                               verbose=verbose))
     fixed = fixed_H(fold_into, run.M, run.X.shape[1], non_negative=True)
-    Z, H, losses, _ = run.iterate(run.X, run.Z, run.H if fixed is None else fixed,
+    Z, H, losses, _ = run.updates(run.X, run.Z, run.H if fixed is None else fixed,
                                   update_H=fixed is None, **run.options)
     return FitResult(Z, H, losses)
 
@@ -100,7 +101,7 @@ def follow(data, rows, num_components, *, n_iter=1000, random_state=0, mask=None
         raise ValueError(f"rows must have the {run.X.shape[1]} columns of data; got shape "
                          f"{new.X.shape}.")
     Z0 = np.full((new.X.shape[0], run.M), np.sqrt(2 / np.pi * run.level / run.M))
-    *_, followers = run.iterate(run.X, run.Z, run.H, update_H=True,
+    *_, followers = run.updates(run.X, run.Z, run.H, update_H=True,
                                 follow=(new.X, Z0), **run.options)
     return followers
 
@@ -108,14 +109,14 @@ def follow(data, rows, num_components, *, n_iter=1000, random_state=0, mask=None
 class _Run(NamedTuple):
     """A run of the updates, checked and started: data X (dense, or CSR of the observed
     cells when masked), rank M, the mean observed value, the start Z and H, the iteration
-    (:func:`_every_cell` or :func:`_masked`) and its options."""
+    (``updates``: :func:`_every_cell` or :func:`_masked`) and its options."""
 
     X: object
     M: int
     level: float
     Z: np.ndarray
     H: np.ndarray
-    iterate: object
+    updates: object
     options: dict
 
 
@@ -134,24 +135,26 @@ def _prepare(data, num_components, options: dict) -> _Run:
 def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
     """The updates over every cell, as :func:`nmf_core.non_negative` runs them (its loss,
     :func:`nmf_core.squared_error`, from the same products), with the penalty's terms in
-    the denominators (every row has m cells, every column n); returns ``(Z, H, losses,
-    followers)``, the last the Z of ``follow = (rows, their start)`` after every Z-update
-    (or None).  The data were checked by :func:`lab.base.validate`, which also admits the
-    masks and missing values the exercise's function refuses; mostly zeros are multiplied
-    as CSR by the ground floor's rule (``nmf_core.SPARSE_BELOW``)."""
+    the denominators (every row has m cells, every column n), in the lab's loop
+    (:func:`lab.factorizations.cells.iterate`); returns ``(Z, H, losses, followers)``, the
+    last the Z of ``follow = (rows, their start)`` after every Z-update (or None).  The
+    data were checked by :func:`lab.base.validate`, which also admits the masks and missing
+    values the exercise's function refuses; mostly zeros are multiplied as CSR by the
+    ground floor's rule (``nmf_core.SPARSE_BELOW``)."""
     n, m = X.shape
     if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
         X = sp.csr_array(X)
     Xf, Zf = follow if follow is not None else (None, None)
     XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
     row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))
-    losses = np.empty(n_iter + 1)
-    for t in range(n_iter + 1):
-        ZtX, ZtZ = Z.T @ X, Z.T @ Z
-        losses[t] = (max(squared_error(XX, ZtX, ZtZ, H), 0.0)
-                     + penalty(l2, row_counts, Z, col_counts, H))
-        if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-            break
+    ZtX, ZtZ = Z.T @ X, Z.T @ Z
+
+    def loss() -> float:                        # of the current Z and H, from Z^T X, Z^T Z
+        return (max(squared_error(XX, ZtX, ZtZ, H), 0.0)
+                + penalty(l2, row_counts, Z, col_counts, H))
+
+    def sweep() -> float:
+        nonlocal Z, H, Zf, ZtX, ZtZ
         if update_H:
             ZtZH = ZtZ @ H
             if l2:
@@ -164,41 +167,53 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
         Z = Z * (X @ H.T) / np.clip(ZHHt, floor, None)                             # (2)
         if Zf is not None:                       # the same update (2) for the followers
             Zf = Zf * (Xf @ H.T) / np.clip(Zf @ HHt + l2 * m * Zf, floor, None)
-    return Z, H, losses[: t + 1], Zf
+        ZtX, ZtZ = Z.T @ X, Z.T @ Z             # for the loss, and for the next (1)
+        return loss()
+
+    losses = iterate(loss(), sweep, "non_negative", n_iter=n_iter, tol=tol, verbose=verbose)
+    return Z, H, losses, Zf
 
 
 def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
     """The updates over the observed cells (the stored entries of CSR ``Xo``), each
     half-step one pass over the cells grouped by column, then by row
-    (:func:`lab.kernels.masked_half_step`).  With ``P = Z H`` at those cells and ``n_i`` /
+    (:func:`lab.factorizations.cells.grouped`, in the layout of
+    :func:`lab.kernels.masked_half_step`).  With ``P = Z H`` at those cells and ``n_i`` /
     ``m_j`` the observed cells of row i / column j::
 
         H <- H * (Z^T Xo) / clip(Z^T P + l2 * m_j * H, floor)
         Z <- Z * (Xo H^T) / clip(P' H^T + l2 * n_i * Z, floor)   (P' with the new H)
 
     the minimizers of Lee & Seung's auxiliary function of the masked, penalized objective.
-    The H half-step also returns the squared error at ``(Z_t, H_t)``: the loss.  Returns
-    ``(Z, H, losses, followers)`` as :func:`_every_cell`.
+    The H half-step also returns the squared error at the incoming ``(Z, H)``: each sweep
+    ends with it, the next H computed ahead, in the lab's loop
+    (:func:`lab.factorizations.cells.iterate`).  Returns ``(Z, H, losses, followers)`` as
+    :func:`_every_cell`.
     """
     half_step = kernels.masked_half_step()
-    by_row, by_col = kernels.cells(Xo), kernels.cells(Xo.T.tocsr())
+    by_row, by_col = (kernels.cells(side) for side in grouped(Xo))
     if follow is not None:
         followed = kernels.cells(sp.csr_array(follow[0]))
         Zf = np.array(follow[1], dtype=np.float64, order="C")
     Z = np.array(Z, dtype=np.float64, order="C")
     HT = np.array(H.T, dtype=np.float64, order="C")      # row j = column j of H
     HT_next = np.empty_like(HT)
+
+    def loss_and_next_H() -> float:
+        # the error of (Z, H); H's update into HT_next (unused when H is fixed)
+        return (half_step(*by_col, HT, Z, l2, floor, HT_next)
+                + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
+
+    def sweep() -> float:
+        nonlocal HT, HT_next
+        if update_H:
+            HT, HT_next = HT_next, HT
+        half_step(*by_row, Z, HT, l2, floor, Z)            # Z's update, in place
+        if follow is not None:                             # the followers' update alike
+            half_step(*followed, Zf, HT, l2, floor, Zf)
+        return loss_and_next_H()
+
     with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        losses = np.empty(n_iter + 1)
-        for t in range(n_iter + 1):
-            # H_{t+1} into HT_next (unused when H is fixed); the error is that of (Z_t, H_t)
-            losses[t] = (half_step(*by_col, HT, Z, l2, floor, HT_next)
-                         + penalty(l2, by_row.counts, Z, by_col.counts, HT.T))
-            if finished(losses, t, n_iter, tol, verbose, "non_negative"):
-                break
-            if update_H:
-                HT, HT_next = HT_next, HT
-            half_step(*by_row, Z, HT, l2, floor, Z)            # Z_{t+1}, in place
-            if follow is not None:                             # the followers' update alike
-                half_step(*followed, Zf, HT, l2, floor, Zf)
-    return Z, HT.T.copy(), losses[: t + 1], Zf if follow is not None else None
+        losses = iterate(loss_and_next_H(), sweep, "non_negative", n_iter=n_iter, tol=tol,
+                         verbose=verbose)
+    return Z, HT.T.copy(), losses, Zf if follow is not None else None

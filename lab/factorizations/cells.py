@@ -6,7 +6,9 @@ and the squared error there (the model's values at given cells are
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
 * :data:`RULES_ITERATIVE` (from :mod:`lab.base`): the parameter rules the iterative fits share;
-* :func:`iterate`: the loop of the alternating fits (ALS, the biased model, implicit ALS).
+* :func:`grouped`: the cells by row and by column;
+* :func:`iterate`: the loop of the alternating fits (ALS, the biased model, implicit ALS,
+  :mod:`lab.nmf`'s updates).
 """
 
 from __future__ import annotations
@@ -61,11 +63,18 @@ def observed_cells(data, mask, *, non_negative: bool, name: str = "data") -> _Ob
         dense = X.toarray() if sp.issparse(X) else X
         rows, cols = np.indices(dense.shape).reshape(2, -1)
         X = csr_from_cells(rows, cols, dense.ravel(), dense.shape)
+    by_row, by_col = grouped(X)
+    return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
+                     np.diff(by_col.indptr).astype(np.float64), mean_observed(checked))
+
+
+def grouped(X) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """The stored cells of ``X`` grouped by row (CSR) and by column (CSR of the transpose,
+    indices sorted): the two orders every alternating pass runs in."""
     by_row = sp.csr_matrix(X)
     by_col = by_row.T.tocsr()
     by_col.sort_indices()
-    return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
-                     np.diff(by_col.indptr).astype(np.float64), mean_observed(checked))
+    return by_row, by_col
 
 
 def iterate(start_objective: float, sweep, name: str, *, n_iter: int, tol, verbose) -> np.ndarray:
