@@ -17,6 +17,7 @@ A factorization that departs from one of these says so in its own docstring.
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import os
 from collections.abc import Callable, Mapping
@@ -127,6 +128,13 @@ SEED = Rule("an integer >= 0, a numpy Generator or RandomState, or None",
             lambda v: v is None or isinstance(v, (np.random.Generator, np.random.RandomState))
             or _is_number(v, numbers.Integral) and v >= 0,
             lambda v: int(v) if isinstance(v, numbers.Integral) else v)
+
+
+def defaults_of(function, *names: str) -> dict:
+    """The defaults of ``function``'s parameters ``names``, read from its signature: a model
+    that keeps a function's default names it here instead of repeating the value."""
+    parameters = inspect.signature(function).parameters
+    return {name: parameters[name].default for name in names}
 
 
 def check_params(rules: Mapping[str, Rule], params: Mapping, owner: str) -> dict:

@@ -67,7 +67,8 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     Returns
     -------
     base, test : DataFrame of shape (80000, 4) and (20000, 4)
-        ``RATINGS_COLS``.
+        ``RATINGS_COLS``, each file read by the exercise's own ``read_csv`` line, as
+        :func:`recommender.load_movielens` reads ``u.data`` (the splits share its format).
     """
     if fold not in FOLDS:
         raise ValueError(f"fold must be one of {FOLDS}, got {fold!r}.")

@@ -22,9 +22,10 @@ evaluation's cut-off, higher is better),
 ``defaults`` and ``rules`` (its parameters, checked by :func:`lab.base.check_params`: a
 bad value raises :class:`lab.base.InvalidParameterError` from the constructor) and
 ``grid`` (the candidates of the validation search, one list per parameter).
-It implements ``_fit(ratings)``; a model whose fit is a result of :mod:`lab.factorizations`
-or :mod:`lab.nmf` derives from :class:`ResultModel` and keeps it as ``result_``, which
-answers ``scores(rows)`` and ``predict(rows, cols)`` itself; any other model implements
+It implements ``_fit()``, which reads ``ratings_``, ``rated_`` and ``index_`` (set by
+``fit``); a model whose fit is a result of :mod:`lab.factorizations` or :mod:`lab.nmf`
+derives from :class:`ResultModel` and keeps it as ``result_``, which answers
+``scores(rows)`` and ``predict(rows, cols)`` itself; any other model implements
 ``_score_rows(rows)``.  A
 model that can fold in a new user implements ``_fold_in(query)``.
 
@@ -89,7 +90,7 @@ class Model:
         self.ratings_ = ratings
         self.rated_ = self.index_.sparse(ratings, checked=True)
         self._fallback = None
-        self._fit(ratings)
+        self._fit()
         return self
 
     def scores(self) -> np.ndarray:
@@ -143,7 +144,7 @@ class Model:
 
     # --- what each model implements ----------------------------------------------------------
 
-    def _fit(self, ratings: pd.DataFrame) -> None:
+    def _fit(self) -> None:
         raise NotImplementedError
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:

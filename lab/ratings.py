@@ -189,6 +189,11 @@ def _positions(known: pd.Index, ids, kind: str, missing: str | int) -> np.ndarra
 def top_n(scores, exclude, n: int) -> np.ndarray:
     """The one ranker: positions of each row's ``n`` highest scores outside ``exclude``.
 
+    The exercise's :func:`recommender.recommend_movies` ranks one user of a DataFrame into a
+    table of titles; this ranks many rows of an array at once (the evaluation ranks every
+    user of a fold), by the same rule: unrated movies only, ties to the lower movie id
+    (tests hold the two equal).
+
     Ties go to the lower position (the lower movie id when columns are sorted
     by id), so the result does not depend on the sort algorithm.
 

@@ -23,7 +23,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from lab import evaluation
-from lab.models import REGISTRY
+from lab.models import REGISTRY, Model
 
 METRICS = evaluation.METRICS
 PRECISION = f"precision_at_{evaluation.TOP_N}"
@@ -91,13 +91,13 @@ def figure(summary: pd.DataFrame, models: pd.DataFrame, metric: str, title: str,
     values = summary[(metric, "mean")].dropna().sort_values(ascending=lower_is_better)
     errors = summary.loc[values.index, (metric, "std")].fillna(0)
     colors = ["#dd8452" if models.loc[m, "non_negative"] else "#4c72b0" for m in values.index]
-    labels = [m if models.loc[m, "library"] == "ours" else f"{m} ({models.loc[m, 'library']})"
-              for m in values.index]
+    labels = [m if models.loc[m, "library"] == Model.library
+              else f"{m} ({models.loc[m, 'library']})" for m in values.index]
     fig = Figure(figsize=(8, 0.38 * len(values) + 1.2))
     ax = fig.subplots()
     bars = ax.barh(labels, values, xerr=errors, color=colors, capsize=2)
     for bar, model in zip(bars, values.index):
-        if models.loc[model, "library"] != "ours":
+        if models.loc[model, "library"] != Model.library:
             bar.set_hatch("//")
             bar.set_edgecolor("white")
     ax.invert_yaxis()
@@ -126,7 +126,7 @@ def tradeoff_figure(summary: pd.DataFrame, models: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(9, 6))
     ax = fig.subplots()
     for rank, model in enumerate(rmse.index):
-        ours = models.loc[model, "library"] == "ours"
+        ours = models.loc[model, "library"] == Model.library
         ax.scatter(seconds[model], rmse[model], marker="o" if ours else "^", s=36,
                    color="#dd8452" if models.loc[model, "non_negative"] else "#4c72b0")
         ax.annotate(model, (seconds[model], rmse[model]), xytext=(5, 4 if rank % 2 else -10),

@@ -184,7 +184,7 @@ def main(argv=None) -> int:
                         help="digits: best of this many runs")
     parser.add_argument("--only", default="", help="run only problems whose name contains this")
     parser.add_argument("--memory-iterations", type=int, default=20)
-    parser.add_argument("--data", type=Path, default=shell.ROOT / "data" / "ml-100k")
+    parser.add_argument("--data", type=Path, default=shell.DATA)
     args = parser.parse_args(argv)
     n = args.iterations
     shell.one_blas_thread()

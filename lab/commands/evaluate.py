@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--folds", type=int, nargs="+", default=list(evaluation.FOLDS))
     parser.add_argument("--models", nargs="+", help="a subset of the models (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="folds evaluated in parallel")
-    parser.add_argument("--data", type=Path, default=shell.ROOT / "data" / "ml-100k")
+    parser.add_argument("--data", type=Path, default=shell.DATA)
     parser.add_argument("--output", type=Path, help="the CSV written (default: build/"
                         "evaluation.csv, or build/peers.csv with --peers)")
     args = parser.parse_args(argv)

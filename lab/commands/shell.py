@@ -32,6 +32,8 @@ from pathlib import Path
 
 #: The repository's root folder: the default places of the data and of build/.
 ROOT = Path(__file__).resolve().parents[2]
+#: Where ``make data`` puts MovieLens-100k: every command's ``--data`` by default.
+DATA = ROOT / "data" / "ml-100k"
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED = 130
 
@@ -167,5 +169,5 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "INTERRUPTED", "one_blas_thread", "write_atomically", "Interrupted",
+__all__ = ["ROOT", "DATA", "INTERRUPTED", "one_blas_thread", "write_atomically", "Interrupted",
            "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]

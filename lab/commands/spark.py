@@ -176,7 +176,7 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--folds", type=int, nargs="+", help="1..5; all five by default")
-    parser.add_argument("--data", type=Path, default=shell.ROOT / "data" / "ml-100k")
+    parser.add_argument("--data", type=Path, default=shell.DATA)
     parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "spark.csv")
     parser.add_argument("--check-java", action="store_true",
                         help="only check that Java 17 or newer is usable (exit 0), else exit 2")

@@ -33,7 +33,7 @@ half-step.
 Each returns a result that answers ``scores(rows)`` and ``predict(rows, cols)`` itself
 (:class:`lab.base.FitResult`, :class:`BiasedResult`, :class:`PosteriorMean`,
 :class:`ItemWeights`).  What they
-share is in :mod:`~lab.factorizations.cells` (the observed cells, :data:`RULES_ITERATIVE`)
+share is in :mod:`~lab.factorizations.cells` (the observed cells, the loop)
 and :mod:`~lab.factorizations.rows` (the exact row solves of ALS, NNLS-ALS and the biased
 model, NumPy and compiled).
 
@@ -52,7 +52,6 @@ from __future__ import annotations
 from lab.factorizations.alternating import als
 from lab.factorizations.bayesian import PosteriorMean, bayesian_non_negative
 from lab.factorizations.biased import BiasedResult, biased_non_negative, biases
-from lab.factorizations.cells import RULES_ITERATIVE
 from lab.factorizations.implicit import implicit_nnls_als
 from lab.factorizations.item_weights import ItemWeights, item_weights
 from lab.factorizations.svd import truncated_svd

@@ -6,11 +6,9 @@ solves of :mod:`lab.factorizations.rows`.
 
 from __future__ import annotations
 
-import numpy as np
-
 from lab import kernels
-from lab.base import FLAG, FitResult, check_params, check_rank, fixed_H, penalty
-from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
+from lab.base import FLAG, RULES_ITERATIVE, FitResult, check_params, check_rank, fixed_H, penalty
+from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import update_side
 from nmf_core import start
 

@@ -14,12 +14,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (PENALTY, check_params, check_rank, fixed_H, penalty,
+from lab.base import (PENALTY, RULES_ITERATIVE, check_params, check_rank, fixed_H, penalty,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
+from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
 from nmf_core import start
 
+#: The rules of the biased fits' parameters (checked by :func:`lab.base.check_params`).
+RULES_BIASED = {**RULES_ITERATIVE, "bias_l2": PENALTY}
 #: The bias penalty of :func:`biases` by default, and so of the rating models' fallback
 #: (``REGISTRY["biases"]`` at its defaults).
 BIAS_L2 = 10.0
@@ -105,7 +107,7 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     obs = observed_cells(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "biased_non_negative")
     return _fit_biased(obs, M, "biased_non_negative", fold_into,
-                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                       **check_params(RULES_BIASED,
                                       dict(n_iter=n_iter, random_state=random_state, l2=l2,
                                            bias_l2=bias_l2, tol=tol, verbose=verbose),
                                       "biased_non_negative"))
@@ -129,7 +131,7 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=BIAS_L2, tol=None, verbo
     """
     obs = observed_cells(data, mask, non_negative=False)
     return _fit_biased(obs, 0, "biases", fold_into,
-                       **check_params({**RULES_ITERATIVE, "bias_l2": PENALTY},
+                       **check_params(RULES_BIASED,
                                       dict(n_iter=n_iter, random_state=0, l2=0.0,
                                            bias_l2=bias_l2, tol=tol, verbose=verbose), "biases"))
 
@@ -169,8 +171,9 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
 
 
 def _fixed_biases(fold_into, m: int):
-    """``(mu, item_bias)`` of a biased fit that new rows are folded into."""
-    mu, item_bias = getattr(fold_into, "mu", None), getattr(fold_into, "item_bias", None)
+    """``(mu, item_bias)`` of a biased fit that new rows are folded into (a BiasedResult:
+    :func:`lab.base.fixed_H` has checked its type)."""
+    mu, item_bias = fold_into.mu, fold_into.item_bias
     if not isinstance(item_bias, np.ndarray) or item_bias.shape != (m,) \
             or not np.isfinite(item_bias).all() or not np.isfinite(mu):
         raise ValueError(f"fold_into must be a BiasedResult with finite mu and item_bias of "

@@ -5,7 +5,6 @@ and the squared error there (the model's values at given cells are
 * :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;
-* :data:`RULES_ITERATIVE` (from :mod:`lab.base`): the parameter rules the iterative fits share;
 * :func:`grouped`: the cells by row and by column;
 * :func:`iterate`: the loop of the alternating fits (ALS, the biased model, implicit ALS,
   :mod:`lab.nmf`'s updates).
@@ -18,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (RULES_ITERATIVE, cell_rows, finished, mean_observed, predict_cells,
+from lab.base import (cell_rows, finished, mean_observed, predict_cells,
                       validate)
 from lab.base import csr_from_cells
 from lab import kernels

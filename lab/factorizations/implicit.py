@@ -6,11 +6,14 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (PENALTY, FitResult, check_params, check_rank, fixed_H,
+from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_rank, fixed_H,
                       predict_cells)
-from lab.factorizations.cells import RULES_ITERATIVE, iterate, observed_cells
+from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import row_blocks, solve_nonneg
 from nmf_core import start
+
+#: The rules of :func:`implicit_nnls_als`' parameters (checked by :func:`lab.base.check_params`).
+RULES_IMPLICIT = {**RULES_ITERATIVE, "alpha": PENALTY}
 
 
 def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="observed",
@@ -54,7 +57,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     """
     obs = observed_cells(data, mask, non_negative=False)
     M = check_rank(num_components, obs.shape, "implicit_nnls_als")
-    options = check_params({**RULES_ITERATIVE, "alpha": PENALTY},
+    options = check_params(RULES_IMPLICIT,
                            dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
                                 verbose=verbose, alpha=alpha), "implicit_nnls_als")
     n, m = obs.shape

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from lab import factorizations
-from lab.base import FitResult, integer, real
+from lab.base import FitResult, defaults_of, integer
+from lab.factorizations.implicit import RULES_IMPLICIT
 from lab.interface import ResultModel, integer_seed
 from lab.models.factorization import ALS_RULES, FactorizationModel
 
@@ -52,10 +53,10 @@ class NNLSALSAverage(ResultModel):
     grid = {"num_components": [10, 20], "l2": [0.09, 0.11, 0.13], "n_iter": [12],
             "random_state": [0], "n_seeds": [5]}
 
-    def _fit(self, ratings):
+    def _fit(self):
         params = dict(self.params)
         first, n_seeds = integer_seed(params.pop("random_state")), params.pop("n_seeds")
-        self.members_ = [NNLSALS(random_state=seed, **params).fit(ratings, self.index_)
+        self.members_ = [NNLSALS(random_state=seed, **params).fit(self.ratings_, self.index_)
                          for seed in range(first, first + n_seeds)]
         self.result_ = FitResult(np.hstack([m.result_.Z for m in self.members_]) / n_seeds,
                                  np.vstack([m.result_.H for m in self.members_]), np.empty(0))
@@ -71,8 +72,9 @@ class ImplicitNNLSALS(FactorizationModel):
     key = "implicit_nnls_als"
     label = "confidence-weighted NNLS-ALS on who rated what (Hu, Koren & Volinsky 2008)"
     non_negative, predicts_ratings, select_by = True, False, "precision"
-    defaults = {"num_components": 50, "n_iter": 10, "random_state": 0, "l2": 30.0, "alpha": 3.0}
-    rules = {**ALS_RULES, "alpha": real(0.0)}
+    defaults = {"num_components": 50, **defaults_of(factorizations.implicit_nnls_als, "n_iter",
+                                                    "random_state", "l2", "alpha")}
+    rules = {**ALS_RULES, "alpha": RULES_IMPLICIT["alpha"]}
     grid = {"num_components": [30, 50], "l2": [30.0], "alpha": [3.0, 5.0], "n_iter": [10],
             "random_state": [0]}
 

@@ -17,8 +17,8 @@ class GlobalMean(Model):
 
     key, label = "global_mean", "global mean"
 
-    def _fit(self, ratings):
-        self.mean_ = float(ratings["rating"].mean())
+    def _fit(self):
+        self.mean_ = float(self.ratings_["rating"].mean())
 
     def _score_rows(self, rows):
         return np.full((len(rows), self.index_.shape[1]), self.mean_)
@@ -54,7 +54,7 @@ class Popularity(Model):
     key, label = "popularity", "popularity (most-rated first)"
     predicts_ratings, select_by = False, "precision"
 
-    def _fit(self, ratings):
+    def _fit(self):
         self.counts_ = np.asarray((self.rated_ != 0).sum(axis=0), dtype=float).ravel()
 
     def _score_rows(self, rows):

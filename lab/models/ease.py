@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.base import ITERATIONS, PENALTY, real
+from lab.base import defaults_of, real
 from lab.factorizations import item_weights
+from lab.factorizations.item_weights import RULES_ITEM_WEIGHTS
 from lab.interface import Model, ResultModel
 from lab.models.als import ImplicitNNLSALS
 
@@ -17,11 +18,11 @@ class EASE(ResultModel):
 
     key, label = "ease", "EASE, closed form (Steck 2019)"
     predicts_ratings, select_by = False, "precision"
-    defaults = {"l2": 400.0}
-    rules = {"l2": PENALTY}
+    defaults = defaults_of(item_weights, "l2")
+    rules = {"l2": RULES_ITEM_WEIGHTS["l2"]}
     grid = {"l2": [200.0, 400.0, 800.0]}
 
-    def _fit(self, ratings):
+    def _fit(self):
         self.result_ = item_weights((self.rated_ != 0).astype(float),
                                     nonnegative=self.non_negative, **self.params)
 
@@ -37,8 +38,8 @@ class NonNegativeEASE(EASE):
     key = "nn_ease"
     label = "EASE with weights ≥ 0, by ADMM (Steck et al. 2020)"
     non_negative = True
-    defaults = {"l2": 100.0, "l2_per_rating": 0.5, "n_iter": 40}
-    rules = {"l2": PENALTY, "l2_per_rating": PENALTY, "n_iter": ITERATIONS}
+    defaults = {"l2": 100.0, "l2_per_rating": 0.5, **defaults_of(item_weights, "n_iter")}
+    rules = {name: RULES_ITEM_WEIGHTS[name] for name in ("l2", "l2_per_rating", "n_iter")}
     grid = {"l2": [100.0], "l2_per_rating": [0.5, 1.0], "n_iter": [40]}
 
 
@@ -56,8 +57,8 @@ class NonNegativeItemsAndFactors(Model):
     grid = {"weight": [0.4, 0.6]}
     PARTS = (NonNegativeEASE, ImplicitNNLSALS)
 
-    def _fit(self, ratings):
-        self.parts_ = [part().fit(ratings, self.index_) for part in self.PARTS]
+    def _fit(self):
+        self.parts_ = [part().fit(self.ratings_, self.index_) for part in self.PARTS]
         scores = [part.scores() for part in self.parts_]
         self.scales_ = [float(s.mean()) for s in scores]
         self.scores_ = self._combine(scores)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from lab.base import RANK
-from lab.factorizations import RULES_ITERATIVE
+from lab.base import RANK, RULES_ITERATIVE
 from lab.interface import ResultModel, integer_seed
 
 #: The parameters of the alternating factorizations' models (ALS, NNLS-ALS, the biased
@@ -37,12 +36,12 @@ class FactorizationModel(ResultModel):
             return self.rated_, "observed"
         return self.index_.filled(ratings, self.fill, checked=True), None   # fit checked them
 
-    def _fit(self, ratings):
+    def _fit(self):
         # the seed drawn once (an integer stays as it is): the fit and every fold-in use it
         self.options_ = dict(self.params)
         if "random_state" in self.options_:
             self.options_["random_state"] = integer_seed(self.options_["random_state"])
-        data, mask = self._matrix(ratings)
+        data, mask = self._matrix(self.ratings_)
         self.result_ = self.factorize(data, mask=mask, **self.options_)
 
     def _fold_in(self, query):

@@ -81,7 +81,7 @@ class Peer(Model):
 
     environment = ENVIRONMENT
 
-    def _fit(self, ratings):
+    def _fit(self):
         self.seed_ = integer_seed(self.params["random_state"])
         self.scores_ = self._dense()
 

@@ -17,7 +17,7 @@ class ScikitLearnNMF(Model):
     rules = {"num_components": RANK, "max_iter": integer(1), "random_state": SEED}
     grid = {"num_components": [10, 20], "max_iter": [400], "random_state": [0]}
 
-    def _fit(self, ratings):
+    def _fit(self):
         from sklearn.decomposition import NMF
         from sklearn.exceptions import ConvergenceWarning
         p = self.params

@@ -171,15 +171,15 @@ class SparkALS(FactorizationModel):
                 "nonnegative": p["nonnegative"], "seed": self.seed, "userCol": "user",
                 "itemCol": "item", "ratingCol": "rating", "coldStartStrategy": "nan"}
 
-    def _fit(self, ratings):
+    def _fit(self):
         from pyspark.ml.recommendation import ALS
 
         spark = spark_session()
-        rows, cols = self.index_.cells(ratings, checked=True)            # fit checked them
+        rows, cols = self.index_.cells(self.ratings_, checked=True)      # fit checked them
         with tempfile.TemporaryDirectory(prefix="spark-ratings-") as folder:
             # a CSV file read by Spark's JVM: no Python worker is started
             path = Path(folder) / "ratings.csv"
-            np.savetxt(path, np.column_stack([rows, cols, ratings["rating"]]), fmt="%.17g",
+            np.savetxt(path, np.column_stack([rows, cols, self.ratings_["rating"]]), fmt="%.17g",
                        delimiter=",")
             table = spark.read.csv(str(path), schema="user INT, item INT, rating DOUBLE")
             try:

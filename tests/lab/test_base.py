@@ -15,16 +15,11 @@ import nmf_core
 from lab import base
 from lab import factorizations
 from lab.nmf import non_negative
+from nmf_cases import random_matrix
 
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
-
-def random_matrix(seed, n, m, density=1.0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, m)) * scale
-    X[rng.random((n, m)) >= density] = 0.0
-    return X
 
 
 # --------------------------------------------------------------------------

@@ -51,7 +51,7 @@ class HandScores(Model):
     key, label = "hand_scores", "scores given by hand"
     predicts_ratings, select_by = False, "precision"
 
-    def _fit(self, ratings):
+    def _fit(self):
         pass
 
     def _score_rows(self, rows):
