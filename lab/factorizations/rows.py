@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from lab.kernels import (COMPILED, PREFETCH_AHEAD, compile_kernel, compiled, prange,
+from lab.kernels import (PREFETCH_AHEAD, compiled, jit, kernel, prange,
                          prefetch_row, single_threaded_blas)
 
 
@@ -410,11 +410,8 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
 
 #: The compiled row solves, or None where numba is missing or switched off (then
 #: lab.factorizations solves every row in its NumPy form).
-_solve_rows_compiled = None
-if COMPILED:
-    _cholesky_solve = compile_kernel(_cholesky_solve)
-    _nonnegative_solve = compile_kernel(_nonnegative_solve)
-    _solve_rows_compiled = compile_kernel(_solve_rows_loops, parallel=True)
+_cholesky_solve, _nonnegative_solve = jit(_cholesky_solve), jit(_nonnegative_solve)
+_solve_rows_compiled = kernel(_solve_rows_loops, parallel=True)
 
 
 def solve_rows(*arguments) -> None:

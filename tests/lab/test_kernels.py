@@ -60,12 +60,13 @@ def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
         assert type(kernels._half_step_compiled._cache).__name__ == "FunctionCache"
 
 
-def test_jit_is_the_identity_without_numba(monkeypatch):
-    monkeypatch.setattr(kernels, "numba", None)
+def test_without_numba_jit_is_the_identity_and_a_kernel_is_none(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILED", False)        # as when numba cannot be imported
     def twice(x):
         return 2.0 * x
 
     assert kernels.jit(twice) is twice
+    assert kernels.kernel(twice, parallel=True) is None   # its caller runs the NumPy form
 
 
 # Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
