@@ -341,9 +341,15 @@ def side_features(rows, cols, n_own: int, n_other: int, implicit: bool):
     identity = sp.identity(n_own, format="csr")
     if not implicit:
         return identity
+    return sp.hstack([identity, co_occurrence(rows, cols, n_own, n_other)], format="csr")
+
+
+def co_occurrence(rows, cols, n_own: int, n_other: int) -> sp.csr_matrix:
+    """Which of the other side each row co-occurs with (the cells ``(rows, cols)``), each row
+    scaled to unit norm: myFM's implicit features."""
     seen = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_own, n_other))
     counts = np.maximum(np.asarray(seen.sum(axis=1)).ravel(), 1.0)
-    return sp.hstack([identity, sp.diags(1 / np.sqrt(counts)) @ seen], format="csr")
+    return sp.diags(1 / np.sqrt(counts)) @ seen
 
 
 def fm_scores(users, movies, w0: float, w: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -441,7 +447,8 @@ class MyFMBayesianFMImplicit(MyFMBayesianFM):
         import myfm
 
         n_users, n_movies = self.index_.shape
-        seen = self.index_.who_rated(query) / np.sqrt(len(query))
+        cols = self.index_.movie_positions(list(query))
+        seen = co_occurrence(np.zeros(cols.size, dtype=np.intp), cols, 1, n_movies)
         user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
         blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
                   myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]
