@@ -1,6 +1,7 @@
-"""Tests of what every factorization of lab.factorizations reads and predicts
-(lab.factorizations.cells): the observed cells of dense and sparse input (NaN, a mask, every
-cell with mask=None), the refusal of complex sparse data, and predict_cells."""
+"""Tests of what every factorization of lab.factorizations shares (lab.factorizations.cells):
+the observed cells of dense and sparse input (NaN, a mask, every cell with mask=None), the
+refusal of complex sparse data, the cells grouped by row and column, the loop of the
+alternating fits; and lab.base.predict_cells, which they predict with."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import scipy.sparse as sp
 
 from lab import factorizations
 from lab.base import predict_cells
+from lab.factorizations.cells import grouped, iterate
 
 
 def test_observed_means_non_nan_cells_and_none_means_every_cell(nnls_als, tiny_problem):
@@ -50,3 +52,23 @@ def test_predict_cells_matches_the_full_product():
     rows, cols = rng.integers(0, 9, 50), rng.integers(0, 8, 50)
     np.testing.assert_allclose(predict_cells(Z, H, rows, cols, chunk=7),
                                (Z @ H)[rows, cols], rtol=1e-12)
+
+
+def test_grouped_holds_the_cells_by_row_and_by_column_with_sorted_indices():
+    X = sp.random(7, 5, density=0.4, random_state=0, format="csc")
+    by_row, by_col = grouped(X)
+    assert by_row.format == by_col.format == "csr" and by_col.has_sorted_indices
+    assert (by_row != X).nnz == 0 and (by_col != X.T).nnz == 0
+
+
+def test_iterate_records_the_start_and_each_sweep_and_stops_by_the_rule(capsys):
+    sweeps = [8.0, 4.0, 3.9, 3.899]
+    run = lambda tol, n_iter=4, verbose=False: iterate(
+        10.0, iter(sweeps).__next__, "demo", n_iter=n_iter, tol=tol, verbose=verbose)
+    np.testing.assert_array_equal(run(None), [10.0, 8.0, 4.0, 3.9, 3.899])
+    # 4.0 -> 3.9 is the first sweep to lower the objective by at most 5 %: it is the last
+    np.testing.assert_array_equal(run(0.05), [10.0, 8.0, 4.0, 3.9])
+    np.testing.assert_array_equal(run(None, n_iter=0), [10.0])      # no sweep at all
+    run(None, verbose=True)
+    assert "demo: iteration     4 of 4, objective 3.899000e+00" in capsys.readouterr().out
+
