@@ -1,5 +1,7 @@
 # The user's entry point. `make` builds the hand-in, `make test` runs the tests.
-# Everything runs inside .venv, created from requirements-dev.txt on first use.
+# Everything runs inside .venv, created from requirements-dev.txt on first use; only
+# `make peers`, `make spark` and `make spark-scale` run in environments of their own
+# (.venv-peers, .venv-spark), which they create.
 
 PYTHON ?= python3
 VENV   := .venv

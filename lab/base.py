@@ -168,7 +168,9 @@ def check_rank(num_components, shape: tuple, owner: str) -> int:
     """``num_components`` as an int >= 1, the rule of :func:`nmf_core.non_negative` and of
     scikit-learn's NMF: more components than ``min(n, m)`` are allowed.  Checked before
     anything is allocated: a rank whose factors Z and H would not fit in this machine's
-    memory raises a MemoryError that says how much they need."""
+    memory raises a MemoryError that says how much they need.  (The exercise's
+    :func:`nmf_core.start` lets NumPy try and words its failure; the lab's fits allocate
+    more than Z and H before their start, so they ask first.)"""
     M = check_params({"num_components": RANK}, {"num_components": num_components},
                      owner)["num_components"]
     need, have = 8 * (shape[0] + shape[1]) * M, _memory_bytes()

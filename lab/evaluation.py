@@ -102,9 +102,9 @@ def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
 
 # --- metrics ---------------------------------------------------------------------------
 
-def rating_errors(predicted, actual, scale=RATING_SCALE) -> tuple[float, float]:
+def rating_errors(predicted, actual) -> tuple[float, float]:
     """RMSE and MAE after clipping the predictions to the rating scale [1, 5]."""
-    predicted = np.clip(np.asarray(predicted, dtype=float), *scale)
+    predicted = np.clip(np.asarray(predicted, dtype=float), *RATING_SCALE)
     actual = np.asarray(actual, dtype=float)
     return (float(root_mean_squared_error(actual, predicted)),
             float(mean_absolute_error(actual, predicted)))

@@ -96,7 +96,7 @@ def follow(data, rows, num_components, *, n_iter=1000, random_state=0, mask=None
     run = _prepare(data, num_components, dict(n_iter=n_iter, random_state=random_state,
                                               mask=mask, l2=l2, eps=eps, tol=tol,
                                               verbose=False))
-    new = validate(rows, mask)
+    new = validate(rows, mask, name="rows")
     if new.X.shape[1] != run.X.shape[1]:
         raise ValueError(f"rows must have the {run.X.shape[1]} columns of data; got shape "
                          f"{new.X.shape}.")
@@ -123,9 +123,10 @@ class _Run(NamedTuple):
 def _prepare(data, num_components, options: dict) -> _Run:
     """Check the parameters and the data (:func:`lab.base.validate`), draw the start."""
     mask = options.pop("mask")
-    options = check_params(RULES, {"num_components": num_components, **options}, "non_negative")
+    options = check_params({k: rule for k, rule in RULES.items() if k != "num_components"},
+                           options, "non_negative")
     checked = validate(data, mask)
-    M = check_rank(options.pop("num_components"), checked.X.shape, "non_negative")
+    M = check_rank(num_components, checked.X.shape, "non_negative")      # the rank's rule
     s = mean_observed(checked)
     Z, H = start(checked.X.shape, M, s, options.pop("random_state"))
     options["floor"] = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)

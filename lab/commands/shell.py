@@ -41,7 +41,10 @@ INTERRUPTED = 130
 def one_blas_thread() -> None:
     """Run BLAS on one thread in this process: NumPy's and SciPy's OpenBLAS (imported here
     first, so that both libraries are loaded when threadpoolctl limits them).  numba's
-    compiled kernels are not BLAS and keep their threads."""
+    compiled kernels are not BLAS and keep their threads.  A command pins the whole process
+    so that its numbers do not depend on the machine's cores; the kernels' own limit,
+    :func:`lab.kernels.single_threaded_blas`, holds only around their calls, for a user's
+    plain Python."""
     import numpy  # noqa: F401  (loads NumPy's BLAS)
     import scipy.linalg  # noqa: F401  (loads SciPy's, which scikit-learn and numba use)
     from threadpoolctl import threadpool_limits

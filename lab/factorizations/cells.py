@@ -54,9 +54,9 @@ class _Observed(NamedTuple):
         return float(residual @ residual)
 
 
-def observed_cells(data, mask, *, non_negative: bool, name: str = "data") -> _Observed:
+def observed_cells(data, mask, *, non_negative: bool) -> _Observed:
     """Validate ``data`` and ``mask`` (:func:`lab.base.validate`); group the observed cells."""
-    checked = validate(data, mask, name=name, non_negative=non_negative)
+    checked = validate(data, mask, non_negative=non_negative)
     X = checked.X
     if not checked.masked:                 # every cell is observed: store them all, zeros too
         dense = X.toarray() if sp.issparse(X) else X

@@ -122,15 +122,14 @@ def solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0.
     the NumPy form: None for all of them (numba missing or switched off)."""
     if compiled(_solve_rows_compiled) is None:
         return None
-    kernel = solve_rows
     n = values.shape[0]
     settled = np.empty(n, dtype=np.bool_)
     with_bias = bias_other is not None
-    kernel(values.indptr, values.indices, np.asarray(values.data, dtype=np.float64),
-           np.ascontiguousarray(F, dtype=np.float64), np.asarray(reg, dtype=np.float64),
-           float(mu), bias_other if with_bias else np.zeros(1), float(bias_l2), with_bias,
-           bool(nonnegative), np.ascontiguousarray(previous, dtype=np.float64), out,
-           bias_out if with_bias else np.empty(n), squares, settled)
+    solve_rows(values.indptr, values.indices, np.asarray(values.data, dtype=np.float64),
+               np.ascontiguousarray(F, dtype=np.float64), np.asarray(reg, dtype=np.float64),
+               float(mu), bias_other if with_bias else np.zeros(1), float(bias_l2), with_bias,
+               bool(nonnegative), np.ascontiguousarray(previous, dtype=np.float64), out,
+               bias_out if with_bias else np.empty(n), squares, settled)
     return np.flatnonzero(~settled)
 
 

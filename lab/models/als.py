@@ -17,7 +17,8 @@ class ALS(FactorizationModel):
     """Regularized ALS on the observed ratings (:func:`lab.factorizations.als`)."""
 
     key, label = "als", "unconstrained ALS (Zhou et al. 2008)"
-    defaults = {"num_components": 10, "n_iter": 15, "random_state": 0, "l2": 0.1}
+    defaults = {"num_components": 10, "n_iter": 15,
+                **defaults_of(factorizations.als, "random_state", "l2")}
     rules = ALS_RULES
     grid = {"num_components": [5, 10], "l2": [0.08, 0.12], "n_iter": [15], "random_state": [0]}
 
@@ -30,7 +31,8 @@ class NNLSALS(ALS):
 
     key, label = "nnls_als", "NNLS-ALS (Bro & De Jong 1997)"
     non_negative = True
-    defaults = {"num_components": 20, "n_iter": 20, "random_state": 0, "l2": 0.1}
+    defaults = {"num_components": 20,
+                **defaults_of(factorizations.als, "n_iter", "random_state", "l2")}
     grid = {"num_components": [10, 20], "l2": [0.1, 0.12, 0.14], "n_iter": [20],
             "random_state": [0]}
 

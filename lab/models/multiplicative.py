@@ -3,11 +3,13 @@ movie-mean fills of the rating matrix, and the observed ratings alone with a pen
 
 from __future__ import annotations
 
+from lab.base import defaults_of
 from lab.models.factorization import FactorizationModel
 from lab.nmf import RULES, follow, non_negative
 
 #: The parameters of the MU models: those of :func:`lab.nmf.non_negative` they set.
 _MU_RULES = {name: RULES[name] for name in ("num_components", "n_iter", "random_state")}
+_SEED = defaults_of(non_negative, "random_state")     # (the class's non_negative is a flag)
 
 
 class MultiplicativeNMF(FactorizationModel):
@@ -22,7 +24,7 @@ class MultiplicativeNMF(FactorizationModel):
     user's own ratings apart from the user's trained scores.  It costs one fit."""
 
     non_negative = True
-    defaults = {"num_components": 20, "n_iter": 500, "random_state": 0}
+    defaults = {"num_components": 20, "n_iter": 500, **_SEED}
     rules = _MU_RULES
 
     def factorize(self, data, **options):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lab import factorizations
-from lab.base import RANK, SEED
+from lab.base import RANK, SEED, defaults_of
 from lab.models.factorization import FactorizationModel
 
 
@@ -11,7 +11,8 @@ class SVDZeroFill(FactorizationModel):
     """The rank-k truncated SVD of the zero-filled matrix (PureSVD)."""
 
     key, label, fill, select_by = "svd_zero", "rank-k SVD, zero fill (PureSVD)", 0, "precision"
-    defaults = {"num_components": 15, "random_state": 0}
+    defaults = {"num_components": 15,
+                **defaults_of(factorizations.truncated_svd, "random_state")}
     rules = {"num_components": RANK, "random_state": SEED}
     grid = {"num_components": [5, 10, 15, 20, 30, 50]}
 

@@ -448,3 +448,10 @@ def test_huge_sparse_input_never_forms_the_dense_product(kwargs):
     Z, H, losses = non_negative(X, 3, n_iter=5, **kwargs)
     assert Z.shape == (n, 3) and H.shape == (3, m)
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
+
+
+def test_follow_names_the_new_rows_when_they_are_bad():
+    X = random_matrix(0, 6, 5)
+    with pytest.raises(ValueError, match=r"^rows has 10 negative entries"):
+        lab.nmf.follow(X, -np.ones((2, 5)), 2, n_iter=2)
+
