@@ -164,7 +164,7 @@ def score_split(model, test: pd.DataFrame, scores: np.ndarray | None = None) -> 
     for suffix, keep in (("", ranked), ("_liked", ranked & (truth >= LIKED_RATING))):
         relevant = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
                                  shape=index.shape)
-        precision, recall = top_n_accuracy(scores, model.rated_ != 0, relevant)
+        precision, recall = top_n_accuracy(scores, model.who_rated_, relevant)
         metrics[f"precision_at_{TOP_N}{suffix}"] = precision
         metrics[f"recall_at_{TOP_N}{suffix}"] = recall
     return metrics

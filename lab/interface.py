@@ -171,6 +171,12 @@ class Model:
         return seen
 
     @property
+    def who_rated_(self):
+        """Who rated what in training: ``rated_`` (users x movies, CSR) with every rating 1.0."""
+        self._check_fitted()
+        return (self.rated_ != 0).astype(np.float64)
+
+    @property
     def _user_counts(self) -> np.ndarray:
         return np.diff(self.rated_.indptr)
 

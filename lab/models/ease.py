@@ -23,7 +23,7 @@ class EASE(ResultModel):
     grid = {"l2": [200.0, 400.0, 800.0]}
 
     def _fit(self):
-        self.result_ = item_weights((self.rated_ != 0).astype(float),
+        self.result_ = item_weights(self.who_rated_,
                                     nonnegative=self.non_negative, **self.params)
 
     def _fold_in(self, query):

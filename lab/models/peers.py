@@ -259,8 +259,8 @@ class ImplicitALS(Peer):
     grid = {"factors": [32, 64], "regularization": [10.0, 50.0], "alpha": [0.0, 4.0],
             "iterations": [15], "random_state": [0]}
 
-    def _confidence(self, rated) -> sp.csr_matrix:
-        return (rated != 0).astype(np.float32).tocsr() * np.float32(1 + self.params["alpha"])
+    def _confidence(self, who_rated) -> sp.csr_matrix:
+        return who_rated.astype(np.float32).tocsr() * np.float32(1 + self.params["alpha"])
 
     def _dense(self):
         from implicit.cpu.als import AlternatingLeastSquares
@@ -269,7 +269,7 @@ class ImplicitALS(Peer):
         self.model_ = AlternatingLeastSquares(
             factors=p["factors"], regularization=p["regularization"], alpha=1.0,
             iterations=p["iterations"], random_state=self.seed_, num_threads=1)
-        self.confidence_ = self._confidence(self.rated_)
+        self.confidence_ = self._confidence(self.who_rated_)
         self.model_.fit(self.confidence_, show_progress=False)
         return (np.asarray(self.model_.user_factors, float)
                 @ np.asarray(self.model_.item_factors, float).T)
