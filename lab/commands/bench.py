@@ -147,11 +147,7 @@ def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
                 rows.append({"problem": problem, "solver": solver, "target": target,
                              "steps": None, "seconds": np.inf})
                 continue
-            best = np.inf
-            for _ in range(repeat):
-                start = time.perf_counter()
-                fit(steps)
-                best = min(best, time.perf_counter() - start)
+            best = shell.best_time(lambda: fit(steps), repeat)
             rows.append({"problem": problem, "solver": solver, "target": target,
                          "steps": steps, "seconds": best})
         print(f"  {problem}: done", flush=True)

@@ -184,14 +184,8 @@ def dense_probe(size: int = 2000, repeat: int = 3) -> float:
     A, B = rng.random((size, size)), rng.random((size, size))
     with threadpool_limits(limits=os.cpu_count()):
         A @ B
-        best = min(_timed(lambda: A @ B) for _ in range(repeat))
+        best = shell.best_time(lambda: A @ B, repeat)
     return 2 * size**3 / best / 1e9
-
-
-def _timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
 
 
 def measure(args) -> list[dict]:

@@ -7,6 +7,8 @@
 * :func:`write_atomically` - a file written through a temporary file beside it and
   ``os.replace``: whatever stops the writer, the old file or none is left, never half a file
   (the build's tools in ``tools/`` write the hand-in's files through it too).
+* :data:`DATA` - the MovieLens folder every command reads by default (``--data``);
+  :func:`best_time` - the fastest of several runs, as the benchmarks time;
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a
@@ -27,6 +29,7 @@ import logging
 import os
 import signal
 import sys
+import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -50,6 +53,12 @@ def one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
+
+
+def best_time(work: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` runs of ``work()``, in seconds (:func:`timeit.repeat`, one
+    call per run): on a shared machine the best run is the least disturbed one."""
+    return min(timeit.repeat(work, number=1, repeat=repeat))
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -172,5 +181,5 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "INTERRUPTED", "one_blas_thread", "write_atomically", "Interrupted",
+__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "one_blas_thread", "write_atomically", "Interrupted",
            "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]
