@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import re
 import shutil
@@ -202,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     shell.one_blas_thread()
     start = time.perf_counter()
     try:
-        with shell.on_ctrl_c(f"{args.output} was not written", cleanup=stop_quietly):
+        with shell.on_ctrl_c(f"{args.output} was not written",
+                             cleanup=lambda: stop_spark(quiet=True)):
             cores = spark_session().sparkContext.defaultParallelism   # before the first fit
             print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
                   f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local "
@@ -229,16 +229,6 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 1
     return 0
-
-
-def stop_quietly() -> None:
-    """Stop the Spark session after Ctrl-C, with Spark's log off
-    (:func:`lab.models.spark.stop_spark`) and py4j's too: its bridge to the JVM may have
-    been cut in the middle of a call, and it would log that with a traceback."""
-    from lab.models.spark import stop_spark
-
-    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
-    stop_spark(quiet=True)
 
 
 if __name__ == "__main__":

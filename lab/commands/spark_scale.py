@@ -29,7 +29,6 @@ import pandas as pd
 
 from lab.commands import shell
 from lab.commands.bench_scale import SHAPES, per_iteration, ratings_frame, synthetic_ratings
-from lab.commands.spark import stop_quietly
 
 #: The settings both systems get.
 SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
@@ -67,7 +66,8 @@ def main(argv=None) -> int:
           f"{'s/iter':>8}")
     rows = []
     try:
-        with shell.on_ctrl_c(f"{args.output} was not written", cleanup=stop_quietly):
+        with shell.on_ctrl_c(f"{args.output} was not written",
+                             cleanup=lambda: stop_spark(quiet=True)):
             for size in args.sizes:
                 ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
                 for name, model_class in systems.items():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import shutil
 import signal
 import tempfile
@@ -93,10 +94,13 @@ def spark_session():
 def stop_spark(quiet: bool = False) -> None:
     """Stop the session of :func:`spark_session` and delete its folder (nothing if none
     is running); the next fit starts a new one.  The session is forgotten even if stopping
-    it fails, so a second call (at exit) does not try again.  ``quiet`` switches Spark's
-    log off first (stopped while its tasks still report, after Ctrl-C, Spark logs their
-    late reports as errors)."""
+    it fails, so a second call (at exit) does not try again.  ``quiet`` (after Ctrl-C)
+    switches Spark's log off first (stopped while its tasks still report, Spark logs their
+    late reports as errors), and py4j's: its bridge to the JVM may have been cut in the
+    middle of a call, and it would log that with a traceback."""
     global _session, _scratch
+    if quiet:
+        logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
     session, scratch, _session, _scratch = _session, _scratch, None, None
     try:
         if session is not None:
