@@ -251,6 +251,8 @@ def validate(data, mask=None, *, name: str = "data", non_negative: bool = True,
     ``non_negative``, negative) observed values, counted with the first one
     located, values whose squares overflow, a mask of the wrong shape or values.
     ``mask_allowed=False`` (a method needing every cell) changes the NaN hint.
+    (The exercise's ``nmf_core`` checks its own data: it refuses NaN and has no mask, which
+    the lab's fits take.)
     """
     labels = None
     if sp.issparse(data):
@@ -390,7 +392,8 @@ def csr_from_cells(rows, cols, values, shape: tuple) -> sp.csr_array:
 
 
 def mean_observed(checked: Checked) -> float:
-    """Mean absolute value of the observed cells (unmasked: of all n * m cells)."""
+    """Mean absolute value of the observed cells (unmasked: of all n * m cells), the level
+    of the start; ``nmf_core.non_negative`` takes the mean entry of all cells, having no mask."""
     X = checked.X
     if checked.masked:
         return float(np.abs(X.data).mean())

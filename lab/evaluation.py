@@ -34,7 +34,7 @@ from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 from sklearn.model_selection import ParameterGrid
 
 from lab.models import REGISTRY
-from lab.ratings import (RATING_SCALE, RATINGS_COLS, RatingIndex, find_movielens,
+from lab.ratings import (RATING_SCALE, RATINGS_COLS, RatingIndex, check_ratings, find_movielens,
                          load_movielens, top_n)
 
 FOLDS = (1, 2, 3, 4, 5)
@@ -90,8 +90,7 @@ def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
         ``round(fraction * len(ratings))`` ratings, drawn without replacement
         with ``np.random.default_rng(random_state)``, go to ``validation``.
     """
-    if not isinstance(ratings, pd.DataFrame):
-        raise TypeError(f"ratings must be a DataFrame; got {type(ratings).__name__}.")
+    check_ratings(ratings)
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
     rng = np.random.default_rng(random_state)

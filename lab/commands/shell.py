@@ -8,7 +8,8 @@
   ``os.replace``: whatever stops the writer, the old file or none is left, never half a file
   (the build's tools in ``tools/`` write the hand-in's files through it too).
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``);
-  :func:`best_time` - the fastest of several runs, as the benchmarks time;
+  :func:`best_time` - the fastest of several runs of one piece of work (the benchmarks' time to
+  a loss, the dense probe; their interleaved and paired runs are timed where they are);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a
@@ -99,7 +100,8 @@ def quietly(cleanup: Callable[[], object]) -> None:
 
 
 @contextlib.contextmanager
-def on_ctrl_c(lost: str | None = None, cleanup: Callable[[], object] | None = None) -> Iterator[None]:
+def on_ctrl_c(lost: str | None = None,
+              cleanup: Callable[[], object] | None = None) -> Iterator[None]:
     """On Ctrl-C inside the block: run ``cleanup`` :func:`quietly`, then raise
     :class:`Interrupted` with ``lost``, which :func:`run` reports in one line."""
     try:
@@ -181,5 +183,5 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "one_blas_thread", "write_atomically", "Interrupted",
-           "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]
+__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "one_blas_thread", "write_atomically",
+           "Interrupted", "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]

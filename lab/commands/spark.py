@@ -130,7 +130,6 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     import numpy as np
 
     from lab import evaluation
-    from lab import factorizations
     from lab.models import REGISTRY
     from lab.ratings import RatingIndex, load_movielens
 
@@ -149,8 +148,9 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))
     spark, spark_rmse, spark_seconds = fitted(REGISTRY["spark_als"](**params))
 
-    step = factorizations.als(ours.rated_, params["num_components"], nonnegative=True,
-                              l2=params["l2"], n_iter=1, fold_into=spark.result_)
+    # Spark's users re-solved against its movie factors: the model's own fold-in step
+    step = spark.factorize(ours.rated_, mask="observed", fold_into=spark.result_,
+                           **spark.options_)
     gap = float(np.abs(step.Z - spark.result_.Z).max())
     ours_objective, spark_objective = float(ours.losses_[-1]), float(step.losses[-1])
     unseen = ~ours.trained_on(test["user id"], test["movie id"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from lab import factorizations
-from lab.base import PENALTY
-from lab.factorizations.biased import BIAS_L2
+from lab.base import defaults_of
+from lab.factorizations.biased import RULES_BIASED
 from lab.interface import Model
 from lab.models.factorization import FactorizationModel
 
@@ -33,8 +33,8 @@ class Biases(FactorizationModel):
     fallback of every rating model (:attr:`lab.interface.Model.fallback`)."""
 
     key, label = "biases", "user + movie biases"
-    defaults = {"bias_l2": BIAS_L2}
-    rules = {"bias_l2": PENALTY}
+    defaults = defaults_of(factorizations.biases, "bias_l2")          # BIAS_L2
+    rules = {"bias_l2": RULES_BIASED["bias_l2"]}
     grid = {"bias_l2": [5.0, 15.0]}
 
     def factorize(self, data, **options):

@@ -31,17 +31,18 @@ class FactorizationModel(ResultModel):
     def factorize(self, data, **options):
         raise NotImplementedError
 
-    def _matrix(self, ratings):
+    def _matrix(self):
+        """The training matrix and its mask: the observed ratings, or ``rat_df`` filled."""
         if self.fill is None:
             return self.rated_, "observed"
-        return self.index_.filled(ratings, self.fill, checked=True), None   # fit checked them
+        return self.index_.filled(self.ratings_, self.fill, checked=True), None  # fit checked
 
     def _fit(self):
         # the seed drawn once (an integer stays as it is): the fit and every fold-in use it
         self.options_ = dict(self.params)
         if "random_state" in self.options_:
             self.options_["random_state"] = integer_seed(self.options_["random_state"])
-        data, mask = self._matrix(self.ratings_)
+        data, mask = self._matrix()
         self.result_ = self.factorize(data, mask=mask, **self.options_)
 
     def _fold_in(self, query):
