@@ -7,7 +7,9 @@
   registered in .venv-peers) and Spark MLlib's ALS (:mod:`lab.models.spark`, in .venv-spark);
 * :mod:`lab.base` - what the models and factorizations share: parameter rules and their
   check, the rank rule, input validation, the result that answers ``scores`` and
-  ``predict``, the penalty, the stopping rule (the start is :func:`nmf_core.start`);
+  ``predict``, the penalty, the stopping rule (the start is :func:`nmf_core.start`, the
+  loss over every cell :func:`nmf_core.squared_error`); the loop that applies the rule is
+  :func:`lab.factorizations.cells.iterate`;
 * :mod:`lab.nmf` - the general NMF: the exercise's updates with a mask, a penalty, a
   tolerance, progress lines, ``fold_into`` and :func:`lab.nmf.follow`;
 * :mod:`lab.ratings` - the users x movies index and the one ranker;
@@ -18,7 +20,7 @@
   (``make spark``), ``spark_scale`` (``make spark-scale``), and ``shell``, what they share.
 
 The layers import downwards only: the commands use the report, the report the evaluation,
-the evaluation the models, never the other way (tests/lab/test_structure.py).  The lab imports the ground floor; the ground floor never
-imports the lab.  This file imports nothing, so ``python -m lab.commands.spark
---check-java`` runs under any Python 3.7 or newer.
+the evaluation the models, never the other way (tests/lab/test_structure.py).  The lab
+imports the ground floor; the ground floor never imports the lab.  This file imports
+nothing, so ``python -m lab.commands.spark --check-java`` runs under any Python 3.7 or newer.
 """
