@@ -129,6 +129,17 @@ def per_iteration(fit, extra: int, repeat: int) -> tuple[float, float]:
     return step, one
 
 
+def timed_fits(fit, extra: int, repeat: int):
+    """Time ``fit(k)``, a fit of k iterations through the model interface: the first fit
+    (imports, compiling, a session's start), then :func:`per_iteration`.  Returns the first
+    fit's model and the seconds of the first fit, of one iteration and of a fit's set-up."""
+    start = time.perf_counter()
+    model = fit(1)
+    first = time.perf_counter() - start
+    step, one = per_iteration(fit, extra, repeat)
+    return model, first, step, max(one - step, 0.0)
+
+
 def ratings_frame(X) -> pd.DataFrame:
     """The stored cells of a sparse users x movies matrix as a ratings table: ids from 1,
     row i -> user id i + 1, column j -> movie id j + 1."""
@@ -154,10 +165,7 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
     def fit(iterations):
         return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)
 
-    start = time.perf_counter()
-    model = fit(1)
-    first = time.perf_counter() - start
-    seconds, one = per_iteration(fit, extra, repeat)
+    model, first, seconds, setup = timed_fits(fit, extra, repeat)
     reference, _ = per_iteration(lambda k: nmf_core.non_negative(X, components, n_iter=k),
                                  extra, repeat)
     n, m = X.shape
@@ -166,7 +174,7 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss   # KiB on Linux
     return {"size": size, "algorithm": key, "users": n, "movies": m,
             "ratings": X.nnz, "components": components, "generate_seconds": generate,
-            "first_fit_seconds": first, "setup_seconds": max(one - seconds, 0.0),
+            "first_fit_seconds": first, "setup_seconds": setup,
             "seconds_per_iteration": seconds, "zero_filled_seconds": reference,
             "ratio": seconds / reference, "gflop": flop / 1e9, "gflops": flop / 1e9 / seconds,
             "zero_filled_gflops": reference_flop / 1e9 / reference,

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from lab.commands import shell
-from lab.commands.bench_scale import SHAPES, per_iteration, ratings_frame, synthetic_ratings
+from lab.commands.bench_scale import SHAPES, ratings_frame, synthetic_ratings, timed_fits
 
 #: The settings both systems get.
 SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
@@ -39,12 +38,8 @@ def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> 
     def fit(iterations):
         return model_class(n_iter=iterations, **SETTINGS).fit(ratings)
 
-    start = time.perf_counter()
-    fit(1)                                    # first fit: imports, Spark's start, compiling
-    first = time.perf_counter() - start
-    step, one = per_iteration(fit, extra, repeat)
-    return {"first_fit_seconds": first, "seconds_per_iteration": step,
-            "setup_seconds": max(one - step, 0.0)}
+    _, first, step, setup = timed_fits(fit, extra, repeat)
+    return {"first_fit_seconds": first, "seconds_per_iteration": step, "setup_seconds": setup}
 
 
 def main(argv=None) -> int:

@@ -72,3 +72,20 @@ def test_every_case_runs_through_the_registry_in_each_thread_environment(monkeyp
     assert all("MKL_NUM_THREADS" not in env for _, env in seen)
     assert [command[command.index("--case") + 2] for command, _ in seen] == \
         list(bench.ALGORITHMS) * len(bench.ENVIRONMENTS)
+
+
+def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch):
+    """On a fake clock where a fit of k iterations costs set-up + k * step, and the first fit
+    also pays a one-off 5 s (imports, compiling): the three figures come back exactly."""
+    from lab.commands import bench_scale as bench
+    clock, fits = [0.0], []
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+
+    def fit(k, set_up=0.5, step=0.125):
+        clock[0] += set_up + k * step + (5.0 if not fits else 0.0)
+        fits.append(k)
+        return f"model {len(fits)}"
+
+    model, first, step, set_up = bench.timed_fits(fit, extra=4, repeat=2)
+    assert model == "model 1" and fits == [1, 1, 5, 1, 5]
+    assert (first, step, set_up) == (5.625, 0.125, 0.5)
