@@ -151,7 +151,8 @@ def _interrupted(command: list[str], after_line: int = 1, pause: float = 1.0,
     return its exit status, stderr, and whether any process of the group outlived it."""
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               preexec_fn=_ctrl_c_as_in_a_terminal)
+                               preexec_fn=_ctrl_c_as_in_a_terminal,
+                               env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a crash's stack
     try:
         for _ in range(after_line):
             line = process.stdout.readline()
@@ -185,7 +186,7 @@ def test_ctrl_c_stops_make_evaluate_with_one_line(tmp_path, ml_100k, jobs):
     status, err, survivors = _interrupted(
         [sys.executable, "-m", "lab.commands.evaluate", "--folds", "1", "2", "--models",
          "bayesian_nmf", "--jobs", str(jobs), "--data", str(ml_100k), "--output", str(output)])
-    assert status == 130
+    assert status == 130, err
     assert _lines(err) == [f"interrupted: {output} was not written."], err
     assert not survivors and list(tmp_path.iterdir()) == []
 
