@@ -13,9 +13,10 @@ A model class declares what the registry, the evaluation and the report need bes
 code: ``key`` (its registry key), ``label`` (a line of the report), ``library``,
 ``environment`` (the virtual environment it runs in: ``.venv`` for ours and
 scikit-learn's, ``.venv-peers`` or ``.venv-spark`` for the libraries only those install)
-and ``needs`` (the modules it imports that only its environment installs), ``non_negative`` (are its factors constrained
->= 0; a model whose constraint is a parameter reads it on the instance, so callers
-read ``model.non_negative`` of the fitted model), ``predicts_ratings`` (False for a
+and ``needs`` (the modules it imports that only its environment installs),
+``non_negative`` (are its factors constrained >= 0; a model whose constraint is a
+parameter reads it on the instance, so callers read ``model.non_negative`` of the fitted
+model), ``predicts_ratings`` (False for a
 model that only ranks: no RMSE is reported), ``select_by`` (the validation metric that
 picks its parameters: "rmse", lower is better, or "precision", precision at the
 evaluation's cut-off, higher is better),

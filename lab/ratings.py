@@ -169,7 +169,6 @@ class RatingIndex:
         return _filled(self.movies, (1, self.shape[1]), rows, cols, values, fill_value, ratings)
 
 
-
 def _positions(known: pd.Index, ids, kind: str, missing: str | int) -> np.ndarray:
     """Positions of ``ids`` in ``known`` (LensKit's ``get_indexer`` mapping)."""
     ids = np.asarray(ids)

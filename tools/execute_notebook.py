@@ -6,12 +6,12 @@ One line per code cell says what ran and how long it took, so a long build is
 never silent.  The executed copy is written to a temporary name beside the
 output and renamed only when every cell succeeded: a failing cell leaves no half-written
 result (an older output is left as it was; make deletes it first) and the command exits 1
-naming the cell; Ctrl-C stops it with one
-line (exit 130).  That line is printed here, not by the lab's ``shell.run``: nbclient runs
-the cells in an asyncio loop whose SIGINT handler must be replaced, and the process exits
-at once (``os._exit``) so that the kernel it started goes with it.  The copy is made reproducible: no timing metadata, stream
-outputs merged, and no ``<... at 0x7f...>`` object addresses, so two builds give
-byte-identical files.
+naming the cell; Ctrl-C stops it with one line (exit 130).  That line is printed here, not
+by the lab's ``shell.run``: nbclient runs the cells in an asyncio loop whose SIGINT handler
+must be replaced, and the process exits at once (``os._exit``) so that the kernel it
+started goes with it.  The copy is made reproducible: no timing metadata, stream outputs
+merged, and no ``<... at 0x7f...>`` object addresses, so two builds give byte-identical
+files.
 """
 
 from __future__ import annotations

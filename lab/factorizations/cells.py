@@ -17,9 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (cell_rows, finished, mean_observed, predict_cells,
+from lab.base import (cell_rows, csr_from_cells, finished, mean_observed, predict_cells,
                       validate)
-from lab.base import csr_from_cells
 from lab import kernels
 
 
