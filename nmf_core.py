@@ -1,8 +1,7 @@
 """Non-negative matrix factorization by the exercise's clipped multiplicative updates.
 
 ``X`` (n x m, entries >= 0) is approximated by ``Z @ H`` (n x M times M x m, both >= 0). Each
-step updates H by (1), then Z by (2) with the new H, element-wise, denominators clipped at
-``FLOOR``::
+step updates H by (1), then Z by (2) with the new H, element-wise, denominators clipped at FLOOR::
 
     H <- H * (Z^T X) / (Z^T Z H)        (1)          Z <- Z * (X H^T) / (Z H H^T)        (2)
 
@@ -38,8 +37,8 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     start) to n_iter.
     """
     X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
-    M, n_iter = _count(num_components, "num_components", 1), _count(n_iter, "n_iter", 0)
-    Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), random_state)
+    M, n_iter, rng = _parameters(num_components, n_iter, random_state, X.shape)
+    Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), rng)
     XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
     losses = []
     for _ in range(n_iter):
@@ -54,17 +53,9 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
 def start(shape: tuple, M: int, mean: float, random_state):
     """The start: ``Z0`` (n, M), then ``H0`` (M, m), absolute standard normal draws times
     ``sqrt(mean / M)``, as scikit-learn's ``init="random"``: ``Z0 @ H0`` is of the data's size."""
-    try:
-        rng = np.random.default_rng(random_state)
-    except (TypeError, ValueError):
-        raise ValueError("random_state must be an integer >= 0, a numpy Generator or None; "
-                         f"got {random_state!r}.") from None
-    try:
-        return (np.abs(rng.standard_normal((shape[0], M))) * np.sqrt(mean / M),
-                np.abs(rng.standard_normal((M, shape[1]))) * np.sqrt(mean / M))
-    except (ValueError, MemoryError):         # numpy: "Maximum allowed dimension exceeded"
-        raise MemoryError(f"num_components={M} is too many: Z and H would need "
-                          f"{8 * sum(shape) * M / 2**30:.3g} GiB; choose fewer.") from None
+    rng, scale = np.random.default_rng(random_state), np.sqrt(mean / M)
+    return (np.abs(rng.standard_normal((shape[0], M))) * scale,
+            np.abs(rng.standard_normal((M, shape[1]))) * scale)
 
 
 def squared_error(XX, ZtX, ZtZ, H) -> float:
@@ -73,12 +64,21 @@ def squared_error(XX, ZtX, ZtZ, H) -> float:
     return float(XX - 2 * np.vdot(ZtX, H) + np.vdot(ZtZ, H @ H.T))
 
 
-def _count(value, name: str, low: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {low}; got {value!r}.")
-    if value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value}.")
-    return int(value)
+def _parameters(num_components, n_iter, random_state, shape: tuple):
+    """``(M, n_iter, generator)``, or an error that names the bad parameter and its value."""
+    for name, value, low in (("num_components", num_components, 1), ("n_iter", n_iter, 0)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer >= {low}; got {value!r}.")
+        if value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value}.")
+    if 8 * num_components * max(shape) > np.iinfo(np.intp).max:   # more than NumPy can ask for
+        raise MemoryError(f"num_components={num_components} is too many: Z and H would need "
+                          f"{8 * sum(shape) * num_components / 2**30:.3g} GiB; choose fewer.")
+    try:
+        return int(num_components), int(n_iter), np.random.default_rng(random_state)
+    except (TypeError, ValueError):
+        raise ValueError("random_state must be an integer >= 0, a numpy Generator or None; "
+                         f"got {random_state!r}.") from None
 
 
 def _matrix(data):
