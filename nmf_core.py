@@ -39,7 +39,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
     M, n_iter, rng = _parameters(num_components, n_iter, random_state, X.shape)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), rng)
-    XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
+    XX = (X ** 2).sum()                        # ||X||^2; on SciPy arrays too, ** is element-wise
     losses = []
     for _ in range(n_iter):
         ZtX, ZtZ = Z.T @ X, Z.T @ Z
