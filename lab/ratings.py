@@ -131,10 +131,10 @@ class RatingIndex:
         return _filled(self.movies, self.shape, rows, cols, ratings["rating"].to_numpy(float),
                        fill_value, ratings)
 
-    def who_rated(self, query: Mapping[int, int]) -> sp.csr_matrix:
+    def who_rated(self, query: Mapping[int, int], checked: bool = False) -> sp.csr_matrix:
         """A new user's who-rated-what row, shape (1, n_movies): 1.0 at each movie of
         ``query`` (checked as :meth:`query_row` checks it), the stars left out."""
-        row = self.query_row(query, None, None)
+        row = self.query_row(query, None, None, checked)
         row.data[:] = 1.0
         return row
 
@@ -152,13 +152,15 @@ class RatingIndex:
             As the training matrix was filled; None: a sparse row holding only
             the query's ratings.
         checked : bool
-            As in :meth:`cells`: the caller has checked ``ratings`` already.
+            The caller has checked ``query`` (:func:`recommender.check_new_ratings`) and
+            ``ratings`` already, as :meth:`lab.interface.Model.fold_in` does.
 
         Returns
         -------
         ndarray of shape (1, n_movies), or csr_matrix of that shape for None.
         """
-        query = check_new_ratings(query, self.movie_ids, "query")
+        if not checked:
+            query = check_new_ratings(query, self.movie_ids, "query")
         cols = self.movie_positions(list(query))
         values = np.array(list(query.values()), dtype=float)
         rows = np.zeros(cols.size, dtype=np.intp)

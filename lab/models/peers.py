@@ -12,11 +12,9 @@ the keys and their environment), while the models fit only in their ``environmen
 :mod:`lab.models` registers them.
 
 Where a library predicts one pair at a time, the dense matrix is computed from its fitted
-parameters with the library's own formula.  For Surprise's and myFM's models,
-:func:`_check_against` compares it with the library's ``predict``
-(:meth:`Peer.library_predict`) on a few hundred pairs at every fit, before it is used;
-implicit's and cornac's formulas (a product of their factors) are compared with their
-library's own scores by the tests (``tests/lab/test_peers.py``).  Two peers fold in a new
+parameters with the library's own formula.  Every peer's fit compares that matrix with the
+library's own prediction (:meth:`Peer.library_predict`, by :meth:`Peer.checked`) on a few
+hundred pairs, before it is used.  Two peers fold in a new
 user with their library's own mechanism (``implicit_als``:
 implicit's solve of one user's factors, ``myfm_bfm_implicit``: myFM's prediction for a user
 known only by the movies they rated); the other five raise NotImplementedError, their
@@ -46,22 +44,6 @@ __all__ = ["PEERS", "Peer", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF
            "side_features", "fm_scores"]
 
 
-def _check_against(scores: np.ndarray, predict, users, movies, random_state: int) -> None:
-    """Refuse ``scores`` unless it equals ``predict(rows, cols)`` (the library's predictions
-    of those pairs) on random pairs of the users and movies the library was trained on
-    (elsewhere the fallback baseline answers)."""
-    rng = np.random.default_rng(random_state)
-    rows = rng.choice(users, size=CHECKED_PAIRS)
-    cols = rng.choice(movies, size=CHECKED_PAIRS)
-    expected = np.asarray(predict(rows, cols), dtype=float)
-    worst = float(np.max(np.abs(scores[rows, cols] - expected)))
-    if worst > CHECK_TOLERANCE:
-        raise RuntimeError(f"the dense predictions differ from the library's own by up to "
-                           f"{worst:.3g} (allowed {CHECK_TOLERANCE:g}): the formula used for "
-                           "the dense matrix does not match this library version; install the "
-                           "version pinned in requirements-peers.txt.")
-
-
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     """The ratings with users and movies as their row and column in ``index``."""
     rows, cols = index.cells(train, checked=True)                  # the model's fit checked them
@@ -83,7 +65,21 @@ class Peer(Model):
 
     def _fit(self):
         self.seed_ = integer_seed(self.params["random_state"])
-        self.scores_ = self._dense()
+        self.scores_ = self.checked(self._dense())
+
+    def checked(self, scores: np.ndarray) -> np.ndarray:
+        """``scores``, unless it differs from :meth:`library_predict` on random pairs of the
+        users and movies with training ratings (the others get the fallback baseline)."""
+        rng = np.random.default_rng(self.seed_)
+        rows = rng.choice(np.flatnonzero(self._user_counts), size=CHECKED_PAIRS)
+        cols = rng.choice(np.flatnonzero(self._movie_counts), size=CHECKED_PAIRS)
+        worst = float(np.max(np.abs(scores[rows, cols] - self.library_predict(rows, cols))))
+        if worst > CHECK_TOLERANCE:
+            raise RuntimeError(f"the dense predictions differ from the library's own by up to "
+                               f"{worst:.3g} (allowed {CHECK_TOLERANCE:g}): the formula used "
+                               "for the dense matrix does not match this library version; "
+                               "install the version pinned in requirements-peers.txt.")
+        return scores
 
     def _score_rows(self, rows):
         return self.scores_[rows]
@@ -127,11 +123,6 @@ class SurprisePeer(Peer):
                          for r, c in zip(rows, cols)])
 
 
-    def _checked(self, scores: np.ndarray) -> np.ndarray:
-        _check_against(scores, self.library_predict, self.users_, self.movies_, self.seed_)
-        return scores
-
-
 class SurpriseSVDpp(SurprisePeer):
     """SVD++ (Koren 2008) fitted by Surprise's SGD.  No fold-in (see :class:`SurprisePeer`)."""
 
@@ -155,7 +146,7 @@ class SurpriseSVDpp(SurprisePeer):
         implicit = np.array([algorithm.yj[items].sum(axis=0) / np.sqrt(len(items))
                              for items in rated])
         scores[np.ix_(self.users_, self.movies_)] += (algorithm.pu + implicit) @ algorithm.qi.T
-        return self._checked(scores)
+        return scores
 
 
 def knn_votes(similarity: np.ndarray, residual: np.ndarray, k: int) -> np.ndarray:
@@ -205,7 +196,7 @@ class SurpriseKNNBaseline(SurprisePeer):
             items, ratings = map(np.array, zip(*trainset.ur[u]))
             residual = ratings - (mean + bu[u] + bi[items])
             scores[self.users_[u], self.movies_] += knn_votes(similarity[:, items], residual, k)
-        return self._checked(scores)
+        return scores
 
 
 class SurpriseNMF(SurprisePeer):
@@ -233,7 +224,7 @@ class SurpriseNMF(SurprisePeer):
         self._surprise_fit(algorithm)
         scores = np.zeros(self.index_.shape)
         scores[np.ix_(self.users_, self.movies_)] = algorithm.pu @ algorithm.qi.T
-        return self._checked(scores)
+        return scores
 
 
 # --- implicit and cornac: who rated what ------------------------------------------------
@@ -284,9 +275,9 @@ class ImplicitALS(Peer):
         np.put_along_axis(dense, ids, scores, axis=1)
         return dense[inverse, cols]
 
-
     def _fold_in(self, query):
-        factors = self.model_.recalculate_user(0, self._confidence(self.index_.who_rated(query)))
+        row = self.index_.who_rated(query, checked=True)
+        factors = self.model_.recalculate_user(0, self._confidence(row))
         return np.asarray(self.model_.item_factors, float) @ np.asarray(factors, float)
 
 
@@ -329,7 +320,6 @@ class CornacBPR(Peer):
         uid, iid = self.dataset_.uid_map, self.dataset_.iid_map
         return np.array([self.model_.score(uid[r], iid[c]) for r, c in zip(rows, cols)],
                         dtype=float)
-
 
 
 # --- myFM: a Bayesian factorization machine ---------------------------------------------
@@ -414,9 +404,6 @@ class MyFMBayesianFM(Peer):
         scores = sum(fm_scores(users, movies, s.w0, np.asarray(s.w), np.asarray(s.V))
                      for s in samples)
         scores /= len(samples)
-        self.trained_users_, self.trained_movies_ = np.unique(rows), np.unique(cols)
-        _check_against(scores, self.library_predict, self.trained_users_,
-                       self.trained_movies_, self.seed_)
         return scores
 
     def library_predict(self, rows, cols):
@@ -427,7 +414,6 @@ class MyFMBayesianFM(Peer):
         pairs = [myfm.RelationBlock(rows, self.users_features_),
                  myfm.RelationBlock(cols, self.movies_features_)]
         return self.model_.predict(sp.csr_matrix((len(rows), 0)), pairs)
-
 
 
 class MyFMBayesianFMImplicit(MyFMBayesianFM):

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
-from lab.base import InvalidParameterError
+from lab.base import SEED, InvalidParameterError, real
 from lab.interface import integer_seed
 from lab.models import OURS, REGISTRY, missing_modules
 from lab.models import peers
@@ -154,12 +154,25 @@ def test_fm_scores_equal_the_machine_pair_by_pair():
         assert scores[u, i] == pytest.approx(w0 + w @ x + pairwise, abs=1e-12)
 
 
-def test_check_against_refuses_a_dense_matrix_the_library_disagrees_with():
-    scores = np.arange(12.0).reshape(3, 4)
-    users, movies = np.arange(3), np.arange(4)
-    peers._check_against(scores, lambda rows, cols: scores[rows, cols], users, movies, 0)
-    with pytest.raises(RuntimeError, match=r"differ from the library's own by up to 0\.5"):
-        peers._check_against(scores, lambda rows, cols: scores[rows, cols] + 0.5, users, movies, 0)
+class _Offset(peers.Peer):
+    """A peer without a library: its dense matrix is 0, 1, 2, ..., its library's prediction
+    that matrix plus ``offset``."""
+
+    key, label = "offset", "a fake library"
+    defaults, rules = {"offset": 0.0, "random_state": 0}, {"offset": real(), "random_state": SEED}
+
+    def _dense(self):
+        return np.arange(float(np.prod(self.index_.shape))).reshape(self.index_.shape)
+
+    def library_predict(self, rows, cols):
+        return self._dense()[rows, cols] + self.params["offset"]
+
+
+def test_every_peers_fit_checks_its_dense_matrix_against_its_library():
+    np.testing.assert_array_equal(_Offset().fit(RATINGS).scores(),
+                                  np.arange(N_USERS * N_MOVIES).reshape(N_USERS, N_MOVIES))
+    with pytest.raises(RuntimeError, match=r"differ from the library's own by up to 0\.5 "):
+        _Offset(offset=0.5).fit(RATINGS)
 
 
 # --- every peer fitted on a planted data set (in .venv-peers) --------------------------------
@@ -312,13 +325,14 @@ def test_myfm_fold_in_is_the_library_prediction_for_a_user_without_identity():
     np.testing.assert_allclose(model.fold_in(query).to_numpy(), expected, rtol=0, atol=1e-6)
 
 
-def test_a_dense_matrix_off_the_library_is_refused():
-    """Surprise's peers check their dense matrix against Surprise's predict inside the fit
-    (myFM's likewise): 0.01 off on every cell is refused."""
-    model = fitted("surprise_nmf")
-    np.testing.assert_array_equal(model._checked(model.scores()), model.scores())
+@pytest.mark.parametrize("key", list(BY_KEY))
+def test_a_dense_matrix_off_the_library_is_refused(key):
+    """Every peer's fit checks its dense matrix against the library's own prediction: the
+    fitted matrix passes, 0.01 off on every cell is refused."""
+    model = fitted(key)
+    np.testing.assert_array_equal(model.checked(model.scores()), model.scores())
     with pytest.raises(RuntimeError, match="differ from the library's own by up to 0.01"):
-        model._checked(model.scores() + 0.01)
+        model.checked(model.scores() + 0.01)
 
 
 @pytest.mark.parametrize("key", list(BY_KEY))
