@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -107,9 +106,8 @@ def best_times(solvers, repeat: int):
         fit(2)
     for _ in range(repeat):
         for name, fit in solvers:
-            start = time.perf_counter()
-            done, loss[name] = fit(None)
-            best[name] = min(best[name], (time.perf_counter() - start) / done)
+            (done, loss[name]), seconds = shell.timed(lambda: fit(None))
+            best[name] = min(best[name], seconds / done)
     return best, loss
 
 

@@ -51,7 +51,6 @@ import os
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -119,13 +118,10 @@ def per_iteration(fit, extra: int, repeat: int) -> tuple[float, float]:
     one iteration is ``(fit(1 + extra) - fit(1)) / extra``."""
     step, one = np.inf, np.inf
     for _ in range(repeat):
-        start = time.perf_counter()
-        fit(1)
-        middle = time.perf_counter()
-        fit(1 + extra)
-        end = time.perf_counter()
-        one = min(one, middle - start)
-        step = min(step, ((end - middle) - (middle - start)) / extra)
+        seconds_one = shell.timed(lambda: fit(1))[1]
+        seconds_more = shell.timed(lambda: fit(1 + extra))[1]
+        one = min(one, seconds_one)
+        step = min(step, (seconds_more - seconds_one) / extra)
     return step, one
 
 
@@ -133,9 +129,7 @@ def timed_fits(fit, extra: int, repeat: int):
     """Time ``fit(k)``, a fit of k iterations through the model interface: the first fit
     (imports, compiling, a session's start), then :func:`per_iteration`.  Returns the first
     fit's model and the seconds of the first fit, of one iteration and of a fit's set-up."""
-    start = time.perf_counter()
-    model = fit(1)
-    first = time.perf_counter() - start
+    model, first = shell.timed(lambda: fit(1))
     step, one = per_iteration(fit, extra, repeat)
     return model, first, step, max(one - step, 0.0)
 
@@ -157,10 +151,11 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
 
     import nmf_core
     from lab.models import REGISTRY
-    start = time.perf_counter()
-    X = synthetic_ratings(*SHAPES[size])
-    ratings = ratings_frame(X)
-    generate = time.perf_counter() - start
+    def generated():
+        X = synthetic_ratings(*SHAPES[size])
+        return X, ratings_frame(X)
+
+    (X, ratings), generate = shell.timed(generated)
 
     def fit(iterations):
         return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)

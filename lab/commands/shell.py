@@ -8,8 +8,8 @@
   ``os.replace``: whatever stops the writer, the old file or none is left, never half a file
   (the build's tools in ``tools/`` write the hand-in's files through it too).
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``);
-  :func:`best_time` - the fastest of several runs of one piece of work (the benchmarks' time to
-  a loss, the dense probe; their interleaved and paired runs are timed where they are);
+* :func:`timed` - one piece of work and its seconds, the one clock of the benchmarks;
+  :func:`best_time` - the fastest of several runs (the time to a loss, the dense probe);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a
@@ -30,7 +30,7 @@ import logging
 import os
 import signal
 import sys
-import timeit
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -56,10 +56,17 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def timed(work: Callable[[], object]) -> tuple[object, float]:
+    """``(work(), the seconds it took)``, on :func:`time.perf_counter`."""
+    start = time.perf_counter()
+    result = work()
+    return result, time.perf_counter() - start
+
+
 def best_time(work: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs of ``work()``, in seconds (:func:`timeit.repeat`, one
-    call per run): on a shared machine the best run is the least disturbed one."""
-    return min(timeit.repeat(work, number=1, repeat=repeat))
+    """The fastest of ``repeat`` runs of ``work()``, in seconds: on a shared machine the best
+    run is the least disturbed one."""
+    return min(timed(work)[1] for _ in range(repeat))
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -183,5 +190,5 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "one_blas_thread", "write_atomically",
+__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "timed", "one_blas_thread", "write_atomically",
            "Interrupted", "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]

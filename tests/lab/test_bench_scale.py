@@ -20,9 +20,9 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
     """per_iteration: a fit of k iterations that costs set-up + k * step on a fake clock gives
     back exactly step and the 1-iteration fit's time; the floating-point counts are those of
     the documented formulas."""
-    from lab.commands import bench_scale as bench
+    from lab.commands import bench_scale as bench, shell
     clock = [0.0]
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(shell.time, "perf_counter", lambda: clock[0])   # the benchmarks' clock
 
     def fit(k, set_up=0.7, step=0.25):
         clock[0] += set_up + k * step
@@ -77,9 +77,9 @@ def test_every_case_runs_through_the_registry_in_each_thread_environment(monkeyp
 def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch):
     """On a fake clock where a fit of k iterations costs set-up + k * step, and the first fit
     also pays a one-off 5 s (imports, compiling): the three figures come back exactly."""
-    from lab.commands import bench_scale as bench
+    from lab.commands import bench_scale as bench, shell
     clock, fits = [0.0], []
-    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(shell.time, "perf_counter", lambda: clock[0])   # the benchmarks' clock
 
     def fit(k, set_up=0.5, step=0.125):
         clock[0] += set_up + k * step + (5.0 if not fits else 0.0)

@@ -288,7 +288,7 @@ def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch
     assert frame.sort_values(["user id", "movie id"]).values.tolist() == [
         [1, 2, 4.0], [3, 1, 2.0], [3, 4, 5.0]]
     clock = [0.0]
-    monkeypatch.setattr("lab.commands.bench_scale.time.perf_counter", lambda: clock[0])
+    monkeypatch.setattr("lab.commands.shell.time.perf_counter", lambda: clock[0])
     seen = []
 
     class Fake:
