@@ -1,7 +1,9 @@
 """Fixtures shared by the tests of lab.factorizations (test_als.py, test_biased.py,
 test_cells.py, test_row_solves.py) and test_base.py: the fits taken by name, a tiny
-problem, and the documented common start; and by the tests of the evaluation and of the
-commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder ``make data`` fills.
+problem, and the documented common start; by the tests of the models (test_agreement.py,
+test_spark.py): star ratings from a planted non-negative model; and by the tests of the
+evaluation and of the commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder
+``make data`` fills.
 (The digits and the tiny MovieLens folder, shared with the ground floor's tests, are
 tests/conftest.py's.)"""
 
@@ -10,6 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lab import factorizations
@@ -64,6 +67,24 @@ def common_start():
     """``common_start(X, mask, M, seed, offset=0.0)``: the start ``(Z0, H0)`` every iterative
     factorization draws (:func:`nmf_core.start`), written out."""
     return _start
+
+
+def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5):
+    """Whole stars from a planted non-negative rank-``rank`` model plus noise (sd 0.3 star),
+    a share ``density`` of the cells rated; user and movie ids from 1."""
+    rng = np.random.default_rng(seed)
+    model = rng.random((n_users, rank)) @ rng.random((rank, n_movies))
+    stars = np.clip(np.rint(1 + 4 * model / model.max() + rng.normal(0, 0.3, model.shape)), 1, 5)
+    rows, cols = np.nonzero(rng.random(model.shape) < density)
+    return pd.DataFrame({"user id": rows + 1, "movie id": cols + 1,
+                         "rating": stars[rows, cols].astype(int)})
+
+
+@pytest.fixture(scope="session")
+def planted_stars():
+    """``planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5)``: a ratings
+    table of whole stars from a planted non-negative model plus noise."""
+    return _planted_stars
 
 
 @pytest.fixture

@@ -273,28 +273,17 @@ def test_the_notebooks_zero_based_frame_ranks_what_the_labs_model_recommends(fol
 
 # --- fold-in: a training user's own ratings give the user's trained scores -------------------
 
-def planted_ratings(seed=0, n_users=50, n_movies=40):
-    """Whole stars from a planted non-negative rank-4 model plus noise, half the cells rated."""
-    rng = np.random.default_rng(seed)
-    Z, H = rng.random((n_users, 4)), rng.random((4, n_movies))
-    model = Z @ H
-    stars = np.clip(np.rint(1 + 4 * model / model.max() + rng.normal(0, 0.3, model.shape)), 1, 5)
-    cells = np.argwhere(rng.random(model.shape) < 0.5)
-    return pd.DataFrame({"user id": cells[:, 0] + 1, "movie id": cells[:, 1] + 1,
-                         "rating": stars[cells[:, 0], cells[:, 1]].astype(int)})
-
-
 #: The mean fills make a dense, nearly rank-one matrix on which a row's multiplicative
 #: updates depend on where the row starts (lab.models.multiplicative): within 3 %, not 2 %.
 LOOSER = {"nmf_global_mean": 0.03, "nmf_movie_mean": 0.03}
 
 
 @pytest.mark.parametrize("key", [cls.key for cls in OURS])
-def test_fold_in_of_a_training_users_ratings_gives_the_users_trained_scores(key):
+def test_fold_in_of_a_training_users_ratings_gives_the_users_trained_scores(key, planted_stars):
     """Every user of ten: the fold-in of the user's own training ratings differs from the
     user's trained scores by at most 2 % of the range of those scores (default settings),
     so recommend(u) and fold_in(u's ratings) rank alike; a model without fold-in says so."""
-    ratings = planted_ratings()
+    ratings = planted_stars()
     model = REGISTRY[key]().fit(ratings)
     scores = model.scores()
     for user in model.index_.user_ids[::5]:

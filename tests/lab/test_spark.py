@@ -16,7 +16,6 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from lab import factorizations
@@ -205,14 +204,10 @@ needs_spark = pytest.mark.skipif(find_spec("pyspark") is None or _java_problem()
 
 
 @pytest.fixture(scope="module")
-def planted():
+def planted(planted_stars):
     """60 users x 40 movies, 60 % of the cells rated, from a rank-3 non-negative model; user
     1000 and movie 1000 are in the index without a rating."""
-    rng = np.random.default_rng(0)
-    Z, H = rng.uniform(0.3, 1.3, (60, 3)), rng.uniform(0.3, 1.3, (3, 40))
-    rows, cols = np.nonzero(rng.random((60, 40)) < 0.6)
-    stars = np.clip(np.rint((Z @ H)[rows, cols] + rng.normal(0, 0.3, rows.size)), 1, 5)
-    ratings = pd.DataFrame({"user id": rows + 1, "movie id": cols + 1, "rating": stars})
+    ratings = planted_stars(n_users=60, n_movies=40, rank=3, density=0.6)
     from lab.ratings import RatingIndex
     index = RatingIndex(np.r_[np.arange(1, 61), 1000], np.r_[np.arange(1, 41), 1000])
     return ratings, index
