@@ -17,7 +17,8 @@
   :mod:`lab.report` - the tables, figures and Markdown of its results;
 * :mod:`lab.commands` - the command lines of the make targets: ``evaluate`` (``make
   evaluate``, ``make peers``), ``bench`` and ``bench_scale`` (``make bench``), ``spark``
-  (``make spark``), ``spark_scale`` (``make spark-scale``), and ``shell``, what they share.
+  (``make spark``), ``spark_scale`` (``make spark-scale``), and ``shell``, what they share
+  (``synthetic``, the scale benchmarks' data).
 
 The layers import downwards only: the commands use the report, the report the evaluation,
 the evaluation the models, never the other way (tests/lab/test_structure.py).  The lab

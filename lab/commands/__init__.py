@@ -7,8 +7,10 @@
 * :mod:`lab.commands.spark` - ``make spark``: Spark MLlib's ALS beside nnls_als;
 * :mod:`lab.commands.spark_scale` - ``make spark-scale``: both per iteration at scale;
 * :mod:`lab.commands.shell` - what they share: one BLAS thread (for all but the scale part
-  of ``make bench``, which measures the thread settings a user may have), atomic files, one
-  line on Ctrl-C.
+  of ``make bench``, which measures the thread settings a user may have), atomic files, the
+  benchmarks' clock, one line on Ctrl-C;
+* :mod:`lab.commands.synthetic` - the ratings, shaped like MovieLens-1M and -10M, that both
+  scale benchmarks time.
 
 This file imports nothing, so ``python -m lab.commands.spark --check-java`` runs under any
 Python 3.7 or newer.

@@ -6,15 +6,16 @@ user may have: synthetic data shaped like MovieLens-1M and -10M.
 
 (from the repository root).
 
-The data are synthetic (:func:`synthetic_ratings`): the real data sets' numbers of users,
-movies and ratings, log-normal user activity and movie popularity, ratings 1..5 from a
-non-negative rank-10 model plus noise, handed over as a ratings table
-(:func:`ratings_frame`).  Each model of :data:`ALGORITHMS` is fitted as a user fits it,
+The data are synthetic (:mod:`lab.commands.synthetic`): the real data sets' numbers of
+users, movies and ratings, log-normal user activity and movie popularity, ratings 1..5 from
+a non-negative rank-10 model plus noise, handed over as a ratings table.  Each model of
+:data:`ALGORITHMS` is fitted as a user fits it,
 ``REGISTRY[key](num_components=20, n_iter=k, l2=0.1).fit(ratings)``, in a fresh Python
 process per shape, model and thread environment (:data:`ENVIRONMENTS`: none of the thread
 variables set, as in a user's own Python, and ``OMP_NUM_THREADS=1``, as ``make`` exports
 it); the benchmark pins neither BLAS nor numba there (the kernels' own
-:func:`lab.kernels.single_threaded_blas` still applies, as it does for a user).  Each process generates the ratings, then measures:
+:func:`lab.kernels.single_threaded_blas` still applies, as it does for a user).  Each
+process generates the ratings, then measures:
 
 * the first fit's time (1 iteration: numba loading or compiling, the index, the set-up);
 * the time of one iteration, ``(fit of 1 + k iterations - fit of 1) / k`` (best of
@@ -54,13 +55,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 
 from lab.commands import shell
+from lab.commands.synthetic import SHAPES, ratings_frame, synthetic_ratings
 
-# name: (users, movies, ratings) of the real MovieLens data sets
-SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
 #: The algorithms timed, by the keys of their models in lab.models.REGISTRY.
 ALGORITHMS = ("nmf_masked", "nnls_als", "biased_nmf")
 #: The thread variables a user may set, and the environments measured: each starts from the
@@ -83,66 +81,6 @@ FLOP_PER_CELL = {"nmf_masked": lambda M: 12 * M,
                  "zero_filled": lambda M: 4 * M}
 
 
-def synthetic_ratings(n_users, n_movies, n_ratings, rank=10, seed=0):
-    """A sparse users x movies matrix of 1..5 ratings with MovieLens-like skew.
-
-    Users and movies are drawn with log-normal activity and popularity (a few
-    very active users, a long tail of rarely rated movies); ratings come from a
-    non-negative rank-``rank`` model plus noise, rounded and clipped to 1..5.
-
-    Returns
-    -------
-    csr_matrix of shape (n_users, n_movies) with ``n_ratings`` stored entries
-    """
-    rng = np.random.default_rng(seed)
-    user_weight = rng.lognormal(0, 1.0, n_users)
-    movie_weight = rng.lognormal(0, 1.5, n_movies)
-    cells = np.empty(0, dtype=np.int64)
-    while cells.size < n_ratings:            # draw, drop repeated cells, top up
-        extra = int((n_ratings - cells.size) * 1.1) + 1000
-        rows = rng.choice(n_users, extra, p=user_weight / user_weight.sum())
-        cols = rng.choice(n_movies, extra, p=movie_weight / movie_weight.sum())
-        cells = np.unique(np.concatenate([cells, rows.astype(np.int64) * n_movies + cols]))
-    cells = rng.permutation(cells)[:n_ratings]
-    rows, cols = np.divmod(cells, n_movies)
-    Z = rng.gamma(1.0, 1.0, (n_users, rank))
-    H = rng.gamma(1.0, 1.0, (rank, n_movies))
-    raw = np.einsum("nk,kn->n", Z[rows], H[:, cols])
-    raw = 1 + 4 * (raw - raw.min()) / (np.ptp(raw) + 1e-12) + rng.normal(0, 0.7, raw.size)
-    ratings = np.clip(np.rint(raw), 1, 5)
-    return sp.csr_matrix((ratings, (rows, cols)), shape=(n_users, n_movies))
-
-
-def per_iteration(fit, extra: int, repeat: int) -> tuple[float, float]:
-    """``(seconds of one iteration, seconds of a 1-iteration fit)``, best of ``repeat``:
-    one iteration is ``(fit(1 + extra) - fit(1)) / extra``."""
-    step, one = np.inf, np.inf
-    for _ in range(repeat):
-        seconds_one = shell.timed(lambda: fit(1))[1]
-        seconds_more = shell.timed(lambda: fit(1 + extra))[1]
-        one = min(one, seconds_one)
-        step = min(step, (seconds_more - seconds_one) / extra)
-    return step, one
-
-
-def timed_fits(fit, extra: int, repeat: int):
-    """Time ``fit(k)``, a fit of k iterations through the model interface: the first fit
-    (imports, compiling, a session's start), then :func:`per_iteration`.  Returns the first
-    fit's model and the seconds of the first fit, of one iteration and of a fit's set-up."""
-    model, first = shell.timed(lambda: fit(1))
-    step, one = per_iteration(fit, extra, repeat)
-    return model, first, step, max(one - step, 0.0)
-
-
-def ratings_frame(X) -> pd.DataFrame:
-    """The stored cells of a sparse users x movies matrix as a ratings table: ids from 1,
-    row i -> user id i + 1, column j -> movie id j + 1."""
-    coo = X.tocoo()
-    return pd.DataFrame({"user id": coo.row.astype(np.int64) + 1,
-                         "movie id": coo.col.astype(np.int64) + 1,
-                         "rating": coo.data.astype(float)})
-
-
 def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> dict:
     """Generate the data, then time one model (through ``REGISTRY``) and the zero-filled
     reference, in this process (see the module's docstring for each figure)."""
@@ -160,8 +98,8 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
     def fit(iterations):
         return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)
 
-    model, first, seconds, setup = timed_fits(fit, extra, repeat)
-    reference, _ = per_iteration(lambda k: nmf_core.non_negative(X, components, n_iter=k),
+    model, first, seconds, setup = shell.timed_fits(fit, extra, repeat)
+    reference, _ = shell.per_iteration(lambda k: nmf_core.non_negative(X, components, n_iter=k),
                                  extra, repeat)
     n, m = X.shape
     flop = FLOP_PER_CELL[key](components) * X.nnz

@@ -10,6 +10,8 @@
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``);
 * :func:`timed` - one piece of work and its seconds, the one clock of the benchmarks;
   :func:`best_time` - the fastest of several runs (the time to a loss, the dense probe);
+  :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
+  (the scale benchmarks, ours and Spark's);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a
@@ -67,6 +69,28 @@ def best_time(work: Callable[[], object], repeat: int) -> float:
     """The fastest of ``repeat`` runs of ``work()``, in seconds: on a shared machine the best
     run is the least disturbed one."""
     return min(timed(work)[1] for _ in range(repeat))
+
+
+def per_iteration(fit: Callable[[int], object], extra: int, repeat: int) -> tuple[float, float]:
+    """``(seconds of one iteration, seconds of a 1-iteration fit)``, best of ``repeat``:
+    ``fit(k)`` fits k iterations, and one iteration is ``(fit(1 + extra) - fit(1)) / extra``,
+    so that what a fit does once is left out."""
+    step = one = float("inf")
+    for _ in range(repeat):
+        seconds_one = timed(lambda: fit(1))[1]
+        seconds_more = timed(lambda: fit(1 + extra))[1]
+        one = min(one, seconds_one)
+        step = min(step, (seconds_more - seconds_one) / extra)
+    return step, one
+
+
+def timed_fits(fit: Callable[[int], object], extra: int, repeat: int):
+    """Time ``fit(k)``: the first fit (imports, compiling, a session's start), then
+    :func:`per_iteration`.  Returns the first fit's result and the seconds of the first fit,
+    of one iteration and of a fit's set-up."""
+    model, first = timed(lambda: fit(1))
+    step, one = per_iteration(fit, extra, repeat)
+    return model, first, step, max(one - step, 0.0)
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
@@ -190,5 +214,6 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "timed", "one_blas_thread", "write_atomically",
-           "Interrupted", "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]
+__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "timed", "per_iteration", "timed_fits",
+           "one_blas_thread", "write_atomically", "Interrupted", "quietly", "on_ctrl_c",
+           "ctrl_c_ignored", "interrupted_line", "run"]

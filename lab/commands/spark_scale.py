@@ -3,7 +3,7 @@
     .venv-spark/bin/python -m lab.commands.spark_scale [--sizes 1m 10m] [--extra 2]
 
 ``make spark-scale`` runs it in ``.venv-spark``.  The ratings are the synthetic ones of
-``make bench`` (:func:`lab.commands.bench_scale.synthetic_ratings`: the shapes of
+``make bench`` (:func:`lab.commands.synthetic.synthetic_ratings`: the shapes of
 MovieLens-1M and -10M, log-normal activity and popularity, ratings 1..5 from a non-negative
 rank-10 model plus noise).  Both systems are fitted through the lab's model interface,
 ``REGISTRY["nnls_als"]`` and :class:`lab.models.spark.SparkALS` (local mode, every core),
@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.commands import shell
-from lab.commands.bench_scale import SHAPES, ratings_frame, synthetic_ratings, timed_fits
+from lab.commands.synthetic import SHAPES, ratings_frame, synthetic_ratings
 
 #: The settings both systems get.
 SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
@@ -38,7 +38,7 @@ def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> 
     def fit(iterations):
         return model_class(n_iter=iterations, **SETTINGS).fit(ratings)
 
-    _, first, step, setup = timed_fits(fit, extra, repeat)
+    _, first, step, setup = shell.timed_fits(fit, extra, repeat)
     return {"first_fit_seconds": first, "seconds_per_iteration": step, "setup_seconds": setup}
 
 

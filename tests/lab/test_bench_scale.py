@@ -1,19 +1,21 @@
-"""Tests of the pieces of lab/commands/bench_scale.py that compute numbers (not the
-timings): its synthetic ratings, the per-iteration reading and the algorithms' names."""
+"""Tests of the pieces of the scale benchmarks (lab/commands/bench_scale.py and
+spark_scale.py) that compute numbers, not the timings themselves: the synthetic ratings
+(lab.commands.synthetic), the reading of one iteration (lab.commands.shell), the
+floating-point counts and the algorithms' names."""
 
 import numpy as np
 import pytest
 
 
 def test_synthetic_scale_data_has_the_requested_shape():
-    from lab.commands import bench_scale as bench
-    X = bench.synthetic_ratings(60, 40, 700, seed=3)
+    from lab.commands import synthetic
+    X = synthetic.synthetic_ratings(60, 40, 700, seed=3)
     assert X.shape == (60, 40) and X.nnz == 700
     assert set(np.unique(X.data)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
     assert len(np.unique(X.data)) >= 4
     counts = np.diff(X.tocsc().indptr)
     assert counts.max() > 3 * np.median(counts)              # popular and rare movies
-    np.testing.assert_array_equal(bench.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
+    np.testing.assert_array_equal(synthetic.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
 
 
 def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
@@ -27,7 +29,7 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
     def fit(k, set_up=0.7, step=0.25):
         clock[0] += set_up + k * step
 
-    step, one = bench.per_iteration(fit, extra=3, repeat=2)
+    step, one = shell.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
     assert bench.FLOP_PER_CELL["nmf_masked"](20) == 240
     assert bench.FLOP_PER_CELL["nnls_als"](20) == 2 * (800 + 60)
@@ -77,7 +79,7 @@ def test_every_case_runs_through_the_registry_in_each_thread_environment(monkeyp
 def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch):
     """On a fake clock where a fit of k iterations costs set-up + k * step, and the first fit
     also pays a one-off 5 s (imports, compiling): the three figures come back exactly."""
-    from lab.commands import bench_scale as bench, shell
+    from lab.commands import shell
     clock, fits = [0.0], []
     monkeypatch.setattr(shell.time, "perf_counter", lambda: clock[0])   # the benchmarks' clock
 
@@ -86,6 +88,6 @@ def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch
         fits.append(k)
         return f"model {len(fits)}"
 
-    model, first, step, set_up = bench.timed_fits(fit, extra=4, repeat=2)
+    model, first, step, set_up = shell.timed_fits(fit, extra=4, repeat=2)
     assert model == "model 1" and fits == [1, 1, 5, 1, 5]
     assert (first, step, set_up) == (5.625, 0.125, 0.5)

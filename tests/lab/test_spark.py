@@ -273,13 +273,15 @@ def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
 
 
 def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch):
-    """lab.commands.spark_scale: a sparse matrix's cells become ratings with ids from 1; a
-    system's fit of k iterations costing set-up + k * step on a fake clock gives back step,
-    the set-up and the first fit; both systems get the same rank, penalty and seed."""
+    """lab.commands.spark_scale: a sparse matrix's cells become ratings with ids from 1
+    (lab.commands.synthetic.ratings_frame); a system's fit of k iterations costing set-up +
+    k * step on a fake clock gives back step, the set-up and the first fit; both systems get
+    the same rank, penalty and seed."""
     import scipy.sparse as sp
     from lab.commands import spark_scale as scale
+    from lab.commands.synthetic import ratings_frame
     X = sp.csr_matrix(([4.0, 2.0, 5.0], ([0, 2, 2], [1, 0, 3])), shape=(3, 4))
-    frame = scale.ratings_frame(X)
+    frame = ratings_frame(X)
     assert frame.sort_values(["user id", "movie id"]).values.tolist() == [
         [1, 2, 4.0], [3, 1, 2.0], [3, 4, 5.0]]
     clock = [0.0]
