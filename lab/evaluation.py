@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -196,9 +196,11 @@ def select_params(key: str, base: pd.DataFrame, index: RatingIndex,
     return dict(candidates[best]), trials
 
 
-def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: bool = True,
-                  params: Mapping | None = None, progress: Callable | None = None) -> pd.DataFrame:
-    """Tune, fit and score each model on one official fold.
+def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
+                  progress: Callable | None = None) -> pd.DataFrame:
+    """Tune, fit and score each model on one official fold: its parameters chosen by
+    :func:`select_params` on a validation split of ``u{fold}.base`` (seeded by the fold),
+    then refitted on the whole base set and scored on ``u{fold}.test``.
 
     Parameters
     ----------
@@ -207,11 +209,6 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
         Keys of :data:`lab.models.REGISTRY`; all by default.
     path : str or Path, optional
         The MovieLens folder.
-    tune : bool, default True
-        Choose hyperparameters on a validation split of ``u{fold}.base`` (seeded by the
-        fold).  If False, use ``params[key]`` or the model's defaults.
-    params : dict {key: dict}, optional
-        Fixed hyperparameters (used when ``tune`` is False).
     progress : callable, optional
         Called after each model with its row (a dict of the columns below).
 
@@ -229,10 +226,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None, tune: 
     rows = []
     for key in (models or REGISTRY):
         cls = REGISTRY[key]
-        if tune:
-            chosen, _ = select_params(key, base, index, random_state=fold)
-        else:
-            chosen = dict((params or {}).get(key, {}))
+        chosen, _ = select_params(key, base, index, random_state=fold)
         start = time.perf_counter()
         model = cls(**chosen).fit(base, index)
         scores = model.scores()

@@ -177,12 +177,25 @@ def test_official_folds_have_disjoint_tests(ml_100k):
         ev.load_split(6, ml_100k)
 
 
-def test_a_fold_with_fixed_settings(ml_100k):
-    """evaluate_fold without the search: the given or default settings, every parameter
-    recorded, one progress call per model."""
-    seen = []
-    table = ev.evaluate_fold(1, ["global_mean", "biases"], path=ml_100k, tune=False,
-                             params={"biases": {"bias_l2": 3.0}}, progress=seen.append)
+def fixed_settings(monkeypatch, params: dict) -> list:
+    """Replace the validation search by ``params[key]`` (the model's defaults where absent);
+    returns the list of (key, random_state) the search was asked for."""
+    asked = []
+
+    def select(key, base, index, random_state=0):
+        asked.append((key, random_state))
+        return dict(params.get(key, {})), None
+
+    monkeypatch.setattr(ev, "select_params", select)
+    return asked
+
+
+def test_a_fold_with_fixed_settings(ml_100k, monkeypatch):
+    """evaluate_fold with the search's choice given: those or the default settings, every
+    parameter recorded, the search seeded by the fold, one progress call per model."""
+    seen, asked = [], fixed_settings(monkeypatch, {"biases": {"bias_l2": 3.0}})
+    table = ev.evaluate_fold(1, ["global_mean", "biases"], path=ml_100k, progress=seen.append)
+    assert asked == [("global_mean", 1), ("biases", 1)]
     assert list(table.columns) == ev.EVALUATION_COLS and [r["model"] for r in seen] == [
         "global_mean", "biases"]
     rows = table.set_index("model")
@@ -215,8 +228,8 @@ def test_a_fold_records_the_fitted_models_non_negative(movielens_folder, monkeyp
     assert SparkALSWithoutSpark.non_negative is True                # the class: its default
     recorded = {}
     for nonnegative in (False, True):
-        table = ev.evaluate_fold(1, [key], path=movielens_folder, tune=False,
-                                 params={key: {"num_components": 2, "nonnegative": nonnegative}})
+        fixed_settings(monkeypatch, {key: {"num_components": 2, "nonnegative": nonnegative}})
+        table = ev.evaluate_fold(1, [key], path=movielens_folder)
         assert table["library"].str.startswith("pyspark").all()
         recorded[nonnegative] = table["non_negative"].tolist()
     assert recorded == {False: [False], True: [True]}
