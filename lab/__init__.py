@@ -1,8 +1,9 @@
 """The lab: everything beyond the exercise, built on the ground floor (nmf_core, recommender).
 
 * :mod:`lab.interface` - the one model interface (:class:`lab.interface.Model`);
-* :mod:`lab.models` - :data:`lab.models.REGISTRY`, the one list of models, one module per
-  family: ours (fitting the factorizations of :mod:`lab.factorizations` and the compiled
+* :mod:`lab.models` - the models, one module per family, listed once in
+  :data:`lab.models.MODELS` (``OURS``, then the peers', then Spark's) and looked up by key in
+  :data:`lab.models.REGISTRY` (those that run in this environment): ours (fitting the factorizations of :mod:`lab.factorizations` and the compiled
   masked update of :mod:`lab.kernels`), the peers' adapters (:mod:`lab.models.peers`,
   registered in .venv-peers) and Spark MLlib's ALS (:mod:`lab.models.spark`, in .venv-spark);
 * :mod:`lab.base` - what the models and factorizations share: parameter rules and their

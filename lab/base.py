@@ -169,8 +169,9 @@ def check_rank(num_components, shape: tuple, owner: str) -> int:
     scikit-learn's NMF: more components than ``min(n, m)`` are allowed.  Checked before
     anything is allocated: a rank whose factors Z and H would not fit in this machine's
     memory raises a MemoryError that says how much they need.  (The exercise's
-    :func:`nmf_core.start` lets NumPy try and words its failure; the lab's fits allocate
-    more than Z and H before their start, so they ask first.)"""
+    :func:`nmf_core.non_negative` refuses only a rank NumPy could not even ask memory for and
+    leaves the rest to NumPy; the lab's fits allocate more than Z and H before their start,
+    so they ask the machine first.)"""
     M = check_params({"num_components": RANK}, {"num_components": num_components},
                      owner)["num_components"]
     need, have = 8 * (shape[0] + shape[1]) * M, _memory_bytes()

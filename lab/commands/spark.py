@@ -20,9 +20,10 @@ over ``Z, H >= 0`` (``n_i``, ``m_j``: the ratings of user i and movie j): Spark'
 of ALS-WR, as :func:`lab.factorizations.als` does with ``l2``.  So ``regParam = l2``,
 ``rank = num_components``, ``maxIter = n_iter`` (one iteration solves every user and
 every movie once), ``seed = random_state``; the random starts differ all the same and
-cannot be matched.  Each fold checks the mapping: Spark's last step solves every user
-given its movie factors, so its user factors must be nnls_als's exact user step
-(``als(..., nonnegative=True, fold_into=...)``) from those movie factors with the same ``l2``.
+cannot be matched.  Each fold measures the mapping (``user_step_gap``, printed and written):
+Spark's last step solves every user given its movie factors, so its user factors should be
+nnls_als's exact user step (``als(..., nonnegative=True, fold_into=...)``) from those movie
+factors with the same ``l2``.
 
 Exit status: 0 when the five-fold mean RMSEs agree within 0.01, 1 when they do not,
 2 when no usable Java (17 or newer) is found (or the command line is wrong), 130 on
@@ -111,10 +112,11 @@ def check_java(environ: Mapping[str, str] | None = None) -> str:
 def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     """nnls_als and Spark's ALS on one fold, with nnls_als's settings chosen on validation.
 
-    Also checks that the two minimize the same objective: Spark's last step solves
-    every user's factors given its movie factors, so its user factors must equal
-    nnls_als's exact user step (``fold_into``) from Spark's movie factors.  Prints
-    two lines when the fold is done.
+    Also measures whether the two minimize the same objective: Spark's last step solves
+    every user's factors given its movie factors, so its user factors should equal
+    nnls_als's exact user step from Spark's movie factors
+    (:meth:`lab.models.factorization.FactorizationModel.fold_in_rows`).  Prints two lines
+    when the fold is done.
 
     Returns
     -------
@@ -139,18 +141,14 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     params, _ = evaluation.select_params("nnls_als", base, index, random_state=fold)
 
     def fitted(model):
-        start = time.perf_counter()
-        model.fit(base, index)
-        seconds = time.perf_counter() - start
-        rmse = evaluation.score_split(model, test)["rmse"]
-        return model, rmse, seconds
+        _, seconds = shell.timed(lambda: model.fit(base, index))
+        return model, evaluation.score_split(model, test)["rmse"], seconds
 
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))
     spark, spark_rmse, spark_seconds = fitted(REGISTRY["spark_als"](**params))
 
     # Spark's users re-solved against its movie factors: the model's own fold-in step
-    step = spark.factorize(ours.rated_, mask="observed", fold_into=spark.result_,
-                           **spark.options_)
+    step = spark.fold_in_rows()
     gap = float(np.abs(step.Z - spark.result_.Z).max())
     ours_objective, spark_objective = float(ours.losses_[-1]), float(step.losses[-1])
     unseen = ~ours.trained_on(test["user id"], test["movie id"])

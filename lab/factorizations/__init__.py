@@ -1,13 +1,16 @@
 """The factorizations the exercise's multiplicative updates are compared with, one module each.
 
-Each works on the observed cells of a (users x movies) matrix and takes from
-:mod:`lab.base` its input validation (:func:`lab.base.validate`), the way its parameter
-rules are checked (its own ``RULES_*`` mapping, :func:`lab.base.check_params`), the start
-of :func:`nmf_core.non_negative` (:func:`nmf_core.start`), the count-scaled penalty,
-the stopping rule and the result convention (``losses[0]`` is the objective at the start);
-where one departs from these, its docstring says how.  All but the Bayesian model and the
-item weights fold new rows into a fitted model (``fold_into=``) with their own training
-half-step.
+Each takes from :mod:`lab.base` its input validation (:func:`lab.base.validate`) and the
+way its parameter rules are checked (its own ``RULES_*`` mapping,
+:func:`lab.base.check_params`).  The iterative ones (ALS and NNLS-ALS, the biased model,
+the implicit-feedback ALS) start from :func:`nmf_core.start`, keep the result convention
+(``losses[0]`` is the objective at the start), run one loop with the stopping rule,
+:func:`lab.factorizations.cells.iterate`, and fold new rows into a fitted model
+(``fold_into=``) with their own training half-step; the rating models among them penalize
+the factors scaled by each row's count (the implicit one, whose rows see every cell, does
+not).  The others depart as their docstrings say: the truncated SVD is a closed form of a
+complete matrix that folds in by projection, the Bayesian model samples from its own
+start, and the item weights are a closed form or ADMM, with no fold-in step.
 
 * :func:`als` (:mod:`~lab.factorizations.alternating`) - regularized alternating least
   squares (Zhou et al. 2008); with ``nonnegative=True`` NNLS-ALS, ``Z, H >= 0``, each row

@@ -5,7 +5,8 @@ A factorization model fits one function of :mod:`lab.factorizations` or
 result (``result_.scores``, ``result_.predict``), and folds a new user in with that
 function's own row update (``fold_into``): the query becomes a row filled as the training
 matrix was.  The multiplicative-update models fold in by following the training run instead
-(:func:`lab.nmf.follow`, :mod:`lab.models.multiplicative`).
+(:func:`lab.nmf.follow`, :mod:`lab.models.multiplicative`).  :meth:`fold_in_rows` folds every
+training user in again (``make spark`` compares Spark's user factors with it).
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class FactorizationModel(ResultModel):
             self.options_["random_state"] = integer_seed(self.options_["random_state"])
         data, mask = self._matrix()
         self.result_ = self.factorize(data, mask=mask, **self.options_)
+
+    def fold_in_rows(self):
+        """Every training row folded in again against the fitted movie factors, by the fit's
+        own row update (``fold_into``): a result with the new Z, the same H and the
+        objective at them (``losses[-1]``)."""
+        self._check_fitted()
+        data, mask = self._matrix()
+        return self.factorize(data, mask=mask, fold_into=self.result_, **self.options_)
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)
