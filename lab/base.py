@@ -101,11 +101,10 @@ def _is_number(value, kind) -> bool:
     return isinstance(value, kind) and not isinstance(value, (bool, np.bool_))
 
 
-def integer(low: int, high: int | None = None) -> Rule:
-    """An integer (not a bool) in ``[low, high]``."""
-    text = f"an integer >= {low}" if high is None else f"an integer from {low} to {high}"
-    return Rule(text, lambda v: _is_number(v, numbers.Integral) and low <= v
-                and (high is None or v <= high), int)
+def integer(low: int) -> Rule:
+    """An integer (not a bool) ``>= low``."""
+    return Rule(f"an integer >= {low}", lambda v: _is_number(v, numbers.Integral) and low <= v,
+                int)
 
 
 def real(low: float = 0.0, *, strict: bool = False, high: float | None = None) -> Rule:

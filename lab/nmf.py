@@ -33,9 +33,9 @@ from lab import kernels
 from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank,
                       fixed_H, mean_observed, penalty, real, validate)
 from lab.factorizations.cells import grouped, iterate
-from nmf_core import SPARSE_BELOW, NMFResult, squared_error, start
+from nmf_core import SPARSE_BELOW, squared_error, start
 
-__all__ = ["non_negative", "follow", "NMFResult", "EPS", "RULES"]
+__all__ = ["non_negative", "follow", "EPS", "RULES"]
 
 #: The default ``eps``: denominators are clipped below at ``EPS * s**1.5``.
 EPS = float(np.finfo(np.float64).eps)

@@ -50,10 +50,10 @@ MODELS = [*OURS, *PEERS, SparkALS]
 MAKE_TARGET = {".venv": "make venv", ".venv-peers": "make peers", ".venv-spark": "make spark"}
 
 
-def missing_modules(environment: str, models=None) -> list[str]:
-    """The modules that the models of ``environment`` (among ``models``, by default
-    :data:`MODELS`) need and that do not import here, in order."""
-    needed = dict.fromkeys(name for cls in (MODELS if models is None else models)
+def missing_modules(environment: str, models) -> list[str]:
+    """The modules that the models of ``environment`` among ``models`` need and that do not
+    import here, in order."""
+    needed = dict.fromkeys(name for cls in models
                            if cls.environment == environment for name in cls.needs)
     return [name for name in needed if find_spec(name) is None]
 

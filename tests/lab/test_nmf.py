@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 import lab.nmf
 import nmf_core
 from lab import kernels
-from lab.nmf import NMFResult, non_negative
+from lab.nmf import non_negative
+from nmf_core import NMFResult
 from nmf_cases import (assert_non_increasing, dense_masked_equations, literal_updates, objective,
                        random_mask, random_matrix, relative_gap)
 

@@ -19,7 +19,7 @@ from sklearn.model_selection import ParameterGrid
 
 from lab.base import SEED, InvalidParameterError, real
 from lab.interface import integer_seed
-from lab.models import OURS, REGISTRY, missing_modules
+from lab.models import MODELS, OURS, REGISTRY, missing_modules
 from lab.models import peers
 
 BY_KEY = {cls.key: cls for cls in peers.PEERS}
@@ -65,7 +65,7 @@ def test_the_peers_their_order_and_declarations():
 
 def test_the_peers_are_registered_where_their_libraries_import():
     libraries = sorted(set(MODULE.values()))
-    assert sorted(missing_modules(".venv-peers")) == [m for m in libraries if not find_spec(m)]
+    assert sorted(missing_modules(".venv-peers", MODELS)) == [m for m in libraries if not find_spec(m)]
     if all(find_spec(name) for name in libraries):
         assert all(REGISTRY[key] is cls for key, cls in BY_KEY.items())
         assert list(REGISTRY)[len(OURS):len(OURS) + len(BY_KEY)] == list(BY_KEY)
