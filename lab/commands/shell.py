@@ -131,10 +131,17 @@ def quietly(cleanup: Callable[[], object]) -> None:
 
 
 @contextlib.contextmanager
-def on_ctrl_c(lost: str | None = None,
-              cleanup: Callable[[], object] | None = None) -> Iterator[None]:
+def on_ctrl_c(lost: str | None = None, cleanup: Callable[[], object] | None = None,
+              silenced: tuple[str, ...] = ()) -> Iterator[None]:
     """On Ctrl-C inside the block: run ``cleanup`` :func:`quietly`, then raise
-    :class:`Interrupted` with ``lost``, which :func:`run` reports in one line."""
+    :class:`Interrupted` with ``lost``, which :func:`run` reports in one line.  The loggers
+    named in ``silenced`` log nothing inside the block: a library that logs the call Ctrl-C
+    cut, as it happens (py4j: "Exception while sending command."), would print before the
+    one line; its errors still raise."""
+    loggers = [logging.getLogger(name) for name in silenced]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL + 1)
     try:
         yield
     except KeyboardInterrupt as interrupt:
@@ -143,6 +150,9 @@ def on_ctrl_c(lost: str | None = None,
         if isinstance(interrupt, Interrupted) and interrupt.lost:
             raise
         raise Interrupted(lost) from None
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         with shell.on_ctrl_c(f"{args.output} was not written",
-                             cleanup=lambda: stop_spark(quiet=True)):
+                             cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
             cores = spark_session().sparkContext.defaultParallelism   # before the first fit
             print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
                   f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local "

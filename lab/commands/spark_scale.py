@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     rows = []
     try:
         with shell.on_ctrl_c(f"{args.output} was not written",
-                             cleanup=lambda: stop_spark(quiet=True)):
+                             cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
             for size in args.sizes:
                 ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
                 for name, model_class in systems.items():

@@ -123,6 +123,24 @@ def test_a_library_logging_ctrl_c_with_its_traceback_is_silent_other_warnings_ar
     assert result.stderr == "a warning of its own\n\ninterrupted.\n"
 
 
+def test_a_silenced_library_logs_nothing_inside_the_block_and_is_restored_after(capsys):
+    """As py4j may when Ctrl-C cuts its read: an error that is no KeyboardInterrupt, logged
+    as it happens; the block silences the library's loggers, and only its own line shows."""
+    logger = logging.getLogger("py4j.clientserver")
+
+    def main(argv):
+        with shell.on_ctrl_c("x.csv was not written", silenced=("py4j",)):
+            try:
+                raise RuntimeError("reentrant call inside <_io.BufferedReader name=3>")
+            except RuntimeError:
+                logger.exception("Exception while sending command.")
+            raise KeyboardInterrupt
+
+    assert shell.run(main, ["--any"]) == 130
+    assert capsys.readouterr().err == "\ninterrupted: x.csv was not written.\n"
+    assert logger.isEnabledFor(logging.ERROR)                      # logging is back
+
+
 def test_a_command_that_ends_normally_keeps_its_exit_status(capsys):
     assert shell.run(lambda argv: 3, ["x"]) == 3
     assert capsys.readouterr().err == ""
