@@ -229,6 +229,16 @@ def fixed_H(fold_into, M: int, m: int, *, non_negative: bool, kind=None):
     return np.array(H, dtype=np.float64)
 
 
+def start_or_fixed(shape: tuple, M: int, level: float, random_state, fold_into, *,
+                   non_negative: bool, kind=None):
+    """The start of an iterative fit, ``(Z, H, fixed)``: :func:`nmf_core.start` at ``level``
+    (zero-width factors for M = 0); folding in, H is ``fold_into``'s (checked by
+    :func:`fixed_H`) and ``fixed`` is True: only Z is fitted."""
+    held = fixed_H(fold_into, M, shape[1], non_negative=non_negative, kind=kind)
+    Z, H = (nmf_core.start(shape, M, level, random_state) if M else
+            (np.zeros((shape[0], 0)), np.zeros((0, shape[1]))))
+    return Z, (H if held is None else held), held is not None
+
 
 # --- Input validation: one function for every factorization of the lab ------------------
 

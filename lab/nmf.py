@@ -31,9 +31,9 @@ import scipy.sparse as sp
 
 from lab import kernels
 from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank,
-                      fixed_H, mean_observed, penalty, real, validate)
+                      mean_observed, penalty, real, start_or_fixed, validate)
 from lab.factorizations.cells import grouped, iterate
-from nmf_core import SPARSE_BELOW, squared_error, start
+from nmf_core import SPARSE_BELOW, squared_error
 
 __all__ = ["non_negative", "follow", "EPS", "RULES"]
 
@@ -75,10 +75,8 @@ def non_negative(data, num_components, *, n_iter=1000, random_state=0, mask=None
     """
     run = _prepare(data, num_components, dict(n_iter=n_iter, random_state=random_state,
                                               mask=mask, l2=l2, eps=eps, tol=tol,
-                                              verbose=verbose))
-    fixed = fixed_H(fold_into, run.M, run.X.shape[1], non_negative=True)
-    Z, H, losses, _ = run.updates(run.X, run.Z, run.H if fixed is None else fixed,
-                                  update_H=fixed is None, **run.options)
+                                              verbose=verbose), fold_into)
+    Z, H, losses, _ = run.updates(run.X, run.Z, run.H, update_H=not run.fixed, **run.options)
     return FitResult(Z, H, losses)
 
 
@@ -108,29 +106,34 @@ def follow(data, rows, num_components, *, n_iter=1000, random_state=0, mask=None
 
 class _Run(NamedTuple):
     """A run of the updates, checked and started: data X (dense, or CSR of the observed
-    cells when masked), rank M, the mean observed value, the start Z and H, the iteration
-    (``updates``: :func:`_every_cell` or :func:`_masked`) and its options."""
+    cells when masked), rank M, the mean observed value, the start Z and H (H ``fixed`` when
+    folding in), the iteration (``updates``: :func:`_every_cell` or :func:`_masked`) and its
+    options."""
 
     X: object
     M: int
     level: float
     Z: np.ndarray
     H: np.ndarray
+    fixed: bool
     updates: object
     options: dict
 
 
-def _prepare(data, num_components, options: dict) -> _Run:
-    """Check the parameters and the data (:func:`lab.base.validate`), draw the start."""
+def _prepare(data, num_components, options: dict, fold_into=None) -> _Run:
+    """Check the parameters and the data (:func:`lab.base.validate`), draw the start (H held
+    at ``fold_into``'s, if given: :func:`lab.base.start_or_fixed`)."""
     mask = options.pop("mask")
     options = check_params({k: rule for k, rule in RULES.items() if k != "num_components"},
                            options, "non_negative")
     checked = validate(data, mask)
     M = check_rank(num_components, checked.X.shape, "non_negative")      # the rank's rule
     s = mean_observed(checked)
-    Z, H = start(checked.X.shape, M, s, options.pop("random_state"))
+    Z, H, fixed = start_or_fixed(checked.X.shape, M, s, options.pop("random_state"), fold_into,
+                                 non_negative=True)
     options["floor"] = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
-    return _Run(checked.X, M, s, Z, H, _masked if checked.masked else _every_cell, options)
+    return _Run(checked.X, M, s, Z, H, fixed, _masked if checked.masked else _every_cell,
+                options)
 
 
 def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
@@ -171,7 +174,7 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
         ZtX, ZtZ = Z.T @ X, Z.T @ Z             # for the loss, and for the next (1)
         return loss()
 
-    losses = iterate(loss(), sweep, "non_negative", n_iter=n_iter, tol=tol, verbose=verbose)
+    losses = iterate(loss, sweep, "non_negative", n_iter=n_iter, tol=tol, verbose=verbose)
     return Z, H, losses, Zf
 
 
@@ -214,7 +217,6 @@ def _masked(Xo, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None)
             half_step(*followed, Zf, HT, l2, floor, Zf)
         return loss_and_next_H()
 
-    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        losses = iterate(loss_and_next_H(), sweep, "non_negative", n_iter=n_iter, tol=tol,
-                         verbose=verbose)
+    losses = iterate(loss_and_next_H, sweep, "non_negative", n_iter=n_iter, tol=tol,
+                     verbose=verbose, kernels_own_cores=True)
     return Z, HT.T.copy(), losses, Zf if follow is not None else None

@@ -6,11 +6,10 @@ solves of :mod:`lab.factorizations.rows`.
 
 from __future__ import annotations
 
-from lab import kernels
-from lab.base import FLAG, RULES_ITERATIVE, FitResult, check_params, check_rank, fixed_H, penalty
+from lab.base import (FLAG, RULES_ITERATIVE, FitResult, check_params, check_rank, penalty,
+                      start_or_fixed)
 from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import update_side
-from nmf_core import start
 
 
 def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
@@ -75,23 +74,22 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
 def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,
                verbose) -> FitResult:
     """The sweeps of :func:`als`: rows, then columns, each solved exactly."""
-    n, m = obs.shape
-    Z, H = start((n, m), M, obs.level, random_state)
-    fixed = fixed_H(fold_into, M, m, non_negative=non_negative)
-    if fixed is not None:
-        H = fixed
+    Z, H, fixed = start_or_fixed(obs.shape, M, obs.level, random_state, fold_into,
+                                 non_negative=non_negative)
 
     def sweep() -> float:
         nonlocal Z, H
         Z, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
                              non_negative, Z)
-        if fixed is None:
+        if not fixed:
             HT, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
                                   non_negative, H.T)
             H = HT.T.copy()
         return rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
 
-    first = obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
-    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose)
+    def first() -> float:
+        return obs.squared_error(Z, H) + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
+
+    losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose,
+                     kernels_own_cores=True)
     return FitResult(Z, H, losses)

@@ -13,12 +13,10 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab import kernels
-from lab.base import (PENALTY, RULES_ITERATIVE, check_params, check_rank, fixed_H, penalty,
-                      predict_cells)
+from lab.base import (PENALTY, RULES_ITERATIVE, check_params, check_rank, penalty,
+                      predict_cells, start_or_fixed)
 from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
-from nmf_core import start
 
 #: The rules of the biased fits' parameters (checked by :func:`lab.base.check_params`).
 RULES_BIASED = {**RULES_ITERATIVE, "bias_l2": PENALTY}
@@ -139,15 +137,11 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=BIAS_L2, tol=None, verbo
 def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, tol,
                 verbose) -> BiasedResult:
     n, m = obs.shape
-    if fold_into is None:
-        mu, item_bias, fixed = float(obs.by_row.data.mean()), np.zeros(m), None
-    else:
-        fixed = fixed_H(fold_into, M, m, non_negative=True, kind=BiasedResult)
-        mu, item_bias = _fixed_biases(fold_into, m)
+    mu, item_bias = ((float(obs.by_row.data.mean()), np.zeros(m)) if fold_into is None else
+                     _fixed_biases(fold_into, m))
     level = float(np.abs(obs.by_row.data - mu).mean())
-    Z, H = start((n, m), M, level, random_state) if M else (np.zeros((n, 0)), np.zeros((0, m)))
-    if fixed is not None:
-        H = fixed
+    Z, H, fixed = start_or_fixed((n, m), M, level, random_state, fold_into, non_negative=True,
+                                 kind=BiasedResult)
     user_bias = np.zeros(n)
 
     def objective(rss):
@@ -158,26 +152,29 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
         nonlocal Z, H, user_bias, item_bias
         Z, user_bias, rss = _biased_half_step(obs.by_row, item_bias, H.T, mu, l2, bias_l2,
                                               obs.row_counts, Z)
-        if fixed is None:
+        if not fixed:
             HT, item_bias, rss = _biased_half_step(obs.by_col, user_bias, Z, mu, l2, bias_l2,
                                                    obs.col_counts, H.T)
             H = HT.T.copy()
         return objective(rss)
 
-    first = objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
-    with kernels.single_threaded_blas():        # the kernels own the cores (no BLAS threads)
-        losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose)
+    def first() -> float:
+        return objective(obs.squared_error(Z, H, offset=mu + item_bias[obs.by_row.indices]))
+
+    losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose,
+                     kernels_own_cores=True)
     return BiasedResult(mu, user_bias, item_bias, Z, H, losses)
 
 
 def _fixed_biases(fold_into, m: int):
-    """``(mu, item_bias)`` of a biased fit that new rows are folded into (a BiasedResult:
-    :func:`lab.base.fixed_H` has checked its type)."""
-    mu, item_bias = fold_into.mu, fold_into.item_bias
-    if not isinstance(item_bias, np.ndarray) or item_bias.shape != (m,) \
-            or not np.isfinite(item_bias).all() or not np.isfinite(mu):
-        raise ValueError(f"fold_into must be a BiasedResult with finite mu and item_bias of "
-                         f"shape ({m},); got {type(fold_into).__name__}.")
+    """``(mu, item_bias)`` of a biased fit that new rows are folded into (its H is checked by
+    :func:`lab.base.fixed_H`)."""
+    mu, item_bias = getattr(fold_into, "mu", None), getattr(fold_into, "item_bias", None)
+    if not isinstance(fold_into, BiasedResult) or not isinstance(item_bias, np.ndarray) \
+            or item_bias.shape != (m,) or not np.isfinite(item_bias).all() \
+            or not np.isfinite(mu):
+        raise ValueError(f"fold_into must be an earlier fit (BiasedResult) with finite mu and "
+                         f"item_bias of shape ({m},); got {type(fold_into).__name__}.")
     return float(mu), np.array(item_bias, dtype=np.float64)
 
 

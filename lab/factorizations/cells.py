@@ -12,6 +12,7 @@ and the squared error there (the model's values at given cells are
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
@@ -75,16 +76,19 @@ def grouped(X) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     return by_row, by_col
 
 
-def iterate(start_objective: float, sweep, name: str, *, n_iter: int, tol, verbose) -> np.ndarray:
-    """The loop every alternating fit runs: ``losses[0] = start_objective``, then one
+def iterate(objective, sweep, name: str, *, n_iter: int, tol, verbose,
+            kernels_own_cores: bool = False) -> np.ndarray:
+    """The loop every alternating fit runs: ``losses[0] = objective()`` at the start, then one
     ``sweep()`` at a time (it updates the fit's factors and returns the new objective) until
     :func:`lab.base.finished` says stop.  Returns the objectives recorded, ``losses[t]`` after
-    t sweeps."""
-    losses = np.empty(n_iter + 1)
-    losses[0] = start_objective
-    t = 0
-    while not finished(losses, t, n_iter, tol, verbose, name):
-        t += 1
-        losses[t] = sweep()
+    t sweeps.  With ``kernels_own_cores`` (sweeps of the compiled kernels) BLAS is held to one
+    thread throughout (:func:`lab.kernels.single_threaded_blas`)."""
+    with kernels.single_threaded_blas() if kernels_own_cores else contextlib.nullcontext():
+        losses = np.empty(n_iter + 1)
+        losses[0] = objective()
+        t = 0
+        while not finished(losses, t, n_iter, tol, verbose, name):
+            t += 1
+            losses[t] = sweep()
     return losses[: t + 1]
 

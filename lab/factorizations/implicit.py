@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_rank, fixed_H,
-                      predict_cells)
+from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_rank,
+                      predict_cells, start_or_fixed)
 from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import row_blocks, solve_nonneg
-from nmf_core import start
 
 #: The rules of :func:`implicit_nnls_als`' parameters (checked by :func:`lab.base.check_params`).
 RULES_IMPLICIT = {**RULES_ITERATIVE, "alpha": PENALTY}
@@ -60,11 +59,8 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     options = check_params(RULES_IMPLICIT,
                            dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
                                 verbose=verbose, alpha=alpha), "implicit_nnls_als")
-    n, m = obs.shape
-    Z, H = start((n, m), M, 1.0, options["random_state"])
-    fixed = fixed_H(fold_into, M, m, non_negative=True)
-    if fixed is not None:
-        H = fixed
+    Z, H, fixed = start_or_fixed(obs.shape, M, 1.0, options["random_state"], fold_into,
+                                 non_negative=True)
     positives = [sp.csr_matrix((np.ones(part.nnz), part.indices, part.indptr), shape=part.shape)
                  for part in (obs.by_row, obs.by_col)]
     l2, alpha = options["l2"], options["alpha"]
@@ -80,11 +76,11 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     def sweep() -> float:
         nonlocal Z, H
         Z = _implicit_side(positives[0], H.T, l2, alpha, Z)
-        if fixed is None:
+        if not fixed:
             H = _implicit_side(positives[1], Z, l2, alpha, H.T).T.copy()
         return objective(Z, H)
 
-    losses = iterate(objective(Z, H), sweep, "implicit_nnls_als", n_iter=options["n_iter"],
+    losses = iterate(lambda: objective(Z, H), sweep, "implicit_nnls_als", n_iter=options["n_iter"],
                      tol=options["tol"], verbose=options["verbose"])
     return FitResult(Z, H, losses)
 

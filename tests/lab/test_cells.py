@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from lab import factorizations
+from lab import factorizations, kernels
 from lab.base import predict_cells
 from lab.factorizations.cells import grouped, iterate
 
@@ -64,11 +64,28 @@ def test_grouped_holds_the_cells_by_row_and_by_column_with_sorted_indices():
 def test_iterate_records_the_start_and_each_sweep_and_stops_by_the_rule(capsys):
     sweeps = [8.0, 4.0, 3.9, 3.899]
     run = lambda tol, n_iter=4, verbose=False: iterate(
-        10.0, iter(sweeps).__next__, "demo", n_iter=n_iter, tol=tol, verbose=verbose)
+        lambda: 10.0, iter(sweeps).__next__, "demo", n_iter=n_iter, tol=tol, verbose=verbose)
     np.testing.assert_array_equal(run(None), [10.0, 8.0, 4.0, 3.9, 3.899])
     # 4.0 -> 3.9 is the first sweep to lower the objective by at most 5 %: it is the last
     np.testing.assert_array_equal(run(0.05), [10.0, 8.0, 4.0, 3.9])
     np.testing.assert_array_equal(run(None, n_iter=0), [10.0])      # no sweep at all
     run(None, verbose=True)
     assert "demo: iteration     4 of 4, objective 3.899000e+00" in capsys.readouterr().out
+
+
+def test_iterate_holds_blas_to_one_thread_where_the_kernels_own_the_cores():
+    """kernels_own_cores: the start's objective and every sweep run with BLAS on one thread
+    (where the kernels are compiled; without numba BLAS keeps its threads)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads() -> float:
+        return float(max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"))
+
+    with threadpool_limits(limits=2, user_api="blas"):          # as a user's BLAS may run
+        assert blas_threads() == 2.0
+        held = iterate(blas_threads, blas_threads, "demo", n_iter=2, tol=None, verbose=False,
+                       kernels_own_cores=True)
+        free = iterate(blas_threads, blas_threads, "demo", n_iter=2, tol=None, verbose=False)
+        assert blas_threads() == 2.0                           # and back after the loop
+    assert list(held) == [1.0 if kernels.COMPILED else 2.0] * 3 and list(free) == [2.0] * 3
 
