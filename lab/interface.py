@@ -32,9 +32,9 @@ model that can fold in a new user implements ``_fold_in(query)``.
 
 A rating model predicts a pair whose user or movie has no training rating (or is not in
 its index) by the bias baseline of its training ratings, mean + user bias + movie bias
-(``Model.fallback``, which :mod:`lab.models` sets to ``REGISTRY["biases"]`` at its
-defaults), as the evaluation scores every model; a model that only ranks raises a KeyError
-for an id outside its index.
+(:func:`lab.factorizations.biases` at its defaults, the fit of the model
+``REGISTRY["biases"]``, and the result's ``baseline``), as the evaluation scores every
+model; a model that only ranks raises a KeyError for an id outside its index.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from lab import factorizations
 from lab.base import InvalidParameterError, Rule, cells_from_rows, check_params
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
@@ -65,9 +66,6 @@ class Model:
     defaults: ClassVar[dict] = {}
     rules: ClassVar[Mapping[str, Rule]] = {}
     grid: ClassVar[dict] = {}
-    #: The model class whose ``baseline(rows, cols)`` predicts the pairs without training
-    #: ratings; :mod:`lab.models`, which imports this module, sets it to ``REGISTRY["biases"]``.
-    fallback: ClassVar[type | None] = None
     #: The fit's objective per step, ``[0]`` the start; None for a fit without steps.
     losses_: np.ndarray | None = None
 
@@ -186,10 +184,11 @@ class Model:
         return np.bincount(self.rated_.indices, minlength=self.index_.shape[1])
 
     def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """:attr:`fallback` at its defaults, fitted to the same ratings and index, at the
-        cells (a position of -1, an id outside the index, adds no bias)."""
+        """The bias baseline of the training ratings at the cells: the biases
+        (:func:`lab.factorizations.biases`, at its defaults) fitted once, on first use (a
+        position of -1, an id outside the index, adds no bias)."""
         if self._fallback is None:
-            self._fallback = self.fallback().fit(self.ratings_, self.index_)
+            self._fallback = factorizations.biases(self.rated_)
         return self._fallback.baseline(rows, cols)
 
     def _fold_in(self, query: dict[int, int]) -> np.ndarray:

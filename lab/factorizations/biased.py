@@ -56,8 +56,15 @@ class BiasedResult(NamedTuple):
         """The model's values at the cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""
         rows = np.asarray(rows, dtype=np.intp)
         cols = np.asarray(cols, dtype=np.intp)
-        return (self.mu + self.user_bias[rows] + self.item_bias[cols]
-                + predict_cells(self.Z, self.H, rows, cols))
+        return self.baseline(rows, cols) + predict_cells(self.Z, self.H, rows, cols)
+
+    def baseline(self, rows, cols) -> np.ndarray:
+        """``mu + user_bias + item_bias`` at the cells, the interaction left out: the bias
+        baseline.  A position of -1 (a user or movie outside the fit) adds no bias."""
+        rows = np.asarray(rows, dtype=np.intp)
+        cols = np.asarray(cols, dtype=np.intp)
+        return (self.mu + np.where(rows >= 0, self.user_bias[np.maximum(rows, 0)], 0.0)
+                + np.where(cols >= 0, self.item_bias[np.maximum(cols, 0)], 0.0))
 
 
 def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask="observed",

@@ -105,7 +105,6 @@ def _listed(names: list[str]) -> str:
 #: {key: model class}: every model that runs here (ours in every environment; the peers'
 #: in .venv-peers, Spark's in .venv-spark), ours first, in the order of the report.
 REGISTRY: Registry = Registry(MODELS)
-Model.fallback = REGISTRY["biases"]   # the interface predicts unseen pairs by it (see Model)
 
 __all__ = ["REGISTRY", "MODELS", "OURS", "PEERS_ENVIRONMENT", "Model", "Registry",
            "UnknownModelError", "missing_modules"]

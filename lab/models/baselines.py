@@ -30,7 +30,8 @@ class GlobalMean(Model):
 class Biases(FactorizationModel):
     """Mean + a user bias + a movie bias (:func:`lab.factorizations.biases`) on the observed
     ratings; fitted and folded in as every factorization model is.  At its defaults, the
-    fallback of every rating model (:attr:`lab.interface.Model.fallback`)."""
+    baseline every rating model predicts its pairs without training ratings by
+    (:class:`lab.interface.Model`)."""
 
     key, label = "biases", "user + movie biases"
     defaults = defaults_of(factorizations.biases, "bias_l2")          # BIAS_L2
@@ -40,12 +41,6 @@ class Biases(FactorizationModel):
     def factorize(self, data, **options):
         return factorizations.biases(data, **options)
 
-    def baseline(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """mean + user bias + movie bias at the cells ``(rows[t], cols[t])``; a position of
-        -1 (an id outside the index) adds no bias."""
-        fit = self.result_
-        return (fit.mu + np.where(rows >= 0, fit.user_bias[np.maximum(rows, 0)], 0.0)
-                + np.where(cols >= 0, fit.item_bias[np.maximum(cols, 0)], 0.0))
 
 
 class Popularity(Model):

@@ -76,6 +76,11 @@ def test_fallback_baseline_recovers_additive_ratings(index):
     assert 0 < shrunk[0] < 5 - mu and shrunk[1] == 0 and 0 < shrunk[2] < 5 - mu
     # the pairs a model predicts itself: user and movie both rated in training
     assert model.trained_on([1, 3, 1, 2], [10, 10, 40, 30]).tolist() == [True, False, False, True]
+    # the baseline is the model REGISTRY["biases"] at its defaults, fitted alike
+    biases = REGISTRY["biases"]().fit(model.ratings_, index)
+    rows, cols = index.user_positions([3, 3, 1]), index.movie_positions([10, 40, 40])
+    np.testing.assert_array_equal(model.predict([3, 3, 1], [10, 40, 40]),
+                                  biases.result_.predict(rows, cols))
 
 
 def test_filled_matrix_on_the_full_index(index):
