@@ -61,8 +61,19 @@ def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK) -> np.ndarray:
 
 def cell_rows(indptr) -> np.ndarray:
     """The row of each stored cell of a CSR matrix with row pointers ``indptr``, in order."""
-    indptr = np.asarray(indptr)
-    return np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    return np.repeat(np.arange(len(indptr) - 1), row_counts(indptr))
+
+
+def row_counts(indptr) -> np.ndarray:
+    """The number of stored cells in each row of a CSR matrix with row pointers ``indptr``
+    (of each column, given a CSC matrix's, or those of the transpose as CSR)."""
+    return np.diff(np.asarray(indptr))
+
+
+def ones_at(matrix) -> sp.csr_matrix:
+    """The stored cells of a CSR matrix with every value 1.0: who rated what, not the stars."""
+    return sp.csr_matrix((np.ones(matrix.nnz), matrix.indices, matrix.indptr),
+                         shape=matrix.shape)
 
 
 class FitResult(nmf_core.NMFResult):

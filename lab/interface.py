@@ -48,7 +48,8 @@ import numpy as np
 import pandas as pd
 
 from lab import factorizations
-from lab.base import InvalidParameterError, Rule, cells_from_rows, check_params
+from lab.base import (InvalidParameterError, Rule, cells_from_rows, check_params, ones_at,
+                      row_counts)
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
 
@@ -173,11 +174,11 @@ class Model:
     def who_rated_(self):
         """Who rated what in training: ``rated_`` (users x movies, CSR) with every rating 1.0."""
         self._check_fitted()
-        return (self.rated_ != 0).astype(np.float64)
+        return ones_at(self.rated_)
 
     @property
     def _user_counts(self) -> np.ndarray:
-        return np.diff(self.rated_.indptr)
+        return row_counts(self.rated_.indptr)
 
     @property
     def _movie_counts(self) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import cell_rows
+from lab.base import cell_rows, row_counts
 
 
 try:  # optional: compiles the masked kernel (see _half_step_loops)
@@ -113,7 +113,7 @@ def cells(matrix: sp.csr_array) -> _Cells:
     """``_Cells`` of a canonical CSR matrix (pass ``X.T.tocsr()`` to group by column)."""
     indptr = np.asarray(matrix.indptr, dtype=np.int64)
     return _Cells(indptr, np.asarray(matrix.indices, dtype=np.int64),
-                  np.asarray(matrix.data, dtype=np.float64), np.diff(indptr).astype(np.float64))
+                  np.asarray(matrix.data, dtype=np.float64), row_counts(indptr).astype(np.float64))
 
 
 def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor, out):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from lab.base import ones_at
 from recommender import (RATING_SCALE, RATINGS_COLS, check_new_ratings, check_ratings,
                          fill_for, find_movielens, load_movielens)
 
@@ -134,9 +135,7 @@ class RatingIndex:
     def who_rated(self, query: Mapping[int, int], checked: bool = False) -> sp.csr_matrix:
         """A new user's who-rated-what row, shape (1, n_movies): 1.0 at each movie of
         ``query`` (checked as :meth:`query_row` checks it), the stars left out."""
-        row = self.query_row(query, None, None, checked)
-        row.data[:] = 1.0
-        return row
+        return ones_at(self.query_row(query, None, None, checked))
 
     def query_row(self, query: Mapping[int, int], ratings: pd.DataFrame,
                   fill_value: float | str | None = 0, checked: bool = False):

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab.base import (cell_rows, csr_from_cells, finished, mean_observed, predict_cells,
-                      validate)
+                      row_counts, validate)
 from lab import kernels
 
 
@@ -63,8 +63,8 @@ def observed_cells(data, mask, *, non_negative: bool) -> _Observed:
         rows, cols = np.indices(dense.shape).reshape(2, -1)
         X = csr_from_cells(rows, cols, dense.ravel(), dense.shape)
     by_row, by_col = grouped(X)
-    return _Observed(by_row, by_col, np.diff(by_row.indptr).astype(np.float64),
-                     np.diff(by_col.indptr).astype(np.float64), mean_observed(checked))
+    return _Observed(by_row, by_col, row_counts(by_row.indptr).astype(np.float64),
+                     row_counts(by_col.indptr).astype(np.float64), mean_observed(checked))
 
 
 def grouped(X) -> tuple[sp.csr_matrix, sp.csr_matrix]:

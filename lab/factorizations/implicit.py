@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_rank,
-                      predict_cells, start_or_fixed)
+                      ones_at, predict_cells, start_or_fixed)
 from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import row_blocks, solve_nonneg
 
@@ -61,8 +60,7 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
                                 verbose=verbose, alpha=alpha), "implicit_nnls_als")
     Z, H, fixed = start_or_fixed(obs.shape, M, 1.0, options["random_state"], fold_into,
                                  non_negative=True)
-    positives = [sp.csr_matrix((np.ones(part.nnz), part.indices, part.indptr), shape=part.shape)
-                 for part in (obs.by_row, obs.by_col)]
+    positives = [ones_at(part) for part in (obs.by_row, obs.by_col)]
     l2, alpha = options["l2"], options["alpha"]
     rows = obs.rows
 

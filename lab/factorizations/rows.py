@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
+from lab.base import row_counts
 from lab.kernels import (PREFETCH_AHEAD, compiled, jit, kernel, prange,
                          prefetch_row, single_threaded_blas)
 
@@ -56,7 +57,7 @@ def normal_equations(values, F):
     padded = np.zeros((F.shape[0] + 1, M + 1))          # [F | 1]; last row: the padding
     padded[:-1, :M] = F
     padded[:-1, M] = 1.0
-    counts = np.diff(values.indptr)
+    counts = row_counts(values.indptr)
     order = np.argsort(counts, kind="stable")
     G_aug = np.zeros((n, M + 1, M + 1))
     b_aug = np.zeros((n, M + 1))

@@ -50,7 +50,7 @@ class Popularity(Model):
     predicts_ratings, select_by = False, "precision"
 
     def _fit(self):
-        self.counts_ = np.asarray(self.who_rated_.sum(axis=0), dtype=float).ravel()
+        self.counts_ = self._movie_counts.astype(float)
 
     def _score_rows(self, rows):
         return np.broadcast_to(self.counts_, (len(rows), self.counts_.size)).copy()
