@@ -92,6 +92,25 @@ class FitResult(nmf_core.NMFResult):
         return predict_cells(self.Z, self.H, rows, cols)
 
 
+class DenseScores(NamedTuple):
+    """A fit that is its score matrix (another library's predictions, a sum of models, a
+    constant broadcast to every cell): ``values`` (n, m); no objective recorded."""
+
+    values: np.ndarray
+
+    @property
+    def losses(self) -> np.ndarray:
+        return np.empty(0)
+
+    def scores(self, rows) -> np.ndarray:
+        """The rows asked for, shape (len(rows), m)."""
+        return self.values[np.asarray(rows, dtype=np.intp)]
+
+    def predict(self, rows, cols) -> np.ndarray:
+        """The values at the cells ``(rows[t], cols[t])``, shape ``(len(rows),)``."""
+        return self.values[np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)]
+
+
 # --- Parameter rules --------------------------------------------------------------------------
 
 class InvalidParameterError(ValueError, TypeError):

@@ -24,11 +24,10 @@ evaluation's cut-off, higher is better),
 bad value raises :class:`lab.base.InvalidParameterError` from the constructor) and
 ``grid`` (the candidates of the validation search, one list per parameter).
 It implements ``_fit()``, which reads ``ratings_``, ``rated_`` and ``index_`` (set by
-``fit``); a model whose fit is a result of :mod:`lab.factorizations` or :mod:`lab.nmf`
-derives from :class:`ResultModel` and keeps it as ``result_``, which answers
-``scores(rows)`` and ``predict(rows, cols)`` itself; any other model implements
-``_score_rows(rows)``.  A
-model that can fold in a new user implements ``_fold_in(query)``.
+``fit``) and keeps the fit as ``result_``, which answers ``scores(rows)`` and
+``predict(rows, cols)`` itself: a result of :mod:`lab.factorizations` or :mod:`lab.nmf`, or
+a :class:`lab.base.DenseScores` (another library's predictions, a sum of models, a
+constant).  A model that can fold in a new user implements ``_fold_in(query)``.
 
 A rating model predicts a pair whose user or movie has no training rating (or is not in
 its index) by the bias baseline of its training ratings, mean + user bias + movie bias
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from lab import factorizations
-from lab.base import (InvalidParameterError, Rule, cells_from_rows, check_params, ones_at,
+from lab.base import (InvalidParameterError, Rule, check_params, ones_at,
                       row_counts)
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
@@ -67,8 +66,6 @@ class Model:
     defaults: ClassVar[dict] = {}
     rules: ClassVar[Mapping[str, Rule]] = {}
     grid: ClassVar[dict] = {}
-    #: The fit's objective per step, ``[0]`` the start; None for a fit without steps.
-    losses_: np.ndarray | None = None
 
     def __init__(self, **params):
         self.params = check_params(self.rules, {**self.defaults, **params}, self.key)
@@ -145,15 +142,25 @@ class Model:
     # --- what each model implements ----------------------------------------------------------
 
     def _fit(self) -> None:
+        """Fit to ``ratings_`` / ``rated_`` over ``index_`` and set ``result_``."""
         raise NotImplementedError
+
+    # --- what the fit's result answers ---------------------------------------------------------
 
     def _score_rows(self, rows: np.ndarray) -> np.ndarray:
         """Scores of the index's rows ``rows`` for every movie, shape (len(rows), n_movies)."""
-        raise NotImplementedError
+        return self.result_.scores(rows)
 
     def _predict_cells(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Scores at the cells ``(rows[t], cols[t])``; by default from whole rows."""
-        return cells_from_rows(self._score_rows, rows, cols)
+        """Scores at the cells ``(rows[t], cols[t])``."""
+        return self.result_.predict(rows, cols)
+
+    @property
+    def losses_(self) -> np.ndarray | None:
+        """``result_.losses``: the fit's objective per step, ``[0]`` the start; None where the
+        fit records none (a closed form, an average of models, another library's fit)."""
+        losses = self.result_.losses if self.index_ is not None else np.empty(0)
+        return losses if losses.size else None
 
     # --- the bias baseline of the pairs without training ratings -------------------------------
 
@@ -203,24 +210,6 @@ class Model:
                                "first.")
 
 
-class ResultModel(Model):
-    """A model whose fit is one result of :mod:`lab.factorizations` or :mod:`lab.nmf`, kept as
-    ``result_``: the result answers ``scores(rows)`` and ``predict(rows, cols)`` itself."""
-
-    def _score_rows(self, rows):
-        return self.result_.scores(rows)
-
-    def _predict_cells(self, rows, cols):
-        return self.result_.predict(rows, cols)
-
-    @property
-    def losses_(self) -> np.ndarray | None:
-        """``result_.losses``: the objective per step, ``[0]`` the start; None where the fit
-        records none (a closed form, an average of models, another library's fit)."""
-        losses = self.result_.losses if self.index_ is not None else np.empty(0)
-        return losses if losses.size else None
-
-
 def integer_seed(random_state) -> int:
     """The integer seed of ``random_state`` (anything :data:`lab.base.SEED` accepts), for what
     takes an int only (another library, Spark, a run of consecutive seeds): an integer as it
@@ -241,4 +230,4 @@ def library_version(package: str) -> str:
         return f"{package} (not installed)"
 
 
-__all__ = ["Model", "ResultModel", "InvalidParameterError", "integer_seed", "library_version"]
+__all__ = ["Model", "InvalidParameterError", "integer_seed", "library_version"]

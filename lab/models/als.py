@@ -9,7 +9,7 @@ import numpy as np
 from lab import factorizations
 from lab.base import FitResult, defaults_of, integer
 from lab.factorizations.implicit import RULES_IMPLICIT
-from lab.interface import ResultModel, integer_seed
+from lab.interface import Model, integer_seed
 from lab.models.factorization import ALS_RULES, FactorizationModel
 
 
@@ -37,7 +37,7 @@ class NNLSALS(ALS):
             "random_state": [0]}
 
 
-class NNLSALSAverage(ResultModel):
+class NNLSALSAverage(Model):
     """The mean of ``n_seeds`` NNLS-ALS fits from the seeds ``s``, ``s + 1``, ..., where
     ``s`` is ``random_state`` when an integer, else one seed drawn from it
     (:func:`lab.interface.integer_seed`: a Generator's or RandomState's next draw, a fresh

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from lab import factorizations
-from lab.base import defaults_of
+from lab.base import DenseScores, defaults_of
 from lab.factorizations.biased import RULES_BIASED
 from lab.interface import Model
 from lab.models.factorization import FactorizationModel
@@ -19,9 +19,7 @@ class GlobalMean(Model):
 
     def _fit(self):
         self.mean_ = float(self.ratings_["rating"].mean())
-
-    def _score_rows(self, rows):
-        return np.full((len(rows), self.index_.shape[1]), self.mean_)
+        self.result_ = DenseScores(np.broadcast_to(self.mean_, self.index_.shape))
 
     def _fold_in(self, query):
         return np.full(self.index_.shape[1], self.mean_)
@@ -51,9 +49,7 @@ class Popularity(Model):
 
     def _fit(self):
         self.counts_ = self._movie_counts.astype(float)
-
-    def _score_rows(self, rows):
-        return np.broadcast_to(self.counts_, (len(rows), self.counts_.size)).copy()
+        self.result_ = DenseScores(np.broadcast_to(self.counts_, self.index_.shape))
 
     def _fold_in(self, query):
         return self.counts_.copy()

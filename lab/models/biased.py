@@ -8,7 +8,7 @@ from lab import factorizations
 from lab.base import RANK, defaults_of
 from lab.factorizations.bayesian import RULES as BAYESIAN_RULES
 from lab.factorizations.biased import RULES_BIASED
-from lab.interface import ResultModel
+from lab.interface import Model
 from lab.models.factorization import ALS_RULES, FactorizationModel
 from lab.ratings import RATING_SCALE
 
@@ -30,7 +30,7 @@ class BiasedNMF(FactorizationModel):
         return factorizations.biased_non_negative(data, **options)
 
 
-class BayesianNMF(ResultModel):
+class BayesianNMF(Model):
     """The biased non-negative model made Bayesian: the posterior mean by Gibbs sampling
     (:func:`lab.factorizations.bayesian_non_negative`), each sample clipped to the
     rating scale before averaging.  It has no fold-in."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.base import defaults_of, real
+from lab.base import DenseScores, defaults_of, real
 from lab.factorizations import item_weights
 from lab.factorizations.item_weights import RULES_ITEM_WEIGHTS
-from lab.interface import Model, ResultModel
+from lab.interface import Model
 from lab.models.als import ImplicitNNLSALS
 
 
-class EASE(ResultModel):
+class EASE(Model):
     """EASE (Steck 2019): item-item weights ``B = argmin ||X - X B||^2 + l2 ||B||^2`` with
     ``diag(B) = 0``, in closed form, on the 0/1 matrix X of who rated what; scores ``X B``."""
 
@@ -61,14 +61,11 @@ class NonNegativeItemsAndFactors(Model):
         self.parts_ = [part().fit(self.ratings_, self.index_) for part in self.PARTS]
         scores = [part.scores() for part in self.parts_]
         self.scales_ = [float(s.mean()) for s in scores]
-        self.scores_ = self._combine(scores)
+        self.result_ = DenseScores(self._combine(scores))
 
     def _combine(self, scores):
         w = self.params["weight"]
         return sum(share * s / scale for share, s, scale in zip((1 - w, w), scores, self.scales_))
-
-    def _score_rows(self, rows):
-        return self.scores_[rows]
 
     def _fold_in(self, query):
         return self._combine([part.fold_in(query).to_numpy() for part in self.parts_])

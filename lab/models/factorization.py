@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from lab.base import RANK, RULES_ITERATIVE
-from lab.interface import ResultModel, integer_seed
+from lab.interface import Model, integer_seed
 
 #: The parameters of the alternating factorizations' models (ALS, NNLS-ALS, the biased
 #: model...): the rank, and the rules of those the functions share (tol and verbose left out).
@@ -22,7 +22,7 @@ ALS_RULES = {"num_components": RANK,
              **{name: RULES_ITERATIVE[name] for name in ("n_iter", "random_state", "l2")}}
 
 
-class FactorizationModel(ResultModel):
+class FactorizationModel(Model):
     """A factorization fitted to the rating matrix that ``fill`` describes: a number or
     "global_mean" / "movie_mean" (every cell observed, as the exercise's
     ``rat_df``), or None (the observed ratings only, ``mask="observed"``)."""

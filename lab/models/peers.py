@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import PENALTY, RANK, SEED, integer, real
+from lab.base import PENALTY, RANK, SEED, DenseScores, integer, real
 from lab.interface import Model, integer_seed, library_version
 from lab.ratings import RATING_SCALE, RatingIndex
 
@@ -65,7 +65,7 @@ class Peer(Model):
 
     def _fit(self):
         self.seed_ = integer_seed(self.params["random_state"])
-        self.scores_ = self.checked(self._dense())
+        self.result_ = DenseScores(self.checked(self._dense()))
 
     def checked(self, scores: np.ndarray) -> np.ndarray:
         """``scores``, unless it differs from :meth:`library_predict` on random pairs of the
@@ -80,9 +80,6 @@ class Peer(Model):
                                "for the dense matrix does not match this library version; "
                                "install the version pinned in requirements-peers.txt.")
         return scores
-
-    def _score_rows(self, rows):
-        return self.scores_[rows]
 
     def _dense(self) -> np.ndarray:
         raise NotImplementedError

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import warnings
 
-from lab.base import RANK, SEED, integer
+import numpy as np
+
+from lab.base import RANK, SEED, FitResult, integer
 from lab.interface import Model, integer_seed, library_version
 
 
@@ -26,10 +28,8 @@ class ScikitLearnNMF(Model):
         with warnings.catch_warnings():
             # max_iter is a budget chosen on validation data, so stopping at it is intended
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.W_ = self.model_.fit_transform(self.rated_)
-
-    def _score_rows(self, rows):
-        return self.W_[rows] @ self.model_.components_
+            W = self.model_.fit_transform(self.rated_)
+        self.result_ = FitResult(W, self.model_.components_, np.empty(0))
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, 0, checked=True)

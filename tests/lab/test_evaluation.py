@@ -16,7 +16,7 @@ from lab.ratings import RatingIndex
 from lab import factorizations
 from lab.base import FitResult, real
 from lab.factorizations.biased import BIAS_L2
-from lab.interface import Model
+from given_scores import GivenScores
 from lab.models import REGISTRY
 from lab.models.spark import SparkALS
 
@@ -95,16 +95,9 @@ def test_filled_matrix_on_the_full_index(index):
         index.cells(frame([(9, 10, 4)]))
 
 
-class Hundred(Model):
-    """Scores every pair 100 (clipped to 5 where rated)."""
-
-    key, label = "hundred", "100 everywhere"
-
-    def _fit(self):
-        pass
-
-    def _score_rows(self, rows):
-        return np.full((len(rows), self.index_.shape[1]), 100.0)
+def Hundred():
+    """Scores every pair 100."""
+    return GivenScores(100.0)
 
 
 def test_score_split_predicts_unseen_cells_by_the_models_bias_baseline(index):
@@ -125,7 +118,7 @@ def test_score_split_predicts_unseen_cells_by_the_models_bias_baseline(index):
     assert metrics["recall_at_10_liked"] == pytest.approx(1.0)
 
 
-class Offset(Model):
+class Offset(GivenScores):
     """Every score is 3 + offset; records how many ratings each fit saw."""
 
     key, label = "offset", "3 + offset"
@@ -135,9 +128,8 @@ class Offset(Model):
 
     def _fit(self):
         self.seen.append(len(self.ratings_))
-
-    def _score_rows(self, rows):
-        return np.full((len(rows), self.index_.shape[1]), 3.0 + self.params["offset"])
+        self.given = 3.0 + self.params["offset"]
+        super()._fit()
 
 
 def test_select_params_searches_the_grid_on_validation_only(index, monkeypatch):

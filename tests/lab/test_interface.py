@@ -12,27 +12,13 @@ from hypothesis import strategies as st
 
 from lab.ratings import RatingIndex, RATINGS_COLS
 from lab import factorizations
-from lab.interface import Model
 from lab.models import REGISTRY
 from lab.nmf import non_negative
+from given_scores import GivenScores
 
 
 # --- recommend: the one ranker behind every model ------------------------------------------
 
-class FixedScores(Model):
-    """A model whose scores are given: what Model.recommend does with them, alone."""
-
-    key, label = "fixed", "given scores"
-
-    def __init__(self, values):
-        super().__init__()
-        self.values = np.asarray(values, dtype=float)
-
-    def _fit(self):
-        pass
-
-    def _score_rows(self, rows):
-        return self.values[rows]
 
 
 @settings(max_examples=60, deadline=None)
@@ -47,7 +33,7 @@ def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, 
                            columns=RATINGS_COLS)
     index = RatingIndex.from_ratings(ratings)
     values = (rng.integers(0, 3, index.shape) if ties else rng.random(index.shape) * 5)
-    model = FixedScores(values).fit(ratings)
+    model = GivenScores(values).fit(ratings)
     for row, user in enumerate(index.user_ids):
         rated = set(ratings.loc[ratings["user id"] == user, "movie id"])
         unrated = [m for m in index.movie_ids if m not in rated]
@@ -61,7 +47,7 @@ def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, 
 def test_recommend_refuses_nan_scores_unknown_users_and_bad_requests(ratings):
     values = np.ones((4, 6))
     values[2, 5] = np.nan                                    # user 3 has not rated movie 6
-    model = FixedScores(values).fit(ratings)
+    model = GivenScores(values).fit(ratings)
     assert list(model.recommend(1, 2).index) == [3, 4]
     with pytest.raises(ValueError, match=r"scores hold 1 NaN or infinite values"):
         model.recommend(3)
