@@ -11,36 +11,13 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import nmf_core
-from nmf_core import FLOOR, NMFResult, non_negative
+from nmf_cases import assert_non_increasing, literal_updates, problems, random_matrix
+from nmf_core import NMFResult, non_negative
 
 PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
                     suppress_health_check=[HealthCheck.too_slow])
-
-
-def random_matrix(seed, n, m, density=1.0, scale=1.0):
-    rng = np.random.default_rng(seed)
-    X = rng.random((n, m)) * scale
-    X[rng.random((n, m)) >= density] = 0.0
-    return X
-
-
-def literal_updates(X, Z, H, n_iter):
-    """Equations (1) and (2) of the exercise, transcribed as the sheet writes them."""
-    for _ in range(n_iter):
-        H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, FLOOR, None)
-        Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, FLOOR, None)
-    return Z, H
-
-
-def assert_non_increasing(losses, reference):
-    """No step raises the loss by more than the rounding of the expanded square, 1e-12 of
-    the larger of the previous loss and ``reference`` (= ||X||^2)."""
-    rises = np.diff(losses)
-    slack = 1e-12 * np.maximum(losses[:-1], reference)
-    assert np.all(rises <= slack), f"the loss rose by {rises.max():.3e} at step {np.argmax(rises) + 1}"
 
 
 # --- what it returns -----------------------------------------------------------------------
@@ -75,15 +52,6 @@ def test_the_start_is_absolute_normal_draws_z_then_h():
 
 
 # --- the loss never rises ------------------------------------------------------------------
-
-@st.composite
-def problems(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
-    n, m = draw(st.integers(1, 14)), draw(st.integers(1, 14))
-    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
-    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
-    return random_matrix(seed, n, m, density, scale), draw(st.integers(1, 9)), seed % 1000
-
 
 @PROPERTY
 @given(problems())

@@ -1,6 +1,6 @@
 """Fixtures shared by the tests of lab.factorizations (test_als.py, test_biased.py,
 test_cells.py, test_row_solves.py) and test_base.py: the fits taken by name, a tiny
-problem, and the documented common start; by the tests of the models (test_agreement.py,
+problem, and the documented common start; by the tests of the models (test_every_model.py,
 test_spark.py): star ratings from a planted non-negative model; and by the tests of the
 evaluation and of the commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder
 ``make data`` fills.

@@ -1,6 +1,6 @@
 """A model of the lab's interface whose scores are given, whatever it is fitted on: the
 tests of the evaluation, the interface and the ranking hold what those do with scores
-alone (test_evaluation.py, test_interface.py, test_rated_movie_on_top.py)."""
+alone (test_evaluation.py, test_interface.py, test_ranking.py)."""
 
 import numpy as np
 

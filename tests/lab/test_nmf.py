@@ -6,7 +6,7 @@ against its equations written out densely and against each other, with and witho
 and that the n x m product is never formed.  Its options, edge cases, fold-in and answers to
 bad input are test_nmf_options.py's; the kernel passes themselves are tested in
 test_kernels.py, the input checks every lab function shares in test_base.py.  The helpers
-are nmf_cases.py's, the digits fixture conftest.py's."""
+are tests/nmf_cases.py's, the digits fixture conftest.py's."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from lab import kernels
 from lab.nmf import non_negative
 from nmf_core import NMFResult
 from nmf_cases import (assert_non_increasing, dense_masked_equations, literal_updates, objective,
-                       random_mask, random_matrix, relative_gap)
+                       problems, random_mask, random_matrix, relative_gap)
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
@@ -133,34 +133,16 @@ def test_unmasked_l2_loss_equals_direct_objective():
 # --------------------------------------------------------------------------
 
 @st.composite
-def problems(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
-    n = draw(st.integers(1, 14))
-    m = draw(st.integers(1, 14))
-    rank = draw(st.integers(1, min(n, m, 7)))
-    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
-    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
-    X = random_matrix(seed, n, m, density=density, scale=scale)
-    return X, rank, seed % 1000
-
-
-@st.composite
 def masked_problems(draw):
-    seed = draw(st.integers(0, 2**32 - 1))
-    n = draw(st.integers(1, 14))
-    m = draw(st.integers(1, 14))
-    rank = draw(st.integers(1, min(n, m, 7)))
-    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
-    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
-    X = random_matrix(seed, n, m, density=density, scale=scale)
-    mask = random_mask(seed + 1, (n, m), draw(st.sampled_from([0.1, 0.5, 0.9, 1.0])))
+    X, rank, seed = draw(problems(max_rank=7, within_shape=True))
+    mask = random_mask(seed + 1, X.shape, draw(st.sampled_from([0.1, 0.5, 0.9, 1.0])))
     mask.flat[seed % mask.size] = True       # at least one observed cell
     l2 = draw(st.sampled_from([0.0, 1e-3, 0.1, 2.0]))
-    return X, rank, mask, l2, seed % 1000
+    return X, rank, mask, l2, seed
 
 
 @PROPERTY
-@given(problems())
+@given(problems(max_rank=7, within_shape=True))
 def test_loss_never_increases(problem):
     X, rank, seed = problem
     losses = non_negative(X, rank, n_iter=60, random_state=seed).losses
@@ -168,7 +150,7 @@ def test_loss_never_increases(problem):
 
 
 @PROPERTY
-@given(problems(), st.sampled_from([1e-3, 0.1, 2.0]))
+@given(problems(max_rank=7, within_shape=True), st.sampled_from([1e-3, 0.1, 2.0]))
 def test_loss_never_increases_with_l2(problem, l2):
     X, rank, seed = problem
     losses = non_negative(X, rank, n_iter=60, random_state=seed, l2=l2).losses

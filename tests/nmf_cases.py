@@ -1,8 +1,12 @@
-"""Helpers of the tests of lab.nmf.non_negative (test_nmf.py, test_nmf_options.py): random
-problems, the documented objective evaluated directly, and the exercise's and the masked
-equations written out literally, the references the fits are held to."""
+"""Helpers of the tests of both NMFs, the exercise's (test_nmf_core.py) and the lab's
+(lab/test_nmf.py, lab/test_nmf_options.py): random problems, the documented objective
+evaluated directly, and the exercise's and the masked equations written out literally, the
+references the fits are held to."""
 
 import numpy as np
+from hypothesis import strategies as st
+
+from nmf_core import FLOOR
 
 
 def random_matrix(seed, n, m, density=1.0, scale=1.0):
@@ -27,12 +31,24 @@ def objective(X, Z, H, observed=None, l2=0.0):
     return float(np.sum(residual**2) + l2 * penalty)
 
 
-def literal_updates(X, Z, H, n_iter, eps):
-    """Equations (1) and (2) of the exercise, transcribed literally."""
+def literal_updates(X, Z, H, n_iter, floor=FLOOR):
+    """Equations (1) and (2) of the exercise, transcribed as the sheet writes them."""
     for _ in range(n_iter):
-        H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, eps, None)
-        Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, eps, None)
+        H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, floor, None)
+        Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, floor, None)
     return Z, H
+
+
+@st.composite
+def problems(draw, max_rank=9, within_shape=False):
+    """``(X, M, seed)``: 1 to 14 rows and columns, zeros at a drawn density, a drawn scale; M
+    from 1 to ``max_rank`` (at most min(n, m) too, ``within_shape``)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n, m = draw(st.integers(1, 14)), draw(st.integers(1, 14))
+    rank = draw(st.integers(1, min(n, m, max_rank) if within_shape else max_rank))
+    density = draw(st.sampled_from([0.05, 0.3, 0.7, 1.0]))
+    scale = draw(st.sampled_from([1e-2, 1.0, 5.0, 1e3]))
+    return random_matrix(seed, n, m, density, scale), rank, seed % 1000
 
 
 def dense_masked_equations(X, W, Z, H, n_iter, l2, floor):
