@@ -62,11 +62,6 @@ def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
     return table
 
 
-def write_csv(table: pd.DataFrame, path: Path) -> None:
-    """The result rows, six significant digits."""
-    shell.write_atomically(path, lambda p: table.to_csv(p, index=False, float_format="%.6g"))
-
-
 def write_report(results: pd.DataFrame, path: Path) -> None:
     """``path`` (Markdown, :func:`lab.report.markdown`) and its three figures beside it."""
     for name, figure in report.figures(results).items():
@@ -128,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             tables = [_run_fold(fold, models, args.data) for fold in args.folds]
     results = pd.concat(tables, ignore_index=True)
-    write_csv(results, output)
+    shell.write_table(results, output)
     other = output.with_name((OURS_CSV if args.peers else PEERS_CSV).name)
     everything, note = report.combined(results, other)
     report_path = output.with_name(REPORT.name)

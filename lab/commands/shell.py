@@ -6,8 +6,10 @@
   measures the models in the thread settings a user may have.)
 * :func:`write_atomically` - a file written through a temporary file beside it and
   ``os.replace``: whatever stops the writer, the old file or none is left, never half a file
-  (the build's tools in ``tools/`` write the hand-in's files through it too).
-* :data:`DATA` - the MovieLens folder every command reads by default (``--data``);
+  (the build's tools in ``tools/`` write the hand-in's files through it too);
+  :func:`write_table`, a results table as CSV through it.
+* :data:`DATA` - the MovieLens folder every command reads by default (``--data``), and
+  :data:`SEED`, the seed of the benchmarks' data and fits;
 * :func:`timed` - one piece of work and its seconds, the one clock of the benchmarks;
   :func:`best_time` - the fastest of several runs (the time to a loss, the dense probe);
   :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
@@ -40,6 +42,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 #: Where ``make data`` puts MovieLens-100k: every command's ``--data`` by default.
 DATA = ROOT / "data" / "ml-100k"
+#: The seed of the benchmarks' data and fits (``make bench``, ``make spark-scale``); the
+#: evaluation seeds each fold's validation search by the fold's number.
+SEED = 0
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED = 130
 
@@ -107,6 +112,12 @@ def write_atomically(path: str | Path, write: Callable[[Path], object]) -> Path:
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_table(table, path: str | Path) -> Path:
+    """A results table (a pandas DataFrame) as CSV, numbers to six significant digits,
+    written atomically (:func:`write_atomically`)."""
+    return write_atomically(path, lambda p: table.to_csv(p, index=False, float_format="%.6g"))
 
 
 class Interrupted(KeyboardInterrupt):
@@ -224,6 +235,6 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "INTERRUPTED", "best_time", "timed", "per_iteration", "timed_fits",
-           "one_blas_thread", "write_atomically", "Interrupted", "quietly", "on_ctrl_c",
-           "ctrl_c_ignored", "interrupted_line", "run"]
+__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "best_time", "timed", "per_iteration",
+           "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
+           "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]

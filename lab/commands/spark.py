@@ -218,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mean of {len(folds)} fold(s)  RMSE nnls_als {means['nnls_als']:.4f}  Spark "
           f"{means['spark_als']:.4f}  difference {gap:+.4f}: "
           f"{'within' if agree else 'NOT within'} {TOLERANCE}", flush=True)
-    shell.write_atomically(args.output,
-                           lambda p: results.to_csv(p, index=False, float_format="%.6g"))
+    shell.write_table(results, args.output)
     print(f"wrote {args.output} ({len(results)} rows) in {time.perf_counter() - start:.0f} s")
     if not agree:
         print(f"The mean RMSEs differ by {abs(gap):.4f}, more than {TOLERANCE}: with the same "

@@ -30,7 +30,7 @@ from lab.commands import shell
 from lab.commands.synthetic import SHAPES, ratings_frame, synthetic_ratings
 
 #: The settings both systems get.
-SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": 0}
+SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": shell.SEED}
 
 
 def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> dict:
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         with shell.on_ctrl_c(f"{args.output} was not written",
                              cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
             for size in args.sizes:
-                ratings = ratings_frame(synthetic_ratings(*SHAPES[size]))
+                ratings = ratings_frame(synthetic_ratings(*SHAPES[size], seed=shell.SEED))
                 for name, model_class in systems.items():
                     row = {"size": size, "ratings": len(ratings), "system": name,
                            **time_system(model_class, ratings, args.extra, args.repeat)}
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
                 print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
     finally:
         stop_spark()
-    shell.write_atomically(args.output, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
+    shell.write_table(pd.DataFrame(rows), args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
 
 
-def synthetic_ratings(n_users, n_movies, n_ratings, rank=10, seed=0):
+def synthetic_ratings(n_users, n_movies, n_ratings, rank=10, *, seed):
     """A sparse users x movies matrix of 1..5 ratings with MovieLens-like skew.
 
     Users and movies are drawn with log-normal activity and popularity (a few

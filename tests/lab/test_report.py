@@ -16,7 +16,7 @@ import pytest
 
 import lab.evaluation as ev
 from lab import report
-from lab.commands import evaluate as command
+from lab.commands import evaluate as command, shell
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     ours = pd.concat([_result_rows("nnls_als", "ours", True, [0.92, 0.90], [0.05, 0.07]),
                       _result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42])])
     peers_csv = tmp_path / "peers.csv"
-    command.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
+    shell.write_table(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
                                    [0.90, 0.89], [0.10, 0.12]), peers_csv)
     both, note = report.combined(ours, peers_csv)
     assert sorted(both["model"].unique()) == ["ease", "nnls_als", "surprise_svdpp"]
@@ -78,7 +78,7 @@ def test_report_puts_the_peers_beside_ours(tmp_path):
     assert re.search(r"\| surprise_svdpp \| [^|]*\| no \| scikit-surprise 1\.1\.5 \| "
                      r"0\.8950 ± 0\.0071 \|", markdown)
     # a peers' file of other folds is not mixed in
-    command.write_csv(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
+    shell.write_table(_result_rows("surprise_svdpp", "scikit-surprise 1.1.5", False,
                                    [0.90, 0.89], [0.1, 0.1]).assign(fold=[3, 4]), peers_csv)
     alone, note = report.combined(ours, peers_csv)
     assert alone.equals(ours) and "holds folds [3, 4], this run [1, 2]" in note
