@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 RATINGS_COLS = ["user id", "movie id", "rating", "timestamp"]  # the exercise's column headers
+RATINGS_FILE = {"sep": "\t", "names": RATINGS_COLS, "encoding": "latin-1"}  #: u.data, u1.base...
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Childrens", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
           "Romance", "Sci-Fi", "Thriller", "War", "Western"]
@@ -40,10 +41,9 @@ def find_movielens(path: str | Path | None = None) -> Path:
 
 
 def load_movielens(path: str | Path | None = None):
-    """``(ratings, movies, users)``, read as the exercise reads them, from ``path`` or the
-    first folder of :data:`SEARCH_PATHS` that has them; ``release date`` parsed as a date."""
+    """``(ratings, movies, users)`` from ``path`` or :data:`SEARCH_PATHS`, as the sheet does."""
     folder = find_movielens(path)
-    ratings = pd.read_csv(folder / "u.data", sep="\t", names=RATINGS_COLS, encoding="latin-1")
+    ratings = pd.read_csv(folder / "u.data", **RATINGS_FILE)
     movies = pd.read_csv(folder / "u.item", sep="|", names=MOVIES_COLS, encoding="latin-1")
     movies["release date"] = pd.to_datetime(movies["release date"], format="%d-%b-%Y")
     users = pd.read_csv(folder / "u.user", sep="|", names=USERS_COLS, encoding="latin-1",

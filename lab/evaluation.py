@@ -34,8 +34,9 @@ from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 from sklearn.model_selection import ParameterGrid
 
 from lab.models import REGISTRY
-from lab.ratings import (RATING_SCALE, RATINGS_COLS, RatingIndex, check_ratings, find_movielens,
-                         load_movielens, top_n)
+from lab.ratings import (RATING_SCALE, RatingIndex, check_ratings, find_movielens, load_movielens,
+                         top_n)
+from recommender import RATINGS_FILE
 
 FOLDS = (1, 2, 3, 4, 5)
 TOP_N = 10
@@ -67,8 +68,8 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     Returns
     -------
     base, test : DataFrame of shape (80000, 4) and (20000, 4)
-        ``RATINGS_COLS``, each file read by the exercise's own ``read_csv`` line, as
-        :func:`recommender.load_movielens` reads ``u.data`` (the splits share its format).
+        ``RATINGS_COLS``, each file read as :func:`recommender.load_movielens` reads
+        ``u.data`` (:data:`recommender.RATINGS_FILE`: the splits share its format).
     """
     if fold not in FOLDS:
         raise ValueError(f"fold must be one of {FOLDS}, got {fold!r}.")
@@ -77,7 +78,7 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"missing {', '.join(missing)} in {folder}; run `make data`.")
-    return tuple(pd.read_csv(f, sep="\t", names=RATINGS_COLS, encoding="latin-1") for f in files)
+    return tuple(pd.read_csv(f, **RATINGS_FILE) for f in files)
 
 
 def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
