@@ -149,7 +149,7 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
     if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
         X = sp.csr_array(X)
     Xf, Zf = follow if follow is not None else (None, None)
-    XX = np.sum((X.data if sp.issparse(X) else X) ** 2)                       # ||X||^2
+    XX = (X ** 2).sum()                        # ||X||^2, as nmf_core.non_negative computes it
     row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))
     ZtX, ZtZ = Z.T @ X, Z.T @ Z
 
