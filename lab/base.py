@@ -8,9 +8,14 @@
   scikit-learn's error of that name) with the owner, the rule and the value.
 * **Input validation.**  :func:`validate` reads data and mask once for every
   factorization of the lab.
-* **The iteration.**  The start is the exercise's, :func:`nmf_core.start`;
-  :func:`penalty` (the count-scaled L2 penalty of ALS-WR), :func:`finished` (stop after ``n_iter`` steps or a relative
-  decrease of at most ``tol``; the progress line of ``verbose``) and :class:`FitResult`.
+* **The iteration.**  :func:`start_or_fixed`: the exercise's start, :func:`nmf_core.start`,
+  or H held for a fold-in (:func:`fixed_H`); :func:`penalty` (the count-scaled L2 penalty of
+  ALS-WR); :func:`finished` (stop after ``n_iter`` steps or a relative decrease of at most
+  ``tol``; the progress line of ``verbose``).
+* **The results.**  :class:`FitResult` (``Z @ H``) and :class:`DenseScores` (a score
+  matrix), each answering ``scores(rows)`` and ``predict(rows, cols)``.
+* **The cells of a CSR matrix.**  :func:`cell_rows` (the row of each cell),
+  :func:`row_counts` (the cells of each row), :func:`ones_at` (who rated what).
 
 A factorization that departs from one of these says so in its own docstring.
 """
