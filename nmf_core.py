@@ -36,7 +36,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2`` for t = 0 (the
     start) to n_iter.
     """
-    X = _matrix(data)                  # float64; SciPy CSR if mostly zeros: same products, faster
+    X = as_matrix(data)                # float64; SciPy CSR if mostly zeros: same products, faster
     M, n_iter, rng = _parameters(num_components, n_iter, random_state, X.shape)
     Z, H = start(X.shape, M, X.sum() / (X.shape[0] * X.shape[1]), rng)
     XX = (X ** 2).sum()                        # ||X||^2; on SciPy arrays too, ** is element-wise
@@ -81,7 +81,7 @@ def _parameters(num_components, n_iter, random_state, shape: tuple):
                          f"got {random_state!r}.") from None
 
 
-def _matrix(data):
+def as_matrix(data):
     """``data`` as float64: CSR where it is sparse or mostly zeros (cheaper products), else
     an ndarray.  TypeError for non-numbers, ValueError for a bad shape, NaN, inf or < 0."""
     text = [c for c, t in getattr(data, "dtypes", {}).items() if t.kind not in "biuf"]

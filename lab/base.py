@@ -15,7 +15,8 @@
 * **The results.**  :class:`FitResult` (``Z @ H``) and :class:`DenseScores` (a score
   matrix), each answering ``scores(rows)`` and ``predict(rows, cols)``.
 * **The cells of a CSR matrix.**  :func:`cell_rows` (the row of each cell),
-  :func:`row_counts` (the cells of each row), :func:`ones_at` (who rated what).
+  :func:`row_counts` and :func:`column_counts` (the cells of each row, of each column),
+  :func:`ones_at` (who rated what).
 
 A factorization that departs from one of these says so in its own docstring.
 """
@@ -75,6 +76,11 @@ def row_counts(indptr) -> np.ndarray:
     return np.diff(np.asarray(indptr))
 
 
+def column_counts(matrix) -> np.ndarray:
+    """The number of stored cells in each column of a CSR matrix."""
+    return np.bincount(matrix.indices, minlength=matrix.shape[1])
+
+
 def ones_at(matrix) -> sp.csr_matrix:
     """The stored cells of a CSR matrix with every value 1.0: who rated what, not the stars."""
     return sp.csr_matrix((np.ones(matrix.nnz), matrix.indices, matrix.indptr),
@@ -97,11 +103,15 @@ class FitResult(nmf_core.NMFResult):
         return predict_cells(self.Z, self.H, rows, cols)
 
 
-class DenseScores(NamedTuple):
+class DenseScores:
     """A fit that is its score matrix (another library's predictions, a sum of models, a
-    constant broadcast to every cell): ``values`` (n, m); no objective recorded."""
+    posterior mean, a constant broadcast to every cell): ``values`` (n, m); ``losses``
+    empty (no objective recorded)."""
 
-    values: np.ndarray
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
 
     @property
     def losses(self) -> np.ndarray:

@@ -23,7 +23,6 @@ The protocol, in one place (the models it evaluates are those of :data:`lab.mode
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +32,8 @@ import scipy.sparse as sp
 from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 from sklearn.model_selection import ParameterGrid
 
+from lab import clock
+from lab.base import row_counts
 from lab.models import REGISTRY
 from lab.ratings import (RATING_SCALE, RatingIndex, check_ratings, find_movielens, load_movielens,
                          top_n)
@@ -129,12 +130,13 @@ def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, floa
     """
     relevant = sp.csr_matrix(relevant, dtype=bool)
     known = sp.csr_matrix(known, dtype=bool)
-    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    n_relevant = row_counts(relevant.indptr)
+    users = np.flatnonzero(n_relevant > 0)
     if users.size == 0:
         return float("nan"), float("nan")
     best = top_n(np.asarray(scores)[users], known[users], n)
     hits = np.take_along_axis(relevant[users].toarray(), best, axis=1).sum(axis=1).astype(float)
-    n_relevant = np.diff(relevant.indptr)[users]
+    n_relevant = n_relevant[users]
     return float(np.mean(hits / n)), float(np.mean(hits / n_relevant))
 
 
@@ -228,10 +230,8 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
     for key in (models or REGISTRY):
         cls = REGISTRY[key]
         chosen, _ = select_params(key, base, index, random_state=fold)
-        start = time.perf_counter()
-        model = cls(**chosen).fit(base, index)
-        scores = model.scores()
-        seconds = time.perf_counter() - start
+        (model, scores), seconds = clock.timed(lambda: _fitted_and_scored(cls(**chosen), base,
+                                                                          index))
         metrics = score_split(model, test, scores)
         rows.append({"model": key, "params": json.dumps(model.params, sort_keys=True,
                                                         default=repr),
@@ -240,6 +240,12 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
         if progress is not None:
             progress(rows[-1])
     return pd.DataFrame(rows, columns=EVALUATION_COLS)
+
+
+def _fitted_and_scored(model, base: pd.DataFrame, index: RatingIndex):
+    """``(model fitted to base, its score of every cell)``: what ``fit_seconds`` times."""
+    model.fit(base, index)
+    return model, model.scores()
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:

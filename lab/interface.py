@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from lab import factorizations
-from lab.base import (InvalidParameterError, Rule, check_params, ones_at,
+from lab.base import (InvalidParameterError, Rule, check_params, column_counts, ones_at,
                       row_counts)
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
@@ -93,7 +93,7 @@ class Model:
     def scores(self) -> np.ndarray:
         """The score of every (user, movie) of the index, shape ``index_.shape``."""
         self._check_fitted()
-        return self._score_rows(np.arange(self.index_.shape[0]))
+        return self.result_.scores(np.arange(self.index_.shape[0]))
 
     def predict(self, user_ids, movie_ids):
         """The predictions of the pairs ``(user_ids[t], movie_ids[t])``: an array of their
@@ -112,9 +112,9 @@ class Model:
         if self.predicts_ratings:
             values = self._baseline_at(rows, cols)
             seen = self._trained_at(rows, cols)
-            values[seen] = self._predict_cells(rows[seen], cols[seen])
+            values[seen] = self.result_.predict(rows[seen], cols[seen])
         else:
-            values = self._predict_cells(rows, cols)
+            values = self.result_.predict(rows, cols)
         return float(values[0]) if users.ndim == 0 else values.reshape(users.shape)
 
     def recommend(self, user_id, n: int = 10) -> pd.Series:
@@ -124,7 +124,7 @@ class Model:
         if isinstance(user_id, (bool, np.bool_)) or not isinstance(user_id, numbers.Integral):
             raise TypeError(f"user_id must be an integer user id; got {user_id!r}.")
         row = self.index_.user_positions([user_id])
-        scores = self._score_rows(row)
+        scores = self.result_.scores(row)
         best = top_n(scores, self.rated_[row], n)[0]
         return pd.Series(scores[0, best], name="score",
                          index=pd.Index(self.index_.movie_ids[best], name="movie id"))
@@ -146,14 +146,6 @@ class Model:
         raise NotImplementedError
 
     # --- what the fit's result answers ---------------------------------------------------------
-
-    def _score_rows(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of the index's rows ``rows`` for every movie, shape (len(rows), n_movies)."""
-        return self.result_.scores(rows)
-
-    def _predict_cells(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Scores at the cells ``(rows[t], cols[t])``."""
-        return self.result_.predict(rows, cols)
 
     @property
     def losses_(self) -> np.ndarray | None:
@@ -189,7 +181,7 @@ class Model:
 
     @property
     def _movie_counts(self) -> np.ndarray:
-        return np.bincount(self.rated_.indices, minlength=self.index_.shape[1])
+        return column_counts(self.rated_)
 
     def _baseline_at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The bias baseline of the training ratings at the cells: the biases

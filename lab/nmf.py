@@ -33,7 +33,7 @@ from lab import kernels
 from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank,
                       mean_observed, penalty, real, start_or_fixed, validate)
 from lab.factorizations.cells import grouped, iterate
-from nmf_core import SPARSE_BELOW, squared_error
+from nmf_core import as_matrix, squared_error
 
 __all__ = ["non_negative", "follow", "EPS", "RULES"]
 
@@ -144,10 +144,9 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
     last the Z of ``follow = (rows, their start)`` after every Z-update (or None).  The
     data were checked by :func:`lab.base.validate`, which also admits the masks and missing
     values the exercise's function refuses; mostly zeros are multiplied as CSR by the
-    ground floor's rule (``nmf_core.SPARSE_BELOW``)."""
+    ground floor's rule (:func:`nmf_core.as_matrix`)."""
     n, m = X.shape
-    if not sp.issparse(X) and np.count_nonzero(X) < SPARSE_BELOW * X.size:
-        X = sp.csr_array(X)
+    X = as_matrix(X)
     Xf, Zf = follow if follow is not None else (None, None)
     XX = (X ** 2).sum()                        # ||X||^2, as nmf_core.non_negative computes it
     row_counts, col_counts = np.full(n, float(m)), np.full(m, float(n))

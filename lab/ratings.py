@@ -11,7 +11,6 @@ and the fill rule (:func:`recommender.fill_for`) come from the ground floor,
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import ones_at
+from lab.base import check_params, integer, ones_at
 from recommender import (RATING_SCALE, RATINGS_COLS, check_new_ratings, check_ratings,
                          fill_for, find_movielens, load_movielens)
 
@@ -209,8 +208,7 @@ def top_n(scores, exclude, n: int) -> np.ndarray:
     -------
     ndarray of int, shape (k, min(n, fewest candidates of any row))
     """
-    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n={n!r} must be a positive integer (the number of recommendations).")
+    n = check_params({"n": integer(1)}, {"n": n}, "top_n")["n"]       # how many to recommend
     scores = np.array(scores, dtype=float)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (one row per user); got shape {scores.shape}.")

@@ -27,10 +27,11 @@ from lab.models import REGISTRY, Model
 
 METRICS = evaluation.METRICS
 PRECISION = f"precision_at_{evaluation.TOP_N}"
+AT_N = f"@{evaluation.TOP_N}"                    # as the report writes the cut-off
 #: The figures of the report: file name -> (metric, axis title, lower is better).
 FIGURES = {"evaluation_rmse.png": ("rmse", "RMSE (lower is better)", True),
            "evaluation_precision.png": (PRECISION,
-                                        f"precision@{evaluation.TOP_N} (higher is better)",
+                                        f"precision{AT_N} (higher is better)",
                                         False)}
 
 
@@ -54,14 +55,15 @@ def _best_line(label, values, catalogue, lower_is_better):
 
 
 def summary_lines(summary: pd.DataFrame, models: pd.DataFrame) -> list[str]:
-    """The best RMSE and precision@10, among the non-negative models and among all."""
+    """The best RMSE and precision at the cut-off, among the non-negative models and among
+    all."""
     non_negative = models.index[models["non_negative"]]
     rmse, precision = summary[("rmse", "mean")], summary[(PRECISION, "mean")]
     return [_best_line("best non-negative RMSE", rmse[rmse.index.isin(non_negative)], models, True),
             _best_line("best RMSE", rmse, models, True),
-            _best_line("best non-negative precision@10",
+            _best_line(f"best non-negative precision{AT_N}",
                        precision[precision.index.isin(non_negative)], models, False),
-            _best_line("best precision@10", precision, models, False)]
+            _best_line(f"best precision{AT_N}", precision, models, False)]
 
 
 def _shown(summary: pd.DataFrame) -> pd.DataFrame:
@@ -164,14 +166,16 @@ def markdown(results: pd.DataFrame) -> str:
                                      for m in table.index])
     table.insert(2, "library", models.loc[table.index, "library"])
     folds = ", ".join(f"u{f}" for f in sorted(results["fold"].unique()))
+    (low, high), liked = evaluation.RATING_SCALE, evaluation.LIKED_RATING
     return "\n".join([
         "# Held-out evaluation of the recommenders on MovieLens-100k", "",
         f"Folds {folds} (the official splits). For each fold and model, the hyperparameters "
         "are chosen on a validation split carved from the training ratings, then the model is "
         "refitted on all of them and scored on the fold's test ratings: RMSE (predictions "
-        "clipped to 1-5 stars; unseen users or movies get the bias baseline) and precision@10 "
-        "and recall@10 over every movie a user did not rate in training (relevant: the user's "
-        "test movies; \"liked\": only those rated 4 or 5). The other libraries' models "
+        f"clipped to {low}-{high} stars; unseen users or movies get the bias baseline) and "
+        f"precision{AT_N} and recall{AT_N} over every movie a user did not rate in training "
+        f"(relevant: the user's test movies; \"liked\": only those rated {liked} or more). The "
+        "other libraries' models "
         "(`library` other than ours; `make peers`) go through the same search, refit and "
         "scoring. The chosen settings of every fold are in `evaluation.csv` and `peers.csv` "
         "(`params`).", "",
@@ -179,7 +183,7 @@ def markdown(results: pd.DataFrame) -> str:
         "", _markdown_table(table.reset_index()), "",
         *[f"- {line}" for line in summary_lines(summary, models)], "",
         f"![RMSE of every model]({rmse_png})", "",
-        f"![precision@10 of every model]({precision_png})", "",
+        f"![precision{AT_N} of every model]({precision_png})", "",
         f"![RMSE against fit time of every rating model]({TRADEOFF})", ""])
 
 

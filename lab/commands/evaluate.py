@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
-import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
-from lab import evaluation, report
+from lab import clock, evaluation, report
 from lab.commands import shell
 from lab.interface import Model
 from lab.models import PEERS_ENVIRONMENT, REGISTRY
@@ -49,16 +48,16 @@ def _quiet_workers() -> None:
 
 
 def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
-    start = time.perf_counter()
+    start = clock.now()
 
     def progress(row):
         rmse = "   -  " if pd.isna(row["rmse"]) else f"{row['rmse']:.4f}"
         print(f"  u{fold} {row['model']:16s} rmse {rmse}  precision@{evaluation.TOP_N} "
-              f"{row[PRECISION]:.4f}  ({time.perf_counter() - start:4.0f} s into the fold)",
+              f"{row[PRECISION]:.4f}  ({clock.now() - start:4.0f} s into the fold)",
               flush=True)
 
     table = evaluation.evaluate_fold(fold, models, path=data, progress=progress)
-    print(f"fold u{fold}: {len(table)} models in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"fold u{fold}: {len(table)} models in {clock.now() - start:.0f} s", flush=True)
     return table
 
 
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                      + ("" if args.peers else " (the other libraries' models need --peers)"))
     output = args.output or (PEERS_CSV if args.peers else OURS_CSV)
     shell.one_blas_thread()
-    start = time.perf_counter()
+    start = clock.now()
     print(f"evaluating {len(models)} models on folds "
           f"{', '.join(f'u{f}' for f in args.folds)} ({args.jobs} at a time); one line per "
           "model as it finishes", flush=True)
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.text(everything))
     print(f"\nwrote {output} ({len(results)} rows) and {report_path} in "
-          f"{time.perf_counter() - start:.0f} s; {note}")
+          f"{clock.now() - start:.0f} s; {note}")
     return 0
 
 

@@ -10,8 +10,8 @@
   :func:`write_table`, a results table as CSV through it.
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``), and
   :data:`SEED`, the seed of the benchmarks' data and fits;
-* :func:`timed` - one piece of work and its seconds, the one clock of the benchmarks;
-  :func:`best_time` - the fastest of several runs (the time to a loss, the dense probe);
+* :func:`timed` and :func:`best_time` - the lab's one clock (:mod:`lab.clock`): one piece of
+  work and its seconds, the fastest of several runs (the time to a loss, the dense probe);
   :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
   (the scale benchmarks, ours and Spark's);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
@@ -20,8 +20,9 @@
   clean-up (stop Spark, the worker processes) with its complaints silenced, and
   :func:`ctrl_c_ignored` starts worker processes that leave Ctrl-C to their parent.
 
-Each command's module ends with ``sys.exit(shell.run(main))``.  Only the standard library is
-imported here at module level (threadpoolctl and NumPy inside :func:`one_blas_thread`), so
+Each command's module ends with ``sys.exit(shell.run(main))``.  Only the standard library (and
+:mod:`lab.clock`, which imports no more) is imported here at module level (threadpoolctl
+and NumPy inside :func:`one_blas_thread`), so
 ``python -m lab.commands.spark --check-java`` runs under any Python 3.7+ before the Spark
 environment exists.
 """
@@ -34,9 +35,10 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from lab.clock import best_time, timed
 
 #: The repository's root folder: the default places of the data and of build/.
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,19 +63,6 @@ def one_blas_thread() -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="blas")
-
-
-def timed(work: Callable[[], object]) -> tuple[object, float]:
-    """``(work(), the seconds it took)``, on :func:`time.perf_counter`."""
-    start = time.perf_counter()
-    result = work()
-    return result, time.perf_counter() - start
-
-
-def best_time(work: Callable[[], object], repeat: int) -> float:
-    """The fastest of ``repeat`` runs of ``work()``, in seconds: on a shared machine the best
-    run is the least disturbed one."""
-    return min(timed(work)[1] for _ in range(repeat))
 
 
 def per_iteration(fit: Callable[[int], object], extra: int, repeat: int) -> tuple[float, float]:

@@ -41,10 +41,10 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from lab import clock
 from lab.commands import shell
 
 #: Spark 4 runs on Java 17 or newer.
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if not set(folds) <= set(evaluation.FOLDS):
         parser.error(f"--folds: choose from {', '.join(map(str, evaluation.FOLDS))}")
     shell.one_blas_thread()
-    start = time.perf_counter()
+    start = clock.now()
     try:
         with shell.on_ctrl_c(f"{args.output} was not written",
                              cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{means['spark_als']:.4f}  difference {gap:+.4f}: "
           f"{'within' if agree else 'NOT within'} {TOLERANCE}", flush=True)
     shell.write_table(results, args.output)
-    print(f"wrote {args.output} ({len(results)} rows) in {time.perf_counter() - start:.0f} s")
+    print(f"wrote {args.output} ({len(results)} rows) in {clock.now() - start:.0f} s")
     if not agree:
         print(f"The mean RMSEs differ by {abs(gap):.4f}, more than {TOLERANCE}: with the same "
               "objective and settings, the two fits end in optima of different quality.",

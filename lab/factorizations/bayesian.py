@@ -9,12 +9,11 @@ installed (:func:`lab.kernels.jit`; without it they run as plain Python, far slo
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 from scipy.special import log_ndtr
 
-from lab.base import FLAG, SEED, check_params, check_rank, finished, integer, predict_cells
+from lab.base import (FLAG, SEED, DenseScores, check_params, check_rank, finished, integer,
+                      predict_cells)
 from lab.factorizations.biased import BiasedResult
 from lab.factorizations.cells import observed_cells
 from lab.kernels import jit
@@ -31,14 +30,15 @@ _START_SCALE = 0.3            # factors start uniform on [0, _START_SCALE]
 _HYPER_STEPS = 5              # Metropolis steps per sweep for each (location, precision) pair
 
 
-class PosteriorMean(NamedTuple):
-    """The predictions of :func:`bayesian_non_negative`: the mean over its posterior samples.
+class PosteriorMean(DenseScores):
+    """The predictions of :func:`bayesian_non_negative`: the mean over its posterior samples,
+    a :class:`lab.base.DenseScores` of them.
 
     Attributes
     ----------
     mean : ndarray of shape (n, m)
         The mean prediction of every cell over the kept samples (each sample clipped
-        first when ``clip`` was given).
+        first when ``clip`` was given): ``values``.
     n_samples : int
         How many samples were averaged.
     last : BiasedResult
@@ -46,22 +46,20 @@ class PosteriorMean(NamedTuple):
         after every sweep (burn-in included, ``losses[0]`` at the start).
     """
 
-    mean: np.ndarray
-    n_samples: int
-    last: BiasedResult
+    __slots__ = ("n_samples", "last")
+
+    def __init__(self, mean: np.ndarray, n_samples: int, last: BiasedResult):
+        super().__init__(mean)
+        self.n_samples, self.last = n_samples, last
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self.values
 
     @property
     def losses(self) -> np.ndarray:
         """The squared error on the observed cells after every sweep (``last.losses``)."""
         return self.last.losses
-
-    def scores(self, rows) -> np.ndarray:
-        """The posterior mean of the rows asked for, every column; shape (len(rows), m)."""
-        return self.mean[np.asarray(rows, dtype=np.intp)]
-
-    def predict(self, rows, cols) -> np.ndarray:
-        """The posterior mean at the cells ``(rows[t], cols[t])``."""
-        return self.mean[np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)]
 
 
 def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, thin=2,

@@ -9,6 +9,7 @@ from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_r
                       ones_at, predict_cells, start_or_fixed)
 from lab.factorizations.cells import iterate, observed_cells
 from lab.factorizations.rows import row_blocks, solve_nonneg
+from nmf_core import squared_error
 
 #: The rules of :func:`implicit_nnls_als`' parameters (checked by :func:`lab.base.check_params`).
 RULES_IMPLICIT = {**RULES_ITERATIVE, "alpha": PENALTY}
@@ -65,9 +66,11 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     rows = obs.rows
 
     def objective(Z, H):
-        # sum_all (p - zh)^2 = |P|^2 - 2 <P, ZH> + <Z'Z, HH'>; plus alpha * sum_obs (1 - zh)^2
+        # sum_all (p - zh)^2, expanded as the exercise's loss is (nmf_core.squared_error:
+        # |P|^2 = the number of positives, P^T Z by the column-grouped ones); plus
+        # alpha * sum_obs (1 - zh)^2
         at_observed = predict_cells(Z, H, rows, positives[0].indices)
-        everywhere = positives[0].nnz - 2 * at_observed.sum() + np.vdot(Z.T @ Z, H @ H.T)
+        everywhere = squared_error(positives[0].nnz, (positives[1] @ Z).T, Z.T @ Z, H)
         return float(everywhere + alpha * np.sum((1 - at_observed) ** 2)
                      + l2 * (np.vdot(Z, Z) + np.vdot(H, H)))
 

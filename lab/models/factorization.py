@@ -6,7 +6,8 @@ result (``result_.scores``, ``result_.predict``), and folds a new user in with t
 function's own row update (``fold_into``): the query becomes a row filled as the training
 matrix was.  The multiplicative-update models fold in by following the training run instead
 (:func:`lab.nmf.follow`, :mod:`lab.models.multiplicative`).  :meth:`fold_in_rows` folds every
-training user in again (``make spark`` compares Spark's user factors with it).
+training user in again (``make spark`` compares Spark's user factors with it).  Spark's ALS
+(:mod:`lab.models.spark`) is fitted by Spark; the function is its fold-in's alone.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ class FactorizationModel(Model):
     def factorize(self, data, **options):
         raise NotImplementedError
 
+    @property
+    def _mask(self) -> str | None:
+        """The mask of the matrices factorized: the observed cells where nothing is filled."""
+        return "observed" if self.fill is None else None
+
     def _matrix(self):
         """The training matrix and its mask: the observed ratings, or ``rat_df`` filled."""
         if self.fill is None:
-            return self.rated_, "observed"
-        return self.index_.filled(self.ratings_, self.fill, checked=True), None  # fit checked
+            return self.rated_, self._mask
+        return self.index_.filled(self.ratings_, self.fill, checked=True), self._mask
 
     def _fit(self):
         # the seed drawn once (an integer stays as it is): the fit and every fold-in use it
@@ -56,6 +62,5 @@ class FactorizationModel(Model):
 
     def _fold_in(self, query):
         row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)
-        new = self.factorize(row, mask="observed" if self.fill is None else None,
-                             fold_into=self.result_, **self.options_)
+        new = self.factorize(row, mask=self._mask, fold_into=self.result_, **self.options_)
         return new.scores([0])[0]

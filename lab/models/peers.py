@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import PENALTY, RANK, SEED, DenseScores, integer, real
+from lab.base import PENALTY, RANK, SEED, DenseScores, integer, real, row_counts
 from lab.interface import Model, integer_seed, library_version
 from lab.ratings import RATING_SCALE, RatingIndex
 
@@ -41,7 +41,7 @@ CHECK_TOLERANCE = 1e-6
 
 __all__ = ["PEERS", "Peer", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF", "ImplicitALS",
            "MyFMBayesianFM", "MyFMBayesianFMImplicit", "CornacBPR", "knn_votes",
-           "side_features", "fm_scores"]
+           "side_features", "unit_rows", "fm_scores"]
 
 
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
@@ -321,22 +321,21 @@ class CornacBPR(Peer):
 
 # --- myFM: a Bayesian factorization machine ---------------------------------------------
 
-def side_features(rows, cols, n_own: int, n_other: int, implicit: bool):
-    """Feature matrix of one side (users or movies): its one-hot identity, plus, when
-    ``implicit``, the other side it co-occurs with, each row scaled to unit norm."""
-
-    identity = sp.identity(n_own, format="csr")
+def side_features(who_rated, implicit: bool):
+    """Feature matrix of one side (users, or movies given the transpose): its one-hot
+    identity, plus, when ``implicit``, the other side it co-occurs with (``who_rated``, a
+    who-rated-what matrix of ones), each row scaled to unit norm."""
+    identity = sp.identity(who_rated.shape[0], format="csr")
     if not implicit:
         return identity
-    return sp.hstack([identity, co_occurrence(rows, cols, n_own, n_other)], format="csr")
+    return sp.hstack([identity, unit_rows(who_rated)], format="csr")
 
 
-def co_occurrence(rows, cols, n_own: int, n_other: int) -> sp.csr_matrix:
-    """Which of the other side each row co-occurs with (the cells ``(rows, cols)``), each row
-    scaled to unit norm: myFM's implicit features."""
-    seen = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_own, n_other))
-    counts = np.maximum(np.asarray(seen.sum(axis=1)).ravel(), 1.0)
-    return sp.diags(1 / np.sqrt(counts)) @ seen
+def unit_rows(who_rated) -> sp.csr_matrix:
+    """Each row of a who-rated-what matrix scaled to unit norm (a row without cells stays
+    empty): myFM's implicit features."""
+    counts = np.maximum(row_counts(who_rated.indptr), 1.0)
+    return sp.diags(1 / np.sqrt(counts)) @ who_rated
 
 
 def fm_scores(users, movies, w0: float, w: np.ndarray, V: np.ndarray) -> np.ndarray:
@@ -385,10 +384,9 @@ class MyFMBayesianFM(Peer):
         p = self.params
         rows, cols = self.index_.cells(self.ratings_, checked=True)   # fit checked them
         n_users, n_movies = self.index_.shape
-        self.users_features_ = users = side_features(rows, cols, n_users, n_movies,
-                                                     self.implicit)
-        self.movies_features_ = movies = side_features(cols, rows, n_movies, n_users,
-                                                       self.implicit)
+        who_rated = self.who_rated_
+        self.users_features_ = users = side_features(who_rated, self.implicit)
+        self.movies_features_ = movies = side_features(who_rated.T.tocsr(), self.implicit)
         blocks = [myfm.RelationBlock(rows, users), myfm.RelationBlock(cols, movies)]
         # one prior per group of features: user, movie (and the two implicit groups)
         groups = ([n_users, n_movies] if not self.implicit
@@ -430,8 +428,7 @@ class MyFMBayesianFMImplicit(MyFMBayesianFM):
         import myfm
 
         n_users, n_movies = self.index_.shape
-        cols = self.index_.movie_positions(list(query))
-        seen = co_occurrence(np.zeros(cols.size, dtype=np.intp), cols, 1, n_movies)
+        seen = unit_rows(self.index_.who_rated(query, checked=True))
         user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
         blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
                   myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]

@@ -69,21 +69,32 @@ def common_start():
     return _start
 
 
-def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5):
-    """Whole stars from a planted non-negative rank-``rank`` model plus noise (sd 0.3 star),
-    a share ``density`` of the cells rated; user and movie ids from 1."""
+def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5, tastes="dense"):
+    """Whole stars from a planted non-negative rank-``rank`` model plus noise (sd 0.3 star);
+    user and movie ids from 1.  ``tastes="dense"``: uniform factors, a share ``density`` of
+    the cells rated at random.  ``tastes="sparse"``: users and movies load on few tastes
+    (gamma(0.3) factors), and who rates what follows them, as in real ratings: a user rates a
+    movie with probability ``density`` times their liking for it (the model over the user's
+    largest value), and rates it higher the more they like it."""
     rng = np.random.default_rng(seed)
-    model = rng.random((n_users, rank)) @ rng.random((rank, n_movies))
-    stars = np.clip(np.rint(1 + 4 * model / model.max() + rng.normal(0, 0.3, model.shape)), 1, 5)
-    rows, cols = np.nonzero(rng.random(model.shape) < density)
+    if tastes == "sparse":
+        model = rng.gamma(0.3, 1.0, (n_users, rank)) @ rng.gamma(0.3, 1.0, (rank, n_movies))
+        liking = model / model.max(axis=1, keepdims=True)
+        rated = rng.random(model.shape) < density * liking
+    else:
+        model = rng.random((n_users, rank)) @ rng.random((rank, n_movies))
+        liking, rated = model / model.max(), None
+    stars = np.clip(np.rint(1 + 4 * liking + rng.normal(0, 0.3, model.shape)), 1, 5)
+    rows, cols = np.nonzero(rng.random(model.shape) < density if rated is None else rated)
     return pd.DataFrame({"user id": rows + 1, "movie id": cols + 1,
                          "rating": stars[rows, cols].astype(int)})
 
 
 @pytest.fixture(scope="session")
 def planted_stars():
-    """``planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5)``: a ratings
-    table of whole stars from a planted non-negative model plus noise."""
+    """``planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5,
+    tastes="dense")``: a ratings table of whole stars from a planted non-negative model plus
+    noise."""
     return _planted_stars
 
 

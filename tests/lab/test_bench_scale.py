@@ -24,7 +24,7 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
     the documented formulas."""
     from lab.commands import bench_scale as bench, shell
     clock = [0.0]
-    monkeypatch.setattr(shell.time, "perf_counter", lambda: clock[0])   # the benchmarks' clock
+    monkeypatch.setattr("lab.clock.now", lambda: clock[0])             # the lab's one clock
 
     def fit(k, set_up=0.7, step=0.25):
         clock[0] += set_up + k * step
@@ -81,7 +81,7 @@ def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch
     also pays a one-off 5 s (imports, compiling): the three figures come back exactly."""
     from lab.commands import shell
     clock, fits = [0.0], []
-    monkeypatch.setattr(shell.time, "perf_counter", lambda: clock[0])   # the benchmarks' clock
+    monkeypatch.setattr("lab.clock.now", lambda: clock[0])             # the lab's one clock
 
     def fit(k, set_up=0.5, step=0.125):
         clock[0] += set_up + k * step + (5.0 if not fits else 0.0)

@@ -27,21 +27,12 @@ from lab.models import OURS
 
 # --- every model of the registry -------------------------------------------------------------
 
-def planted_fold(seed=0, n_users=120, n_movies=80, rank=3):
-    """Ratings from a sparse non-negative rank-3 taste model; who rates what follows it too.
-
-    Users and movies load on few of the three tastes (gamma(0.3) factors); a user
-    rates a movie with a probability proportional to their taste for it, and rates
-    it higher the more they like it.  Returns the training and test ratings (80 % /
-    20 % of the rated cells, at random) and the index over all users and movies.
-    """
-    rng = np.random.default_rng(seed)
-    taste = rng.gamma(0.3, 1.0, (n_users, rank)) @ rng.gamma(0.3, 1.0, (rank, n_movies))
-    liking = taste / taste.max(axis=1, keepdims=True)
-    rows, cols = np.nonzero(rng.random(taste.shape) < 0.7 * liking)
-    stars = np.clip(np.rint(1 + 4 * liking[rows, cols] + rng.normal(0, 0.3, rows.size)), 1, 5)
-    table = pd.DataFrame({"user id": rows + 1, "movie id": cols + 1, "rating": stars.astype(int)})
-    test = rng.random(len(table)) < 0.2
+def planted_fold(planted_stars, seed=0, n_users=120, n_movies=80, rank=3):
+    """Ratings from a sparse non-negative rank-3 taste model, who rates what following it
+    too (``planted_stars(tastes="sparse")``): the training and test ratings (80 % / 20 % of
+    the rated cells, at random) and the index over all users and movies."""
+    table = planted_stars(seed, n_users, n_movies, rank, density=0.7, tastes="sparse")
+    test = np.random.default_rng(seed + 1).random(len(table)) < 0.2
     index = RatingIndex(np.arange(1, n_users + 1), np.arange(1, n_movies + 1))
     return table[~test].reset_index(drop=True), table[test].reset_index(drop=True), index
 
@@ -58,8 +49,8 @@ def first_candidate(key):
 
 
 @pytest.fixture(scope="module")
-def fold():
-    train, test, index = planted_fold()
+def fold(planted_stars):
+    train, test, index = planted_fold(planted_stars)
     reference = ev.score_split(REGISTRY["global_mean"]().fit(train, index), test)
     return train, test, index, reference
 

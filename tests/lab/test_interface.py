@@ -55,7 +55,7 @@ def test_recommend_refuses_nan_scores_unknown_users_and_bad_requests(ratings):
         model.recommend(9)
     with pytest.raises(TypeError, match=r"user_id must be an integer user id; got True"):
         model.recommend(True)
-    with pytest.raises(ValueError, match=r"n=0 must be a positive integer"):
+    with pytest.raises(ValueError, match=r"top_n: n must be an integer >= 1; got 0 of type int"):
         model.recommend(1, 0)
     with pytest.raises(ValueError, match=r"user_ids and movie_ids must have the same shape; "
                                          r"got \(2,\) and \(1,\)"):

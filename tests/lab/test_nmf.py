@@ -192,9 +192,9 @@ def test_dense_sparse_and_dataframe_give_the_same_factors(density):
 def test_dense_and_csr_kernels_agree(monkeypatch, density):
     """Force each kernel in turn: BLAS products and CSR products, same numbers."""
     X = random_matrix(7, 30, 40, density=density, scale=3.0)
-    monkeypatch.setattr(lab.nmf, "SPARSE_BELOW", 0.0)     # always dense
+    monkeypatch.setattr(nmf_core, "SPARSE_BELOW", 0.0)     # always dense (the ground floor's rule)
     dense = non_negative(X, 5, n_iter=100)
-    monkeypatch.setattr(lab.nmf, "SPARSE_BELOW", 1.01)    # always CSR
+    monkeypatch.setattr(nmf_core, "SPARSE_BELOW", 1.01)    # always CSR
     csr = non_negative(X, 5, n_iter=100)
     np.testing.assert_allclose(csr.Z, dense.Z, rtol=0, atol=1e-10)
     np.testing.assert_allclose(csr.H, dense.H, rtol=0, atol=1e-10)

@@ -135,11 +135,13 @@ def test_knn_votes_follow_surprise(n_rated, k):
 
 
 def test_side_features_are_identity_then_normalized_co_occurrence():
-    block = peers.side_features(np.array([0, 0, 1]), np.array([1, 2, 0]), 2, 3, implicit=True)
+    who_rated = sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 0, 0]], dtype=float))
+    block = peers.side_features(who_rated, implicit=True)
     r = 1 / np.sqrt(2)
-    np.testing.assert_allclose(block.toarray(), [[1, 0, 0, r, r], [0, 1, 1, 0, 0]])
-    alone = peers.side_features(np.array([0]), np.array([1]), 2, 3, implicit=False)
-    np.testing.assert_array_equal(alone.toarray(), np.eye(2))
+    np.testing.assert_allclose(block.toarray(), [[1, 0, 0, 0, r, r], [0, 1, 0, 1, 0, 0],
+                                                 [0, 0, 1, 0, 0, 0]])     # no cell: stays 0
+    alone = peers.side_features(who_rated, implicit=False)
+    np.testing.assert_array_equal(alone.toarray(), np.eye(3))
 
 
 def test_fm_scores_equal_the_machine_pair_by_pair():

@@ -78,7 +78,7 @@ def test_top_n_ranks_unexcluded_cells_and_breaks_ties_by_position():
 
 @pytest.mark.parametrize("n", [0, -1, 2.5, True])
 def test_top_n_rejects_bad_n(n):
-    with pytest.raises(ValueError, match="n=.* must be a positive integer"):
+    with pytest.raises(ValueError, match=r"top_n: n must be an integer >= 1; got .* of type"):
         top_n(np.ones((2, 3)), np.zeros((2, 3), dtype=bool), n)
 
 
