@@ -6,9 +6,8 @@ solves of :mod:`lab.factorizations.rows`.
 
 from __future__ import annotations
 
-from lab.base import (FLAG, RULES_ITERATIVE, FitResult, check_params, check_rank, penalty,
-                      start_or_fixed)
-from lab.factorizations.cells import iterate, observed_cells
+from lab.base import FLAG, RULES_ITERATIVE, FitResult, penalty, start_or_fixed
+from lab.factorizations.cells import iterate, prepared
 from lab.factorizations.rows import update_side
 
 
@@ -62,13 +61,11 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     non-negativity-constrained least squares algorithm", J. Chemometrics 11 (1997).
     """
     name = "als(nonnegative=True)" if nonnegative is True else "als"
-    options = check_params({**RULES_ITERATIVE, "nonnegative": FLAG},
-                           dict(nonnegative=nonnegative, n_iter=n_iter, random_state=random_state,
-                                l2=l2, tol=tol, verbose=verbose), name)
-    nonnegative = options.pop("nonnegative")
-    obs = observed_cells(data, mask, non_negative=nonnegative)
-    M = check_rank(num_components, obs.shape, name)
-    return _alternate(obs, M, name, fold_into, non_negative=nonnegative, **options)
+    obs, M, options = prepared(data, mask, num_components, {**RULES_ITERATIVE, "nonnegative": FLAG},
+                               dict(nonnegative=nonnegative, n_iter=n_iter,
+                                    random_state=random_state, l2=l2, tol=tol, verbose=verbose),
+                               name, non_negative=nonnegative is True)
+    return _alternate(obs, M, name, fold_into, non_negative=options.pop("nonnegative"), **options)
 
 
 def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l2, tol,

@@ -12,10 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from lab.base import (FLAG, SEED, DenseScores, check_params, check_rank, finished, integer,
-                      predict_cells)
+from lab.base import FLAG, SEED, DenseScores, finished, integer, predict_cells
 from lab.factorizations.biased import BiasedResult
-from lab.factorizations.cells import observed_cells
+from lab.factorizations.cells import prepared
 from lab.kernels import jit
 
 
@@ -120,11 +119,10 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     Markov chain Monte Carlo", ICML 2008.  C. P. Robert, "Simulation of truncated
     normal variables", Statistics and Computing 5 (1995).
     """
-    obs = observed_cells(data, mask, non_negative=False)
-    M = check_rank(num_components, obs.shape, "bayesian_non_negative")
-    params = check_params(RULES, dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
-                                      random_state=random_state, verbose=verbose),
-                          "bayesian_non_negative")
+    obs, M, params = prepared(data, mask, num_components, RULES,
+                              dict(n_samples=n_samples, burn_in=burn_in, thin=thin,
+                                   random_state=random_state, verbose=verbose),
+                              "bayesian_non_negative")
     low, high = _check_clip(clip)
     rng = np.random.default_rng(params["random_state"])
     n, m = obs.shape

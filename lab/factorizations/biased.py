@@ -13,9 +13,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (PENALTY, RULES_ITERATIVE, check_params, check_rank, penalty,
-                      predict_cells, start_or_fixed)
-from lab.factorizations.cells import iterate, observed_cells
+from lab.base import PENALTY, RULES_ITERATIVE, penalty, predict_cells, start_or_fixed
+from lab.factorizations.cells import NO_INTERACTION, iterate, prepared
 from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
 
 #: The rules of the biased fits' parameters (checked by :func:`lab.base.check_params`).
@@ -109,13 +108,11 @@ def biased_non_negative(data, num_components, *, n_iter=20, random_state=0, mask
     Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques for
     recommender systems", IEEE Computer 42 (2009), 30-37.
     """
-    obs = observed_cells(data, mask, non_negative=False)
-    M = check_rank(num_components, obs.shape, "biased_non_negative")
-    return _fit_biased(obs, M, "biased_non_negative", fold_into,
-                       **check_params(RULES_BIASED,
-                                      dict(n_iter=n_iter, random_state=random_state, l2=l2,
-                                           bias_l2=bias_l2, tol=tol, verbose=verbose),
-                                      "biased_non_negative"))
+    obs, M, options = prepared(data, mask, num_components, RULES_BIASED,
+                               dict(n_iter=n_iter, random_state=random_state, l2=l2,
+                                    bias_l2=bias_l2, tol=tol, verbose=verbose),
+                               "biased_non_negative")
+    return _fit_biased(obs, M, "biased_non_negative", fold_into, **options)
 
 
 def biases(data, *, n_iter=10, mask="observed", bias_l2=BIAS_L2, tol=None, verbose=False,
@@ -134,11 +131,10 @@ def biases(data, *, n_iter=10, mask="observed", bias_l2=BIAS_L2, tol=None, verbo
     BiasedResult
         With ``Z`` of shape (n, 0) and ``H`` of shape (0, m).
     """
-    obs = observed_cells(data, mask, non_negative=False)
-    return _fit_biased(obs, 0, "biases", fold_into,
-                       **check_params(RULES_BIASED,
-                                      dict(n_iter=n_iter, random_state=0, l2=0.0,
-                                           bias_l2=bias_l2, tol=tol, verbose=verbose), "biases"))
+    obs, M, options = prepared(data, mask, NO_INTERACTION, RULES_BIASED,
+                               dict(n_iter=n_iter, random_state=0, l2=0.0, bias_l2=bias_l2,
+                                    tol=tol, verbose=verbose), "biases")
+    return _fit_biased(obs, M, "biases", fold_into, **options)
 
 
 def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, tol,

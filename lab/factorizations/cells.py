@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (cell_rows, csr_from_cells, finished, mean_observed, predict_cells,
-                      row_counts, validate)
+from lab.base import (cell_rows, check_params, check_rank, csr_from_cells, finished,
+                      mean_observed, predict_cells, row_counts, validate)
 from lab import kernels
 
 
@@ -52,6 +52,22 @@ class _Observed(NamedTuple):
         if offset is not None:
             residual -= offset
         return float(residual @ residual)
+
+
+#: The rank of a model without interaction (the biases alone), for :func:`prepared`.
+NO_INTERACTION = object()
+
+
+def prepared(data, mask, num_components, rules: dict, options: dict, name: str, *,
+             non_negative: bool = False):
+    """What each iterative fit does first: ``(observed cells, rank, checked options)``.  The
+    options by their ``rules`` (:func:`lab.base.check_params`), then the data and mask
+    (:func:`observed_cells`), then the rank (:func:`lab.base.check_rank`;
+    :data:`NO_INTERACTION`: 0)."""
+    options = check_params(rules, options, name)
+    obs = observed_cells(data, mask, non_negative=non_negative)
+    M = 0 if num_components is NO_INTERACTION else check_rank(num_components, obs.shape, name)
+    return obs, M, options
 
 
 def observed_cells(data, mask, *, non_negative: bool) -> _Observed:

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.base import (PENALTY, RULES_ITERATIVE, FitResult, check_params, check_rank,
-                      ones_at, predict_cells, start_or_fixed)
-from lab.factorizations.cells import iterate, observed_cells
+from lab.base import PENALTY, RULES_ITERATIVE, FitResult, ones_at, predict_cells, start_or_fixed
+from lab.factorizations.cells import iterate, prepared
 from lab.factorizations.rows import row_blocks, solve_nonneg
 from nmf_core import squared_error
 
@@ -54,11 +53,9 @@ def implicit_nnls_als(data, num_components, *, n_iter=10, random_state=0, mask="
     Y. Hu, Y. Koren and C. Volinsky, "Collaborative filtering for implicit
     feedback datasets", IEEE ICDM 2008.
     """
-    obs = observed_cells(data, mask, non_negative=False)
-    M = check_rank(num_components, obs.shape, "implicit_nnls_als")
-    options = check_params(RULES_IMPLICIT,
-                           dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
-                                verbose=verbose, alpha=alpha), "implicit_nnls_als")
+    obs, M, options = prepared(data, mask, num_components, RULES_IMPLICIT,
+                               dict(n_iter=n_iter, random_state=random_state, l2=l2, tol=tol,
+                                    verbose=verbose, alpha=alpha), "implicit_nnls_als")
     Z, H, fixed = start_or_fixed(obs.shape, M, 1.0, options["random_state"], fold_into,
                                  non_negative=True)
     positives = [ones_at(part) for part in (obs.by_row, obs.by_col)]
