@@ -11,11 +11,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from lab.base import PENALTY, RULES_ITERATIVE, penalty, predict_cells, start_or_fixed
 from lab.factorizations.cells import NO_INTERACTION, iterate, prepared
-from lab.factorizations.rows import normal_equations, row_blocks, solve_compiled, solve_nonneg
+from lab.factorizations.rows import update_side
 
 #: The rules of the biased fits' parameters (checked by :func:`lab.base.check_params`).
 RULES_BIASED = {**RULES_ITERATIVE, "bias_l2": PENALTY}
@@ -182,37 +181,10 @@ def _fixed_biases(fold_into, m: int):
 
 
 def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):
-    """Exact update of one side's (factors >= 0, free bias) given the other side.
-
-    For each row r with observed columns J: minimize over z >= 0 and free b
-    ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with
-    ``t = x - mu - bias_other[J]``.  The bias is eliminated in closed form
-    (Schur complement), leaving an NNLS in z; then
-    ``b = (sum t - (sum_J F_J) z) / (n_r + bias_l2)``.  Compiled as in
-    :func:`lab.factorizations.rows.update_side`; the rows left over go block by block in
-    NumPy.  Also returns the residual sum of squares at the new values, summed in row order.
-    """
-    rows_total, M = values.shape[0], F.shape[1]
-    z, bias, squares = np.empty((rows_total, M)), np.empty(rows_total), np.empty(rows_total)
-    pending = solve_compiled(values, F, l2 * n, True, previous, z, squares, mu=mu,
-                              bias_other=bias_other, bias_l2=bias_l2, bias_out=bias)
-    if pending is not None and pending.size == 0:
-        return z, bias, float(squares.sum())
-    targets = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
-                             values.indptr), shape=values.shape, copy=False)
-    for rows in row_blocks(pending, rows_total):
-        # F_J'F_J, F_J't, F_J'1, sum t, t't
-        G, Ft, g, t_sum, tt = normal_equations(targets[rows], F)
-        count = n[rows]
-        empty = count == 0
-        denom = np.where(empty, 1.0, count + bias_l2)
-        schur = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
-        rhs = Ft - g * (t_sum / denom)[:, None]
-        x = z[rows] = (solve_nonneg(schur, rhs, l2 * count, empty, previous[rows]) if M
-                       else np.zeros((count.size, 0)))          # biases alone
-        gx = np.einsum("nk,nk->n", g, x)
-        c = bias[rows] = np.where(empty, 0.0, (t_sum - gx) / denom)
-        # ||t - F x - c||^2 expanded
-        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, Ft) - 2 * c * t_sum
-                         + np.einsum("nk,nkl,nl->n", x, G, x) + 2 * c * gx + count * c * c)
-    return z, bias, float(squares.sum())
+    """Exact update of one side's (factors >= 0, free bias) given the other side: for each
+    row r with observed columns J, minimize over z >= 0 and free b
+    ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with ``t = x - mu - bias_other[J]``
+    (:func:`lab.factorizations.rows.update_side` with the bias).  Returns the factors, the
+    biases and the residual sum of squares at them."""
+    return update_side(values, F, l2 * n, n == 0, True, previous, mu=mu, bias_other=bias_other,
+                       bias_l2=bias_l2)

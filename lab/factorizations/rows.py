@@ -21,6 +21,7 @@ NNLS.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.optimize import nnls
 
 from lab.base import row_counts
@@ -92,28 +93,52 @@ def normal_equations(values, F):
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def update_side(values, F, reg, empty, nonnegative, previous):
+def update_side(values, F, reg, empty, nonnegative, previous, *, mu=0.0, bias_other=None,
+                bias_l2=0.0):
     """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M).
 
     Row r minimizes ``||v_r - F_J x||^2 + reg[r] ||x||^2`` over its observed columns J,
     with ``x >= 0`` when ``nonnegative``; ``previous`` (n, M), the current factors, warm-starts
-    the non-negative solver.  Compiled where numba is (:func:`_solve_rows_loops`:
-    one pass per row on all cores); the rows it leaves unsettled, or all rows without numba,
-    are solved block by block in NumPy (:func:`normal_equations`, then :func:`solve_nonneg`
-    or :func:`_solve_ridge`).  Also returns the residual sum of squares
-    ``sum_r ||v_r - F_J x_r||^2`` at the new factors, from the normal equations (no second
-    pass over the cells), summed in row order.
+    the non-negative solver.  With ``bias_other`` (the biased model's half-step) each row
+    also has a free bias ``c`` penalized by ``bias_l2``: the target is
+    ``t = v - mu - bias_other[J]``, the bias is eliminated in closed form (its Schur
+    complement), then ``c = (sum t - (sum_J F_J) x) / (n_r + bias_l2)``.  Compiled where
+    numba is (:func:`_solve_rows_loops`: one pass per row on all cores); the rows it leaves
+    unsettled, or all rows without numba, are solved block by block in NumPy
+    (:func:`normal_equations`, then :func:`solve_nonneg` or :func:`_solve_ridge`).  Returns
+    the factors, the biases (None without ``bias_other``) and the residual sum of squares
+    ``sum_r ||t_r - F_J x_r - c_r||^2`` at them, from the normal equations (no second pass
+    over the cells), summed in row order.
     """
     n, M = values.shape[0], F.shape[1]
-    out, squares = np.empty((n, M)), np.empty(n)
-    pending = solve_compiled(values, F, reg, nonnegative, previous, out, squares)
+    with_bias = bias_other is not None
+    out, squares, bias = np.empty((n, M)), np.empty(n), np.empty(n) if with_bias else None
+    pending = solve_compiled(values, F, reg, nonnegative, previous, out, squares, mu=mu,
+                             bias_other=bias_other, bias_l2=bias_l2, bias_out=bias)
+    if pending is not None and pending.size == 0:
+        return out, bias, float(squares.sum())
+    if with_bias:                                  # the targets t
+        values = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
+                                values.indptr), shape=values.shape, copy=False)
+    counts = row_counts(values.indptr)
     for rows in row_blocks(pending, n):
-        G, b, _, _, tt = normal_equations(values[rows], F)
-        x = out[rows] = (solve_nonneg(G, b, reg[rows], empty[rows], previous[rows])
-                         if nonnegative else _solve_ridge(G, b, reg[rows], empty[rows]))
-        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, b)
-                         + np.einsum("nk,nkl,nl->n", x, G, x))
-    return out, float(squares.sum())
+        # F_J'F_J, F_J't, F_J'1, sum t, t't
+        G, b, g, t_sum, tt = normal_equations(values[rows], F)
+        A, rhs, c, gx = G, b, 0.0, 0.0
+        if with_bias:
+            denom = np.where(empty[rows], 1.0, counts[rows] + bias_l2)
+            A = G - g[:, :, None] * g[:, None, :] / denom[:, None, None]
+            rhs = b - g * (t_sum / denom)[:, None]
+        x = out[rows] = (np.zeros((len(tt), 0)) if M == 0 else
+                         solve_nonneg(A, rhs, reg[rows], empty[rows], previous[rows])
+                         if nonnegative else _solve_ridge(A, rhs, reg[rows], empty[rows]))
+        if with_bias:
+            gx = np.einsum("nk,nk->n", g, x)
+            c = bias[rows] = np.where(empty[rows], 0.0, (t_sum - gx) / denom)
+        squares[rows] = (tt - 2 * np.einsum("nk,nk->n", x, b) - 2 * c * t_sum
+                         + np.einsum("nk,nkl,nl->n", x, G, x) + 2 * c * gx
+                         + counts[rows] * c * c)
+    return out, bias, float(squares.sum())
 
 
 def solve_compiled(values, F, reg, nonnegative, previous, out, squares, *, mu=0.0,
@@ -142,13 +167,20 @@ def row_blocks(pending, n):
     return [pending[start:start + _ROW_BLOCK] for start in range(0, pending.size, _ROW_BLOCK)]
 
 
-def _solve_ridge(G, b, reg, empty):
-    """Unconstrained minimizers of ``x'Gx - 2b'x + reg ||x||^2`` for a stack of rows."""
+def _regularized(G, b, reg, empty):
+    """``(G + reg I, b)`` of a stack of rows, a row without cells made ``(I, 0)``: its
+    solution is 0."""
     M = G.shape[1]
     A = G + reg[:, None, None] * np.eye(M)
-    A[empty] = np.eye(M)                        # rows without cells: solution 0
+    A[empty] = np.eye(M)
     rhs = b.copy()
     rhs[empty] = 0.0
+    return A, rhs
+
+
+def _solve_ridge(G, b, reg, empty):
+    """Unconstrained minimizers of ``x'Gx - 2b'x + reg ||x||^2`` for a stack of rows."""
+    A, rhs = _regularized(G, b, reg, empty)
     try:
         return np.linalg.solve(A, rhs[..., None])[..., 0]
     except np.linalg.LinAlgError:               # l2 = 0 and a row with too few cells
@@ -171,10 +203,7 @@ def solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     """
     n, M = b.shape
     eye = np.eye(M, dtype=bool)
-    A = G + reg[:, None, None] * np.eye(M)
-    A[empty] = np.eye(M)
-    rhs = b.copy()
-    rhs[empty] = 0.0
+    A, rhs = _regularized(G, b, reg, empty)
     scale = np.abs(rhs).max(axis=1, keepdims=True) + np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
     # warm start: the previous solution's support (the active set moves little)
     free = np.ones((n, M), dtype=bool) if start is None else start > 0
