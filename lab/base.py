@@ -6,8 +6,9 @@
   :data:`FLAG` and :data:`SEED`; :func:`check_params` checks them, and every bad value
   raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
   scikit-learn's error of that name) with the owner, the rule and the value.
-* **Input validation.**  :func:`validate` reads data and mask once for every
-  factorization of the lab.
+* **Input validation.**  :func:`validate`, the one input check of every factorization of
+  the lab (the general NMF's every-cell path then hands the checked data to the exercise's
+  :func:`nmf_core.as_matrix`, for its rule of when to multiply as CSR).
 * **The iteration.**  :func:`start_or_fixed`: the exercise's start, :func:`nmf_core.start`,
   or H held for a fold-in (:func:`fixed_H`); :func:`penalty` (the count-scaled L2 penalty of
   ALS-WR); :func:`finished` (stop after ``n_iter`` steps or a relative decrease of at most

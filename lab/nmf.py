@@ -19,7 +19,9 @@ With none of them set, the result is that of :func:`nmf_core.non_negative` (test
 the exercise's function is the reference) wherever neither clip floor binds, as on data of
 ordinary scale: the exercise clips at the fixed ``nmf_core.FLOOR``, the lab at ``eps *
 s**1.5``, which scales with the data.  Data and mask are read by
-:func:`lab.base.validate`, the lab's one input check.
+:func:`lab.base.validate`, the lab's one input check; without a mask the checked data then
+go through :func:`nmf_core.as_matrix` (the exercise's rule of when to multiply as CSR,
+which checks them again, cheaply).
 """
 
 from __future__ import annotations
@@ -136,6 +138,12 @@ def _prepare(data, num_components, options: dict, fold_into=None) -> _Run:
                 options)
 
 
+def _step(factor, numerator, denominator, floor: float) -> np.ndarray:
+    """One multiplicative update, the exercise's: ``factor * numerator / max(denominator,
+    floor)``, element-wise (the masked kernels' in-place form: :mod:`lab.kernels`)."""
+    return factor * numerator / np.clip(denominator, floor, None)
+
+
 def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=None):
     """The updates over every cell, as :func:`nmf_core.non_negative` runs them (its loss,
     :func:`nmf_core.squared_error`, from the same products), with the penalty's terms in
@@ -162,14 +170,14 @@ def _every_cell(X, Z, H, *, update_H, n_iter, l2, floor, tol, verbose, follow=No
             ZtZH = ZtZ @ H
             if l2:
                 ZtZH += l2 * n * H
-            H = H * ZtX / np.clip(ZtZH, floor, None)                               # (1)
+            H = _step(H, ZtX, ZtZH, floor)                                         # (1)
         HHt = H @ H.T
         ZHHt = Z @ HHt
         if l2:
             ZHHt += l2 * m * Z
-        Z = Z * (X @ H.T) / np.clip(ZHHt, floor, None)                             # (2)
+        Z = _step(Z, X @ H.T, ZHHt, floor)                                         # (2)
         if Zf is not None:                       # the same update (2) for the followers
-            Zf = Zf * (Xf @ H.T) / np.clip(Zf @ HHt + l2 * m * Zf, floor, None)
+            Zf = _step(Zf, Xf @ H.T, Zf @ HHt + l2 * m * Zf, floor)
         ZtX, ZtZ = Z.T @ X, Z.T @ Z             # for the loss, and for the next (1)
         return loss()
 
