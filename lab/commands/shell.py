@@ -156,6 +156,19 @@ def on_ctrl_c(lost: str | None = None, cleanup: Callable[[], object] | None = No
 
 
 @contextlib.contextmanager
+def spark_block(lost: str) -> Iterator[None]:
+    """A block that uses Spark (``make spark``, ``make spark-scale``): on Ctrl-C, Spark is
+    stopped quietly and the command ends with one line (:func:`on_ctrl_c`, py4j's loggers
+    silenced); however the block ends, Spark is stopped (:func:`lab.models.spark.stop_spark`)."""
+    from lab.models.spark import stop_spark
+    try:
+        with on_ctrl_c(lost, cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
+            yield
+    finally:
+        stop_spark()
+
+
+@contextlib.contextmanager
 def ctrl_c_ignored() -> Iterator[None]:
     """Ignore Ctrl-C inside the block: processes forked there inherit that (Ctrl-C is the
     parent's to handle); the parent's own handler is back after the block."""
@@ -226,4 +239,4 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
 
 __all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "best_time", "timed", "per_iteration",
            "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
-           "quietly", "on_ctrl_c", "ctrl_c_ignored", "interrupted_line", "run"]
+           "quietly", "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]

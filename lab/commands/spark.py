@@ -191,26 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     from lab import evaluation
-    from lab.models.spark import spark_session, stop_spark
+    from lab.models.spark import spark_session
 
     folds = args.folds or evaluation.FOLDS
     if not set(folds) <= set(evaluation.FOLDS):
         parser.error(f"--folds: choose from {', '.join(map(str, evaluation.FOLDS))}")
     shell.one_blas_thread()
     start = clock.now()
-    try:
-        with shell.on_ctrl_c(f"{args.output} was not written",
-                             cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
-            cores = spark_session().sparkContext.defaultParallelism   # before the first fit
-            print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
-                  f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local "
-                  f"mode on {cores} cores, {java}.\nnnls_als's settings are chosen on a "
-                  "validation split of each base set, as `make evaluate` does; Spark's ALS gets "
-                  "the same (rank = num_components, regParam = l2, maxIter = n_iter).\nOne fold "
-                  "at a time; fit times nnls_als / Spark.", flush=True)
-            rows = [row for fold in folds for row in compare_fold(fold, args.data)]
-    finally:
-        stop_spark()
+    with shell.spark_block(f"{args.output} was not written"):
+        cores = spark_session().sparkContext.defaultParallelism   # before the first fit
+        print(f"Spark MLlib's ALS(nonnegative=True) beside nnls_als on folds "
+              f"{', '.join(f'u{f}' for f in folds)}: pyspark {version('pyspark')} in local "
+              f"mode on {cores} cores, {java}.\nnnls_als's settings are chosen on a "
+              "validation split of each base set, as `make evaluate` does; Spark's ALS gets "
+              "the same (rank = num_components, regParam = l2, maxIter = n_iter).\nOne fold "
+              "at a time; fit times nnls_als / Spark.", flush=True)
+        rows = [row for fold in folds for row in compare_fold(fold, args.data)]
     results = pd.DataFrame(rows)
     means = results.groupby("system")["rmse"].mean()
     gap = means["spark_als"] - means["nnls_als"]

@@ -51,7 +51,6 @@ def main(argv=None) -> int:
     parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "spark_scale.csv")
     args = parser.parse_args(argv)
     from lab.models import REGISTRY
-    from lab.models.spark import stop_spark
     systems = {key: REGISTRY[key] for key in ("nnls_als", "spark_als")}
     shell.one_blas_thread()
     print(f"per iteration = (fit of {1 + args.extra} - fit of 1) / {args.extra}, best of "
@@ -60,23 +59,18 @@ def main(argv=None) -> int:
     print(f"{'shape':>5} {'ratings':>11} {'system':>9} {'first fit':>10} {'set-up':>8} "
           f"{'s/iter':>8}")
     rows = []
-    try:
-        with shell.on_ctrl_c(f"{args.output} was not written",
-                             cleanup=lambda: stop_spark(quiet=True), silenced=("py4j",)):
-            for size in args.sizes:
-                ratings = ratings_frame(synthetic_ratings(*SHAPES[size], seed=shell.SEED))
-                for name, model_class in systems.items():
-                    row = {"size": size, "ratings": len(ratings), "system": name,
-                           **time_system(model_class, ratings, args.extra, args.repeat)}
-                    rows.append(row)
-                    print(f"{size:>5} {len(ratings):>11,} {name:>9} "
-                          f"{row['first_fit_seconds']:>9.1f}s {row['setup_seconds']:>7.1f}s "
-                          f"{row['seconds_per_iteration']:>8.2f}", flush=True)
-                ours, spark = (rows[-2]["seconds_per_iteration"],
-                               rows[-1]["seconds_per_iteration"])
-                print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
-    finally:
-        stop_spark()
+    with shell.spark_block(f"{args.output} was not written"):
+        for size in args.sizes:
+            ratings = ratings_frame(synthetic_ratings(*SHAPES[size], seed=shell.SEED))
+            for name, model_class in systems.items():
+                row = {"size": size, "ratings": len(ratings), "system": name,
+                       **time_system(model_class, ratings, args.extra, args.repeat)}
+                rows.append(row)
+                print(f"{size:>5} {len(ratings):>11,} {name:>9} "
+                      f"{row['first_fit_seconds']:>9.1f}s {row['setup_seconds']:>7.1f}s "
+                      f"{row['seconds_per_iteration']:>8.2f}", flush=True)
+            ours, spark = (rows[-2]["seconds_per_iteration"], rows[-1]["seconds_per_iteration"])
+            print(f"{size:>5}: Spark's iteration takes {spark / ours:.2f}x ours", flush=True)
     shell.write_table(pd.DataFrame(rows), args.output)
     print(f"wrote {args.output}")
     return 0
