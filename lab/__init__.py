@@ -15,6 +15,7 @@
 * :mod:`lab.nmf` - the general NMF: the exercise's updates with a mask, a penalty, a
   tolerance, progress lines, ``fold_into`` and :func:`lab.nmf.follow`;
 * :mod:`lab.ratings` - the users x movies index and the one ranker;
+* :mod:`lab.clock` - the one clock (the evaluation's fit times, the benchmarks);
 * :mod:`lab.evaluation` - the held-out protocol on MovieLens-100k's five folds;
   :mod:`lab.report` - the tables, figures and Markdown of its results;
 * :mod:`lab.commands` - the command lines of the make targets: ``evaluate`` (``make

@@ -230,7 +230,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
     for key in (models or REGISTRY):
         cls = REGISTRY[key]
         chosen, _ = select_params(key, base, index, random_state=fold)
-        (model, scores), seconds = clock.timed(lambda: _fitted_and_scored(cls(**chosen), base,
+        (model, scores), seconds = clock.timed(lambda: fitted_and_scored(cls(**chosen), base,
                                                                           index))
         metrics = score_split(model, test, scores)
         rows.append({"model": key, "params": json.dumps(model.params, sort_keys=True,
@@ -242,7 +242,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
     return pd.DataFrame(rows, columns=EVALUATION_COLS)
 
 
-def _fitted_and_scored(model, base: pd.DataFrame, index: RatingIndex):
+def fitted_and_scored(model, base: pd.DataFrame, index: RatingIndex):
     """``(model fitted to base, its score of every cell)``: what ``fit_seconds`` times."""
     model.fit(base, index)
     return model, model.scores()

@@ -151,7 +151,8 @@ class Model:
     def losses_(self) -> np.ndarray | None:
         """``result_.losses``: the fit's objective per step, ``[0]`` the start; None where the
         fit records none (a closed form, an average of models, another library's fit)."""
-        losses = self.result_.losses if self.index_ is not None else np.empty(0)
+        self._check_fitted()
+        losses = self.result_.losses
         return losses if losses.size else None
 
     # --- the bias baseline of the pairs without training ratings -------------------------------

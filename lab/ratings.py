@@ -117,11 +117,16 @@ class RatingIndex:
         return (self.user_positions(ratings["user id"].to_numpy(), missing),
                 self.movie_positions(ratings["movie id"].to_numpy(), missing))
 
+    def triples(self, ratings: pd.DataFrame, checked: bool = False):
+        """``(rows, cols, values)``: each rating's row, column (:meth:`cells`) and stars as
+        float64, the form a library takes ratings in."""
+        rows, cols = self.cells(ratings, checked)
+        return rows, cols, ratings["rating"].to_numpy(dtype=float)
+
     def sparse(self, ratings: pd.DataFrame, checked: bool = False) -> sp.csr_matrix:
         """The ratings as a sparse users x movies matrix: stored cells = rated cells."""
-        rows, cols = self.cells(ratings, checked)
-        return sp.csr_matrix((ratings["rating"].to_numpy(dtype=float), (rows, cols)),
-                             shape=self.shape)
+        rows, cols, values = self.triples(ratings, checked)
+        return sp.csr_matrix((values, (rows, cols)), shape=self.shape)
 
     def filled(self, ratings: pd.DataFrame, fill_value: float | str = 0,
                checked: bool = False) -> np.ndarray:

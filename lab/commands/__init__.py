@@ -7,8 +7,9 @@
 * :mod:`lab.commands.spark` - ``make spark``: Spark MLlib's ALS beside nnls_als;
 * :mod:`lab.commands.spark_scale` - ``make spark-scale``: both per iteration at scale;
 * :mod:`lab.commands.shell` - what they share: one BLAS thread (for all but the scale part
-  of ``make bench``, which measures the thread settings a user may have), atomic files, the
-  benchmarks' clock, one line on Ctrl-C;
+  of ``make bench``, which measures the thread settings a user may have), atomic files and
+  CSV tables, the seed, one iteration timed on :mod:`lab.clock`, Spark's block, one line on
+  Ctrl-C;
 * :mod:`lab.commands.synthetic` - the ratings, shaped like MovieLens-1M and -10M, that both
   scale benchmarks time.
 

@@ -56,6 +56,7 @@ from sklearn.decomposition import NMF
 import lab.nmf
 import nmf_core
 from lab import kernels
+from lab import clock
 from lab.commands import shell
 from lab.ratings import RatingIndex, load_movielens
 
@@ -106,7 +107,7 @@ def best_times(solvers, repeat: int):
         fit(2)
     for _ in range(repeat):
         for name, fit in solvers:
-            (done, loss[name]), seconds = shell.timed(lambda: fit(None))
+            (done, loss[name]), seconds = clock.timed(lambda: fit(None))
             best[name] = min(best[name], seconds / done)
     return best, loss
 
@@ -145,7 +146,7 @@ def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
                 rows.append({"problem": problem, "solver": solver, "target": target,
                              "steps": None, "seconds": np.inf})
                 continue
-            best = shell.best_time(lambda: fit(steps), repeat)
+            best = clock.best_time(lambda: fit(steps), repeat)
             rows.append({"problem": problem, "solver": solver, "target": target,
                          "steps": steps, "seconds": best})
         print(f"  {problem}: done", flush=True)

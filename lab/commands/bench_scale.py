@@ -56,6 +56,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lab import clock
 from lab.commands import shell
 from lab.commands.synthetic import SHAPES, ratings_frame, synthetic_ratings
 
@@ -93,7 +94,7 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
         X = synthetic_ratings(*SHAPES[size], seed=shell.SEED)
         return X, ratings_frame(X)
 
-    (X, ratings), generate = shell.timed(generated)
+    (X, ratings), generate = clock.timed(generated)
 
     def fit(iterations):
         return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)
@@ -125,7 +126,7 @@ def dense_probe(size: int = 2000, repeat: int = 3) -> float:
     A, B = rng.random((size, size)), rng.random((size, size))
     with threadpool_limits(limits=os.cpu_count()):
         A @ B
-        best = shell.best_time(lambda: A @ B, repeat)
+        best = clock.best_time(lambda: A @ B, repeat)
     return 2 * size**3 / best / 1e9
 
 

@@ -10,10 +10,8 @@
   :func:`write_table`, a results table as CSV through it.
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``), and
   :data:`SEED`, the seed of the benchmarks' data and fits;
-* :func:`timed` and :func:`best_time` - the lab's one clock (:mod:`lab.clock`): one piece of
-  work and its seconds, the fastest of several runs (the time to a loss, the dense probe);
-  :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
-  (the scale benchmarks, ours and Spark's);
+* :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
+  (the scale benchmarks, ours and Spark's), on the lab's one clock (:mod:`lab.clock`);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
   ``interrupted: <what was not done>.``, and exit status 130: no traceback, not even one a
   library logs (py4j's, when Ctrl-C cuts a call to Spark); ``on_ctrl_c`` first runs a
@@ -38,7 +36,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lab.clock import best_time, timed
+from lab.clock import timed
 
 #: The repository's root folder: the default places of the data and of build/.
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,6 +235,5 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "best_time", "timed", "per_iteration",
-           "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
+__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "per_iteration", "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
            "quietly", "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]

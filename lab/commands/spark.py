@@ -141,8 +141,9 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
     params, _ = evaluation.select_params("nnls_als", base, index, random_state=fold)
 
     def fitted(model):
-        _, seconds = shell.timed(lambda: model.fit(base, index))
-        return model, evaluation.score_split(model, test)["rmse"], seconds
+        (_, scores), seconds = clock.timed(lambda: evaluation.fitted_and_scored(model, base,
+                                                                                index))
+        return model, evaluation.score_split(model, test, scores)["rmse"], seconds
 
     ours, ours_rmse, ours_seconds = fitted(REGISTRY["nnls_als"](**params))
     spark, spark_rmse, spark_seconds = fitted(REGISTRY["spark_als"](**params))

@@ -35,9 +35,9 @@ class PosteriorMean(DenseScores):
 
     Attributes
     ----------
-    mean : ndarray of shape (n, m)
+    values : ndarray of shape (n, m)
         The mean prediction of every cell over the kept samples (each sample clipped
-        first when ``clip`` was given): ``values``.
+        first when ``clip`` was given).
     n_samples : int
         How many samples were averaged.
     last : BiasedResult
@@ -50,10 +50,6 @@ class PosteriorMean(DenseScores):
     def __init__(self, mean: np.ndarray, n_samples: int, last: BiasedResult):
         super().__init__(mean)
         self.n_samples, self.last = n_samples, last
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.values
 
     @property
     def losses(self) -> np.ndarray:

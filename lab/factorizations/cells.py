@@ -2,6 +2,7 @@
 and the squared error there (the model's values at given cells are
 :func:`lab.base.predict_cells`).
 
+* :func:`prepared`: what each iterative fit does first (its options, its data, its rank);
 * :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
   observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
   :mod:`lab.factorizations`' docstring;

@@ -58,7 +58,7 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
             f"min(n, m) components; ARPACK, for sparse data, finds one fewer); got {M}.")
     random_state = check_params({"random_state": SEED}, {"random_state": random_state},
                                 "truncated_svd")["random_state"]
-    total = float(X.data @ X.data) if sp.issparse(X) else float(np.vdot(X, X))
+    total = float((X ** 2).sum())                 # ||X||^2, as nmf_core.non_negative has it
     if fold_into is not None:
         H = fixed_H(fold_into, M, X.shape[1], non_negative=False)
         if not np.allclose(H @ H.T, np.eye(M), atol=1e-8):

@@ -45,8 +45,8 @@ __all__ = ["PEERS", "Peer", "SurpriseSVDpp", "SurpriseKNNBaseline", "SurpriseNMF
 
 def _positions(train: pd.DataFrame, index: RatingIndex) -> pd.DataFrame:
     """The ratings with users and movies as their row and column in ``index``."""
-    rows, cols = index.cells(train, checked=True)                  # the model's fit checked them
-    return pd.DataFrame({"row": rows, "col": cols, "rating": train["rating"].to_numpy(float)})
+    rows, cols, values = index.triples(train, checked=True)        # the model's fit checked them
+    return pd.DataFrame({"row": rows, "col": cols, "rating": values})
 
 
 #: The virtual environment that installs the peers' libraries (``make peers``).
@@ -386,7 +386,7 @@ class MyFMBayesianFM(Peer):
         import myfm
 
         p = self.params
-        rows, cols = self.index_.cells(self.ratings_, checked=True)   # fit checked them
+        rows, cols, values = self.index_.triples(self.ratings_, checked=True)   # fit checked
         n_users, n_movies = self.index_.shape
         who_rated = self.who_rated_
         self.users_features_ = users = side_features(who_rated, self.implicit)
@@ -397,7 +397,7 @@ class MyFMBayesianFM(Peer):
                   else [n_users, n_movies, n_movies, n_users])
         self.model_ = model = myfm.MyFMRegressor(rank=p["rank"], random_seed=self.seed_)
         with contextlib.redirect_stderr(io.StringIO()):       # myFM's progress bar
-            model.fit(sp.csr_matrix((len(rows), 0)), self.ratings_["rating"].to_numpy(float),
+            model.fit(sp.csr_matrix((len(rows), 0)), values,
                       X_rel=blocks, n_iter=p["n_sweeps"], group_shapes=groups)
         samples = model.predictor_.samples
         scores = sum(fm_scores(users, movies, s.w0, np.asarray(s.w), np.asarray(s.V))

@@ -179,12 +179,11 @@ class SparkALS(FactorizationModel):
         from pyspark.ml.recommendation import ALS
 
         spark = spark_session()
-        rows, cols = self.index_.cells(self.ratings_, checked=True)      # fit checked them
+        triples = self.index_.triples(self.ratings_, checked=True)       # fit checked them
         with tempfile.TemporaryDirectory(prefix="spark-ratings-") as folder:
             # a CSV file read by Spark's JVM: no Python worker is started
             path = Path(folder) / "ratings.csv"
-            np.savetxt(path, np.column_stack([rows, cols, self.ratings_["rating"]]), fmt="%.17g",
-                       delimiter=",")
+            np.savetxt(path, np.column_stack(triples), fmt="%.17g", delimiter=",")
             table = spark.read.csv(str(path), schema="user INT, item INT, rating DOUBLE")
             try:
                 self.model_ = ALS(**self.spark_params()).fit(table)

@@ -23,9 +23,9 @@ def test_bayesian_posterior_mean_recovers_a_planted_model():
     X, truth, mask = planted_biased()
     fit = factorizations.bayesian_non_negative(np.where(mask, X, np.nan), 2, n_samples=150,
                                                burn_in=100, thin=1, random_state=0)
-    assert fit.mean.shape == X.shape and fit.n_samples == 150
-    np.testing.assert_array_equal(fit.scores([3, 0]), fit.mean[[3, 0]])
-    np.testing.assert_array_equal(fit.predict([3, 0], [1, 2]), fit.mean[[3, 0], [1, 2]])
+    assert fit.values.shape == X.shape and fit.n_samples == 150
+    np.testing.assert_array_equal(fit.scores([3, 0]), fit.values[[3, 0]])
+    np.testing.assert_array_equal(fit.predict([3, 0], [1, 2]), fit.values[[3, 0], [1, 2]])
     held_out = ~mask
     def held_out_error(fitted):
         everything = fitted.scores(np.arange(truth.shape[0]))
@@ -42,7 +42,7 @@ def test_bayesian_posterior_mean_recovers_a_planted_model():
     assert fit.last.losses.shape == (251,)
     assert 0.1 < np.sqrt(fit.last.losses[-1] / mask.sum()) < 0.25 < np.sqrt(
         fit.last.losses[0] / mask.sum())
-    np.testing.assert_array_equal(fit.predict([0, 5], [1, 2]), fit.mean[[0, 5], [1, 2]])
+    np.testing.assert_array_equal(fit.predict([0, 5], [1, 2]), fit.values[[0, 5], [1, 2]])
 
 
 def test_bayesian_same_seed_same_numbers_and_clip():
@@ -54,10 +54,10 @@ def test_bayesian_same_seed_same_numbers_and_clip():
                                                  random_state=7, clip=(3.0, 4.0))
     other = factorizations.bayesian_non_negative(data, 2, n_samples=20, burn_in=5,
                                                  random_state=8, clip=(3.0, 4.0))
-    np.testing.assert_array_equal(first.mean, again.mean)
-    assert not np.array_equal(first.mean, other.mean)
-    assert first.mean.min() >= 3.0 and first.mean.max() <= 4.0
-    assert first.mean.max() > 3.9 and first.mean.min() < 3.1    # the clip did act
+    np.testing.assert_array_equal(first.values, again.values)
+    assert not np.array_equal(first.values, other.values)
+    assert first.values.min() >= 3.0 and first.values.max() <= 4.0
+    assert first.values.max() > 3.9 and first.values.min() < 3.1    # the clip did act
 
 
 # ------------------------------------------------------------------ its pieces
