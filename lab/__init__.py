@@ -3,8 +3,9 @@
 * :mod:`lab.interface` - the one model interface (:class:`lab.interface.Model`);
 * :mod:`lab.models` - the models, one module per family, listed once in
   :data:`lab.models.MODELS` (``OURS``, then the peers', then Spark's) and looked up by key in
-  :data:`lab.models.REGISTRY` (those that run in this environment): ours (fitting the factorizations of :mod:`lab.factorizations` and the compiled
-  masked update of :mod:`lab.kernels`), the peers' adapters (:mod:`lab.models.peers`,
+  :data:`lab.models.REGISTRY` (those that run in this environment): ours (fitting the
+  factorizations of :mod:`lab.factorizations` and the compiled masked update of
+  :mod:`lab.kernels`), the peers' adapters (:mod:`lab.models.peers`,
   registered in .venv-peers) and Spark MLlib's ALS (:mod:`lab.models.spark`, in .venv-spark);
 * :mod:`lab.base` - what the models and factorizations share: parameter rules and their
   check, the rank rule, input validation, the results that answer ``scores`` and

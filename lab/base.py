@@ -238,8 +238,8 @@ def _memory_bytes() -> int:
 # --- The iteration: penalty, stopping rule, fixed columns -------------------------------
 
 def penalty(l2: float, row_counts, Z, col_counts, H) -> float:
-    """``l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``, ``n_i``, ``m_j`` the observed cells
-    of row i and column j (the penalty of ALS-WR, Zhou et al. 2008)."""
+    """``l2 * (sum_i n_i ||Z[i]||^2 + sum_j m_j ||H[:, j]||^2)``, ``n_i`` and ``m_j`` the
+    observed cells of row i and column j (the penalty of ALS-WR, Zhou et al. 2008)."""
     if not l2:
         return 0.0
     return l2 * float(row_counts @ np.einsum("ik,ik->i", Z, Z)

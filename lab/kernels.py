@@ -15,7 +15,8 @@ on disk (:func:`compile_kernel`); the parallel kernels (:func:`kernel` with ``pa
 the masked half-step, the row squares, the row solves) share their rows (or columns) out
 among all cores, each summed by one thread in a fixed order, so the numbers do not depend
 on the number of threads, while the others (:func:`jit`: the Gibbs sweep's loops, the
-small solves the row kernels call) run on one; and BLAS is held to one thread while they run (:func:`single_threaded_blas`).
+small solves the row kernels call) run on one; and BLAS is held to one thread while they
+run (:func:`single_threaded_blas`).
 """
 
 from __future__ import annotations

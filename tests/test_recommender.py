@@ -175,7 +175,8 @@ def test_recommend_movies_refuses_nan_scores_bad_users_and_bad_n(ratings, movies
         rec.recommend_movies(_labelled(scores, ratings), 1, movies, ratings)
     good = _labelled(np.ones((4, 6)), ratings)
     for user in (True, 99, "1"):
-        with pytest.raises(KeyError, match=rf"user_id={user!r} is not .* \(users 1\.\.4\).*add_user"):
+        with pytest.raises(KeyError,
+                           match=rf"user_id={user!r} is not .* \(users 1\.\.4\).*add_user"):
             rec.recommend_movies(good, user, movies, ratings)
     for n in (0, -1, 2.5):
         with pytest.raises(ValueError, match=r"n must be a positive integer"):
@@ -229,7 +230,8 @@ def test_nan_ids_in_ratings_are_blamed_on_ratings(ratings, movies):
     bad = ratings.astype({"user id": float})
     bad.loc[4, "user id"] = np.nan
     good = _labelled(np.ones((4, 6)), ratings)
-    for call in (lambda: rec.rating_matrix(bad), lambda: rec.recommend_movies(good, 1, movies, bad)):
+    for call in (lambda: rec.rating_matrix(bad),
+                 lambda: rec.recommend_movies(good, 1, movies, bad)):
         with pytest.raises(ValueError, match=r"ratings\['user id'\] must hold finite numbers; got "
                                              r"dtype float64, e\.g\. nan in row 4"):
             call()
@@ -267,7 +269,8 @@ def test_ratings_table_errors(ratings):
     with pytest.raises(TypeError, match=r"ratings must be a DataFrame.*got list"):
         rec.rating_matrix([[1, 1, 5]])
     doubled = pd.concat([ratings, ratings.iloc[[0]]], ignore_index=True)
-    with pytest.raises(ValueError, match=r"ratings repeats the \(user id, movie id\) pair \[1, 1\]"):
+    with pytest.raises(ValueError,
+                       match=r"ratings repeats the \(user id, movie id\) pair \[1, 1\]"):
         rec.rating_matrix(doubled)
 
 

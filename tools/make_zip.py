@@ -1,6 +1,6 @@
 """Write the hand-in archive from the given files, flat, atomically.
 
-    python tools/make_zip.py ex08.zip build/nmf.ipynb build/nmf.html nmf_core.py ... requirements.txt
+    python tools/make_zip.py ex08.zip build/nmf.ipynb build/nmf.html nmf_core.py ...
 
 The archive is written under a temporary name and renamed when complete, so a
 failure never leaves a partial or stale ``ex08.zip``.  MovieLens files are

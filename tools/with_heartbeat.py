@@ -1,6 +1,6 @@
 """Run a command and say that it is still working whenever it has been silent for a while.
 
-    python tools/with_heartbeat.py [--every 20] [--hide REGEX] "installing" -- pip install -r requirements.txt
+    python tools/with_heartbeat.py [--every 20] [--hide REGEX] "installing" -- pip install ...
 
 The command's own output passes through unchanged (but for lines matching ``--hide``);
 after every ``--every`` seconds

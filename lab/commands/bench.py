@@ -218,7 +218,8 @@ def main(argv=None) -> int:
             ("ours-numpy", lambda k: fit_ours_numpy(observed, 20, it(k), mask="observed"))]),
     ]
 
-    header = f"{'problem':28s} {'solver':10s} {'ms/iter':>9s} {'final loss':>14s} {'peak MiB':>9s} {'x ours':>7s}"
+    header = (f"{'problem':28s} {'solver':10s} {'ms/iter':>9s} {'final loss':>14s} "
+              f"{'peak MiB':>9s} {'x ours':>7s}")
     print(header)
     print("-" * len(header))
     table = {}
@@ -258,14 +259,16 @@ def main(argv=None) -> int:
         if value is None:
             continue
         met = value >= bound if op == ">=" else value <= bound
-        print(f"  [{'holds' if met else 'FAILS':5s}] {text}: ratio {value:.3f} (needs {op} {bound:g})")
+        print(f"  [{'holds' if met else 'FAILS':5s}] {text}: ratio {value:.3f} "
+              f"(needs {op} {bound:g})")
 
     if args.only:
         return 0
     print("\nTime to reach the loss of the exercise's 1000 multiplicative steps (ours, start 0):")
     rows = time_to_target([("digits M=16", digits, 16),
                            ("MovieLens zero-filled M=20", zero_filled, 20)], args.repeat)
-    print(f"{'problem':28s} {'solver':10s} {'steps':>6s} {'seconds':>8s} {'x faster than ours':>19s}")
+    print(f"{'problem':28s} {'solver':10s} {'steps':>6s} {'seconds':>8s} "
+          f"{'x faster than ours':>19s}")
     for row in rows:
         ours = next(r["seconds"] for r in rows
                     if r["problem"] == row["problem"] and r["solver"] == "ours (MU)")
@@ -274,7 +277,8 @@ def main(argv=None) -> int:
               f"{ours / row['seconds']:19.1f}")
     print("(scikit-learn starts from its own random draws; '-': not reached within 8000 steps)")
     seeds = range(shell.SEED, shell.SEED + 5)
-    print(f"\nLoss after {n} steps from seeds {seeds[0]}-{seeds[-1]} (digits M=16): the start matters")
+    print(f"\nLoss after {n} steps from seeds {seeds[0]}-{seeds[-1]} (digits M=16): the start "
+          "matters")
     for solver, values in start_spread(digits, 16, n, seeds).items():
         print(f"  {solver:10s} " + "  ".join(f"{v:.4e}" for v in values)
               + f"   (min {min(values):.4e}, max {max(values):.4e})")

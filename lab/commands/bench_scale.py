@@ -169,7 +169,8 @@ def _line(row: dict) -> str:
         limit = TARGETS[row["algorithm"]]
         verdict = f"{'holds' if row['ratio'] <= limit else 'FAILS'} (<= {limit:g})"
     return (f"{row['environment']:>18} {row['size']:>5} {row['algorithm']:>11} "
-            f"{row['ratings']:>11,} {row['first_fit_seconds']:>8.2f}s {row['setup_seconds']:>6.2f}s "
+            f"{row['ratings']:>11,} {row['first_fit_seconds']:>8.2f}s "
+            f"{row['setup_seconds']:>6.2f}s "
             f"{row['seconds_per_iteration']:>7.3f} {row['zero_filled_seconds']:>11.3f} "
             f"{row['ratio']:>6.2f} {row['gflop']:>6.1f} {row['gflops']:>8.1f} "
             f"{row['peak_gib']:>8.2f}  {verdict}")

@@ -235,5 +235,6 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "per_iteration", "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
-           "quietly", "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]
+__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "per_iteration", "timed_fits",
+           "one_blas_thread", "write_atomically", "write_table", "Interrupted", "quietly",
+           "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]

@@ -48,7 +48,8 @@ class BiasedResult(NamedTuple):
     def scores(self, rows) -> np.ndarray:
         """The model's values of the rows asked for, every column; shape (len(rows), m)."""
         rows = np.asarray(rows, dtype=np.intp)
-        return self.mu + self.user_bias[rows, None] + self.item_bias[None, :] + self.Z[rows] @ self.H
+        return (self.mu + self.user_bias[rows, None] + self.item_bias[None, :]
+                + self.Z[rows] @ self.H)
 
     def predict(self, rows, cols) -> np.ndarray:
         """The model's values at the cells ``(rows[t], cols[t])``; shape ``(len(rows),)``."""

@@ -17,7 +17,8 @@ class BiasedNMF(FactorizationModel):
     """Mean + biases + a non-negative interaction
     (:func:`lab.factorizations.biased_non_negative`)."""
 
-    key, label = "biased_nmf", "biased non-negative model (Koren, Bell & Volinsky 2009, factors ≥ 0)"
+    key = "biased_nmf"
+    label = "biased non-negative model (Koren, Bell & Volinsky 2009, factors ≥ 0)"
     non_negative = True
     defaults = {"num_components": 30, "l2": 0.08,
                 **defaults_of(factorizations.biased_non_negative, "n_iter", "random_state",

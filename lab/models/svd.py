@@ -21,5 +21,6 @@ class SVDZeroFill(FactorizationModel):
 
 
 class SVDMovieMeanFill(SVDZeroFill):
-    key, label, fill, select_by = "svd_movie_mean", "rank-k SVD, movie-mean fill", "movie_mean", "rmse"
+    key, label = "svd_movie_mean", "rank-k SVD, movie-mean fill"
+    fill, select_by = "movie_mean", "rmse"
     grid = {"num_components": [2, 5, 10]}

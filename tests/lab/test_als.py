@@ -26,7 +26,8 @@ def reference_als(X, mask, H, l2, n_iter, nonneg):
                 A = np.vstack([H[:, J].T, np.sqrt(l2 * J.size) * np.eye(M)])
                 Z[i] = nnls(A, np.concatenate([X[i, J], np.zeros(M)]))[0]
             else:
-                Z[i] = np.linalg.inv(l2 * J.size * np.eye(M) + H[:, J] @ H[:, J].T) @ H[:, J] @ X[i, J]
+                A = l2 * J.size * np.eye(M) + H[:, J] @ H[:, J].T
+                Z[i] = np.linalg.inv(A) @ H[:, J] @ X[i, J]
         for j in range(m):
             I = np.flatnonzero(mask[:, j])
             if I.size == 0:

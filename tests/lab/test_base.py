@@ -67,7 +67,8 @@ def test_data_too_small_for_float64_is_refused_not_turned_into_nan(nnls_als):
     X = random_matrix(36, 30, 20) * 1e-250
     for function in (non_negative, MASKED, nnls_als):
         with pytest.raises(ValueError, match=r"data is too small for float64 arithmetic: its "
-                                             r"largest entry .*e-25\d, cubed, underflows; multiply"):
+                                             r"largest entry .*e-25\d, cubed, underflows; "
+                                             r"multiply"):
             function(X, 3)
 
 

@@ -78,7 +78,8 @@ def test_every_model_fits_and_beats_the_global_mean(key, fold, fitted):
     elif cls.select_by == "rmse":
         assert metrics["rmse"] < reference["rmse"] - 0.02, (metrics, reference)
     else:
-        assert metrics["precision_at_10"] > reference["precision_at_10"] + 0.02, (metrics, reference)
+        assert metrics["precision_at_10"] > reference["precision_at_10"] + 0.02, \
+            (metrics, reference)
 
 
 @pytest.mark.parametrize("key", REGISTRY)

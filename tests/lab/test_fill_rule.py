@@ -37,7 +37,8 @@ def expected_fill(fill, movie, ratings):
 
 def expected_matrix(fill, ratings, user_ids, movie_ids):
     table = np.empty((len(user_ids), len(movie_ids)))
-    given = {(u, m): r for u, m, r in ratings[["user id", "movie id", "rating"]].itertuples(index=False)}
+    cells = ratings[["user id", "movie id", "rating"]].itertuples(index=False)
+    given = {(u, m): r for u, m, r in cells}
     for i, user in enumerate(user_ids):
         for j, movie in enumerate(movie_ids):
             table[i, j] = given.get((user, movie), expected_fill(fill, movie, ratings))

@@ -464,7 +464,7 @@ def test_masked_inputs_agree_across_containers():
         dict(data=sparse_data, mask="observed"),
         dict(data=sp.csr_array(sparse_data), mask="observed"),
         dict(data=X, mask=sp.csr_matrix(observed)),
-        dict(data=X * 0 + 7.0 * ~observed + X * observed, mask=observed),  # unobserved values ignored
+        dict(data=X * 0 + 7.0 * ~observed + X * observed, mask=observed),  # unobserved: ignored
         dict(data=X, mask=observed.astype(int)),
     ]
     for variant in variants:

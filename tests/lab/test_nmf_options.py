@@ -84,7 +84,8 @@ def test_a_rank_that_cannot_be_allocated_is_refused_by_size():
 def test_negative_entries_report_count_and_first_location():
     X = np.ones((4, 5))
     X[1, 3], X[2, 0], X[3, 4] = -2.0, -1.0, -0.5
-    with pytest.raises(ValueError, match=r"data has 3 negative entries \(first at row 1, column 3: -2\.0\)"):
+    with pytest.raises(ValueError, match=r"data has 3 negative entries \(first at row 1, "
+                                         r"column 3: -2\.0\)"):
         non_negative(X, 2)
     with pytest.raises(ValueError, match=r"data has 3 negative entries \(first at row 1, column 3"):
         non_negative(sp.csr_matrix(X), 2)
@@ -146,7 +147,8 @@ def test_mask_of_wrong_kind():
 
 
 def test_non_numeric_dataframe_columns_are_named():
-    frame = pd.DataFrame({"rating": [1.0, 2.0], "title": ["a", "b"], "when": pd.to_datetime(["2020", "2021"])})
+    frame = pd.DataFrame({"rating": [1.0, 2.0], "title": ["a", "b"],
+                          "when": pd.to_datetime(["2020", "2021"])})
     with pytest.raises(TypeError, match=r"data has non-numeric columns \['title', 'when'\]"):
         non_negative(frame, 1)
 
@@ -312,7 +314,8 @@ def test_wide_fold_in_returns_one_row_per_new_user():
 @pytest.mark.parametrize("name, value, error, message", [
     ("num_components", 0, ValueError, r"num_components must be an integer >= 1; got 0 of type "
                                       r"int\."),
-    ("num_components", 1.5, TypeError, r"num_components must be an integer >= 1; got 1\.5 of type float"),
+    ("num_components", 1.5, TypeError,
+     r"num_components must be an integer >= 1; got 1\.5 of type float"),
     ("num_components", "2", TypeError, r"got '2' of type str"),
     ("num_components", True, TypeError, r"got True of type bool"),
     ("n_iter", -1, ValueError, r"n_iter must be an integer >= 0; got -1 of type int\."),

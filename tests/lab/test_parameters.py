@@ -289,7 +289,8 @@ BAD_INPUT = [
     ("mask", np.full((5, 4), "x"), TypeError, r"mask must be boolean \(True = observed\) or 0/1; "
                                               r"got dtype <U1\."),
     ("mask", np.zeros((5, 4), bool), ValueError, r"data has no observed cell"),
-    ("clip", (4, 3), ValueError, r"clip must be a pair \(low, high\) with low < high; got \(4, 3\)"),
+    ("clip", (4, 3), ValueError,
+     r"clip must be a pair \(low, high\) with low < high; got \(4, 3\)"),
     ("clip", "1-5", TypeError, r"clip must be None or a pair \(low, high\) of numbers; got '1-5'"),
     ("clip", (1,), TypeError, r"clip must be None or a pair \(low, high\) of numbers; got \(1,\)"),
 ]

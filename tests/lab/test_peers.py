@@ -65,7 +65,8 @@ def test_the_peers_their_order_and_declarations():
 
 def test_the_peers_are_registered_where_their_libraries_import():
     libraries = sorted(set(MODULE.values()))
-    assert sorted(missing_modules(".venv-peers", MODELS)) == [m for m in libraries if not find_spec(m)]
+    absent = [m for m in libraries if not find_spec(m)]
+    assert sorted(missing_modules(".venv-peers", MODELS)) == absent
     if all(find_spec(name) for name in libraries):
         assert all(REGISTRY[key] is cls for key, cls in BY_KEY.items())
         assert list(REGISTRY)[len(OURS):len(OURS) + len(BY_KEY)] == list(BY_KEY)

@@ -113,7 +113,8 @@ def test_ratings_must_be_finite_numbers(ratings, value, message):
     bad.loc[3, "rating"] = value
     if value != value:                       # NaN keeps a numeric column
         bad = bad.astype({"rating": float})
-    with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers; " + message):
+    with pytest.raises(ValueError,
+                       match=r"ratings\['rating'\] must hold finite numbers; " + message):
         RatingIndex.from_ratings(bad)
     with pytest.raises(ValueError, match=r"ratings\['rating'\] must hold finite numbers"):
         REGISTRY["biases"]().fit(bad)

@@ -217,8 +217,8 @@ def test_compiled_row_solves_give_the_same_fit_on_one_and_two_threads(name, on_t
 
 
 # ------------------------------- the active-set solver, compiled and as plain Python
-# The same checks on every form of lab.factorizations.rows._nonnegative_solve the environment has: the
-# compiled one (where numba compiles it) and its Python source (``.py_func`` there; the
+# The same checks on every form of lab.factorizations.rows._nonnegative_solve the environment
+# has: the compiled one (where numba compiles it) and its Python source (``.py_func`` there; the
 # function itself where numba is missing or switched off); and on the NumPy form,
 # lab.factorizations.rows.solve_nonneg.  Small problems: the Python form is slow.
 

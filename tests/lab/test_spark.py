@@ -3,8 +3,8 @@ lab/commands/spark_scale.py and lab/models/spark.py's SparkALS.
 
 Anywhere (no Java, no pyspark needed): the Java check and its exit status, ``--check-java``
 importing only the standard library, SparkALS's parameters and their mapping to Spark's
-ALS, its environment, the Makefile's order (Java first).  Where pyspark imports and Java 17+ runs (the
-environment of ``make spark``, ``.venv-spark``): SparkALS fitted on a small problem, its
+ALS, its environment, the Makefile's order (Java first).  Where pyspark imports and Java 17+
+runs (the environment of ``make spark``, ``.venv-spark``): SparkALS fitted on a small problem, its
 scores against Spark's own predictions, its fold-in against Spark's last user step."""
 
 from __future__ import annotations

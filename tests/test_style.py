@@ -1,0 +1,15 @@
+"""The code's style: ruff finds nothing (pyflakes' errors and pycodestyle's, lines of at most
+100 columns; the rules are pyproject.toml's ``[tool.ruff]``) in the modules, the lab, the
+tests, the tools and the notebook's code."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_finds_nothing():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
