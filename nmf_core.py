@@ -84,13 +84,13 @@ def _parameters(num_components, n_iter, random_state, shape: tuple):
 def as_matrix(data):
     """``data`` as float64: CSR where it is sparse or mostly zeros (cheaper products), else
     an ndarray.  TypeError for non-numbers, ValueError for a bad shape, NaN, inf or < 0."""
-    text = [c for c, t in getattr(data, "dtypes", {}).items() if t.kind not in "biuf"]
     X = data if sp.issparse(data) else np.asarray(data)
-    if text or X.dtype.kind not in "biuf":
-        raise TypeError(f"data must be numeric; got dtype {X.dtype}"
-                        + (f" in the columns {text}" if text else "") + ".")
     if X.ndim != 2 or 0 in X.shape:
         raise ValueError(f"data must be a 2-D matrix with a row and a column; got shape {X.shape}.")
+    text = [c for c, t in getattr(data, "dtypes", {}).items() if t.kind not in "biuf"]
+    if text or X.dtype.kind not in "biuf":
+        raise TypeError(f"data must be numeric; got dtype {X.dtype}"
+                        + (f" in the columns {text}" if text else "") + "; convert or drop it.")
     X = sp.csr_array(X, dtype=np.float64) if sp.issparse(X) else X.astype(np.float64)
     values = X.data if sp.issparse(X) else X
     for bad, what in ((~np.isfinite(values), "NaN or infinite"), (values < 0, "negative")):

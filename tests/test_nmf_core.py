@@ -209,7 +209,9 @@ def test_sklearn_sparse_input_gives_the_dense_result(fit):
                              r"\(5,\)"),
     (np.zeros((0, 5)), ValueError, r"got shape \(0, 5\)"),
     (sp.csr_array((5, 0)), ValueError, r"got shape \(5, 0\)"),
-    (np.array([["a", "b"]]), TypeError, r"data must be numeric; got dtype <U1\."),
+    (np.array([["a", "b"]]), TypeError, r"data must be numeric; got dtype <U1; convert or drop "
+                                        r"it\."),
+    (pd.Series([1.0, 2.0]), ValueError, r"data must be a 2-D matrix .*; got shape \(2,\)"),
     (pd.DataFrame({"rating": [1.0], "title": ["a"]}), TypeError,
      r"data must be numeric; got dtype object in the columns \['title'\]"),
 ])
