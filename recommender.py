@@ -84,9 +84,8 @@ def sparsity(matrix, threshold: float = EMPTY_BELOW) -> float:
 def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.DataFrame,
                      ratings: pd.DataFrame, n: int = 20) -> pd.DataFrame:
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
-    (``Z @ H`` with the rows and columns of ``rat_df``, in its order; the exercise's frame,
-    rows numbered from 0, or indexed by user id): ``movie id``, ``movie title``, ``predicted
-    score``, ``genres`` by ``rank``."""
+    (``Z @ H`` with rat_df's rows, numbered from 0 or by user id, and columns): ``movie id``,
+    ``movie title``, ``predicted score``, ``genres`` by ``rank``."""
     row = _checked_row(reconstruction, user_id, movies, ratings, n)   # user_id's row of rat_df
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
@@ -118,15 +117,13 @@ def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
 
 
 def genre_distribution(movie_ids, movies: pd.DataFrame) -> pd.Series:
-    """The share of the movies that carry each genre (index ``GENRES``).  A movie counts
-    once per genre, so the shares add up to the mean number of genres, not to 1."""
+    """The share of the movies carrying each genre (a movie counts once per genre; ``GENRES``)."""
     return _genre_flags(movie_ids, movies).mean(axis=0).rename("share")
 
 
 def genre_enrichment(H, movie_ids, movies: pd.DataFrame, ratings: pd.DataFrame) -> pd.DataFrame:
-    """How much more weight each row k of H puts on each genre than the ratings do: the genres'
-    share weighted by row k's loadings over their share of all ratings (2: twice as common);
-    index ``component``, columns ``GENRES`` (NaN where undefined)."""
+    """Each genre's share weighted by row k of H's loadings over its share of all ratings (2:
+    twice as common), by ``component`` and ``GENRES`` (NaN where undefined)."""
     H, ids, G = _H_and_genres(H, movie_ids, movies)
     check_ratings(ratings)
     counts = ratings["movie id"].value_counts().reindex(ids, fill_value=0).to_numpy(float)
@@ -138,9 +135,8 @@ def genre_enrichment(H, movie_ids, movies: pd.DataFrame, ratings: pd.DataFrame) 
 
 
 def top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 3) -> pd.Series:
-    """Each row of H's ``n`` movies of largest loading (ties by movie id), titles joined by
-    ``"; "``, indexed by ``component``."""
-    H, ids, _ = _H_and_genres(H, movie_ids, movies)
+    """Each row of H's ``n`` movies of largest loading (ties by movie id), by ``component``."""
+    H, ids, _, n = *_H_and_genres(H, movie_ids, movies), _how_many(n)
     titles = movies.set_index("movie id")["movie title"]
     return pd.Series(["; ".join(titles.loc[ids[np.lexsort((ids, -row))[:n]]]) for row in H],
                      index=pd.RangeIndex(len(H), name="component"), name="top movies")
@@ -190,8 +186,7 @@ def _check_movies(movies) -> None:
     if missing:
         raise ValueError(f"movies lacks the column(s) {missing}; use the movies table from "
                          "load_movielens(), which has the exercise's columns.")
-    ids = movies["movie id"]
-    if not ids.is_unique or ids.isna().any():
+    if not (ids := movies["movie id"]).is_unique or ids.isna().any():
         raise ValueError("movies['movie id'] must name each movie once; got "
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
@@ -214,8 +209,7 @@ def _checked_row(reconstruction, user_id, movies, ratings, n) -> int:
     if isinstance(user_id, bool) or user_id not in users:
         raise KeyError(f"user_id={user_id!r} is not a user of ratings (users {users[0]}.."
                        f"{users[-1]}); add a new user with add_user() and refit.")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer (how many movies); got {n!r}.")
+    _how_many(n)
     columns, rated = reconstruction.columns, ratings.loc[ratings["user id"] == user_id, "movie id"]
     unknown, absent = np.setdiff1d(columns, movies["movie id"]), np.setdiff1d(rated, columns)
     if not columns.is_unique or unknown.size or absent.size:
@@ -228,6 +222,12 @@ def _checked_row(reconstruction, user_id, movies, ratings, n) -> int:
         raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
                          "factorization that diverged cannot rank movies: refit it.")
     return row
+
+
+def _how_many(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive integer (how many movies); got {n!r}.")
+    return int(n)
 
 
 def _genre_flags(movie_ids, movies) -> pd.DataFrame:

@@ -370,3 +370,7 @@ def test_prototype_helpers_reject_mismatched_or_negative_H(ratings, movies):
         rec.genre_enrichment(np.ones((2, 3)), movies["movie id"], movies, ratings)
     with pytest.raises(ValueError, match=r"H must be finite and non-negative"):
         rec.top_movies(-np.ones((1, 6)), movies["movie id"], movies)
+    for n in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"n must be a positive integer \(how many "
+                                             rf"movies\); got {n!r}\."):
+            rec.top_movies(np.ones((1, 6)), movies["movie id"], movies, n=n)
