@@ -133,9 +133,11 @@ def on_ctrl_c(lost: str | None = None, cleanup: Callable[[], object] | None = No
               silenced: tuple[str, ...] = ()) -> Iterator[None]:
     """On Ctrl-C inside the block: run ``cleanup`` :func:`quietly`, then raise
     :class:`Interrupted` with ``lost``, which :func:`run` reports in one line.  The loggers
-    named in ``silenced`` log nothing inside the block: a library that logs the call Ctrl-C
-    cut, as it happens (py4j: "Exception while sending command."), would print before the
-    one line; its errors still raise."""
+    named in ``silenced`` log nothing inside the block, and after a Ctrl-C nothing until the
+    command ends: a library that logs the call Ctrl-C cut (py4j: "Exception while sending
+    command."), as it happens or when its objects are collected later, would print before
+    the one line; its errors still raise.  A block that ends otherwise gives them back their
+    levels."""
     loggers = [logging.getLogger(name) for name in silenced]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
@@ -148,9 +150,8 @@ def on_ctrl_c(lost: str | None = None, cleanup: Callable[[], object] | None = No
         if isinstance(interrupt, Interrupted) and interrupt.lost:
             raise
         raise Interrupted(lost) from None
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+    for logger, level in zip(loggers, levels):
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -124,9 +124,10 @@ def test_a_library_logging_ctrl_c_with_its_traceback_is_silent_other_warnings_ar
     assert result.stderr == "a warning of its own\n\ninterrupted.\n"
 
 
-def test_a_silenced_library_logs_nothing_inside_the_block_and_is_restored_after(capsys):
+def test_a_silenced_library_logs_nothing_in_the_block_nor_after_ctrl_c(capsys):
     """As py4j may when Ctrl-C cuts its read: an error that is no KeyboardInterrupt, logged
-    as it happens; the block silences the library's loggers, and only its own line shows."""
+    as it happens (or when its objects are collected later); the block silences the
+    library's loggers, after Ctrl-C until the command ends, and only its own line shows."""
     logger = logging.getLogger("py4j.clientserver")
 
     def main(argv):
@@ -139,7 +140,11 @@ def test_a_silenced_library_logs_nothing_inside_the_block_and_is_restored_after(
 
     assert shell.run(main, ["--any"]) == 130
     assert capsys.readouterr().err == "\ninterrupted: x.csv was not written.\n"
-    assert logger.isEnabledFor(logging.ERROR)                      # logging is back
+    assert not logger.isEnabledFor(logging.CRITICAL)   # silent until the command ends
+    logging.getLogger("py4j").setLevel(logging.NOTSET)
+    with shell.on_ctrl_c("x.csv was not written", silenced=("py4j",)):
+        assert not logger.isEnabledFor(logging.CRITICAL)
+    assert logger.isEnabledFor(logging.ERROR)          # a block that ends: logging is back
 
 
 def test_a_command_that_ends_normally_keeps_its_exit_status(capsys):
