@@ -1,6 +1,6 @@
 """The lab's one clock: :func:`now`, a piece of work timed (:func:`timed`), the fastest of
 several runs (:func:`best_time`).  The evaluation's fit times, the benchmarks and the
-commands' progress lines read it (tests fake it by patching :func:`time.perf_counter`).
+commands' progress lines read it (tests fake it by patching :func:`now`).
 Only the standard library: :mod:`lab.commands.shell` imports it before any environment
 exists."""
 

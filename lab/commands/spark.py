@@ -126,8 +126,9 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
         ``objective`` (the penalized objective of nnls_als: at its fitted factors; for
         Spark at its movie factors and the exact user step from them),
         ``user_step_gap`` (Spark only: the largest difference between its user
-        factors and that exact step), ``fit_seconds`` (wall time of the model's
-        ``fit`` on the whole base set).
+        factors and that exact step), ``fit_seconds`` (wall time of the model's ``fit`` on
+        the whole base set and its scores of every cell, as ``make evaluate`` times them:
+        :func:`lab.evaluation.fitted_and_scored`).
     """
     import numpy as np
 

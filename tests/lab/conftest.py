@@ -1,11 +1,8 @@
-"""Fixtures shared by the tests of lab.factorizations (test_als.py, test_biased.py,
-test_cells.py, test_row_solves.py) and test_base.py: the fits taken by name, a tiny
-problem, and the documented common start; by the tests of the models (test_every_model.py,
-test_spark.py): star ratings from a planted non-negative model; and by the tests of the
-evaluation and of the commands (test_evaluation.py, test_shell.py): the MovieLens-100k folder
-``make data`` fills.
-(The digits and the tiny MovieLens folder, shared with the ground floor's tests, are
-tests/conftest.py's.)"""
+"""Fixtures shared by the lab's tests: the fits taken by name, a tiny problem and the
+documented common start (the tests of lab.factorizations and lab.base); star ratings from a
+planted non-negative model (the tests of the models); the MovieLens-100k folder ``make data``
+fills (the tests of the evaluation, the report and the commands).  (The digits and the tiny
+MovieLens folder, shared with the ground floor's tests, are tests/conftest.py's.)"""
 
 from __future__ import annotations
 
