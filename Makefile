@@ -91,7 +91,7 @@ bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab 
 	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.commands.bench
 	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.commands.bench_scale --sizes 1m 10m --extra 10 --repeat 3
 
-evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (lab.commands.evaluate; about 10 min)
+evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (lab.commands.evaluate; about 11 min)
 	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.commands.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
