@@ -76,11 +76,9 @@ def _alternate(obs, M, name, fold_into, *, non_negative, n_iter, random_state, l
 
     def sweep() -> float:
         nonlocal Z, H
-        Z, _, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, obs.row_counts == 0,
-                             non_negative, Z)
+        Z, _, rss = update_side(obs.by_row, H.T, l2 * obs.row_counts, non_negative, Z)
         if not fixed:
-            HT, _, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, obs.col_counts == 0,
-                                  non_negative, H.T)
+            HT, _, rss = update_side(obs.by_col, Z, l2 * obs.col_counts, non_negative, H.T)
             H = HT.T.copy()
         return rss + penalty(l2, obs.row_counts, Z, obs.col_counts, H)
 

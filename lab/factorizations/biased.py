@@ -187,5 +187,5 @@ def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):
     ``||t - F_J z - b||^2 + l2 n_r ||z||^2 + bias_l2 b^2`` with ``t = x - mu - bias_other[J]``
     (:func:`lab.factorizations.rows.update_side` with the bias).  Returns the factors, the
     biases and the residual sum of squares at them."""
-    return update_side(values, F, l2 * n, n == 0, True, previous, mu=mu, bias_other=bias_other,
+    return update_side(values, F, l2 * n, True, previous, mu=mu, bias_other=bias_other,
                        bias_l2=bias_l2)

@@ -93,8 +93,7 @@ def normal_equations(values, F):
 _ROW_BLOCK = 4096  # rows whose M x M systems are held in memory at once
 
 
-def update_side(values, F, reg, empty, nonnegative, previous, *, mu=0.0, bias_other=None,
-                bias_l2=0.0):
+def update_side(values, F, reg, nonnegative, previous, *, mu=0.0, bias_other=None, bias_l2=0.0):
     """New factors for every row of ``values`` (n, m) against fixed ``F`` (m, M).
 
     Row r minimizes ``||v_r - F_J x||^2 + reg[r] ||x||^2`` over its observed columns J,
@@ -121,6 +120,7 @@ def update_side(values, F, reg, empty, nonnegative, previous, *, mu=0.0, bias_ot
         values = sp.csr_matrix((values.data - mu - bias_other[values.indices], values.indices,
                                 values.indptr), shape=values.shape, copy=False)
     counts = row_counts(values.indptr)
+    empty = counts == 0                            # rows without cells: factors (and bias) 0
     for rows in row_blocks(pending, n):
         # F_J'F_J, F_J't, F_J'1, sum t, t't
         G, b, g, t_sum, tt = normal_equations(values[rows], F)
