@@ -10,7 +10,7 @@
   the lab (the general NMF's every-cell path then hands the checked data to the exercise's
   :func:`nmf_core.as_matrix`, for its rule of when to multiply as CSR).
 * **The iteration.**  :func:`start_or_fixed`: the exercise's start, :func:`nmf_core.start`,
-  or H held for a fold-in (:func:`fixed_H`); :func:`penalty` (the count-scaled L2 penalty of
+  or H held for a fold-in (:func:`held`); :func:`penalty` (the count-scaled L2 penalty of
   ALS-WR); :func:`finished` (stop after ``n_iter`` steps or a relative decrease of at most
   ``tol``; the progress line of ``verbose``).
 * **The results.**  :class:`FitResult` (``Z @ H``) and :class:`DenseScores` (a score
@@ -257,33 +257,37 @@ def finished(losses: np.ndarray, t: int, n_iter: int, tol, verbose: bool, name: 
     return done
 
 
-def fixed_H(fold_into, M: int, m: int, *, non_negative: bool, kind=None):
-    """``fold_into.H`` checked against the result type, the rank and the columns (None
-    without a fold-in)."""
-    if fold_into is None:
-        return None
-    kind = nmf_core.NMFResult if kind is None else kind
-    H = getattr(fold_into, "H", None)
-    ok = (isinstance(fold_into, kind) and isinstance(H, np.ndarray) and H.shape == (M, m)
-          and bool(np.isfinite(H).all()) and not (non_negative and H.size and H.min() < 0))
+def held(fold_into, kind, shapes: dict, *, non_negative=()) -> list:
+    """The arrays that a fold-in holds fixed, ``fold_into.<name>`` for each name of ``shapes``,
+    as float64 copies; ValueError unless ``fold_into`` is an earlier fit of type ``kind`` whose
+    arrays have those shapes and finite entries, >= 0 for the names in ``non_negative``."""
+    found = {name: np.asarray(getattr(fold_into, name, np.nan)) for name in shapes}
+    ok = isinstance(fold_into, kind) and all(
+        a.dtype.kind in "biuf" and a.shape == shapes[name] and bool(np.isfinite(a).all())
+        and not (name in non_negative and a.size and a.min() < 0) for name, a in found.items())
     if not ok:
-        raise ValueError(
-            f"fold_into must be an earlier fit ({kind.__name__}) whose H has shape "
-            f"(num_components, columns of data) = {(M, m)} with finite"
-            f"{' non-negative' if non_negative else ''} entries; got {type(fold_into).__name__}"
-            f" with H of shape {getattr(H, 'shape', None)}.")
-    return np.array(H, dtype=np.float64)
+        wanted = " and ".join(f"{name} has shape {shape}" for name, shape in shapes.items())
+        seen = ", ".join(f"{name} of shape {a.shape}" for name, a in found.items())
+        raise ValueError(f"fold_into must be an earlier fit ({kind.__name__}) whose {wanted} with "
+                         f"finite{' non-negative' if non_negative else ''} entries; got "
+                         f"{type(fold_into).__name__} with {seen}. Fold into a fit of this "
+                         "function on the same columns and number of components.")
+    return [np.array(a, dtype=np.float64) for a in found.values()]
 
 
 def start_or_fixed(shape: tuple, M: int, level: float, random_state, fold_into, *,
                    non_negative: bool, kind=None):
     """The start of an iterative fit, ``(Z, H, fixed)``: :func:`nmf_core.start` at ``level``
-    (zero-width factors for M = 0); folding in, H is ``fold_into``'s (checked by
-    :func:`fixed_H`) and ``fixed`` is True: only Z is fitted."""
-    held = fixed_H(fold_into, M, shape[1], non_negative=non_negative, kind=kind)
+    (zero-width factors for M = 0); folding in, H is ``fold_into``'s (checked by :func:`held`,
+    an :class:`nmf_core.NMFResult` unless ``kind`` says otherwise) and ``fixed`` is True: only
+    Z is fitted."""
     Z, H = (nmf_core.start(shape, M, level, random_state) if M else
             (np.zeros((shape[0], 0)), np.zeros((0, shape[1]))))
-    return Z, (H if held is None else held), held is not None
+    if fold_into is None:
+        return Z, H, False
+    kind = nmf_core.NMFResult if kind is None else kind
+    return Z, held(fold_into, kind, {"H": (M, shape[1])},
+                   non_negative=("H",) if non_negative else ())[0], True
 
 
 # --- Input validation: one function for every factorization of the lab ------------------

@@ -32,9 +32,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (RANK, RULES_ITERATIVE, FitResult, check_params, check_rank,
-                      mean_observed, penalty, real, start_or_fixed, validate)
-from lab.factorizations.cells import grouped, iterate
+from lab.base import (RANK, RULES_ITERATIVE, FitResult, mean_observed, penalty, real,
+                      start_or_fixed, validate)
+from lab.factorizations.cells import checked, grouped, iterate
 from nmf_core import as_matrix, squared_error
 
 __all__ = ["non_negative", "follow", "EPS", "RULES"]
@@ -123,18 +123,16 @@ class _Run(NamedTuple):
 
 
 def _prepare(data, num_components, options: dict, fold_into=None) -> _Run:
-    """Check the parameters and the data (:func:`lab.base.validate`), draw the start (H held
-    at ``fold_into``'s, if given: :func:`lab.base.start_or_fixed`)."""
+    """Check the parameters, the data and the rank (:func:`lab.factorizations.cells.checked`),
+    draw the start (H held at ``fold_into``'s, if given: :func:`lab.base.start_or_fixed`)."""
     mask = options.pop("mask")
-    options = check_params({k: rule for k, rule in RULES.items() if k != "num_components"},
-                           options, "non_negative")
-    checked = validate(data, mask)
-    M = check_rank(num_components, checked.X.shape, "non_negative")      # the rank's rule
-    s = mean_observed(checked)
-    Z, H, fixed = start_or_fixed(checked.X.shape, M, s, options.pop("random_state"), fold_into,
+    rules = {k: rule for k, rule in RULES.items() if k != "num_components"}
+    data, M, options = checked(data, mask, num_components, rules, options, "non_negative")
+    s = mean_observed(data)
+    Z, H, fixed = start_or_fixed(data.X.shape, M, s, options.pop("random_state"), fold_into,
                                  non_negative=True)
     options["floor"] = options.pop("eps") * (s ** 1.5 if s > 0 else 1.0)
-    return _Run(checked.X, M, s, Z, H, fixed, _masked if checked.masked else _every_cell,
+    return _Run(data.X, M, s, Z, H, fixed, _masked if data.masked else _every_cell,
                 options)
 
 

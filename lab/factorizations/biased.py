@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lab.base import PENALTY, RULES_ITERATIVE, penalty, predict_cells, start_or_fixed
+from lab.base import PENALTY, RULES_ITERATIVE, held, penalty, predict_cells, start_or_fixed
 from lab.factorizations.cells import NO_INTERACTION, iterate, prepared
 from lab.factorizations.rows import update_side
 
@@ -141,7 +141,8 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
                 verbose) -> BiasedResult:
     n, m = obs.shape
     mu, item_bias = ((float(obs.by_row.data.mean()), np.zeros(m)) if fold_into is None else
-                     _fixed_biases(fold_into, m))
+                     held(fold_into, BiasedResult, {"mu": (), "item_bias": (m,)}))
+    mu = float(mu)
     level = float(np.abs(obs.by_row.data - mu).mean())
     Z, H, fixed = start_or_fixed((n, m), M, level, random_state, fold_into, non_negative=True,
                                  kind=BiasedResult)
@@ -167,18 +168,6 @@ def _fit_biased(obs, M, name, fold_into, *, n_iter, random_state, l2, bias_l2, t
     losses = iterate(first, sweep, name, n_iter=n_iter, tol=tol, verbose=verbose,
                      kernels_own_cores=True)
     return BiasedResult(mu, user_bias, item_bias, Z, H, losses)
-
-
-def _fixed_biases(fold_into, m: int):
-    """``(mu, item_bias)`` of a biased fit that new rows are folded into (its H is checked by
-    :func:`lab.base.fixed_H`)."""
-    mu, item_bias = getattr(fold_into, "mu", None), getattr(fold_into, "item_bias", None)
-    if not isinstance(fold_into, BiasedResult) or not isinstance(item_bias, np.ndarray) \
-            or item_bias.shape != (m,) or not np.isfinite(item_bias).all() \
-            or not np.isfinite(mu):
-        raise ValueError(f"fold_into must be an earlier fit (BiasedResult) with finite mu and "
-                         f"item_bias of shape ({m},); got {type(fold_into).__name__}.")
-    return float(mu), np.array(item_bias, dtype=np.float64)
 
 
 def _biased_half_step(values, bias_other, F, mu, l2, bias_l2, n, previous):

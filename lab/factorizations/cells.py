@@ -2,10 +2,8 @@
 and the squared error there (the model's values at given cells are
 :func:`lab.base.predict_cells`).
 
-* :func:`prepared`: what each iterative fit does first (its options, its data, its rank);
-* :func:`observed_cells` validates ``(data, mask)`` (:func:`lab.base.validate`) and groups the
-  observed cells by row and by column (:class:`_Observed`); what ``mask`` means is in
-  :mod:`lab.factorizations`' docstring;
+* :func:`checked`: what each iterative fit checks first (its options, its data, its rank);
+  :func:`prepared` then groups the observed cells by row and by column (:class:`_Observed`);
 * :func:`grouped`: the cells by row and by column;
 * :func:`iterate`: the loop of the alternating fits (ALS, the biased model, implicit ALS,
   :mod:`lab.nmf`'s updates).
@@ -59,29 +57,33 @@ class _Observed(NamedTuple):
 NO_INTERACTION = object()
 
 
+def checked(data, mask, num_components, rules: dict, options: dict, name: str, *,
+            non_negative: bool = True):
+    """What each iterative fit checks first, in this order: its options by their ``rules``
+    (:func:`lab.base.check_params`), the data and mask (:func:`lab.base.validate`), the rank
+    (:func:`lab.base.check_rank`; :data:`NO_INTERACTION`: 0).  Returns ``(checked data, rank,
+    checked options)``."""
+    options = check_params(rules, options, name)
+    data = validate(data, mask, non_negative=non_negative)
+    M = 0 if num_components is NO_INTERACTION else check_rank(num_components, data.X.shape, name)
+    return data, M, options
+
+
 def prepared(data, mask, num_components, rules: dict, options: dict, name: str, *,
              non_negative: bool = False):
-    """What each iterative fit does first: ``(observed cells, rank, checked options)``.  The
-    options by their ``rules`` (:func:`lab.base.check_params`), then the data and mask
-    (:func:`observed_cells`), then the rank (:func:`lab.base.check_rank`;
-    :data:`NO_INTERACTION`: 0)."""
-    options = check_params(rules, options, name)
-    obs = observed_cells(data, mask, non_negative=non_negative)
-    M = 0 if num_components is NO_INTERACTION else check_rank(num_components, obs.shape, name)
-    return obs, M, options
-
-
-def observed_cells(data, mask, *, non_negative: bool) -> _Observed:
-    """Validate ``data`` and ``mask`` (:func:`lab.base.validate`); group the observed cells."""
-    checked = validate(data, mask, non_negative=non_negative)
-    X = checked.X
-    if not checked.masked:                 # every cell is observed: store them all, zeros too
+    """:func:`checked`, then the observed cells grouped by row and by column: ``(observed
+    cells, rank, checked options)``; what ``mask`` means is in :mod:`lab.factorizations`'
+    docstring."""
+    data, M, options = checked(data, mask, num_components, rules, options, name,
+                               non_negative=non_negative)
+    X = data.X
+    if not data.masked:                    # every cell is observed: store them all, zeros too
         dense = X.toarray() if sp.issparse(X) else X
         rows, cols = np.indices(dense.shape).reshape(2, -1)
         X = csr_from_cells(rows, cols, dense.ravel(), dense.shape)
     by_row, by_col = grouped(X)
     return _Observed(by_row, by_col, row_counts(by_row.indptr).astype(np.float64),
-                     row_counts(by_col.indptr).astype(np.float64), mean_observed(checked))
+                     row_counts(by_col.indptr).astype(np.float64), mean_observed(data)), M, options
 
 
 def grouped(X) -> tuple[sp.csr_matrix, sp.csr_matrix]:

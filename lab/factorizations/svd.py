@@ -8,7 +8,9 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 from sklearn.utils.extmath import svd_flip
 
-from lab.base import (SEED, FitResult, InvalidParameterError, check_params, check_rank, fixed_H,
+import nmf_core
+
+from lab.base import (SEED, FitResult, InvalidParameterError, check_params, check_rank, held,
                       validate)
 
 
@@ -60,7 +62,7 @@ def truncated_svd(data, num_components, *, random_state=0, mask=None,
                                 "truncated_svd")["random_state"]
     total = float((X ** 2).sum())                 # ||X||^2, as nmf_core.non_negative has it
     if fold_into is not None:
-        H = fixed_H(fold_into, M, X.shape[1], non_negative=False)
+        H, = held(fold_into, nmf_core.NMFResult, {"H": (M, X.shape[1])})
         if not np.allclose(H @ H.T, np.eye(M), atol=1e-8):
             raise ValueError("fold_into must be a truncated_svd fit: its H has orthonormal rows "
                              "(the projection Z = X H^T is the least-squares fit only then).")

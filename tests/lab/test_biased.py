@@ -130,3 +130,12 @@ def test_fold_in_checks_the_kind_of_model(nnls_als, tiny_problem):
     again = factorizations.biases(np.where(mask[:3], X[:3], np.nan), fold_into=base)
     np.testing.assert_array_equal(again.item_bias, base.item_bias)
     np.testing.assert_allclose(again.user_bias, base.user_bias[:3], atol=0.05)
+    # a fit whose level or movie biases are not finite, or of other columns, is refused by name
+    rows = np.where(mask[:3], X[:3], np.nan)
+    for broken, seen in [(base._replace(mu=np.nan), r"mu of shape \(\)"),
+                         (base._replace(item_bias=base.item_bias[:-1]),
+                          r"item_bias of shape \(7,\)")]:
+        with pytest.raises(ValueError, match=r"whose mu has shape \(\) and item_bias has shape "
+                                             r"\(8,\) with finite entries; got BiasedResult with .*"
+                                             + seen):
+            factorizations.biases(rows, fold_into=broken)

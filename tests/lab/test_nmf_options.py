@@ -224,8 +224,8 @@ def test_fold_in_keeps_H_and_runs_the_training_z_update(kwargs):
 def test_fold_in_refuses_a_mismatched_fit():
     fit = non_negative(random_matrix(35, 8, 6), 2, n_iter=5)
     with pytest.raises(ValueError, match=r"fold_into must be an earlier fit \(NMFResult\) whose H "
-                                         r"has shape \(num_components, columns of data\) = "
-                                         r"\(2, 5\).*got FitResult with H of shape \(2, 6\)"):
+                                         r"has shape \(2, 5\).*got FitResult with H of shape "
+                                         r"\(2, 6\)"):
         non_negative(random_matrix(35, 3, 5), 2, fold_into=fit)
     with pytest.raises(ValueError, match=r"\(3, 6\)"):
         non_negative(random_matrix(35, 3, 6), 3, fold_into=fit)
