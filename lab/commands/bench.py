@@ -101,15 +101,11 @@ def best_times(solvers, repeat: int):
     of a process (numba loading or compiling the masked kernel, imports,
     first-touch of memory) are not costs of an iteration.
     """
-    best = {name: np.inf for name, _ in solvers}
-    loss = {}
     for _, fit in solvers:
         fit(2)
-    for _ in range(repeat):
-        for name, fit in solvers:
-            (done, loss[name]), seconds = clock.timed(lambda: fit(None))
-            best[name] = min(best[name], seconds / done)
-    return best, loss
+    best = clock.fastest({name: (lambda fit=fit: fit(None)) for name, fit in solvers}, repeat)
+    return ({name: seconds / done for name, (seconds, (done, _)) in best.items()},
+            {name: loss for name, (_, (_, loss)) in best.items()})
 
 
 def steps_to_reach(final_loss, target: float, limit: int) -> int | None:

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from lab.clock import timed
+from lab.clock import fastest, timed
 
 #: The repository's root folder: the default places of the data and of build/.
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,14 +66,10 @@ def one_blas_thread() -> None:
 def per_iteration(fit: Callable[[int], object], extra: int, repeat: int) -> tuple[float, float]:
     """``(seconds of one iteration, seconds of a 1-iteration fit)``, best of ``repeat``:
     ``fit(k)`` fits k iterations, and one iteration is ``(fit(1 + extra) - fit(1)) / extra``,
-    so that what a fit does once is left out."""
-    step = one = float("inf")
-    for _ in range(repeat):
-        seconds_one = timed(lambda: fit(1))[1]
-        seconds_more = timed(lambda: fit(1 + extra))[1]
-        one = min(one, seconds_one)
-        step = min(step, (seconds_more - seconds_one) / extra)
-    return step, one
+    so that what a fit does once is left out (each the fastest of its runs,
+    :func:`lab.clock.fastest`)."""
+    best = fastest({"one": lambda: fit(1), "more": lambda: fit(1 + extra)}, repeat)
+    return (best["more"][0] - best["one"][0]) / extra, best["one"][0]
 
 
 def timed_fits(fit: Callable[[int], object], extra: int, repeat: int):

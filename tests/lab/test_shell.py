@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from lab import clock
 from lab.commands import shell
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -274,9 +273,3 @@ def test_every_make_target_of_the_lab_runs_a_command_under_the_shell():
         assert source.rstrip().endswith("sys.exit(shell.run(main))"), module
     assert shutil.which("make") is None or "lab.commands.evaluate" in subprocess.run(
         ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True).stdout
-
-
-def test_best_time_is_the_fastest_of_the_runs():
-    delays = iter([0.05, 0.005, 0.03])
-    best = clock.best_time(lambda: time.sleep(next(delays)), 3)
-    assert 0.005 <= best < 0.03
