@@ -1,7 +1,8 @@
 """Fixtures shared by the lab's tests: the fits taken by name, a tiny problem and the
 documented common start (the tests of lab.factorizations and lab.base); star ratings from a
-planted non-negative model (the tests of the models); the MovieLens-100k folder ``make data``
-fills (the tests of the evaluation, the report and the commands).  (The digits and the tiny
+planted non-negative model and a small regular ratings table (the tests of the models); the
+MovieLens-100k folder ``make data`` fills (the tests of the evaluation, the report and the
+commands).  (The digits and the tiny
 MovieLens folder, shared with the ground floor's tests, are tests/conftest.py's.)"""
 
 from __future__ import annotations
@@ -93,6 +94,23 @@ def planted_stars():
     tastes="dense")``: a ratings table of whole stars from a planted non-negative model plus
     noise."""
     return _planted_stars
+
+
+def _regular_ratings(n_users, n_movies, every, seed=0):
+    """Users 1..n_users and movies 1..n_movies; every cell is rated, in whole stars drawn from
+    ``seed``, except where ``(user + movie) % every == 0``."""
+    rng = np.random.default_rng(seed)
+    cells = [(u, m) for u in range(1, n_users + 1) for m in range(1, n_movies + 1)
+             if (u + m) % every]
+    return pd.DataFrame([(u, m, int(rng.integers(1, 6))) for u, m in cells],
+                        columns=["user id", "movie id", "rating"])
+
+
+@pytest.fixture(scope="session")
+def regular_ratings():
+    """``regular_ratings(n_users, n_movies, every, seed=0)``: a small ratings table with a
+    regular pattern of unrated cells, for the tests that only need some model to fit."""
+    return _regular_ratings
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 from importlib.util import find_spec
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from lab.interface import Model, integer_seed
@@ -121,16 +120,13 @@ def test_integer_seed_keeps_an_integer_and_draws_from_a_generator():
     assert 0 <= integer_seed(None) < 2**31 - 1
 
 
-def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed():
+def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed(regular_ratings):
     """SparkALS's seed and the NNLS-ALS average's first seed are integer_seed's: the same
     for the same RandomState, and equal to passing that integer."""
     seed = integer_seed(np.random.RandomState(5))
     assert SparkALS(random_state=np.random.RandomState(5)).seed == seed
     assert SparkALS(random_state=np.int64(9)).seed == 9
-    rng = np.random.default_rng(0)
-    ratings = pd.DataFrame(
-        [(u, m, int(rng.integers(1, 6))) for u in range(1, 9) for m in range(1, 7) if (u + m) % 3],
-        columns=["user id", "movie id", "rating"])
+    ratings = regular_ratings(8, 6, every=3, seed=0)
     quick = {"num_components": 2, "n_iter": 3, "n_seeds": 2}
     drawn = NNLSALSAverage(random_state=np.random.RandomState(5), **quick).fit(ratings)
     given = NNLSALSAverage(random_state=seed, **quick).fit(ratings)
@@ -146,7 +142,8 @@ def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed():
 
 
 @pytest.mark.parametrize("key", ["nmf_zero", "nmf_masked", "sklearn_nmf"])
-def test_a_fit_checks_its_ratings_once_and_a_fold_in_not_again(monkeypatch, key):
+def test_a_fit_checks_its_ratings_once_and_a_fold_in_not_again(monkeypatch, key,
+                                                                regular_ratings):
     import lab.interface
     import lab.ratings
     calls = []
@@ -154,10 +151,7 @@ def test_a_fit_checks_its_ratings_once_and_a_fold_in_not_again(monkeypatch, key)
         checker = module.check_ratings
         monkeypatch.setattr(module, "check_ratings",
                             lambda ratings, checker=checker: calls.append(1) or checker(ratings))
-    rng = np.random.default_rng(1)
-    ratings = pd.DataFrame(
-        [(u, m, int(rng.integers(1, 6))) for u in range(1, 9) for m in range(1, 7) if (u + m) % 3],
-        columns=["user id", "movie id", "rating"])
+    ratings = regular_ratings(8, 6, every=3, seed=1)
     params = {"num_components": 2, "n_iter": 3} if key != "sklearn_nmf" else {"num_components": 2}
     model = REGISTRY[key](**params).fit(ratings)
     assert len(calls) == 1

@@ -12,7 +12,6 @@ import re
 from functools import partial
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
@@ -230,14 +229,6 @@ def test_good_values_of_every_kind_are_stored_as_plain_python(key):
 
 # --- random_state: a RandomState works wherever a seed does ---------------------------------
 
-def tiny_ratings():
-    """Twelve users, ten movies, each user with three movies unrated."""
-    rng = np.random.default_rng(0)
-    cells = [(u, m) for u in range(1, 13) for m in range(1, 11) if (u + m) % 4]
-    return pd.DataFrame([(u, m, int(rng.integers(1, 6))) for u, m in cells],
-                        columns=["user id", "movie id", "rating"])
-
-
 #: small settings, so that every model fits in well under a second
 QUICK = {"num_components": 2, "n_iter": 5, "n_samples": 5, "burn_in": 2, "max_iter": 50}
 
@@ -245,10 +236,11 @@ SEEDED = [key for key, cls in REGISTRY.items() if "random_state" in cls.rules]
 
 
 @pytest.mark.parametrize("key", SEEDED)
-def test_every_model_with_a_seed_fits_with_a_random_state(key):
+def test_every_model_with_a_seed_fits_with_a_random_state(key, regular_ratings):
     cls = REGISTRY[key]
     params = {k: v for k, v in QUICK.items() if k in cls.rules}
-    model = cls(random_state=np.random.RandomState(0), **params).fit(tiny_ratings())
+    ratings = regular_ratings(12, 10, every=4)
+    model = cls(random_state=np.random.RandomState(0), **params).fit(ratings)
     assert np.isfinite(model.scores()).all()
 
 
