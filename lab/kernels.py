@@ -90,6 +90,7 @@ def _overload_prefetch():
     def _compiled(array, row):
         return lambda array, row: prefetch(array, row)
 
+
 def _update_in(denominator: np.ndarray, factor: np.ndarray, numerator: np.ndarray,
                floor: float) -> np.ndarray:
     """``factor * numerator / clip(denominator, floor)`` in the denominator's (fresh) array."""

@@ -68,8 +68,6 @@ def relative_gap(got, expected):
     return float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
 
 
-
-
 def assert_non_increasing(losses, reference):
     """Each step may rise by at most 1e-12 relative to the loss scale.
 

@@ -288,4 +288,3 @@ def test_the_hand_in_names_nothing_the_zip_does_not_hold():
                            r"README|requirements-dev|evaluation\.py|factorizations")
     for text in texts:
         assert not forbidden.search(text), forbidden.search(text)[0]
-

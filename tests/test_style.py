@@ -1,6 +1,6 @@
-"""The code's style: ruff finds nothing (its stable E, W and F rules, pycodestyle's and
-pyflakes', lines of at most 100 columns; pyproject.toml's ``[tool.ruff]``) in the modules,
-the lab, the tests, the tools and the notebook's code."""
+"""The code's style: ruff finds nothing (pycodestyle's rules, its blank-line rules
+included, and pyflakes'; lines of at most 100 columns; pyproject.toml's ``[tool.ruff]``) in
+the modules, the lab, the tests, the tools and the notebook's code."""
 
 import subprocess
 import sys

@@ -38,5 +38,3 @@ def write_tiny_movielens(folder):
     (folder / "u.item").write_bytes("".join(lines).encode("latin-1"))
     (folder / "u.user").write_text("".join("|".join(map(str, row)) + "\n" for row in TINY_USERS))
     return folder
-
-

@@ -27,6 +27,7 @@ def make_zip(archive: Path, files: list[Path]) -> None:
             raise ValueError(f"{f} looks like MovieLens data, which must not be handed in")
         if not f.is_file():
             raise FileNotFoundError(f"{f} does not exist; run `make` to build it")
+
     def write(temporary: Path) -> None:
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for f in files:

@@ -237,6 +237,7 @@ def main(argv=None) -> int:
         print(f"Context: a masked iteration of ours costs "
               f"{table[masked, 'ours'] / table[zero, 'sk-mu']:.2f}x a zero-filled iteration of "
               "sk-mu on the dense matrix.\n")
+
     def ratio(a, b):
         return table[a] / table[b] if a in table and b in table else None
 

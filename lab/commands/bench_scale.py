@@ -90,6 +90,7 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
 
     import nmf_core
     from lab.models import REGISTRY
+
     def generated():
         X = synthetic_ratings(*SHAPES[size], seed=shell.SEED)
         return X, ratings_frame(X)

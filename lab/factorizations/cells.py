@@ -110,4 +110,3 @@ def iterate(objective, sweep, name: str, *, n_iter: int, tol, verbose,
             t += 1
             losses[t] = sweep()
     return losses[: t + 1]
-

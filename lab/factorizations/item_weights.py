@@ -41,6 +41,7 @@ class ItemWeights(NamedTuple):
         """The scores at the cells ``(rows[t], cols[t])``, from each row's scores once."""
         return cells_from_rows(self.scores, rows, cols)
 
+
 #: The rules of :func:`item_weights`' parameters.
 RULES_ITEM_WEIGHTS = {"l2": PENALTY, "l2_per_rating": PENALTY, "nonnegative": FLAG,
                       "n_iter": ITERATIONS, "rho": real(0.0, strict=True)}

@@ -40,7 +40,6 @@ class Biases(FactorizationModel):
         return factorizations.biases(data, **options)
 
 
-
 class Popularity(Model):
     """The most-rated movies first, for everyone (it ranks; it predicts no rating)."""
 

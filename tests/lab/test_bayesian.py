@@ -27,6 +27,7 @@ def test_bayesian_posterior_mean_recovers_a_planted_model():
     np.testing.assert_array_equal(fit.scores([3, 0]), fit.values[[3, 0]])
     np.testing.assert_array_equal(fit.predict([3, 0], [1, 2]), fit.values[[3, 0], [1, 2]])
     held_out = ~mask
+
     def held_out_error(fitted):
         everything = fitted.scores(np.arange(truth.shape[0]))
         return np.sqrt(np.mean((everything - truth)[held_out] ** 2))

@@ -88,4 +88,3 @@ def test_iterate_holds_blas_to_one_thread_where_the_kernels_own_the_cores():
         free = iterate(blas_threads, blas_threads, "demo", n_iter=2, tol=None, verbose=False)
         assert blas_threads() == 2.0                           # and back after the loop
     assert list(held) == [1.0 if kernels.COMPILED else 2.0] * 3 and list(free) == [2.0] * 3
-

@@ -20,6 +20,7 @@ from given_scores import GivenScores
 from lab.models import REGISTRY
 from lab.models.spark import SparkALS
 
+
 def frame(rows):
     return pd.DataFrame(rows, columns=["user id", "movie id", "rating"])
 

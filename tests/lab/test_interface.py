@@ -20,7 +20,6 @@ from given_scores import GivenScores
 # --- recommend: the one ranker behind every model ------------------------------------------
 
 
-
 @settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), ties=st.booleans())
 def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, n, ties):
@@ -72,7 +71,6 @@ def test_an_unfitted_model_says_so():
             call()
 
 
-
 # --- fold-in and the fit's record ----------------------------------------------------------
 
 def _refit_row_with_H_fixed(x, H, n_iter=20000):
@@ -82,7 +80,6 @@ def _refit_row_with_H_fixed(x, H, n_iter=20000):
     for _ in range(n_iter):
         z *= (x @ H.T) / np.clip(z @ HHt, 1e-12, None)
     return z
-
 
 
 def test_zero_fill_fold_in_is_the_converged_exercise_update_of_the_new_row(ratings):

@@ -62,6 +62,7 @@ def test_compile_falls_back_to_no_disk_cache_when_there_is_no_cache_location():
 
 def test_without_numba_jit_is_the_identity_and_a_kernel_is_none(monkeypatch):
     monkeypatch.setattr(kernels, "COMPILED", False)        # as when numba cannot be imported
+
     def twice(x):
         return 2.0 * x
 
@@ -146,6 +147,7 @@ def test_prefetch_is_a_hint_only():
     assert kernels.prefetch_row(F, 3) is None
     if kernels._half_step_compiled is None:
         return
+
     @kernels.numba.njit
     def touch(array, rows):
         total = 0.0

@@ -24,6 +24,7 @@ from nmf_cases import assert_non_increasing, literal_updates, objective, random_
 # options: tol, verbose, edge cases
 # --------------------------------------------------------------------------
 
+
 def test_tol_stops_at_the_first_small_step_and_default_runs_all(digits):
     tol = 1e-4
     losses = non_negative(digits, 8, n_iter=1000, tol=tol).losses
@@ -438,4 +439,3 @@ def test_follow_names_the_new_rows_when_they_are_bad():
     X = random_matrix(0, 6, 5)
     with pytest.raises(ValueError, match=r"^rows has 10 negative entries"):
         lab.nmf.follow(X, -np.ones((2, 5)), 2, n_iter=2)
-

@@ -157,4 +157,3 @@ def test_query_row_and_fold_in_refuse_bad_queries(ratings, query, error, message
     model = REGISTRY["nmf_zero"](num_components=2, n_iter=10).fit(ratings)
     with pytest.raises(error, match=message):
         model.fold_in(query)
-
