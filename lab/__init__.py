@@ -7,10 +7,11 @@
   factorizations of :mod:`lab.factorizations` and the compiled masked update of
   :mod:`lab.kernels`), the peers' adapters (:mod:`lab.models.peers`,
   registered in .venv-peers) and Spark MLlib's ALS (:mod:`lab.models.spark`, in .venv-spark);
-* :mod:`lab.base` - what the models and factorizations share: parameter rules and their
-  check, the rank rule, input validation, the results that answer ``scores`` and
-  ``predict``, the start (the exercise's :func:`nmf_core.start`, or H held for a fold-in),
-  the penalty, the stopping rule (the loss over every cell is
+* :mod:`lab.rules` - the parameters' rules and their one check, the rank rule;
+* :mod:`lab.base` - what the models and factorizations share: input validation, the
+  results that answer ``scores`` and ``predict``, the start (the exercise's
+  :func:`nmf_core.start`, or H held for a fold-in), the penalty, the stopping rule (the loss
+  over every cell is
   :func:`nmf_core.squared_error`); the loop that applies the rule is
   :func:`lab.factorizations.cells.iterate`;
 * :mod:`lab.nmf` - the general NMF: the exercise's updates with a mask, a penalty, a

@@ -20,8 +20,8 @@ model), ``predicts_ratings`` (False for a
 model that only ranks: no RMSE is reported), ``select_by`` (the validation metric that
 picks its parameters: "rmse", lower is better, or "precision", precision at the
 evaluation's cut-off, higher is better),
-``defaults`` and ``rules`` (its parameters, checked by :func:`lab.base.check_params`: a
-bad value raises :class:`lab.base.InvalidParameterError` from the constructor) and
+``defaults`` and ``rules`` (its parameters, checked by :func:`lab.rules.check_params`: a
+bad value raises :class:`lab.rules.InvalidParameterError` from the constructor) and
 ``grid`` (the candidates of the validation search, one list per parameter).
 It implements ``_fit()``, which reads ``ratings_``, ``rated_`` and ``index_`` (set by
 ``fit``) and keeps the fit as ``result_``, which answers ``scores(rows)`` and
@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 
 from lab import factorizations
-from lab.base import (InvalidParameterError, Rule, check_params, column_counts, ones_at,
-                      row_counts)
+from lab.base import column_counts, ones_at, row_counts
+from lab.rules import InvalidParameterError, Rule, check_params
 from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
 
 
@@ -204,7 +204,7 @@ class Model:
 
 
 def integer_seed(random_state) -> int:
-    """The integer seed of ``random_state`` (anything :data:`lab.base.SEED` accepts), for what
+    """The integer seed of ``random_state`` (anything :data:`lab.rules.SEED` accepts), for what
     takes an int only (another library, Spark, a run of consecutive seeds): an integer as it
     is; from a Generator or RandomState, its next draw (below 2**31 - 1); for None, a fresh
     draw."""

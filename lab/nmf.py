@@ -32,8 +32,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lab import kernels
-from lab.base import (RANK, RULES_ITERATIVE, FitResult, mean_observed, penalty, real,
-                      start_or_fixed, validate)
+from lab.base import FitResult, mean_observed, penalty, start_or_fixed, validate
+from lab.rules import RANK, RULES_ITERATIVE, real
 from lab.factorizations.cells import checked, grouped, iterate
 from nmf_core import as_matrix, squared_error
 
@@ -42,7 +42,7 @@ __all__ = ["non_negative", "follow", "EPS", "RULES"]
 #: The default ``eps``: denominators are clipped below at ``EPS * s**1.5``.
 EPS = float(np.finfo(np.float64).eps)
 
-#: The rules of :func:`non_negative`'s parameters (checked by :func:`lab.base.check_params`).
+#: The rules of :func:`non_negative`'s parameters (checked by :func:`lab.rules.check_params`).
 RULES = {"num_components": RANK, **RULES_ITERATIVE, "eps": real(0.0, strict=True)}
 
 

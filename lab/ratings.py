@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import check_params, integer, ones_at
+from lab.base import ones_at
+from lab.rules import check_params, integer
 from recommender import (RATING_SCALE, RATINGS_COLS, check_new_ratings, check_ratings,
                          fill_for, find_movielens, load_movielens)
 

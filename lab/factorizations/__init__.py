@@ -1,8 +1,8 @@
 """The factorizations the exercise's multiplicative updates are compared with, one module each.
 
-Each takes from :mod:`lab.base` its input validation (:func:`lab.base.validate`) and the
-way its parameter rules are checked (:func:`lab.base.check_params`, on rules declared
-beside it).  The iterative ones (ALS and NNLS-ALS, the biased model,
+Each takes its input validation from :mod:`lab.base` (:func:`lab.base.validate`) and the
+way its parameter rules are checked from :mod:`lab.rules` (:func:`lab.rules.check_params`, on
+rules declared beside it).  The iterative ones (ALS and NNLS-ALS, the biased model,
 the implicit-feedback ALS) start from :func:`nmf_core.start`, keep the result convention
 (``losses[0]`` is the objective at the start), run one loop with the stopping rule,
 :func:`lab.factorizations.cells.iterate`, and fold new rows into a fitted model

@@ -6,7 +6,8 @@ solves of :mod:`lab.factorizations.rows`.
 
 from __future__ import annotations
 
-from lab.base import FLAG, RULES_ITERATIVE, FitResult, penalty, start_or_fixed
+from lab.base import FitResult, penalty, start_or_fixed
+from lab.rules import FLAG, RULES_ITERATIVE
 from lab.factorizations.cells import iterate, prepared
 from lab.factorizations.rows import update_side
 
@@ -32,7 +33,7 @@ def als(data, num_components, *, nonnegative=False, n_iter=20, random_state=0,
     data : array-like, DataFrame or sparse matrix of shape (n, m)
         Non-negative at observed cells when ``nonnegative``.
     num_components : int >= 1
-        Rank M; it may exceed ``min(n, m)`` (:func:`lab.base.check_rank`: a MemoryError
+        Rank M; it may exceed ``min(n, m)`` (:func:`lab.rules.check_rank`: a MemoryError
         only if Z and H would not fit in the machine's memory).
     nonnegative : bool, default False
         Constrain ``Z`` and ``H`` to be >= 0 (NNLS-ALS).

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import log_ndtr
 
-from lab.base import FLAG, SEED, DenseScores, finished, integer, predict_cells
+from lab.base import DenseScores, finished, predict_cells
+from lab.rules import FLAG, SEED, integer
 from lab.factorizations.biased import BiasedResult
 from lab.factorizations.cells import prepared
 from lab.kernels import jit

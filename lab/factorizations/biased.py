@@ -12,11 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from lab.base import PENALTY, RULES_ITERATIVE, held, penalty, predict_cells, start_or_fixed
+from lab.base import held, penalty, predict_cells, start_or_fixed
+from lab.rules import PENALTY, RULES_ITERATIVE
 from lab.factorizations.cells import NO_INTERACTION, iterate, prepared
 from lab.factorizations.rows import update_side
 
-#: The rules of the biased fits' parameters (checked by :func:`lab.base.check_params`).
+#: The rules of the biased fits' parameters (checked by :func:`lab.rules.check_params`).
 RULES_BIASED = {**RULES_ITERATIVE, "bias_l2": PENALTY}
 #: The bias penalty of :func:`biases` by default, and so of the rating models' fallback
 #: (``REGISTRY["biases"]`` at its defaults).

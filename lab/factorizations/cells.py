@@ -17,8 +17,9 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import (cell_rows, check_params, check_rank, csr_from_cells, finished,
-                      mean_observed, predict_cells, row_counts, validate)
+from lab.base import (cell_rows, csr_from_cells, finished, mean_observed, predict_cells,
+                      row_counts, validate)
+from lab.rules import check_params, check_rank
 from lab import kernels
 
 
@@ -60,8 +61,8 @@ NO_INTERACTION = object()
 def checked(data, mask, num_components, rules: dict, options: dict, name: str, *,
             non_negative: bool = True):
     """What each iterative fit checks first, in this order: its options by their ``rules``
-    (:func:`lab.base.check_params`), the data and mask (:func:`lab.base.validate`), the rank
-    (:func:`lab.base.check_rank`; :data:`NO_INTERACTION`: 0).  Returns ``(checked data, rank,
+    (:func:`lab.rules.check_params`), the data and mask (:func:`lab.base.validate`), the rank
+    (:func:`lab.rules.check_rank`; :data:`NO_INTERACTION`: 0).  Returns ``(checked data, rank,
     checked options)``."""
     options = check_params(rules, options, name)
     data = validate(data, mask, non_negative=non_negative)

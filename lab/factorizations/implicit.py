@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.base import PENALTY, RULES_ITERATIVE, FitResult, ones_at, predict_cells, start_or_fixed
+from lab.base import FitResult, ones_at, predict_cells, start_or_fixed
+from lab.rules import PENALTY, RULES_ITERATIVE
 from lab.factorizations.cells import iterate, prepared
-from lab.factorizations.rows import row_blocks, solve_nonneg
+from lab.factorizations.rows import normal_equations, row_blocks, solve_nonneg
 from nmf_core import squared_error
 
-#: The rules of :func:`implicit_nnls_als`' parameters (checked by :func:`lab.base.check_params`).
+#: The rules of :func:`implicit_nnls_als`' parameters (checked by :func:`lab.rules.check_params`).
 RULES_IMPLICIT = {**RULES_ITERATIVE, "alpha": PENALTY}
 
 
@@ -87,18 +88,15 @@ def _implicit_side(positive, F, l2, alpha, previous):
     """New rows ``x >= 0`` minimizing ``sum_j c_j (p_j - x . f_j)^2 + l2 ||x||^2`` for each row.
 
     ``positive`` (n, m) holds the observed cells as ones; ``F`` (m, M) is fixed.  The Gram
-    matrix is ``F'F + alpha * sum_obs f_j f_j'`` (one product with the (m, M*M) outer
-    products of F's rows), the right-hand side ``(1 + alpha) * sum_obs f_j``.
+    matrix is ``F'F + alpha * sum_obs f_j f_j'``, the right-hand side ``(1 + alpha) *
+    sum_obs f_j``; the sums over the observed cells are the explicit model's
+    (:func:`lab.factorizations.rows.normal_equations`).
     """
-    n, M = positive.shape[0], F.shape[1]
-    base = F.T @ F
-    outer = (F[:, :, None] * F[:, None, :]).reshape(F.shape[0], M * M)
-    out = np.empty((n, M))
+    n, base = positive.shape[0], F.T @ F
+    out = np.empty((n, F.shape[1]))
     for block in row_blocks(None, n):
-        rows = positive[block]
-        G = base[None] + alpha * np.asarray(rows @ outer).reshape(-1, M, M)
-        b = (1 + alpha) * np.asarray(rows @ F)
-        size = G.shape[0]
-        out[block] = solve_nonneg(G, b, np.full(size, l2), np.zeros(size, dtype=bool),
-                                   previous[block])
+        observed, _, g, _, _ = normal_equations(positive[block], F)
+        size = g.shape[0]
+        out[block] = solve_nonneg(base + alpha * observed, (1 + alpha) * g, np.full(size, l2),
+                                  np.zeros(size, dtype=bool), previous[block])
     return out

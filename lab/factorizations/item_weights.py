@@ -20,7 +20,8 @@ import scipy.sparse as sp
 
 from typing import NamedTuple
 
-from lab.base import FLAG, ITERATIONS, PENALTY, cells_from_rows, check_params, real, validate
+from lab.base import cells_from_rows, validate
+from lab.rules import FLAG, ITERATIONS, PENALTY, check_params, real
 
 
 class ItemWeights(NamedTuple):

@@ -10,8 +10,8 @@ from sklearn.utils.extmath import svd_flip
 
 import nmf_core
 
-from lab.base import (SEED, FitResult, InvalidParameterError, check_params, check_rank, held,
-                      validate)
+from lab.base import FitResult, held, validate
+from lab.rules import SEED, InvalidParameterError, check_params, check_rank
 
 
 def truncated_svd(data, num_components, *, random_state=0, mask=None,

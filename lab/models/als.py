@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from lab import factorizations
-from lab.base import FitResult, defaults_of, integer
+from lab.base import FitResult
+from lab.rules import defaults_of, integer
 from lab.factorizations.implicit import RULES_IMPLICIT
 from lab.interface import Model, integer_seed
 from lab.models.factorization import ALS_RULES, FactorizationModel

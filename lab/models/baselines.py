@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from lab import factorizations
-from lab.base import DenseScores, defaults_of
+from lab.base import DenseScores
+from lab.rules import defaults_of
 from lab.factorizations.biased import RULES_BIASED
 from lab.interface import Model
 from lab.models.factorization import FactorizationModel

@@ -5,7 +5,7 @@ posterior mean (``bayesian_nmf``)."""
 from __future__ import annotations
 
 from lab import factorizations
-from lab.base import RANK, defaults_of
+from lab.rules import RANK, defaults_of
 from lab.factorizations.bayesian import RULES as BAYESIAN_RULES
 from lab.factorizations.biased import RULES_BIASED
 from lab.interface import Model

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lab.base import DenseScores, defaults_of, real
+from lab.base import DenseScores
+from lab.rules import defaults_of, real
 from lab.factorizations import item_weights
 from lab.factorizations.item_weights import RULES_ITEM_WEIGHTS
 from lab.interface import Model

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from lab.base import RANK, RULES_ITERATIVE
+from lab.rules import RANK, RULES_ITERATIVE
 from lab.interface import Model, integer_seed
 
 #: The parameters of the alternating factorizations' models (ALS, NNLS-ALS, the biased

@@ -3,7 +3,7 @@ movie-mean fills of the rating matrix, and the observed ratings alone with a pen
 
 from __future__ import annotations
 
-from lab.base import defaults_of
+from lab.rules import defaults_of
 from lab.models.factorization import FactorizationModel
 from lab.nmf import RULES, follow, non_negative
 

@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import PENALTY, RANK, SEED, DenseScores, integer, real, row_counts
+from lab.base import DenseScores, row_counts
+from lab.rules import PENALTY, RANK, SEED, integer, real
 from lab.interface import Model, integer_seed, library_version
 from lab.ratings import RATING_SCALE, RatingIndex
 

@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 
-from lab.base import RANK, SEED, FitResult, integer
+from lab.base import FitResult
+from lab.rules import RANK, SEED, integer
 from lab.interface import Model, integer_seed, library_version
 
 

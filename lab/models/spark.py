@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from lab import factorizations
-from lab.base import FLAG, FitResult
+from lab.base import FitResult
+from lab.rules import FLAG
 from lab.interface import integer_seed, library_version
 from lab.models.als import NNLSALS
 from lab.models.factorization import FactorizationModel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lab import factorizations
-from lab.base import RANK, SEED, defaults_of
+from lab.rules import RANK, SEED, defaults_of
 from lab.models.factorization import FactorizationModel
 
 

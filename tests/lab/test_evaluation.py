@@ -14,7 +14,8 @@ import pytest
 import lab.evaluation as ev
 from lab.ratings import RatingIndex
 from lab import factorizations
-from lab.base import FitResult, real
+from lab.base import FitResult
+from lab.rules import real
 from lab.factorizations.biased import BIAS_L2
 from given_scores import GivenScores
 from lab.models import REGISTRY

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import nnls
 
-from lab.base import InvalidParameterError
+from lab.rules import InvalidParameterError
 from lab.factorizations import item_weights
 from lab.models import REGISTRY
 from lab.models.als import ImplicitNNLSALS

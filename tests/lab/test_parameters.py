@@ -1,6 +1,6 @@
 """One rule per parameter, one way to say it: every model of lab.models.REGISTRY and every
 factorization function refuses the same bad value of a shared parameter with
-lab.base.InvalidParameterError and the same words, "<owner>: <name> must be <rule>; got
+lab.rules.InvalidParameterError and the same words, "<owner>: <name> must be <rule>; got
 <value> of type <type>.", the owner being the model's key or the function; the grids
 hold only values their rules accept; unknown parameters are refused by name; and the
 data and mask checks (lab.base.validate) are worded alike everywhere."""
@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
 import lab.nmf
-from lab.base import InvalidParameterError
+from lab.rules import InvalidParameterError
 from lab import factorizations
 from lab.models import REGISTRY
 

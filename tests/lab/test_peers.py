@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
-from lab.base import SEED, InvalidParameterError, real
+from lab.rules import SEED, InvalidParameterError, real
 from lab.interface import integer_seed
 from lab.models import MODELS, OURS, REGISTRY, missing_modules
 from lab.models import peers
@@ -340,7 +340,7 @@ def test_a_dense_matrix_off_the_library_is_refused(key):
 
 @pytest.mark.parametrize("key", list(BY_KEY))
 def test_a_random_state_gives_the_fit_of_its_seed(key):
-    """random_state takes what lab.base.SEED allows; a RandomState is drawn from once, so
+    """random_state takes what lab.rules.SEED allows; a RandomState is drawn from once, so
     two RandomState(5) give the same fit, and the integer drawn gives it too."""
     pytest.importorskip(MODULE[key])
     small = SMALL[key]

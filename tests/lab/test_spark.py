@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from lab import factorizations
-from lab.base import InvalidParameterError
+from lab.rules import InvalidParameterError
 from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The lab's layers, lowest first: none may import a layer after it, at any time (inside a
 #: function too).  The kernels know nothing of the algorithms that call them, the algorithms
 #: nothing of the models, and the models nothing of how they are evaluated, reported or run.
-LAYERS = [("lab.base", "lab.ratings", "lab.clock"), ("lab.kernels",),
+LAYERS = [("lab.rules", "lab.base", "lab.ratings", "lab.clock"), ("lab.kernels",),
           ("lab.factorizations", "lab.nmf"), ("lab.models", "lab.interface"),
           ("lab.evaluation",), ("lab.report",), ("lab.commands",)]
 
