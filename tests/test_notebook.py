@@ -130,7 +130,8 @@ def test_every_number_and_movie_in_the_prose_was_shown_above(executed):
 def test_the_claims_printed_by_the_notebook_hold(executed):
     """The outputs behind the answers' words: equal factors, scikit-learn's full 1000 steps and
     losses within 6 %, every loss curve falling, M = 1 and 2 the only M above X at one star,
-    the fan's horror share, the popularity correlation."""
+    the fan's horror share, most one-genre users' top 20 diluting their genre, the popularity
+    correlation."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ from the literal ones by ([\d.e+-]+) of "
@@ -153,6 +154,10 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     yardstick = re.findall(r"20 most rated, not yet rated (\d+)%", printed)
     assert len(shares) == 2 and all(int(top) > int(popular)
                                     for top, popular in zip(shares.values(), yardstick))
+    diluted = re.search(r"(\d+) users have 70% or more of their ratings in one genre; (\d+) of "
+                        r"them have less of it in their top 20 \(median (\d+)% rated, (\d+)% top",
+                        printed)
+    assert diluted and int(diluted[2]) > int(diluted[1]) / 2 and int(diluted[4]) < int(diluted[3])
     rho = re.search(r"Spearman correlation of a movie's column sum in H with its number of "
                     r"ratings: ([\d.]+)", printed)
     assert rho and float(rho[1]) > 0.9
