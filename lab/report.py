@@ -115,6 +115,10 @@ def figure(summary: pd.DataFrame, models: pd.DataFrame, metric: str, title: str,
 #: The figure of every rating model's RMSE against its fit time, and the RMSE above which a
 #: model is left out of it (the zero-filled top-N models, near 2.5, would flatten the rest).
 TRADEOFF, TRADEOFF_BELOW = "evaluation_rmse_time.png", 1.5
+#: The figures' descriptions in the report.
+ALT = {"evaluation_rmse.png": "RMSE of every model",
+       "evaluation_precision.png": f"precision{AT_N} of every model",
+       TRADEOFF: "RMSE against fit time of every rating model"}
 
 
 def tradeoff_figure(summary: pd.DataFrame, models: pd.DataFrame) -> Figure:
@@ -141,12 +145,20 @@ def tradeoff_figure(summary: pd.DataFrame, models: pd.DataFrame) -> Figure:
     return fig
 
 
+def _drawn(summary: pd.DataFrame) -> list[str]:
+    """The figures an evaluation has values for: none of RMSE when only ranking models were
+    evaluated, none of precision when no model ranks."""
+    metric_of = {**{name: metric for name, (metric, *_) in FIGURES.items()}, TRADEOFF: "rmse"}
+    return [name for name, metric in metric_of.items()
+            if summary[(metric, "mean")].notna().any()]
+
+
 def figures(results: pd.DataFrame) -> dict[str, Figure]:
-    """The report's figures (:data:`FIGURES` and :data:`TRADEOFF`), by file name."""
+    """The report's figures (:data:`FIGURES` and :data:`TRADEOFF`) that the results have values
+    for (:func:`_drawn`), by file name."""
     summary, models = evaluation.summarize(results), catalogue(results)
-    return {**{name: figure(summary, models, metric, title, lower_is_better)
-               for name, (metric, title, lower_is_better) in FIGURES.items()},
-            TRADEOFF: tradeoff_figure(summary, models)}
+    return {name: (tradeoff_figure(summary, models) if name == TRADEOFF else
+                   figure(summary, models, *FIGURES[name])) for name in _drawn(summary)}
 
 
 def _markdown_table(table: pd.DataFrame) -> str:
@@ -159,7 +171,6 @@ def markdown(results: pd.DataFrame) -> str:
     """The report (Markdown): the protocol, the fold means of every model, the best
     models, and the three figures (files beside it: :data:`FIGURES`, :data:`TRADEOFF`)."""
     summary, models = evaluation.summarize(results), catalogue(results)
-    rmse_png, precision_png = FIGURES
     table = _shown(summary)
     table.insert(0, "description", models.loc[table.index, "description"])
     table.insert(1, "non-negative", ["yes" if models.loc[m, "non_negative"] else "no"
@@ -182,9 +193,7 @@ def markdown(results: pd.DataFrame) -> str:
         "Fold means ± standard deviation across folds; `fit_seconds` is the refit's wall time.",
         "", _markdown_table(table.reset_index()), "",
         *[f"- {line}" for line in summary_lines(summary, models)], "",
-        f"![RMSE of every model]({rmse_png})", "",
-        f"![precision{AT_N} of every model]({precision_png})", "",
-        f"![RMSE against fit time of every rating model]({TRADEOFF})", ""])
+        *[f"![{ALT[name]}]({name})\n" for name in _drawn(summary)]])
 
 
 def combined(results: pd.DataFrame, other_csv: Path) -> tuple[pd.DataFrame, str]:

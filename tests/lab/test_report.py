@@ -123,3 +123,18 @@ def test_the_tradeoff_figure_puts_each_rating_model_at_its_fit_time_and_rmse():
     colors = [tuple(c.get_facecolor()[0][:3]) for c in ax.collections]
     assert colors[0] != colors[1] and ax.get_xscale() == "log"
     assert ax.get_title().startswith("RMSE against fit time (1 model(s) with RMSE >= 1.5 left out)")
+
+
+def test_an_evaluation_of_ranking_models_only_reports_without_rmse_figures(tmp_path):
+    """`make evaluate --models ease` (no model predicts ratings): the precision figure only,
+    and a report that says no RMSE was evaluated."""
+    results = pd.concat([_result_rows("ease", "ours", False, [np.nan, np.nan], [0.40, 0.42]),
+                         _result_rows("popularity", "ours", False, [np.nan, np.nan],
+                                      [0.20, 0.22])])
+    assert list(report.figures(results)) == ["evaluation_precision.png"]
+    command.write_report(results, tmp_path / "evaluation.md")
+    text = (tmp_path / "evaluation.md").read_text()
+    assert "best RMSE: no model evaluated" in text
+    assert "](evaluation_precision.png)" in text and "evaluation_rmse" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evaluation.md",
+                                                          "evaluation_precision.png"]
