@@ -35,9 +35,8 @@ from sklearn.model_selection import ParameterGrid
 from lab import clock
 from lab.base import row_counts
 from lab.models import REGISTRY
-from lab.ratings import (RATING_SCALE, RatingIndex, check_ratings, find_movielens, load_movielens,
-                         top_n)
-from recommender import RATINGS_FILE
+from lab.ratings import RatingIndex, top_n
+from recommender import RATING_SCALE, RATINGS_FILE, check_ratings, find_movielens, load_movielens
 
 FOLDS = (1, 2, 3, 4, 5)
 TOP_N = 10

@@ -49,7 +49,8 @@ import pandas as pd
 from lab import factorizations
 from lab.base import column_counts, ones_at, row_counts
 from lab.rules import InvalidParameterError, Rule, check_params
-from lab.ratings import RatingIndex, check_new_ratings, check_ratings, top_n
+from lab.ratings import RatingIndex, top_n
+from recommender import check_new_ratings, check_ratings
 
 
 class Model:

@@ -21,13 +21,9 @@ import scipy.sparse as sp
 
 from lab.base import ones_at
 from lab.rules import check_params, integer
-from recommender import (RATING_SCALE, RATINGS_COLS, check_new_ratings, check_ratings,
-                         fill_for, find_movielens, load_movielens)
+from recommender import check_new_ratings, check_ratings, fill_for
 
-__all__ = ["RatingIndex", "top_n",
-           # from the ground floor, recommender
-           "RATING_SCALE", "RATINGS_COLS", "check_new_ratings", "check_ratings", "find_movielens",
-           "load_movielens"]
+__all__ = ["RatingIndex", "top_n"]
 
 
 # --- Ids, positions and the matrices built from ratings -------------------------------

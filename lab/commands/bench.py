@@ -58,7 +58,8 @@ import nmf_core
 from lab import kernels
 from lab import clock
 from lab.commands import shell
-from lab.ratings import RatingIndex, load_movielens
+from lab.ratings import RatingIndex
+from recommender import load_movielens
 
 
 def movielens_matrices(path: Path):

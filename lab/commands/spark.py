@@ -134,7 +134,8 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
 
     from lab import evaluation
     from lab.models import REGISTRY
-    from lab.ratings import RatingIndex, load_movielens
+    from lab.ratings import RatingIndex
+    from recommender import load_movielens
 
     _, movies, users = load_movielens(data)
     index = RatingIndex.from_tables(users, movies)

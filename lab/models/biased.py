@@ -10,7 +10,7 @@ from lab.factorizations.bayesian import RULES as BAYESIAN_RULES
 from lab.factorizations.biased import RULES_BIASED
 from lab.interface import Model
 from lab.models.factorization import ALS_RULES, FactorizationModel
-from lab.ratings import RATING_SCALE
+from recommender import RATING_SCALE
 
 
 class BiasedNMF(FactorizationModel):

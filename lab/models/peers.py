@@ -34,7 +34,8 @@ import scipy.sparse as sp
 from lab.base import DenseScores, row_counts
 from lab.rules import PENALTY, RANK, SEED, integer, real
 from lab.interface import Model, integer_seed, library_version
-from lab.ratings import RATING_SCALE, RatingIndex
+from lab.ratings import RatingIndex
+from recommender import RATING_SCALE
 
 #: Pairs compared with the library's own prediction.
 CHECKED_PAIRS = 300

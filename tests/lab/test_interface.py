@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.ratings import RatingIndex, RATINGS_COLS
+from lab.ratings import RatingIndex
+
+from recommender import RATINGS_COLS
 from lab import factorizations
 from lab.models import REGISTRY
 from lab.nmf import non_negative

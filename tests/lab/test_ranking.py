@@ -32,7 +32,8 @@ import pytest
 
 import lab.evaluation as ev
 from given_scores import GivenScores
-from lab.ratings import RATINGS_COLS, RatingIndex, top_n
+from lab.ratings import RatingIndex, top_n
+from recommender import RATINGS_COLS
 
 MOVIES = np.arange(1, 16)
 USERS = np.array([1, 2])
