@@ -86,7 +86,8 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
     (``Z @ H`` with rat_df's rows, numbered from 0 or by user id, and columns): ``movie id``,
     ``movie title``, ``predicted score``, ``genres`` by ``rank``."""
-    row = _checked_row(reconstruction, user_id, movies, ratings, n)   # user_id's row of rat_df
+    _check_inputs(reconstruction, user_id, movies, ratings, n)        # bad input: a clear error
+    row = np.sort(ratings["user id"].unique()).searchsorted(user_id)   # rat_df's rows: sorted ids
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
     best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
@@ -191,8 +192,8 @@ def _check_movies(movies) -> None:
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
 
-def _checked_row(reconstruction, user_id, movies, ratings, n) -> int:
-    """``user_id``'s row of ``rat_df``, after the checks of :func:`recommend_movies`."""
+def _check_inputs(reconstruction, user_id, movies, ratings, n) -> None:
+    """The checks of :func:`recommend_movies`: each bad input raises an error naming it."""
     check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
@@ -217,11 +218,9 @@ def _checked_row(reconstruction, user_id, movies, ratings, n) -> int:
                f"movie {absent[0]}, rated by user {user_id}, has no column" if absent.size else
                "it repeats a movie id")
         raise ValueError(f"reconstruction's rows and columns must be rat_df's; {why}. {build}")
-    row = users.searchsorted(user_id)
-    if not np.isfinite(reconstruction.iloc[row].to_numpy(float)).all():
-        raise ValueError(f"reconstruction holds NaN or infinite scores for user {user_id}; a "
-                         "factorization that diverged cannot rank movies: refit it.")
-    return row
+    if not np.isfinite(reconstruction.to_numpy(float)).all():
+        raise ValueError("reconstruction holds NaN or infinite scores; a factorization that "
+                         "diverged cannot rank movies: refit it.")
 
 
 def _how_many(n) -> int:
