@@ -9,8 +9,8 @@ long step is never silent.  The command's stderr is merged into its stdout.  Ctr
 the command (exit 130), with one line of this wrapper's unless the command itself ended
 within 5 seconds, having said its own; otherwise the exit status is the command's.  That
 line and exit 130 are written here, not taken from the lab's ``lab.commands.shell``: this
-wrapper runs the installs, with the system's Python, before the environment the lab imports
-from exists, so it uses the standard library only.
+wrapper runs the installs, in a new environment before the packages the lab imports are in
+it, so it uses the standard library only.
 """
 
 from __future__ import annotations
