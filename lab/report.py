@@ -169,7 +169,8 @@ def _markdown_table(table: pd.DataFrame) -> str:
 
 def markdown(results: pd.DataFrame) -> str:
     """The report (Markdown): the protocol, the fold means of every model, the best
-    models, and the three figures (files beside it: :data:`FIGURES`, :data:`TRADEOFF`)."""
+    models, and the figures it has values for (files beside it: :data:`FIGURES` and
+    :data:`TRADEOFF`, those of :func:`figures`)."""
     summary, models = evaluation.summarize(results), catalogue(results)
     table = _shown(summary)
     table.insert(0, "description", models.loc[table.index, "description"])

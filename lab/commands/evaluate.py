@@ -7,7 +7,7 @@ fold u1..u5 and each of our models in ``lab.models.REGISTRY``, choose the
 hyperparameters on a validation split carved from ``u{fold}.base``, refit on
 the whole base set, score on ``u{fold}.test``.  One line per model and fold as it
 finishes.  Writes one row per model and fold to ``build/evaluation.csv``, and a
-readable report (:mod:`lab.report`), ``build/evaluation.md`` with three figures beside it
+readable report (:mod:`lab.report`), ``build/evaluation.md`` with its figures beside it
 (all written atomically); prints the fold means with their standard deviations.  Ctrl-C
 stops it with one line.
 
@@ -62,7 +62,8 @@ def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
 
 
 def write_report(results: pd.DataFrame, path: Path) -> None:
-    """``path`` (Markdown, :func:`lab.report.markdown`) and its three figures beside it."""
+    """``path`` (Markdown, :func:`lab.report.markdown`) and its figures beside it (those the
+    results have values for: :func:`lab.report.figures`)."""
     for name, figure in report.figures(results).items():
         shell.write_atomically(path.with_name(name), lambda p: figure.savefig(
             p, dpi=100, format="png", metadata={"Software": None}))

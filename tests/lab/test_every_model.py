@@ -157,7 +157,6 @@ def test_of_our_models_exactly_the_bayesian_one_cannot_fold_in(fitted):
         else:
             assert np.isfinite(scores.to_numpy()).all()
     assert cannot == {"bayesian_nmf"}
-    assert len(OURS) == 19
 
 
 # --- the exercise's frame and the lab's model: one ranking ------------------------------------

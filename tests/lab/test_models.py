@@ -20,7 +20,7 @@ from lab.models.spark import SparkALS
 
 def test_every_model_of_every_environment_is_known_once_and_says_where_it_runs():
     keys = [cls.key for cls in MODELS]
-    assert len(set(keys)) == len(keys) == 19 + 7 + 1
+    assert len(set(keys)) == len(keys)
     assert MODELS == [*OURS, *PEERS, SparkALS]
     assert {cls.environment for cls in OURS} == {".venv"} and all(not c.needs for c in OURS)
     assert {cls.environment for cls in PEERS} == {".venv-peers"}
