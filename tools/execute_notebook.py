@@ -22,13 +22,13 @@ import os
 import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from lab.clock import now
 from lab.commands.shell import write_atomically
 
 _ADDRESS = re.compile(r"<[^<>]* at 0x[0-9a-f]+>")
@@ -53,14 +53,14 @@ class _ProgressClient(NotebookClient):
                                  store_history=True):
         if self.on_interrupt is not None:
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.on_interrupt)
-        start = time.perf_counter()
+        start = now()
         result = await super().async_execute_cell(cell, cell_index, execution_count,
                                                   store_history)
         if cell.cell_type == "code":
             first = next((line for line in cell.source.splitlines()
                           if line.strip() and not line.startswith("#")), "")
             print(f"  cell {cell_index + 1:>3}/{len(self.nb.cells)} "
-                  f"{time.perf_counter() - start:6.1f} s  {first[:60]}", flush=True)
+                  f"{now() - start:6.1f} s  {first[:60]}", flush=True)
         return result
 
 
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     args = parser.parse_args(argv)
     print(f"executing {args.source} (one line per code cell)", flush=True)
-    start = time.perf_counter()
+    start = now()
 
     signal.signal(signal.SIGINT, _interrupted(args.output))       # until the kernel runs
     try:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: a cell of {args.source} failed; {args.output} was not written.\n{error}",
               file=sys.stderr)
         return 1
-    print(f"executed {args.source} -> {args.output} in {time.perf_counter() - start:.0f} s")
+    print(f"executed {args.source} -> {args.output} in {now() - start:.0f} s")
     return 0
 
 
