@@ -10,7 +10,7 @@ the command (exit 130), with one line of this wrapper's unless the command itsel
 within 5 seconds, having said its own; otherwise the exit status is the command's.  That
 line and exit 130 are written here, not taken from the lab's ``lab.commands.shell``: this
 wrapper runs the installs, in a new environment before the packages the lab imports are in
-it, so it uses the standard library only.
+it, so it uses the standard library only (its clock too: time.monotonic, not lab.clock).
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from lab.ratings import RatingIndex, top_n
-import recommender
 from lab.models import REGISTRY
 
 # The tiny MovieLens (fixtures movielens, ratings, movies) is tests/conftest.py's.
@@ -48,13 +47,6 @@ def test_index_from_tables_keeps_users_and_movies_without_ratings(movielens):
     doubled = pd.concat([movies, movies.iloc[[0]]])
     with pytest.raises(ValueError, match=r"the movie id column repeats 1 id\(s\), e\.g\. 1"):
         RatingIndex.from_tables(users, doubled)
-
-
-@pytest.mark.parametrize("fill", [0, 2.5, "global_mean", "movie_mean"])
-def test_filled_matrix_is_the_ground_floors_rating_matrix(ratings, fill):
-    index = RatingIndex.from_ratings(ratings)
-    pd.testing.assert_frame_equal(frame_of(index, index.filled(ratings, fill)),
-                                  recommender.rating_matrix(ratings, fill), check_names=False)
 
 
 @pytest.mark.parametrize("bad", ["mean", "movie mean", None, float("nan"), True])
@@ -124,22 +116,7 @@ def test_ratings_must_be_finite_numbers(ratings, value, message):
         RatingIndex.from_ratings(ratings.drop(columns="rating"))
 
 
-# --- new users: their row, fold-in ------------------------------------------------------------
-
-def test_query_row_uses_the_training_fill(ratings):
-    index = RatingIndex.from_ratings(ratings)
-    assert index.query_row({3: 5, 6: 1}, ratings).tolist() == [[0, 0, 5, 0, 0, 1]]
-    movie_mean = index.query_row({3: 5}, ratings, fill_value="movie_mean")[0]
-    X = recommender.rating_matrix(ratings, fill_value="movie_mean")
-    assert movie_mean[0] == pytest.approx(X.loc[4, 1]) and movie_mean[2] == 5
-    assert index.query_row({3: 5}, ratings, "global_mean")[0, 0] == pytest.approx(39 / 12)
-
-
-def test_observed_only_query_row_stores_only_the_query(ratings):
-    row = RatingIndex.from_ratings(ratings).query_row({3: 5, 6: 1}, ratings, None)
-    assert row.shape == (1, 6) and row.nnz == 2
-    assert row.toarray().tolist() == [[0, 0, 5, 0, 0, 1]]
-
+# --- new users: bad queries ----------------------------------------------------------------
 
 @pytest.mark.parametrize("query, error, message", [
     ({}, ValueError, r"query must be a non-empty dict \{movie id: stars\}.*got \{\}"),
