@@ -15,13 +15,13 @@ from the same start (:func:`nmf_core.start`), and adds:
   (:func:`lab.base.finished`);
 * ``fold_into``: keep an earlier fit's H and fit only Z, as for new users.
 
-With none of them set, the result is that of :func:`nmf_core.non_negative` (tested to 1e-9;
-the exercise's function is the reference) wherever neither clip floor binds, as on data of
-ordinary scale: the exercise clips at the fixed ``nmf_core.FLOOR``, the lab at ``eps *
-s**1.5``, which scales with the data.  Data and mask are read by
-:func:`lab.base.validate`, the lab's one input check; without a mask the checked data then
-go through :func:`nmf_core.as_matrix` (the exercise's rule of when to multiply as CSR,
-which checks them again, cheaply).
+With none of them set, the result is that of :func:`nmf_core.non_negative` (factors tested
+bit for bit, losses to 1e-9; the exercise's function is the reference) wherever neither clip
+floor binds, as on data of ordinary scale: the exercise clips at the fixed
+``nmf_core.FLOOR``, the lab at ``eps * s**1.5``, which scales with the data.  Data and mask
+are read by :func:`lab.base.validate`, the lab's one input check; without a mask the checked
+data then go through :func:`nmf_core.as_matrix` (the exercise's rule of when to multiply as
+CSR, which checks them again, cheaply).
 """
 
 from __future__ import annotations

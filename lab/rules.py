@@ -1,11 +1,12 @@
-"""The rules of the lab's parameters, one place for all, as scikit-learn's
-``_param_validation``.  Each model (:mod:`lab.models`) and each factorization function declares
-the rules of its own parameters beside its code, as a mapping ``{name: rule}`` built from
-:func:`integer`, :func:`real`, :func:`optional`, :data:`FLAG` and :data:`SEED` (the rules
-several owners share have one name here: :data:`RANK`, :data:`PENALTY`, ...); :func:`check_params`
-checks them, and every bad value raises :class:`InvalidParameterError` (a ``ValueError`` and
-a ``TypeError``, as scikit-learn's error of that name) with the owner, the rule and the value.
-:func:`check_rank` is the rule of a rank, with the memory it needs."""
+"""The rules of the lab's parameters, as scikit-learn's ``_param_validation``: every parameter with
+a rule of one value checks it here (one exception: the Bayesian model's ``clip``, a pair of
+numbers, is read by that module). Each model (:mod:`lab.models`) and each factorization function
+declares the rules of its own parameters beside its code, as a mapping ``{name: rule}`` built
+from :func:`integer`, :func:`real`, :func:`optional`, :data:`FLAG` and :data:`SEED` (the rules
+several owners share have one name here: :data:`RANK`, :data:`PENALTY`, ...);
+:func:`check_params` checks them, and every bad value raises :class:`InvalidParameterError` (a
+``ValueError`` and a ``TypeError``, as scikit-learn's error of that name) with the owner, the
+rule and the value. :func:`check_rank` is the rule of a rank, with the memory it needs."""
 
 from __future__ import annotations
 

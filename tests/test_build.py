@@ -236,20 +236,6 @@ def test_data_check_names_the_file_that_differs(tmp_path):
     assert "Run `make data`" in run.stderr
 
 
-def test_the_ground_floor_never_imports_the_lab():
-    import ast
-
-    for name in ("nmf_core", "recommender"):
-        tree = ast.parse((ROOT / f"{name}.py").read_text())
-        modules = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                   for alias in node.names}
-        modules |= {node.module for node in ast.walk(tree)
-                    if isinstance(node, ast.ImportFrom) and node.module}
-        ours = {m.split(".")[0] for m in modules} & {"lab", "tools", "data", "tests", "nmf_core",
-                                                     "recommender"}
-        assert ours <= ({"nmf_core"} if name == "recommender" else set()), (name, ours)
-
-
 def test_figures_are_written_by_name_and_stale_ones_removed(tmp_path):
     import base64
 
