@@ -51,9 +51,13 @@ def predict_cells(Z, H, rows, cols, chunk=_PREDICT_CHUNK) -> np.ndarray:
     cols = np.asarray(cols, dtype=np.intp)
     out = np.empty(rows.shape[0], dtype=np.float64)
     Ht = np.ascontiguousarray(H.T)
+    size = min(rows.shape[0], chunk)
+    Z_rows, H_rows = np.empty((size, Z.shape[1])), np.empty((size, Z.shape[1]))
     for start in range(0, rows.shape[0], chunk):
-        stop = start + chunk
-        out[start:stop] = np.einsum("nk,nk->n", Z[rows[start:stop]], Ht[cols[start:stop]])
+        k = min(start + chunk, rows.shape[0]) - start
+        np.take(Z, rows[start:start + k], axis=0, out=Z_rows[:k])          # into buffers:
+        np.take(Ht, cols[start:start + k], axis=0, out=H_rows[:k])         # no allocation
+        np.einsum("nk,nk->n", Z_rows[:k], H_rows[:k], out=out[start:start + k])
     return out
 
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from lab.base import cell_rows, row_counts
+from lab.base import cell_rows, predict_cells, row_counts
 
 
 try:  # optional: compiles the masked kernel (see _half_step_loops)
@@ -127,20 +127,11 @@ def _half_step_numpy(indptr, other_index, values, counts, own, other, l2, floor,
                  / clip(sum_k p_k other[o_k] + l2 * counts[g] * own[g], floor)
 
     Returns ``sum_k (x_k - p_k)^2`` at the incoming factors; ``out`` may be ``own``.
-    Two row gathers of the cells, then one sparse product with ``[X; P]``.
+    The model's values at the cells (:func:`lab.base.predict_cells`), then one sparse product
+    with ``[X; P]``.
     """
     n_groups, nnz = own.shape[0], values.size
-    groups = cell_rows(indptr)
-    pred = np.empty(nnz)
-    size = min(nnz, _CHUNK)                                # memory O(_CHUNK * M)
-    own_rows, other_rows = np.empty((size, own.shape[1])), np.empty((size, own.shape[1]))
-    for start in range(0, nnz, _CHUNK):
-        stop = min(start + _CHUNK, nnz)
-        # mode="clip" skips the bounds check (the indices are valid by construction)
-        np.take(own, groups[start:stop], axis=0, out=own_rows[:stop - start], mode="clip")
-        np.take(other, other_index[start:stop], axis=0, out=other_rows[:stop - start], mode="clip")
-        np.einsum("ij,ij->i", own_rows[:stop - start], other_rows[:stop - start],
-                  out=pred[start:stop])
+    pred = predict_cells(own, other.T, cell_rows(indptr), other_index, chunk=_CHUNK)
     residual = values - pred
     stacked = sp.csr_array(                               # [X; P], shape (2 g, other rows)
         (np.concatenate([values, pred]), np.concatenate([other_index, other_index]),
