@@ -220,17 +220,17 @@ def jit(function):
     return compile_kernel(function) if COMPILED else function
 
 
-def kernel(function, parallel: bool = False):
-    """``function`` compiled by numba (``parallel``: its ``prange`` loops on all cores), or
-    None where numba is missing or switched off: its caller then runs the NumPy form."""
-    return compile_kernel(function, parallel=parallel) if COMPILED else None
+def kernel(function):
+    """``function`` compiled by numba, its ``prange`` loops on all cores, or None where numba
+    is missing or switched off: its caller then runs the NumPy form."""
+    return compile_kernel(function, parallel=True) if COMPILED else None
 
 
 if COMPILED:
     _overload_prefetch()
 
 #: The compiled kernel, or None where numba is missing or switched off.
-_half_step_compiled = kernel(_half_step_loops, parallel=True)
+_half_step_compiled = kernel(_half_step_loops)
 
 
 def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
@@ -250,7 +250,7 @@ def _row_squares_loops(indptr, other_index, values, offset, own, other, out):
 
 
 #: The compiled squared error, or None where numba is missing or switched off.
-_row_squares_compiled = kernel(_row_squares_loops, parallel=True)
+_row_squares_compiled = kernel(_row_squares_loops)
 
 
 def squared_error(indptr, other_index, values, own, other, offset=None) -> float | None:

@@ -440,7 +440,7 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
 #: The compiled row solves.  Where numba is missing or switched off, the two helpers stay plain
 #: Python (jit) and the batch kernel is None (kernel): every row is then solved in NumPy form.
 _cholesky_solve, _nonnegative_solve = jit(_cholesky_solve), jit(_nonnegative_solve)
-_solve_rows_compiled = kernel(_solve_rows_loops, parallel=True)
+_solve_rows_compiled = kernel(_solve_rows_loops)
 
 
 def solve_rows(*arguments) -> None:

@@ -67,7 +67,7 @@ def test_without_numba_jit_is_the_identity_and_a_kernel_is_none(monkeypatch):
         return 2.0 * x
 
     assert kernels.jit(twice) is twice
-    assert kernels.kernel(twice, parallel=True) is None   # its caller runs the NumPy form
+    assert kernels.kernel(twice) is None   # its caller runs the NumPy form
 
 
 # Group sizes cover empty groups, the one-by-one tail (1-3 cells) and the
