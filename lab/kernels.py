@@ -11,8 +11,8 @@ The row solves of ALS, NNLS-ALS and the biased model are in :mod:`lab.factorizat
 
 The rules: numba is optional (:data:`COMPILED`; without it every kernel has a NumPy form
 giving the same numbers up to rounding in the last bits, tested); compiled code is cached
-on disk (:func:`compile_kernel`); the parallel kernels (:func:`kernel` with ``parallel=True``:
-the masked half-step, the row squares, the row solves) share their rows (or columns) out
+on disk (:func:`compile_kernel`); the parallel kernels (:func:`kernel`: the masked
+half-step, the row squares, the row solves) share their rows (or columns) out
 among all cores, each summed by one thread in a fixed order, so the numbers do not depend
 on the number of threads, while the others (:func:`jit`: the Gibbs sweep's loops, the
 small solves the row kernels call) run on one; and BLAS is held to one thread while they

@@ -1,12 +1,13 @@
-"""The rules of the lab's parameters, as scikit-learn's ``_param_validation``: every parameter with
-a rule of one value checks it here (one exception: the Bayesian model's ``clip``, a pair of
-numbers, is read by that module). Each model (:mod:`lab.models`) and each factorization function
-declares the rules of its own parameters beside its code, as a mapping ``{name: rule}`` built
-from :func:`integer`, :func:`real`, :func:`optional`, :data:`FLAG` and :data:`SEED` (the rules
-several owners share have one name here: :data:`RANK`, :data:`PENALTY`, ...);
-:func:`check_params` checks them, and every bad value raises :class:`InvalidParameterError` (a
-``ValueError`` and a ``TypeError``, as scikit-learn's error of that name) with the owner, the
-rule and the value. :func:`check_rank` is the rule of a rank, with the memory it needs."""
+"""The rules of the lab's parameters, as scikit-learn's ``_param_validation``. Each model
+(:mod:`lab.models`) and each factorization function declares the rules of its own numeric and
+flag parameters beside its code, as a mapping ``{name: rule}`` built from :func:`integer`,
+:func:`real`, :func:`optional`, :data:`FLAG` and :data:`SEED` (the rules several owners share
+have one name here: :data:`RANK`, :data:`PENALTY`, ...); :func:`check_params` checks them, and
+every bad value raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
+scikit-learn's error of that name) with the owner, the rule and the value. :func:`check_rank` is
+the rule of a rank, with the memory it needs. Arguments that are data rather than settings (a
+user id, a fold, the share of a split kept for validation, a mask, the Bayesian model's ``clip``
+pair) are checked where they are read."""
 
 from __future__ import annotations
 

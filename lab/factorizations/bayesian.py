@@ -163,7 +163,7 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
         finished(squared_errors, sweep + 1, sweeps, None, params["verbose"],
                  "bayesian_non_negative")                 # the lab's progress line
         if sweep >= params["burn_in"] and (sweep - params["burn_in"]) % params["thin"] == 0:
-            sample = mu + a[:, None] + c[None, :] + Z @ H.T
+            sample = BiasedResult(mu, a, c, Z, H.T, np.empty(0)).scores(np.arange(len(a)))
             total += sample if clip is None else np.clip(sample, low, high, out=sample)
             kept += 1
     last = BiasedResult(mu, a, c, Z, np.ascontiguousarray(H.T), np.array(squared_errors))
