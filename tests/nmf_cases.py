@@ -1,12 +1,17 @@
 """Helpers of the tests of both NMFs, the exercise's (test_nmf_core.py) and the lab's
 (lab/test_nmf.py, lab/test_nmf_options.py): random problems, the documented objective
 evaluated directly, and the exercise's and the masked equations written out literally, the
-references the fits are held to."""
+references the fits are held to; the settings of their property tests."""
 
 import numpy as np
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from nmf_core import FLOOR
+
+#: Deterministic property tests: the same examples on every run and in CI.
+PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def random_matrix(seed, n, m, density=1.0, scale=1.0):

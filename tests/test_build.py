@@ -12,9 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scripts import execute_notebook, make_zip
+from scripts import ROOT, execute_notebook, make_zip
 
-ROOT = Path(__file__).resolve().parents[1]
 PIN = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)\s*$")
 
 

@@ -10,15 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 
 import lab.nmf
 import nmf_core
-from nmf_cases import assert_non_increasing, literal_updates, problems, random_matrix
+from nmf_cases import (PROPERTY, assert_non_increasing, literal_updates, problems,
+                        random_matrix)
 from nmf_core import NMFResult, non_negative
-
-PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- what it returns -----------------------------------------------------------------------

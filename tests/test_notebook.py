@@ -11,15 +11,13 @@ from __future__ import annotations
 import inspect
 import re
 from html import unescape
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from scripts import execute_notebook, export_html
+from scripts import ROOT, execute_notebook, export_html
 from test_build import kernel_name
 
-ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "nmf.ipynb", *ROOT.glob("*.py"), ROOT / "tools" / "execute_notebook.py"]
 #: The model solution's size: what a tutor reads in 20 minutes.
 MAX_WORDS, MAX_CODE_LINES, MAX_CELLS = 1000, 180, 30
@@ -179,8 +177,7 @@ def test_no_internal_names_in_the_notebook():
     forbidden = re.compile(r"(?<![\w.])_[a-z]\w*\(|\bregistry\b|REGISTRY|\bseeds? 00\d|"
                            r"\bissue \d|nmf_masked|nnls_als|biased_nmf")
     for cell in notebook.cells:
-        source = cell.source if cell.cell_type == "markdown" else cell.source
-        assert not forbidden.search(source), forbidden.search(source)[0]
+        assert not forbidden.search(cell.source), forbidden.search(cell.source)[0]
 
 
 def test_the_functions_the_sheet_asks_for_are_shown_as_code_in_the_html(executed, tmp_path):

@@ -4,9 +4,8 @@ the modules, the lab, the tests, the tools and the notebook's code."""
 
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from scripts import ROOT
 
 
 def test_ruff_finds_nothing():

@@ -18,13 +18,9 @@ from lab.nmf import non_negative
 from nmf_cases import random_matrix
 
 # --------------------------------------------------------------------------
-# helpers
-# --------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------
 # results
 # --------------------------------------------------------------------------
+
 
 def test_the_labs_results_are_the_exercises_results():
     """lab.base.FitResult is nmf_core.NMFResult that answers scores(rows) and

@@ -17,8 +17,8 @@ import pytest
 
 from lab import kernels
 from lab.nmf import EPS
+from scripts import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 WITHOUT_NUMBA_RUN = os.environ.get("NMF_WITHOUT_NUMBA") == "1"
 needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
                                  reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")

@@ -15,13 +15,12 @@ import os
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import lab.nmf
@@ -29,17 +28,14 @@ import nmf_core
 from lab import kernels
 from lab.nmf import non_negative
 from nmf_core import NMFResult
-from nmf_cases import (assert_non_increasing, dense_masked_equations, literal_updates, objective,
-                       problems, random_mask, random_matrix, relative_gap)
+from nmf_cases import (PROPERTY, assert_non_increasing, dense_masked_equations, literal_updates,
+                       objective, problems, random_mask, random_matrix, relative_gap)
+from scripts import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
                                  reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
 #: Both forms of the masked pass: compiled (where numba is) and NumPy (kernels.numpy_form).
 FORMS = [pytest.param("compiled", marks=needs_numba), "numpy"]
-# Deterministic property tests: the same examples on every run and in CI.
-PROPERTY = settings(derandomize=True, deadline=None, max_examples=150,
-                    suppress_health_check=[HealthCheck.too_slow])
 
 
 def form(name):

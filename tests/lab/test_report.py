@@ -8,7 +8,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,8 +16,7 @@ import pytest
 import lab.evaluation as ev
 from lab import report
 from lab.commands import evaluate as command, shell
-
-ROOT = Path(__file__).resolve().parents[2]
+from scripts import ROOT
 
 
 @pytest.mark.slow

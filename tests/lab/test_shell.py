@@ -14,13 +14,11 @@ import subprocess
 import sys
 import time
 from importlib.util import find_spec
-from pathlib import Path
 
 import pytest
 
 from lab.commands import shell
-
-ROOT = Path(__file__).resolve().parents[2]
+from scripts import ROOT
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from lab.rules import InvalidParameterError
 from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS
+from scripts import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 #: The command line ``make spark`` runs, from the repository root.
 COMMAND = [sys.executable, "-m", "lab.commands.spark"]
 

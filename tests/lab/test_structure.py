@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from scripts import ROOT
+
 
 #: The lab's layers, lowest first: none may import a layer after it, at any time (inside a
 #: function too).  The kernels know nothing of the algorithms that call them, the algorithms
