@@ -103,7 +103,7 @@ def bayesian_non_negative(data, num_components, *, n_samples=550, burn_in=100, t
     Returns
     -------
     PosteriorMean
-        ``mean`` (n, m), ``n_samples``, ``last`` (the last sample as a
+        ``values`` (n, m, the posterior mean), ``n_samples``, ``last`` (the last sample as a
         :class:`lab.factorizations.BiasedResult`); ``scores(rows)`` and
         ``predict(rows, cols)``.
 
