@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-
 from lab.base import predict_cells
 
 #: name: (users, movies, ratings) of the real MovieLens data sets
