@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ML_100K = ROOT / "data" / "ml-100k"  #: the MovieLens-100k folder `make data` fills
 
 
 def _load(relative: str):

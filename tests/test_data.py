@@ -11,15 +11,13 @@ import hashlib
 import io
 import urllib.request
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from scripts import ML_100K as REAL
 from scripts import get_movielens as gm
-
-REAL = Path(__file__).resolve().parents[1] / "data" / "ml-100k"
 
 
 def sha(data: bytes) -> str:

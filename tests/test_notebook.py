@@ -15,7 +15,7 @@ from html import unescape
 import nbformat
 import pytest
 
-from scripts import ROOT, execute_notebook, export_html
+from scripts import ML_100K, ROOT, execute_notebook, export_html
 from test_build import kernel_name
 
 SOURCES = [ROOT / "nmf.ipynb", *ROOT.glob("*.py"), ROOT / "tools" / "execute_notebook.py"]
@@ -23,7 +23,7 @@ SOURCES = [ROOT / "nmf.ipynb", *ROOT.glob("*.py"), ROOT / "tools" / "execute_not
 MAX_WORDS, MAX_CODE_LINES, MAX_CELLS = 1000, 180, 30
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not (ROOT / "data" / "ml-100k" / "u.data").is_file(),
+              pytest.mark.skipif(not (ML_100K / "u.data").is_file(),
                                  reason="run `make data` first")]
 
 

@@ -117,9 +117,8 @@ def regular_ratings():
 def ml_100k():
     """The MovieLens-100k folder ``make data`` fills, data/ml-100k; the test is skipped
     where the data are missing."""
-    from pathlib import Path
+    from scripts import ML_100K as folder
 
-    folder = Path(__file__).resolve().parents[2] / "data" / "ml-100k"
     if not (folder / "u1.base").is_file():
         pytest.skip("needs MovieLens-100k in data/ml-100k: run `make data` first")
     return folder
