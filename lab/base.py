@@ -168,13 +168,13 @@ def start_or_fixed(shape: tuple, M: int, level: float, random_state, fold_into, 
     (zero-width factors for M = 0); folding in, H is ``fold_into``'s (checked by :func:`held`,
     an :class:`nmf_core.NMFResult` unless ``kind`` says otherwise) and ``fixed`` is True: only
     Z is fitted."""
+    fixed = fold_into is not None
+    if fixed:                                   # checked before anything is drawn
+        H_held, = held(fold_into, nmf_core.NMFResult if kind is None else kind,
+                       {"H": (M, shape[1])}, non_negative=("H",) if non_negative else ())
     Z, H = (nmf_core.start(shape, M, level, random_state) if M else
             (np.zeros((shape[0], 0)), np.zeros((0, shape[1]))))
-    if fold_into is None:
-        return Z, H, False
-    kind = nmf_core.NMFResult if kind is None else kind
-    return Z, held(fold_into, kind, {"H": (M, shape[1])},
-                   non_negative=("H",) if non_negative else ())[0], True
+    return Z, (H_held if fixed else H), fixed
 
 
 # --- Input validation: one function for every factorization of the lab ------------------

@@ -140,9 +140,9 @@ def _step(factor, numerator, denominator, floor: float) -> np.ndarray:
     """One multiplicative update, the exercise's: ``factor * numerator / max(denominator,
     floor)``, element-wise, in :func:`nmf_core.non_negative`'s order of operations, so that
     without options this module's factors are the exercise's bit for bit (on the digits and
-    MovieLens, where no denominator reaches either floor).  (The masked
-    kernels' NumPy form, :func:`lab.kernels._update_in`, divides first, in place: it saves
-    the memory of a product the size of the factor.)"""
+    MovieLens, where no denominator reaches either floor).  (The masked kernels' NumPy form,
+    :func:`lab.kernels._update_in`, divides first, in place: it saves the memory of a
+    product the size of the factor.)"""
     return factor * numerator / np.clip(denominator, floor, None)
 
 

@@ -55,8 +55,7 @@ from sklearn.decomposition import NMF
 
 import lab.nmf
 import nmf_core
-from lab import kernels
-from lab import clock
+from lab import clock, kernels
 from lab.commands import shell
 from lab.ratings import RatingIndex
 from recommender import load_movielens
