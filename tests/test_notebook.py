@@ -128,6 +128,7 @@ def test_every_number_and_movie_in_the_prose_was_shown_above(executed):
 def test_the_claims_printed_by_the_notebook_hold(executed):
     """The outputs behind the answers' words: equal factors, scikit-learn's full 1000 steps and
     losses within 6 %, every loss curve falling, M = 1 and 2 the only M above X at one star,
+    M = 20 within 0.002 of the fewest empty cells there, reached at more than twice the rank,
     the fan's horror share, most one-genre users' top 20 diluting their genre, the popularity
     correlation."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
@@ -143,6 +144,8 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     pairs = re.search(r"cosine similarity of the 16 pairs: (\d+) above 0\.8", printed)
     assert pairs and int(pairs[1]) >= 8
     assert re.search(r"M whose ZH has more at one star: \[1, 2\]", printed)
+    fewest = re.search(r"fewest at one star: M = (\d+) \(([\d.]+)\), at M = 20: ([\d.]+)", printed)
+    assert fewest and int(fewest[1]) > 2 * 20 and float(fewest[3]) - float(fewest[2]) < 2e-3
     fan = re.search(r"(\d+) horror films in the top 10 \((\d+)%\), (\d+) other thrillers; "
                     r"horror is ([\d.]+)% of the catalogue", printed)
     assert fan and int(fan[1]) * 10 == int(fan[2]) and int(fan[2]) > 3 * float(fan[4])
