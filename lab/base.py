@@ -3,7 +3,8 @@ rules are :mod:`lab.rules`').
 
 * **Input validation.**  :func:`validate`, the one input check of every factorization of
   the lab (the general NMF's every-cell path then hands the checked data to the exercise's
-  :func:`nmf_core.as_matrix`, for its rule of when to multiply as CSR).
+  :func:`nmf_core.as_matrix`, for its rule of when to multiply as CSR); its messages, and
+  the lab's, write a NumPy scalar as Python's (:func:`plain`).
 * **The iteration.**  :func:`start_or_fixed`: the exercise's start, :func:`nmf_core.start`,
   or H held for a fold-in (:func:`held`); :func:`penalty` (the count-scaled L2 penalty of
   ALS-WR); :func:`finished` (stop after ``n_iter`` steps or a relative decrease of at most
@@ -289,6 +290,11 @@ def _to_float_array(data, name: str):
         raise TypeError(f"{name} must be numeric; got dtype {array.dtype} ({error}).") from None
 
 
+def plain(value):
+    """A numpy scalar as plain Python, so that messages read ``3``, not ``np.int64(3)``."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _check_values(values, locate, *, labels, name, masked, non_negative, mask_allowed) -> None:
     """Raise on NaN/inf, negative (if refused) or overflowing observed ``values``;
     ``locate(k)`` gives the (row, column) of ``values[k]`` for the message."""
@@ -296,9 +302,7 @@ def _check_values(values, locate, *, labels, name, masked, non_negative, mask_al
         row, col = locate(k)
         text = f"row {row}, column {col}"
         if labels is not None:   # DataFrame labels, as plain Python values
-            text += " (index {!r}, column {!r})".format(
-                *(v.item() if isinstance(v, np.generic) else v
-                  for v in (labels[0][row], labels[1][col])))
+            text += f" (index {plain(labels[0][row])!r}, column {plain(labels[1][col])!r})"
         return f"first at {text}: {values[k]}"
 
     bad = np.flatnonzero(~np.isfinite(values))

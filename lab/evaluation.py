@@ -43,13 +43,13 @@ TOP_N = 10
 LIKED_RATING = 4
 VALIDATION_FRACTION = 0.1
 #: The top-N metrics, named from the cut-off: precision and recall at TOP_N, over every
-#: test movie and over the liked ones only.
-TOP_N_METRICS = [f"{what}_at_{TOP_N}{suffix}" for suffix in ("", "_liked")
-                 for what in ("precision", "recall")]
+#: test movie and over the liked ones only (``_liked``).
+PRECISION, RECALL = f"precision_at_{TOP_N}", f"recall_at_{TOP_N}"
+TOP_N_METRICS = [PRECISION, RECALL, f"{PRECISION}_liked", f"{RECALL}_liked"]
 #: The measured columns of a result row, in order.
 METRICS = ["rmse", "mae", *TOP_N_METRICS, "fit_seconds"]
 #: The validation metric a model's ``select_by`` names, and whether lower is better.
-SELECTION = {"rmse": ("rmse", True), "precision": (f"precision_at_{TOP_N}", False)}
+SELECTION = {"rmse": ("rmse", True), "precision": (PRECISION, False)}
 #: One row per model and fold: ``non_negative`` tells whether the fitted model's factors are
 #: constrained to be >= 0, ``library`` who implemented it ("ours", or a package and version).
 EVALUATION_COLS = ["model", "params", "fold", *METRICS, "non_negative", "library"]
@@ -81,22 +81,20 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     return tuple(pd.read_csv(f, **RATINGS_FILE) for f in files)
 
 
-def holdout_split(ratings: pd.DataFrame, fraction: float = VALIDATION_FRACTION,
+def holdout_split(ratings: pd.DataFrame,
                   random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Carve a random validation set from training ratings (never from a test set).
 
     Returns
     -------
     train, validation : DataFrame
-        ``round(fraction * len(ratings))`` ratings, drawn without replacement
+        ``round(VALIDATION_FRACTION * len(ratings))`` ratings, drawn without replacement
         with ``np.random.default_rng(random_state)``, go to ``validation``.
     """
     check_ratings(ratings)
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must lie strictly between 0 and 1, got {fraction!r}.")
     rng = np.random.default_rng(random_state)
     held = np.zeros(len(ratings), dtype=bool)
-    held[rng.permutation(len(ratings))[:round(fraction * len(ratings))]] = True
+    held[rng.permutation(len(ratings))[:round(VALIDATION_FRACTION * len(ratings))]] = True
     return ratings[~held].reset_index(drop=True), ratings[held].reset_index(drop=True)
 
 
@@ -166,8 +164,7 @@ def score_split(model, test: pd.DataFrame, scores: np.ndarray | None = None) -> 
         relevant = sp.csr_matrix((np.ones(keep.sum(), dtype=bool), (rows[keep], cols[keep])),
                                  shape=index.shape)
         precision, recall = top_n_accuracy(scores, model.who_rated_, relevant)
-        metrics[f"precision_at_{TOP_N}{suffix}"] = precision
-        metrics[f"recall_at_{TOP_N}{suffix}"] = recall
+        metrics[PRECISION + suffix], metrics[RECALL + suffix] = precision, recall
     return metrics
 
 

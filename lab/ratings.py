@@ -19,19 +19,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import ones_at
+from lab.base import ones_at, plain
 from lab.rules import check_params, integer
-from recommender import check_new_ratings, check_ratings, fill_for
+from recommender import check_ratings, fill_for
 
 __all__ = ["RatingIndex", "top_n"]
 
 
 # --- Ids, positions and the matrices built from ratings -------------------------------
-
-def _plain(value):
-    """A numpy scalar as plain Python, so that messages read ``3``, not ``np.int64(3)``."""
-    return value.item() if isinstance(value, np.generic) else value
-
 
 def _filled(movie_ids: pd.Index, shape, rows, cols, values, fill_value,
             reference: pd.DataFrame) -> np.ndarray:
@@ -68,7 +63,7 @@ class RatingIndex:
             repeated = table[column][table[column].duplicated()]
             if len(repeated):
                 raise ValueError(f"the {column} column repeats {len(repeated)} id(s), e.g. "
-                                 f"{_plain(repeated.iloc[0])!r}; each id must name one row.")
+                                 f"{plain(repeated.iloc[0])!r}; each id must name one row.")
         return cls(np.sort(users["user id"].to_numpy()), np.sort(movies["movie id"].to_numpy()))
 
     @classmethod
@@ -133,14 +128,16 @@ class RatingIndex:
         return _filled(self.movies, self.shape, rows, cols, ratings["rating"].to_numpy(float),
                        fill_value, ratings)
 
-    def who_rated(self, query: Mapping[int, int], checked: bool = False) -> sp.csr_matrix:
+    def who_rated(self, query: Mapping[int, int]) -> sp.csr_matrix:
         """A new user's who-rated-what row, shape (1, n_movies): 1.0 at each movie of
-        ``query`` (checked as :meth:`query_row` checks it), the stars left out."""
-        return ones_at(self.query_row(query, None, None, checked))
+        ``query`` (as :meth:`query_row` takes it), the stars left out."""
+        return ones_at(self.query_row(query, None, None))
 
     def query_row(self, query: Mapping[int, int], ratings: pd.DataFrame,
-                  fill_value: float | str | None = 0, checked: bool = False):
+                  fill_value: float | str | None = 0):
         """A new user's row: their ratings, the other cells filled as the training matrix's.
+        The inputs are taken as checked: ``query`` by :func:`recommender.check_new_ratings`
+        (:meth:`lab.interface.Model.fold_in` checks it), ``ratings`` by the model's fit.
 
         Parameters
         ----------
@@ -151,23 +148,16 @@ class RatingIndex:
         fill_value : float, {"global_mean", "movie_mean"} or None
             As the training matrix was filled; None: a sparse row holding only
             the query's ratings.
-        checked : bool
-            The caller has checked ``query`` (:func:`recommender.check_new_ratings`) and
-            ``ratings`` already, as :meth:`lab.interface.Model.fold_in` does.
 
         Returns
         -------
         ndarray of shape (1, n_movies), or csr_matrix of that shape for None.
         """
-        if not checked:
-            query = check_new_ratings(query, self.movie_ids, "query")
         cols = self.movie_positions(list(query))
         values = np.array(list(query.values()), dtype=float)
         rows = np.zeros(cols.size, dtype=np.intp)
         if fill_value is None:
             return sp.csr_matrix((values, (rows, cols)), shape=(1, self.shape[1]))
-        if not checked:
-            check_ratings(ratings)
         return _filled(self.movies, (1, self.shape[1]), rows, cols, values, fill_value, ratings)
 
 
@@ -178,7 +168,7 @@ def _positions(known: pd.Index, ids, kind: str, missing: str | int) -> np.ndarra
     if missing == "raise" and (where < 0).any():
         absent = ids[where < 0]
         raise KeyError(f"{absent.size} {kind} id(s) are not in the index, e.g. "
-                       f"{_plain(absent.flat[0])!r}; it holds {known.size} {kind}s with ids "
+                       f"{plain(absent.flat[0])!r}; it holds {known.size} {kind}s with ids "
                        f"{known[0]} to {known[-1]}. Fit with the index of the full tables, "
                        "model.fit(ratings, RatingIndex.from_tables(users, movies)), to score "
                        f"every {kind} of them.")

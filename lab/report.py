@@ -26,11 +26,10 @@ from lab import evaluation
 from lab.models import REGISTRY, Model
 
 METRICS = evaluation.METRICS
-PRECISION = f"precision_at_{evaluation.TOP_N}"
 AT_N = f"@{evaluation.TOP_N}"                    # as the report writes the cut-off
 #: The figures of the report: file name -> (metric, axis title, lower is better).
 FIGURES = {"evaluation_rmse.png": ("rmse", "RMSE (lower is better)", True),
-           "evaluation_precision.png": (PRECISION,
+           "evaluation_precision.png": (evaluation.PRECISION,
                                         f"precision{AT_N} (higher is better)",
                                         False)}
 
@@ -58,7 +57,7 @@ def summary_lines(summary: pd.DataFrame, models: pd.DataFrame) -> list[str]:
     """The best RMSE and precision at the cut-off, among the non-negative models and among
     all."""
     non_negative = models.index[models["non_negative"]]
-    rmse, precision = summary[("rmse", "mean")], summary[(PRECISION, "mean")]
+    rmse, precision = summary[("rmse", "mean")], summary[(evaluation.PRECISION, "mean")]
     return [_best_line("best non-negative RMSE", rmse[rmse.index.isin(non_negative)], models, True),
             _best_line("best RMSE", rmse, models, True),
             _best_line(f"best non-negative precision{AT_N}",

@@ -33,7 +33,6 @@ from lab.commands import shell
 from lab.interface import Model
 from lab.models import PEERS_ENVIRONMENT, REGISTRY
 
-PRECISION = report.PRECISION
 OURS_CSV = shell.ROOT / "build" / "evaluation.csv"
 PEERS_CSV = shell.ROOT / "build" / "peers.csv"
 REPORT = shell.ROOT / "build" / "evaluation.md"
@@ -53,7 +52,7 @@ def _run_fold(fold: int, models, data: Path) -> pd.DataFrame:
     def progress(row):
         rmse = "   -  " if pd.isna(row["rmse"]) else f"{row['rmse']:.4f}"
         print(f"  u{fold} {row['model']:16s} rmse {rmse}  precision@{evaluation.TOP_N} "
-              f"{row[PRECISION]:.4f}  ({clock.now() - start:4.0f} s into the fold)",
+              f"{row[evaluation.PRECISION]:.4f}  ({clock.now() - start:4.0f} s into the fold)",
               flush=True)
 
     table = evaluation.evaluate_fold(fold, models, path=data, progress=progress)

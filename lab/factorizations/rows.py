@@ -187,7 +187,12 @@ def _solve_ridge(G, b, reg, empty):
         return np.stack([np.linalg.lstsq(A[r], rhs[r], rcond=None)[0] for r in range(len(A))])
 
 
-def solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
+#: Rounds of :func:`solve_nonneg`'s batched active-set pass before the rows left go to
+#: scipy's NNLS.
+ACTIVE_SET_ROUNDS = 12
+
+
+def solve_nonneg(G, b, reg, empty, start):
     """Exact minimizers over ``x >= 0`` of ``x'(G + reg I)x - 2b'x`` for a stack of rows.
 
     A batched active-set pass first: solve on the free variables of every row
@@ -195,8 +200,8 @@ def solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     gradient says they should grow.  A row is accepted only when it satisfies
     the optimality (KKT) conditions ``x >= 0``, ``(b - A x)_k = 0`` where
     ``x_k > 0`` and ``<= 0`` where ``x_k = 0`` -- sufficient for this convex
-    problem.  ``start`` (n, M), e.g. the previous iterate, gives the first
-    guess of the free set.  The rare rows not settled after ``max_rounds``
+    problem.  ``start`` (n, M), the previous iterate, gives the first guess of the
+    free set (its positive entries).  The rare rows not settled after :data:`ACTIVE_SET_ROUNDS`
     (and every row of a block with a singular system, possible when l2 = 0)
     are solved by scipy's NNLS (Lawson-Hanson) on the square-root form
     ``min ||S x - y||^2`` with ``A = G + reg I = S'S`` from A's eigenvalues.
@@ -206,10 +211,10 @@ def solve_nonneg(G, b, reg, empty, start=None, max_rounds=12):
     A, rhs = _regularized(G, b, reg, empty)
     scale = np.abs(rhs).max(axis=1, keepdims=True) + np.abs(A).max(axis=(1, 2))[:, None] + 1e-300
     # warm start: the previous solution's support (the active set moves little)
-    free = np.ones((n, M), dtype=bool) if start is None else start > 0
+    free = start > 0
     x = np.zeros((n, M))
     pending = np.arange(n)
-    for _ in range(max_rounds):
+    for _ in range(ACTIVE_SET_ROUNDS):
         if pending.size == 0:
             break
         f = free[pending]

@@ -28,7 +28,7 @@ class EASE(Model):
                                     nonnegative=self.non_negative, **self.params)
 
     def _fold_in(self, query):
-        return np.asarray(self.index_.who_rated(query, checked=True) @ self.result_.B)[0]
+        return np.asarray(self.index_.who_rated(query) @ self.result_.B)[0]
 
 
 class NonNegativeEASE(EASE):

@@ -61,6 +61,6 @@ class FactorizationModel(Model):
         return self.factorize(data, mask=mask, fold_into=self.result_, **self.options_)
 
     def _fold_in(self, query):
-        row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)
+        row = self.index_.query_row(query, self.ratings_, self.fill)
         new = self.factorize(row, mask=self._mask, fold_into=self.result_, **self.options_)
         return new.scores([0])[0]

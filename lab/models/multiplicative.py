@@ -33,7 +33,7 @@ class MultiplicativeNMF(FactorizationModel):
     def _fold_in(self, query):
         """The new user's row follows a replay of the fit (:func:`lab.nmf.follow`)."""
         data, mask = self._matrix()
-        row = self.index_.query_row(query, self.ratings_, self.fill, checked=True)
+        row = self.index_.query_row(query, self.ratings_, self.fill)
         return (follow(data, row, mask=mask, **self.options_) @ self.result_.H)[0]
 
 

@@ -278,7 +278,7 @@ class ImplicitALS(Peer):
         return dense[inverse, cols]
 
     def _fold_in(self, query):
-        row = self.index_.who_rated(query, checked=True)
+        row = self.index_.who_rated(query)
         factors = self.model_.recalculate_user(0, self._confidence(row))
         return np.asarray(self.model_.item_factors, float) @ np.asarray(factors, float)
 
@@ -434,7 +434,7 @@ class MyFMBayesianFMImplicit(MyFMBayesianFM):
         import myfm
 
         n_users, n_movies = self.index_.shape
-        seen = unit_rows(self.index_.who_rated(query, checked=True))
+        seen = unit_rows(self.index_.who_rated(query))
         user = sp.hstack([sp.csr_matrix((1, n_users)), seen], format="csr")
         blocks = [myfm.RelationBlock(np.zeros(n_movies, dtype=np.intp), user),
                   myfm.RelationBlock(np.arange(n_movies), self.movies_features_)]

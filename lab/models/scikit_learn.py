@@ -33,5 +33,5 @@ class ScikitLearnNMF(Model):
         self.result_ = FitResult(W, self.model_.components_, np.empty(0))
 
     def _fold_in(self, query):
-        row = self.index_.query_row(query, self.ratings_, 0, checked=True)
+        row = self.index_.query_row(query, self.ratings_, 0)
         return (self.model_.transform(row) @ self.model_.components_)[0]

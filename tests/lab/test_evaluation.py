@@ -52,16 +52,14 @@ def test_top_n_accuracy_by_hand():
 
 def test_holdout_split_is_a_seeded_partition():
     ratings = frame([(u, m, 3) for u in range(1, 11) for m in range(1, 11)])
-    train, validation = ev.holdout_split(ratings, fraction=0.2, random_state=3)
-    assert len(validation) == 20 and len(train) == 80
+    train, validation = ev.holdout_split(ratings, random_state=3)
+    assert len(validation) == 10 and len(train) == 90              # VALIDATION_FRACTION 0.1
     both = pd.concat([train, validation]).sort_values(["user id", "movie id"])
     pd.testing.assert_frame_equal(both.reset_index(drop=True), ratings)
-    again, _ = ev.holdout_split(ratings, fraction=0.2, random_state=3)
+    again, _ = ev.holdout_split(ratings, random_state=3)
     pd.testing.assert_frame_equal(train, again)
-    other, _ = ev.holdout_split(ratings, fraction=0.2, random_state=4)
+    other, _ = ev.holdout_split(ratings, random_state=4)
     assert not train.equals(other)
-    with pytest.raises(ValueError, match="fraction must lie strictly between 0 and 1, got 1.5"):
-        ev.holdout_split(ratings, fraction=1.5)
 
 
 def test_fallback_baseline_recovers_additive_ratings(index):

@@ -128,9 +128,7 @@ def test_ratings_must_be_finite_numbers(ratings, value, message):
     ({1: "5"}, ValueError, r"got \{1: '5'\}"),
     ({1: True}, ValueError, r"got \{1: True\}"),
 ])
-def test_query_row_and_fold_in_refuse_bad_queries(ratings, query, error, message):
-    with pytest.raises(error, match=message):
-        RatingIndex.from_ratings(ratings).query_row(query, ratings)
+def test_fold_in_refuses_bad_queries(ratings, query, error, message):
     model = REGISTRY["nmf_zero"](num_components=2, n_iter=10).fit(ratings)
     with pytest.raises(error, match=message):
         model.fold_in(query)

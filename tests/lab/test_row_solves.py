@@ -57,7 +57,8 @@ def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypa
 
 # ------------------------------------------------- the batched non-negative solver
 @pytest.mark.parametrize("max_rounds, warm", [(0, False), (1, False), (12, False), (12, True)])
-def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
+def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm, monkeypatch):
+    monkeypatch.setattr(row_solves, "ACTIVE_SET_ROUNDS", max_rounds)
     rng = np.random.default_rng(12)
     n, M = 300, 6
     F = rng.standard_normal((n, 15, M))
@@ -66,8 +67,8 @@ def test_batched_nonnegative_solver_matches_scipy_nnls(max_rounds, warm):
     reg = rng.uniform(0, 2, n)
     empty = np.zeros(n, bool)
     empty[:3] = True
-    start = rng.random((n, M)) - 0.5 if warm else None
-    x = row_solves.solve_nonneg(G, b, reg, empty, start=start, max_rounds=max_rounds)
+    start = rng.random((n, M)) - 0.5 if warm else np.ones((n, M))      # cold: every entry free
+    x = row_solves.solve_nonneg(G, b, reg, empty, start)
     for r in range(n):
         if empty[r]:
             assert np.all(x[r] == 0)
@@ -87,7 +88,7 @@ def test_nonnegative_solver_handles_singular_systems():
     v = rng.random((n, 3)) * 4
     G = np.einsum("nrk,nrl->nkl", F, F)
     b = np.einsum("nrk,nr->nk", F, v)
-    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool), np.ones((n, M)))
     for r in range(n):
         best = nnls(F[r], v[r])[0]
         assert np.sum((F[r] @ x[r] - v[r]) ** 2) == pytest.approx(
@@ -323,7 +324,7 @@ def test_active_set_solve_reports_a_singular_system(nonnegative_solve):
 @pytest.mark.parametrize("max_rounds", [1, 12])
 @pytest.mark.parametrize("start", [None, *STARTS])
 @pytest.mark.parametrize("M", SIZES)
-def test_numpy_nonnegative_solve_is_scipy_nnls_and_meets_kkt(M, start, max_rounds):
+def test_numpy_nonnegative_solve_is_scipy_nnls_and_meets_kkt(M, start, max_rounds, monkeypatch):
     """The NumPy form (rows.solve_nonneg, what runs without numba and takes the rows the
     compiled pass leaves): the same answers and KKT conditions, whatever the start (None:
     every entry free first), also when its batched rounds stop early (max_rounds=1: the
@@ -336,8 +337,10 @@ def test_numpy_nonnegative_solve_is_scipy_nnls_and_meets_kkt(M, start, max_round
     empty[0] = True                                      # a row without cells: x = 0
     expected = np.array([scipy_nnls(A[r], b[r]) for r in range(count)])
     rng = np.random.default_rng(302 + M)
-    guess = None if start is None else np.array([feasible_start(start, e, rng) for e in expected])
-    x = row_solves.solve_nonneg(G, b, reg, empty, start=guess, max_rounds=max_rounds)
+    guess = (np.ones((count, M)) if start is None else
+             np.array([feasible_start(start, e, rng) for e in expected]))
+    monkeypatch.setattr(row_solves, "ACTIVE_SET_ROUNDS", max_rounds)
+    x = row_solves.solve_nonneg(G, b, reg, empty, guess)
     assert np.all(x[0] == 0)
     for r in range(1, count):
         assert_same_as_scipy(x[r], expected[r])
@@ -353,6 +356,6 @@ def test_numpy_nonnegative_solve_meets_kkt_on_singular_systems():
     F = rng.random((n, 2, M))                            # rank 2, 5 unknowns
     G = np.einsum("nrk,nrl->nkl", F, F)
     b = np.einsum("nrk,nr->nk", F, rng.random((n, 2)) * 4 - 1)
-    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool))
+    x = row_solves.solve_nonneg(G, b, np.zeros(n), np.zeros(n, bool), np.ones((n, M)))
     for r in range(n):
         assert_kkt(G[r], b[r], x[r])
