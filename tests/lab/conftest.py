@@ -7,18 +7,16 @@ MovieLens folder, shared with the ground floor's tests, are tests/conftest.py's.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import pytest
 
-from lab import factorizations
+from fits import FUNCTIONS
 
-#: The fits the tests take by name; NNLS-ALS is ALS with Z, H >= 0.
-FITS_BY_NAME = {"als": factorizations.als,
-                "nnls_als": partial(factorizations.als, nonnegative=True),
-                "biased_non_negative": factorizations.biased_non_negative}
+
+#: The fits the tests take by name (from fits.FUNCTIONS); NNLS-ALS is ALS with Z, H >= 0.
+FITS_BY_NAME = {"als": FUNCTIONS["als"], "nnls_als": FUNCTIONS["als(nonnegative=True)"],
+                "biased_non_negative": FUNCTIONS["biased_non_negative"]}
 
 
 @pytest.fixture

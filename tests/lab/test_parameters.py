@@ -16,18 +16,12 @@ import pytest
 import scipy.sparse as sp
 from sklearn.model_selection import ParameterGrid
 
-import lab.nmf
 from lab.rules import InvalidParameterError
 from lab import factorizations
 from lab.models import OURS, REGISTRY
 
-#: Every factorization function, by the owner its messages name.
-FUNCTIONS = {"non_negative": lab.nmf.non_negative, "als": factorizations.als,
-             "als(nonnegative=True)": partial(factorizations.als, nonnegative=True),
-             "biased_non_negative": factorizations.biased_non_negative,
-             "biases": factorizations.biases, "truncated_svd": factorizations.truncated_svd,
-             "implicit_nnls_als": factorizations.implicit_nnls_als,
-             "bayesian_non_negative": factorizations.bayesian_non_negative}
+from fits import FUNCTIONS
+
 DATA = np.arange(1.0, 21.0).reshape(5, 4)
 
 SEED = "an integer >= 0, a numpy Generator or RandomState, or None"

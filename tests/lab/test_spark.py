@@ -112,13 +112,15 @@ def test_nnls_als_settings_map_to_spark_keywords():
     assert model.non_negative
 
 
-def test_spark_als_has_the_parameters_and_defaults_of_nnls_als_and_the_switch():
+def test_spark_als_takes_every_setting_of_nnls_als_and_the_switch():
+    """make spark hands Spark the settings chosen for nnls_als: each candidate of nnls_als's
+    grid is a valid SparkALS, non-negative unless switched off."""
+    from sklearn.model_selection import ParameterGrid
+
     from lab.models.als import NNLSALS
 
-    assert SparkALS.defaults == {**NNLSALS.defaults, "nonnegative": True}
-    assert SparkALS.grid == NNLSALS.grid
-    assert SparkALS.key == "spark_als" and SparkALS.library.startswith("pyspark ")
-    assert (SparkALS.environment, SparkALS.needs) == (".venv-spark", ("pyspark",))
+    for params in ParameterGrid(NNLSALS.grid):
+        assert SparkALS(**params).params == {**NNLSALS(**params).params, "nonnegative": True}
     unconstrained = SparkALS(nonnegative=False)
     assert unconstrained.non_negative is False and unconstrained.params["nonnegative"] is False
     assert SparkALS().non_negative is True and SparkALS.non_negative is True   # the default
