@@ -4,9 +4,10 @@
 (filled, sparse, a new user's row); :func:`top_n` is the one ranker, behind every model's
 ``recommend`` (:mod:`lab.interface`) and the evaluation's precision (:mod:`lab.evaluation`).
 
-The data itself, its column names, the star scale, the rating checks, a new user's ratings
-and the fill rule (:func:`recommender.fill_for`) come from the ground floor,
-:mod:`recommender`; the lab applies them on an index of its own.
+The data itself, the star scale, the rating checks, a new user's ratings and the fill rule
+(:func:`recommender.fill_for`) come from the ground floor, :mod:`recommender`; the lab applies
+them on an index of its own, and reads the columns by the exercise's names as pandas code
+does, written out ("user id", "movie id", "rating").
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ have one name here: :data:`RANK`, :data:`PENALTY`, ...); :func:`check_params` ch
 every bad value raises :class:`InvalidParameterError` (a ``ValueError`` and a ``TypeError``, as
 scikit-learn's error of that name) with the owner, the rule and the value. :func:`check_rank` is
 the rule of a rank, with the memory it needs. Arguments that are data rather than settings (a
-user id, a fold, the share of a split kept for validation, a mask, the Bayesian model's ``clip``
-pair) are checked where they are read."""
+user id, a fold, a mask, the Bayesian model's ``clip`` pair) are checked where they are read.
+The exercise's :func:`nmf_core.non_negative` checks its four parameters in a few lines of its
+own (``nmf_core._parameters``): it imports nothing of the lab, so that it reads alone; the
+rules here accept the same values (``n_iter``, ``random_state``, the rank) and name the owner
+in the message."""
 
 from __future__ import annotations
 

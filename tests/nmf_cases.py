@@ -1,7 +1,8 @@
 """Helpers of the tests of both NMFs, the exercise's (test_nmf_core.py) and the lab's
-(lab/test_nmf.py, lab/test_nmf_options.py): random problems, the documented objective
-evaluated directly, and the exercise's and the masked equations written out literally, the
-references the fits are held to; the settings of their property tests."""
+(lab/test_nmf.py, lab/test_nmf_options.py), and of the lab's fits (lab/conftest.py): random
+problems, the documented start and objective evaluated directly, and the exercise's and the
+masked equations written out literally, the references the fits are held to; the settings of
+their property tests."""
 
 import numpy as np
 from hypothesis import HealthCheck, settings
@@ -34,6 +35,15 @@ def objective(X, Z, H, observed=None, l2=0.0):
     m_j = observed.sum(axis=0)
     penalty = n_i @ (Z**2).sum(axis=1) + m_j @ (H**2).sum(axis=0)
     return float(np.sum(residual**2) + l2 * penalty)
+
+
+def documented_start(X, mask, M, seed, offset=0.0):
+    """The documented start, written out: Z0 then H0, |N(0, 1)| * sqrt(s / M), s the mean
+    absolute observed value of what Z H models (``mask`` the observed cells, None for all)."""
+    level = np.abs((X if mask is None else X[mask]) - offset).mean()
+    rng, scale = np.random.default_rng(seed), np.sqrt(level / M)
+    Z0 = np.abs(rng.standard_normal((X.shape[0], M))) * scale
+    return Z0, np.abs(rng.standard_normal((M, X.shape[1]))) * scale
 
 
 def literal_updates(X, Z, H, n_iter, floor=FLOOR):

@@ -13,6 +13,7 @@ import nbformat
 import pytest
 
 from scripts import ROOT, execute_notebook, make_zip
+from sources import imported, top_level
 
 PIN = re.compile(r"^\s*(?:-\s+)?([A-Za-z0-9_.\-]+)==([A-Za-z0-9_.\-]+)\s*$")
 
@@ -43,21 +44,13 @@ def test_every_requirement_is_pinned_exactly(name):
 def test_the_hand_in_requirements_are_what_the_notebook_and_modules_import():
     """requirements.txt (shipped in the zip) lists exactly the third-party packages that
     nmf.ipynb, nmf_core.py and recommender.py import, plus jupyter to open the notebook."""
-    import ast
-
     sources = [cell.source for cell in nbformat.read(ROOT / "nmf.ipynb", as_version=4).cells
                if cell.cell_type == "code"]
     sources += [(ROOT / f"{name}.py").read_text() for name in ("nmf_core", "recommender")]
-    imported = set()
-    for source in sources:
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.Import):
-                imported.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                imported.add(node.module.split(".")[0])
+    packages = set().union(*map(top_level, sources))
     distribution = {"sklearn": "scikit-learn", "IPython": "jupyter"}
     ours = {"nmf_core", "recommender"}
-    third_party = {distribution.get(name, name) for name in imported
+    third_party = {distribution.get(name, name) for name in packages
                    if name not in sys.stdlib_module_names and name not in ours}
     assert set(pins(ROOT / "requirements.txt")) == third_party | {"jupyter"}
 
@@ -154,31 +147,14 @@ def test_make_help_lists_every_target():
 
 def _local_imports(notebook: Path) -> set[str]:
     """The project modules (``*.py`` beside the notebook) that its code cells import."""
-    import ast
-
-    names = set()
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
-        for node in ast.walk(ast.parse(cell.source)):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names.add(node.module.split(".")[0])
+    names = set().union(*(top_level(cell.source)
+                          for cell in nbformat.read(notebook, as_version=4).cells
+                          if cell.cell_type == "code"))
     return {name for name in names if (notebook.parent / f"{name}.py").is_file()}
 
 
 def _imports_of_module(name: str) -> set[str]:
-    import ast
-
-    tree = ast.parse((ROOT / f"{name}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return {n for n in found if (ROOT / f"{n}.py").is_file()}
+    return {n for n in imported((ROOT / f"{name}.py").read_text()) if (ROOT / f"{n}.py").is_file()}
 
 
 def test_the_zip_carries_exactly_the_modules_the_notebook_needs():

@@ -14,37 +14,44 @@ from hypothesis import given
 
 import lab.nmf
 import nmf_core
-from nmf_cases import (PROPERTY, assert_non_increasing, literal_updates, problems,
-                        random_matrix)
+from nmf_cases import (PROPERTY, assert_non_increasing, documented_start, literal_updates,
+                        problems, random_matrix)
 from nmf_core import NMFResult, non_negative
+
+#: The tests that hold for both NMFs, the exercise's and the lab's general one without its
+#: options (the lab's options have theirs in tests/lab/test_nmf_options.py).
+BOTH_NMFS = pytest.mark.parametrize("fit", [non_negative, lab.nmf.non_negative],
+                                    ids=["nmf_core", "lab.nmf"])
 
 
 # --- what it returns -----------------------------------------------------------------------
 
-def test_result_shapes_types_and_non_negativity():
-    Z, H, losses = result = non_negative(random_matrix(0, 12, 9), 4, n_iter=30)
+@BOTH_NMFS
+def test_result_shapes_types_and_non_negativity(fit):
+    Z, H, losses = result = fit(random_matrix(0, 12, 9), 4, n_iter=30)
     assert isinstance(result, NMFResult)
     assert Z.shape == (12, 4) and H.shape == (4, 9) and losses.shape == (31,)
     assert Z.dtype == H.dtype == losses.dtype == np.float64
     assert (Z >= 0).all() and (H >= 0).all() and losses[-1] < 0.5 * losses[0]
 
 
+@BOTH_NMFS
 @pytest.mark.parametrize("n_iter", [0, 1, 7, 40])
 @pytest.mark.parametrize("density", [1.0, 0.08])         # BLAS products, CSR products
-def test_each_recorded_loss_is_the_squared_error_of_its_iterate(n_iter, density):
+def test_each_recorded_loss_is_the_squared_error_of_its_iterate(fit, n_iter, density):
     X = random_matrix(1, 40, 30, density=density, scale=5.0)
-    full = non_negative(X, 5, n_iter=40).losses
-    Z, H, losses = non_negative(X, 5, n_iter=n_iter)
+    full = fit(X, 5, n_iter=40).losses
+    Z, H, losses = fit(X, 5, n_iter=n_iter)
     assert np.array_equal(losses, full[: n_iter + 1])
     np.testing.assert_allclose(losses[-1], np.sum((X - Z @ H) ** 2), rtol=1e-9)
 
 
-def test_the_start_is_absolute_normal_draws_z_then_h():
+@BOTH_NMFS
+def test_the_start_is_absolute_normal_draws_z_then_h(fit):
     X = random_matrix(13, 10, 7, scale=6.0)
-    Z0, H0, losses = non_negative(X, 3, n_iter=0, random_state=5)
-    rng, scale = np.random.default_rng(5), np.sqrt(X.mean() / 3)
-    assert np.array_equal(Z0, np.abs(rng.standard_normal((10, 3))) * scale)
-    assert np.array_equal(H0, np.abs(rng.standard_normal((3, 7))) * scale)
+    Z0, H0, losses = fit(X, 3, n_iter=0, random_state=5)
+    expected = documented_start(X, None, 3, 5)
+    assert np.array_equal(Z0, expected[0]) and np.array_equal(H0, expected[1])
     Z, H = nmf_core.start(X.shape, 3, X.mean(), 5)
     assert np.array_equal(Z, Z0) and np.array_equal(H, H0)
     assert losses.shape == (1,)
@@ -52,15 +59,17 @@ def test_the_start_is_absolute_normal_draws_z_then_h():
 
 # --- the loss never rises ------------------------------------------------------------------
 
+@BOTH_NMFS
 @PROPERTY
 @given(problems())
-def test_the_loss_never_increases(problem):
+def test_the_loss_never_increases(fit, problem):
     X, M, seed = problem
-    assert_non_increasing(non_negative(X, M, n_iter=60, random_state=seed).losses, np.sum(X**2))
+    assert_non_increasing(fit(X, M, n_iter=60, random_state=seed).losses, np.sum(X**2))
 
 
-def test_the_loss_never_increases_on_the_digits(digits):
-    assert_non_increasing(non_negative(digits, 16, n_iter=300).losses, np.sum(digits**2))
+@BOTH_NMFS
+def test_the_loss_never_increases_on_the_digits(fit, digits):
+    assert_non_increasing(fit(digits, 16, n_iter=300).losses, np.sum(digits**2))
 
 
 # --- the literal equations, containers, seeds ----------------------------------------------
@@ -75,13 +84,14 @@ def test_the_literal_equations_give_the_same_factors(digits, density):
     np.testing.assert_allclose(H, H_literal, rtol=0, atol=1e-10)
 
 
+@BOTH_NMFS
 @pytest.mark.parametrize("density", [1.0, 0.5, 0.1, 0.02])
-def test_arrays_sparse_matrices_dataframes_and_lists_give_the_same_factors(density):
+def test_arrays_sparse_matrices_dataframes_and_lists_give_the_same_factors(fit, density):
     X = random_matrix(6, 35, 25, density=density, scale=5.0)
-    reference = non_negative(X, 4, n_iter=80)
+    reference = fit(X, 4, n_iter=80)
     for data in [sp.csr_matrix(X), sp.csc_array(X), sp.coo_matrix(X), X.tolist(),
                  pd.DataFrame(X, index=range(100, 135), columns=[f"c{j}" for j in range(25)])]:
-        other = non_negative(data, 4, n_iter=80)
+        other = fit(data, 4, n_iter=80)
         np.testing.assert_allclose(other.Z, reference.Z, rtol=0, atol=1e-10)
         np.testing.assert_allclose(other.H, reference.H, rtol=0, atol=1e-10)
         np.testing.assert_allclose(other.losses, reference.losses, rtol=1e-12)
@@ -153,12 +163,7 @@ def test_the_final_loss_on_the_digits_is_scikit_learns(digits, M):
 
 
 # --- scikit-learn's NMF tests (sklearn/decomposition/tests/test_nmf.py), ported -------------
-# Run on both NMFs, the exercise's and the lab's general one without its options (the
-# lab's options have theirs in tests/lab/test_nmf_options.py).
-
-BOTH_NMFS = pytest.mark.parametrize("fit", [non_negative, lab.nmf.non_negative],
-                                    ids=["nmf_core", "lab.nmf"])
-
+# Run on both NMFs (BOTH_NMFS).
 
 @BOTH_NMFS
 def test_sklearn_fit_nn_output(fit):

@@ -126,16 +126,17 @@ def test_every_number_and_movie_in_the_prose_was_shown_above(executed):
 
 
 def test_the_claims_printed_by_the_notebook_hold(executed):
-    """The outputs behind the answers' words: equal factors, scikit-learn's full 1000 steps and
-    losses within 6 %, every loss curve falling, M = 1 and 2 the only M above X at one star,
-    M = 20 within 0.002 of the fewest empty cells there, reached at more than twice the rank,
-    the fan's horror share, most one-genre users' top 20 diluting their genre, the popularity
-    correlation."""
+    """The outputs behind the answers' words: equal factors (on the digits and on rat_df),
+    scikit-learn's full 1000 steps and losses within 6 %, every loss curve falling, M = 1 and
+    2 the only M above X at one star, M = 20 within 0.002 of the fewest empty cells there,
+    reached at more than twice the rank, the fan's horror share, most one-genre users' top 20
+    diluting their genre, the popularity correlation."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
-    literal = re.search(r"after 100 steps, Z and H differ from the literal ones by ([\d.e+-]+) of "
-                        r"their largest entry", printed)
-    assert literal and float(literal[1]) < 1e-9
+    literal = re.findall(r"after (\d+) steps, Z and H differ from the literal ones by ([\d.e+-]+) "
+                         r"of the largest", printed)
+    assert [steps for steps, _ in literal] == ["100", "20"]             # digits, then rat_df
+    assert all(float(gap) < 1e-9 for _, gap in literal)
     assert "scikit-learn's steps, seeds 0, 1, 2: [1000, 1000, 1000]" in printed
     ratios = re.search(r"final loss, ours / scikit-learn, seeds 0, 1, 2: \[([\d. ]+)\]", printed)
     assert ratios and all(abs(float(r) - 1) <= 0.06 for r in ratios[1].split())
@@ -168,8 +169,8 @@ def test_the_sheets_equations_are_checked_literally_from_the_same_start():
     """One short cell: the start by n_iter=0, then (1) and (2) typed in as the sheet has them."""
     notebook = nbformat.read(ROOT / "nmf.ipynb", as_version=4)
     cell = next(c.source for c in notebook.cells if "n_iter=0" in c.source)
-    assert "H = H * (Z.T @ digits) / np.clip(Z.T @ Z @ H, nmf_core.FLOOR, None)" in cell
-    assert "Z = Z * (digits @ H.T) / np.clip(Z @ H @ H.T, nmf_core.FLOOR, None)" in cell
+    assert "H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, nmf_core.FLOOR, None)" in cell
+    assert "Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, nmf_core.FLOOR, None)" in cell
     assert "standard_normal" not in cell                 # no replay of the random numbers
 
 

@@ -130,7 +130,11 @@ def steps_to_reach(final_loss, target: float, limit: int) -> int | None:
     return high
 
 
-def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
+#: The most iterations :func:`time_to_target` lets a solver take to reach our loss.
+MAX_STEPS = 8000
+
+
+def time_to_target(problems, repeat: int) -> list[dict]:
     """For each problem: the loss ours reaches after 1000 steps, and how long each solver
     needs to reach it (fewest iterations found by :func:`steps_to_reach`, best of
     ``repeat`` timed fits of that many iterations)."""
@@ -142,7 +146,7 @@ def time_to_target(problems, repeat: int, limit: int = 8000) -> list[dict]:
         target = fits["ours (MU)"](1000)[1]
         for solver, fit in fits.items():
             steps = 1000 if solver.startswith("ours") else \
-                steps_to_reach(lambda n: fit(n)[1], target, limit)
+                steps_to_reach(lambda n: fit(n)[1], target, MAX_STEPS)
             if steps is None:
                 rows.append({"problem": problem, "solver": solver, "target": target,
                              "steps": None, "seconds": np.inf})
@@ -277,7 +281,8 @@ def main(argv=None) -> int:
         steps = "-" if row["steps"] is None else f"{row['steps']:d}"
         print(f"{row['problem']:28s} {row['solver']:10s} {steps:>6s} {row['seconds']:8.3f} "
               f"{ours / row['seconds']:19.1f}")
-    print("(scikit-learn starts from its own random draws; '-': not reached within 8000 steps)")
+    print(f"(scikit-learn starts from its own random draws; '-': not reached within {MAX_STEPS} "
+          "steps)")
     seeds = range(shell.SEED, shell.SEED + 5)
     print(f"\nLoss after {n} steps from seeds {seeds[0]}-{seeds[-1]} (digits M=16): the start "
           "matters")

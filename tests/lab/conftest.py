@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from fits import FUNCTIONS
+from nmf_cases import documented_start
 
 
 #: The fits the tests take by name (from fits.FUNCTIONS); NNLS-ALS is ALS with Z, H >= 0.
@@ -48,21 +49,11 @@ def tiny_problem():
     return _tiny_problem
 
 
-def _start(X, mask, M, seed, offset=0.0):
-    """The documented common start: Z0 then H0, |N(0, 1)| * sqrt(s / M), s the mean
-    absolute observed value of what Z H models."""
-    level = np.abs(X[mask] - offset).mean()
-    rng = np.random.default_rng(seed)
-    scale = np.sqrt(level / M)
-    Z0 = np.abs(rng.standard_normal((X.shape[0], M))) * scale
-    return Z0, np.abs(rng.standard_normal((M, X.shape[1]))) * scale
-
-
 @pytest.fixture
 def common_start():
     """``common_start(X, mask, M, seed, offset=0.0)``: the start ``(Z0, H0)`` every iterative
-    factorization draws (:func:`nmf_core.start`), written out."""
-    return _start
+    factorization draws (:func:`nmf_core.start`), written out (nmf_cases.documented_start)."""
+    return documented_start
 
 
 def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5, tastes="dense"):

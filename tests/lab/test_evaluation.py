@@ -148,14 +148,6 @@ def test_select_params_searches_the_grid_on_validation_only(index, monkeypatch):
     assert best == {"offset": 1.5} and trials["precision_at_10"].nunique() == 1
 
 
-def test_top_n_metric_names_follow_the_cut_off():
-    assert ev.TOP_N == 10
-    assert ev.TOP_N_METRICS == ["precision_at_10", "recall_at_10", "precision_at_10_liked",
-                                "recall_at_10_liked"]
-    assert ev.METRICS == ["rmse", "mae", *ev.TOP_N_METRICS, "fit_seconds"]
-    assert ev.SELECTION == {"rmse": ("rmse", True), "precision": ("precision_at_10", False)}
-
-
 def test_an_unknown_model_is_refused_with_the_registry(index):
     with pytest.raises(KeyError, match=r"unknown model 'nmf'; the registry holds global_mean, "
                                        r"biases, popularity"):

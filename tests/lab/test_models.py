@@ -14,7 +14,6 @@ import pytest
 from lab.interface import Model, integer_seed
 from lab.models import MODELS, OURS, REGISTRY, Registry, UnknownModelError, missing_modules
 from lab.models.als import NNLSALS, NNLSALSAverage
-from lab.models.peers import PEERS
 from lab.models.scikit_learn import ScikitLearnNMF
 from lab.models.spark import SparkALS
 from scripts import ROOT
@@ -23,7 +22,6 @@ from scripts import ROOT
 def test_every_model_of_every_environment_is_known_once_and_says_where_it_runs():
     keys = [cls.key for cls in MODELS]
     assert len(set(keys)) == len(keys)
-    assert set(MODELS) == {*OURS, *PEERS, SparkALS}
     makefile = (ROOT / "Makefile").read_text()
     for environment in {cls.environment for cls in MODELS}:  # each one the Makefile builds
         variable = re.search(rf"^(\w+)\s*:=\s*{re.escape(environment)}\s*$", makefile, re.M)
@@ -37,7 +35,6 @@ def test_the_registry_holds_what_runs_here_in_the_order_of_the_report():
     assert list(REGISTRY)[:len(OURS)] == [cls.key for cls in OURS]
     assert set(REGISTRY).isdisjoint(REGISTRY.elsewhere)
     assert set(REGISTRY) | set(REGISTRY.elsewhere) == {cls.key for cls in MODELS}
-    assert isinstance(REGISTRY, dict)
 
 
 @pytest.mark.skipif(find_spec("surprise") is not None, reason="Surprise is installed here")

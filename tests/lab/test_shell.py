@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from importlib.util import find_spec
 
 import pytest
 
 from lab.commands import shell
 from scripts import ROOT
+from spark_here import needs_spark
 
 
 # --- files ------------------------------------------------------------------------------------
@@ -229,23 +229,11 @@ def test_ctrl_c_stops_make_bench_at_scale_and_its_case_with_one_line(tmp_path):
     assert not survivors and list(tmp_path.iterdir()) == []
 
 
-def _spark_problem() -> str | None:
-    if find_spec("pyspark") is None:
-        return "needs pyspark (.venv-spark, make spark)"
-    from lab.commands import spark
-
-    try:
-        spark.check_java()
-    except spark.JavaMissing as problem:
-        return str(problem)
-    return None
-
-
 #: The JVM's notes at start-up, which the Makefile hides (``--hide`` of tools/with_heartbeat.py).
 JVM_NOTES = re.compile(r"^(WARNING: Using incubator modules|netlib-blas: JNI_OnLoad: dlopen)")
 
 
-@pytest.mark.skipif(_spark_problem() is not None, reason=str(_spark_problem()))
+@needs_spark
 @pytest.mark.parametrize("module, arguments, after_line", [
     ("lab.commands.spark", ["--folds", "1"], 3),          # Spark started, fold 1 running
     ("lab.commands.spark_scale", ["--sizes", "1m"], 3)])  # nnls_als timed, Spark's fits next

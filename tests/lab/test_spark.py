@@ -24,6 +24,7 @@ from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS
 from scripts import ROOT
+from spark_here import needs_spark
 
 #: The command line ``make spark`` runs, from the repository root.
 COMMAND = [sys.executable, "-m", "lab.commands.spark"]
@@ -193,17 +194,6 @@ def test_make_help_lists_spark():
 
 # --- with pyspark and Java: Spark's ALS fitted -------------------------------------------------
 
-def _java_problem():
-    try:
-        command.check_java()
-    except command.JavaMissing as problem:
-        return str(problem)
-    return None
-
-
-needs_spark = pytest.mark.skipif(find_spec("pyspark") is None or _java_problem() is not None,
-                                 reason="needs pyspark (.venv-spark, make spark) and Java 17+")
-
 
 @pytest.fixture(scope="module")
 def planted(planted_stars):
@@ -302,4 +292,4 @@ def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch
     timing = scale.time_system(Fake, frame, extra=2, repeat=1)
     assert timing == {"first_fit_seconds": 2.5, "seconds_per_iteration": 0.5,
                       "setup_seconds": 2.0}
-    assert all(s == scale.SETTINGS for s in seen) and scale.SETTINGS["l2"] == 0.1
+    assert all(s == scale.SETTINGS for s in seen)

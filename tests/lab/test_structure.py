@@ -9,12 +9,12 @@ them again); ``from package import name`` counts as importing ``package``.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
 
 from scripts import ROOT
+from sources import imported, top_level
 
 
 #: The lab's layers, lowest first: none may import a layer after it, at any time (inside a
@@ -33,33 +33,11 @@ def modules() -> dict[str, Path]:
     return found
 
 
-def imported(source: str, *, at_import_time: bool = True) -> set[str]:
-    """The absolute imports of ``source`` (a module's text), with the names imported from
-    a module; with ``at_import_time``, only those outside function bodies (those run later,
-    when called)."""
-    wanted = set()
-
-    def visit(node):
-        for child in ast.iter_child_nodes(node):
-            if at_import_time and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                     ast.Lambda)):
-                continue
-            if isinstance(child, ast.Import):
-                wanted.update(alias.name for alias in child.names)
-            elif isinstance(child, ast.ImportFrom) and child.module and child.level == 0:
-                wanted.add(child.module)
-                wanted.update(f"{child.module}.{alias.name}" for alias in child.names)
-            visit(child)
-
-    visit(ast.parse(source))
-    return wanted
-
-
 def imports_at_import_time(name: str, source: str, known: set[str]) -> set[str]:
     """The project modules the module ``name`` runs while it is imported: what it imports
     and the packages that hold those, but not the packages that hold ``name`` itself."""
     own_packages = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
-    direct = imported(source)
+    direct = imported(source, at_import_time=True)
     closed = set(direct)
     for imported_name in direct:
         parts = imported_name.split(".")
@@ -125,7 +103,7 @@ def test_the_ground_floor_imports_nothing_of_the_project():
     other (README), at import time or inside a function."""
     found = modules()
     for name in ("nmf_core", "recommender"):
-        ours = {m.split(".")[0] for m in imported(found[name].read_text(), at_import_time=False)}
+        ours = top_level(found[name].read_text())
         assert not ours & {"lab", "tools", "data", "tests", "nmf_core", "recommender"}, name
 
 
@@ -146,7 +124,7 @@ def test_the_layers_import_downwards_only():
         level = _layer(name)
         if level is None:
             continue
-        for target in imported(path.read_text(), at_import_time=False):
+        for target in imported(path.read_text()):
             other = _layer(target)
             if other is not None and other > level:
                 upward.append(f"{name} imports {target}")
