@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ML_100K = ROOT / "data" / "ml-100k"  #: the MovieLens-100k folder `make data` fills
 
 
 def _load(relative: str):
@@ -28,3 +27,4 @@ export_html = _load("tools/export_html.py")
 export_figures = _load("tools/export_figures.py")
 make_zip = _load("tools/make_zip.py")
 get_movielens = _load("data/get_movielens.py")
+ML_100K = get_movielens.TARGET  #: the MovieLens-100k folder `make data` fills

@@ -165,15 +165,6 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     assert rho and float(rho[1]) > 0.9
 
 
-def test_the_sheets_equations_are_checked_literally_from_the_same_start():
-    """One short cell: the start by n_iter=0, then (1) and (2) typed in as the sheet has them."""
-    notebook = nbformat.read(ROOT / "nmf.ipynb", as_version=4)
-    cell = next(c.source for c in notebook.cells if "n_iter=0" in c.source)
-    assert "H = H * (Z.T @ X) / np.clip(Z.T @ Z @ H, nmf_core.FLOOR, None)" in cell
-    assert "Z = Z * (X @ H.T) / np.clip(Z @ H @ H.T, nmf_core.FLOOR, None)" in cell
-    assert "standard_normal" not in cell                 # no replay of the random numbers
-
-
 def test_no_internal_names_in_the_notebook():
     """The notebook's own cells name no private function, registry, model key or our
     internal bookkeeping; the module source it displays is the modules' business."""

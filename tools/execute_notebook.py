@@ -85,6 +85,10 @@ def _reproducible(notebook) -> None:
 
 
 def execute(source: Path, output: Path, kernel: str, timeout: int, progress: bool = True) -> None:
+    """Run every cell of ``source`` in ``kernel`` and write the executed notebook to ``output``
+    (atomically; outputs made reproducible).  ``progress``: print each cell's seconds as it
+    ends and stop with one line on Ctrl-C, as ``make`` shows it; off, it runs quietly (the
+    tests)."""
     notebook = nbformat.read(source, as_version=4)
     client_class = _ProgressClient if progress else NotebookClient
     # the kernel's own log is silenced: its notice that a local kernel talks over

@@ -40,7 +40,8 @@ from lab.clock import fastest, timed
 
 #: The repository's root folder: the default places of the data and of build/.
 ROOT = Path(__file__).resolve().parents[2]
-#: Where ``make data`` puts MovieLens-100k: every command's ``--data`` by default.
+#: Where ``make data`` puts MovieLens-100k (``data/get_movielens.py``'s ``TARGET``, a script
+#: the package cannot import): every command's ``--data`` by default.
 DATA = ROOT / "data" / "ml-100k"
 #: The seed of the benchmarks' data and fits (``make bench``, ``make spark-scale``); the
 #: evaluation seeds each fold's validation search by the fold's number.

@@ -10,6 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lab.base import predict_cells
+from recommender import RATING_SCALE
 
 #: name: (users, movies, ratings) of the real MovieLens data sets
 SHAPES = {"1m": (6_040, 3_706, 1_000_209), "10m": (69_878, 10_677, 10_000_054)}
@@ -40,8 +41,10 @@ def synthetic_ratings(n_users, n_movies, n_ratings, rank=10, *, seed):
     Z = rng.gamma(1.0, 1.0, (n_users, rank))
     H = rng.gamma(1.0, 1.0, (rank, n_movies))
     raw = predict_cells(Z, H, rows, cols)            # chunked: no (ratings x rank) array
-    raw = 1 + 4 * (raw - raw.min()) / (np.ptp(raw) + 1e-12) + rng.normal(0, 0.7, raw.size)
-    ratings = np.clip(np.rint(raw), 1, 5)
+    low, high = RATING_SCALE                         # whole stars, as MovieLens
+    raw = low + (high - low) * (raw - raw.min()) / (np.ptp(raw) + 1e-12) + rng.normal(0, 0.7,
+                                                                                    raw.size)
+    ratings = np.clip(np.rint(raw), low, high)
     return sp.csr_matrix((ratings, (rows, cols)), shape=(n_users, n_movies))
 
 

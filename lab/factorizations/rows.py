@@ -380,7 +380,11 @@ def _cholesky_solve(A, rhs, x, free=None):
     return True
 
 
-def _nonnegative_solve(A, rhs, x, max_steps=100):
+#: Steps of the compiled active-set method before a row is left to the NumPy form.
+ACTIVE_SET_STEPS = 100
+
+
+def _nonnegative_solve(A, rhs, x):
     """The minimizer over ``x >= 0`` of ``x'Ax - 2 rhs'x`` (A positive definite), by the
     active-set method of Lawson & Hanson in normal-equation form (Bro & De Jong 1997),
     started from the feasible ``x`` given (the previous iterate: its support moves little).
@@ -389,7 +393,8 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
     solution as far as stays feasible and fix the entries that reached 0; once the solution
     is positive, free the fixed entry whose gradient ``(rhs - A x)_k`` is largest, until
     none exceeds ``1e-9 (max|rhs| + max|A|)`` (the tolerance of the NumPy form).  Returns
-    False when a system is singular or after ``max_steps`` (then the NumPy form decides).
+    False when a system is singular or after :data:`ACTIVE_SET_STEPS` (then the NumPy form
+    decides).
     """
     M = rhs.size
     scale = 0.0
@@ -404,7 +409,7 @@ def _nonnegative_solve(A, rhs, x, max_steps=100):
     for c in range(M):
         free[c] = x[c] > 0.0
     s = np.empty(M)
-    for _ in range(max_steps):
+    for _ in range(ACTIVE_SET_STEPS):
         if not _cholesky_solve(A, rhs, s, free):
             return False
         step = 1.0

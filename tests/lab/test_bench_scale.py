@@ -31,7 +31,7 @@ def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
 
     step, one = shell.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
-    assert set(bench.TARGETS) == set(bench.ALGORITHMS) == set(bench.FLOP_PER_CELL)
+    assert set(bench.TARGETS) == set(bench.ALGORITHMS) <= set(bench.FLOP_PER_CELL)
 
 
 def test_the_scale_bench_names_its_algorithms_by_their_registry_keys():

@@ -5,7 +5,6 @@ sum of those weights with NNLS-ALS factors."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse as sp
 from scipy.optimize import nnls
@@ -15,6 +14,7 @@ from lab.factorizations import item_weights
 from lab.models import REGISTRY
 from lab.models.als import ImplicitNNLSALS
 from lab.models.ease import NonNegativeEASE
+from lab.commands import synthetic
 
 
 def who_rated(seed=0, shape=(80, 12), density=0.35):
@@ -88,10 +88,10 @@ def test_bad_settings_are_refused_by_name():
 
 
 def ratings_of(X, seed=0):
-    rng = np.random.default_rng(seed)
-    rows, cols = np.nonzero(X)
-    return pd.DataFrame({"user id": rows + 1, "movie id": cols + 1,
-                         "rating": rng.integers(1, 6, rows.size)})
+    """Random whole stars where X has a cell, as a ratings table (ids from 1)."""
+    stars = np.zeros(X.shape)
+    stars[np.nonzero(X)] = np.random.default_rng(seed).integers(1, 6, np.count_nonzero(X))
+    return synthetic.ratings_frame(sp.csr_matrix(stars))
 
 
 def test_the_non_negative_model_scores_by_its_weights_and_folds_in_exactly():
