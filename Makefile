@@ -104,7 +104,7 @@ $(PEERS_STAMP): requirements-peers.txt requirements.txt requirements-dev.txt pyp
 	$(call make-venv,$(PEERS_VENV),requirements-peers.txt,$(PEERS_WHAT))
 	touch $@
 
-peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; about 12 min)
+peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; 12 to 20 min)
 	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.commands.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------

@@ -119,6 +119,8 @@ def top_n_accuracy(scores, known, relevant, n: int = TOP_N) -> tuple[float, floa
         Movies each user rated in training: never recommended.
     relevant : sparse or bool matrix of shape (n_users, n_movies)
         The held-out movies that count as hits.
+    n : int, default TOP_N
+        The length of each user's list.
 
     Returns
     -------

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import nmf_core
 import recommender as rec
+from ranking_cases import best_unrated, random_ratings
 from tiny_movielens import write_tiny_movielens
 from recommender import GENRES
 
@@ -190,24 +191,20 @@ def test_recommend_movies_refuses_nan_scores_bad_users_and_bad_n(ratings, movies
 def test_recommendations_are_the_best_unrated_movies(seed, n, ties):
     """Against a brute-force ranking, on random tables (wide and tall), with and without ties."""
     rng = np.random.default_rng(seed)
-    n_users, n_movies = rng.integers(1, 8), rng.integers(2, 12)
+    n_movies = rng.integers(2, 12)
     movies = pd.DataFrame({"movie id": np.arange(1, n_movies + 1) * 10,
                            "movie title": [f"M{i}" for i in range(n_movies)]})
     for genre in GENRES:
         movies[genre] = rng.integers(0, 2, n_movies)
-    cells = [(u, m) for u in range(1, n_users + 1) for m in movies["movie id"]]
-    chosen = rng.choice(len(cells), size=rng.integers(1, len(cells) + 1), replace=False)
-    ratings = pd.DataFrame([(*cells[i], rng.integers(1, 6), 0) for i in chosen],
-                           columns=rec.RATINGS_COLS)
+    ratings = random_ratings(rng, movies["movie id"])
     X = rec.rating_matrix(ratings)
     values = rng.integers(0, 3, X.shape) if ties else rng.random(X.shape) * 5
     reconstruction = pd.DataFrame(values, index=X.index, columns=X.columns)
     for user in X.index:
         top = rec.recommend_movies(reconstruction, user, movies, ratings, n=n)
-        rated = set(ratings.loc[ratings["user id"] == user, "movie id"])
-        unrated = [m for m in X.columns if m not in rated]
-        expected = sorted(unrated, key=lambda m: (-reconstruction.loc[user, m], m))[:n]
-        assert list(top["movie id"]) == expected and not rated & set(top["movie id"])
+        expected = best_unrated(lambda m: reconstruction.loc[user, m], ratings, user, X.columns,
+                                n)
+        assert list(top["movie id"]) == expected
 
 
 # --- the tables: each error names the table at fault ---------------------------------------

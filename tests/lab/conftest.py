@@ -13,6 +13,7 @@ import pytest
 
 from fits import FUNCTIONS
 from nmf_cases import documented_start
+from recommender import RATING_SCALE
 
 
 #: The fits the tests take by name (from fits.FUNCTIONS); NNLS-ALS is ALS with Z, H >= 0.
@@ -71,7 +72,9 @@ def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5, tastes=
     else:
         model = rng.random((n_users, rank)) @ rng.random((rank, n_movies))
         liking, rated = model / model.max(), None
-    stars = np.clip(np.rint(1 + 4 * liking + rng.normal(0, 0.3, model.shape)), 1, 5)
+    low, high = RATING_SCALE
+    stars = np.clip(np.rint(low + (high - low) * liking + rng.normal(0, 0.3, model.shape)),
+                    low, high)
     rows, cols = np.nonzero(rng.random(model.shape) < density if rated is None else rated)
     return pd.DataFrame({"user id": rows + 1, "movie id": cols + 1,
                          "rating": stars[rows, cols].astype(int)})

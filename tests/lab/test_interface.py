@@ -17,6 +17,7 @@ from lab import factorizations
 from lab.models import REGISTRY
 from lab.nmf import non_negative
 from given_scores import GivenScores
+from ranking_cases import best_unrated, random_ratings
 
 
 # --- recommend: the one ranker behind every model ------------------------------------------
@@ -26,21 +27,14 @@ from given_scores import GivenScores
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), ties=st.booleans())
 def test_recommend_never_contains_rated_movies_and_ranks_by_score_then_id(seed, n, ties):
     rng = np.random.default_rng(seed)
-    n_users, n_movies = rng.integers(1, 8), rng.integers(2, 12)
-    movie_ids = np.arange(1, n_movies + 1) * 10
-    cells = [(u, m) for u in range(1, n_users + 1) for m in movie_ids]
-    chosen = rng.choice(len(cells), size=rng.integers(1, len(cells) + 1), replace=False)
-    ratings = pd.DataFrame([(*cells[i], rng.integers(1, 6), 0) for i in chosen],
-                           columns=RATINGS_COLS)
+    ratings = random_ratings(rng, np.arange(1, rng.integers(2, 12) + 1) * 10)
     index = RatingIndex.from_ratings(ratings)
     values = (rng.integers(0, 3, index.shape) if ties else rng.random(index.shape) * 5)
     model = GivenScores(values).fit(ratings)
     for row, user in enumerate(index.user_ids):
-        rated = set(ratings.loc[ratings["user id"] == user, "movie id"])
-        unrated = [m for m in index.movie_ids if m not in rated]
         top = model.recommend(int(user), n)
-        expected = sorted(unrated, key=lambda m: (-values[row, index.movie_positions([m])[0]],
-                                                  m))[:n]
+        expected = best_unrated(lambda m: values[row, index.movie_positions([m])[0]], ratings,
+                                user, index.movie_ids, n)
         assert list(top.index) == expected                  # capped at the unrated movies
         assert top.index.name == "movie id" and top.name == "score"
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lab.interface import Model, integer_seed
-from lab.models import MODELS, OURS, REGISTRY, Registry, UnknownModelError, missing_modules
+from lab.models import MODELS, OURS, REGISTRY, Registry, UnknownModelError
 from lab.models.als import NNLSALS, NNLSALSAverage
 from lab.models.scikit_learn import ScikitLearnNMF
 from lab.models.spark import SparkALS
@@ -30,8 +30,6 @@ def test_every_model_of_every_environment_is_known_once_and_says_where_it_runs()
 
 
 def test_the_registry_holds_what_runs_here_in_the_order_of_the_report():
-    here = [cls for cls in MODELS if not missing_modules(cls.environment, MODELS)]
-    assert list(REGISTRY.items()) == [(cls.key, cls) for cls in here]
     assert list(REGISTRY)[:len(OURS)] == [cls.key for cls in OURS]
     assert set(REGISTRY).isdisjoint(REGISTRY.elsewhere)
     assert set(REGISTRY) | set(REGISTRY.elsewhere) == {cls.key for cls in MODELS}
