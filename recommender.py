@@ -86,8 +86,8 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
     """The ``n`` movies ``user_id`` has not rated with the highest score in ``reconstruction``
     (``Z @ H`` with rat_df's rows, numbered from 0 or by user id, and columns): ``movie id``,
     ``movie title``, ``predicted score``, ``genres`` by ``rank``."""
-    users = _check_inputs(reconstruction, user_id, movies, ratings, n)  # or a clear error
-    row = users.searchsorted(user_id)                     # rat_df's rows: the sorted user ids
+    _check_inputs(reconstruction, user_id, movies, ratings, n)        # bad input: a clear error
+    row = np.sort(ratings["user id"].unique()).searchsorted(user_id)   # rat_df's rows: sorted ids
     rated = ratings.loc[ratings["user id"] == user_id, "movie id"]
     scores = reconstruction.iloc[row].drop(rated).sort_index()         # unseen, by movie id
     best = scores.sort_values(ascending=False, kind="stable").head(n)  # ties: lower id first
@@ -192,8 +192,8 @@ def _check_movies(movies) -> None:
                          f"{ids[ids.duplicated() | ids.isna()].iloc[0]} twice or as NaN.")
 
 
-def _check_inputs(reconstruction, user_id, movies, ratings, n) -> np.ndarray:
-    """Raise an error naming the bad input, else return the sorted users (rat_df's rows)."""
+def _check_inputs(reconstruction, user_id, movies, ratings, n) -> None:
+    """The checks of :func:`recommend_movies`: each bad input raises an error naming it."""
     check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())
@@ -221,7 +221,6 @@ def _check_inputs(reconstruction, user_id, movies, ratings, n) -> np.ndarray:
     if not np.isfinite(reconstruction.to_numpy(float)).all():
         raise ValueError("reconstruction holds NaN or infinite scores; a factorization that "
                          "diverged cannot rank movies: refit it.")
-    return users
 
 
 def _how_many(n) -> int:

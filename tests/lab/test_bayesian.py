@@ -8,6 +8,7 @@ import pytest
 
 from lab import factorizations
 from lab.factorizations import bayesian
+from needs import needs_numba
 
 
 def planted_biased(seed=0, shape=(40, 30), M=2, density=0.5, noise=0.2):
@@ -91,8 +92,7 @@ def test_truncated_normal_hyperparameters_find_the_generating_prior():
     np.testing.assert_allclose(mean[2:], precision, rtol=0.12)
 
 
-@pytest.mark.skipif(bayesian._gibbs_factors is bayesian._gibbs_factors_loops,
-                    reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
+@needs_numba
 def test_compiled_gibbs_sweep_draws_what_the_python_one_draws():
     rng = np.random.default_rng(3)
     ptr = np.array([0, 3, 3, 7, 12], dtype=np.int64)          # a row without cells

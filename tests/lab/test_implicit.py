@@ -26,13 +26,11 @@ def reference_implicit(observed, H, l2, alpha, n_iter):
     return Z, H
 
 
-def test_implicit_nnls_als_matches_the_literal_weighted_problem(tiny_problem):
+def test_implicit_nnls_als_matches_the_literal_weighted_problem(tiny_problem, common_start):
     X, mask = tiny_problem(seed=19, shape=(9, 7), density=0.4)
     result = factorizations.implicit_nnls_als(np.where(mask, X, np.nan), 2, l2=0.5, alpha=4.0,
                                               n_iter=3, random_state=5)
-    rng = np.random.default_rng(5)
-    rng.standard_normal((9, 2))                                  # Z0 is drawn first
-    H0 = np.abs(rng.standard_normal((2, 7))) * np.sqrt(1.0 / 2)
+    _, H0 = common_start(mask.astype(float), mask, 2, seed=5)     # the level: who rated, 1
     Z, H = reference_implicit(mask, H0, 0.5, 4.0, 3)
     np.testing.assert_allclose(result.Z, Z, atol=1e-8)
     np.testing.assert_allclose(result.H, H, atol=1e-8)

@@ -17,11 +17,10 @@ import pytest
 
 from lab import kernels
 from lab.nmf import EPS
+from needs import needs_numba
 from scripts import ROOT
 
 WITHOUT_NUMBA_RUN = os.environ.get("NMF_WITHOUT_NUMBA") == "1"
-needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
-                                 reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
 
 
 # --------------------------------------------------------------------------

@@ -31,10 +31,9 @@ from nmf_core import NMFResult
 from nmf_cases import (PROPERTY, assert_non_increasing, dense_masked_equations, documented_start,
                        literal_updates, objective, problems, random_mask, random_matrix,
                        relative_gap)
+from needs import needs_numba
 from scripts import ROOT
 
-needs_numba = pytest.mark.skipif(kernels._half_step_compiled is None,
-                                 reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
 #: Both forms of the masked pass: compiled (where numba is) and NumPy (kernels.numpy_form).
 FORMS = [pytest.param("compiled", marks=needs_numba), "numpy"]
 

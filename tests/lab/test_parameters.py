@@ -1,4 +1,4 @@
-"""One rule per parameter, one way to say it: every model of lab.models.REGISTRY and every
+"""One rule per parameter, one way to say it: every model of lab.models.MODELS and every
 factorization function refuses the same bad value of a shared parameter with
 lab.rules.InvalidParameterError and the same words, "<owner>: <name> must be <rule>; got
 <value> of type <type>.", the owner being the model's key or the function; the grids
@@ -18,10 +18,12 @@ from sklearn.model_selection import ParameterGrid
 
 from lab.rules import InvalidParameterError
 from lab import factorizations
-from lab.models import OURS, REGISTRY
+from lab.models import MODELS, REGISTRY
 
 from fits import FUNCTIONS
 
+#: Every model of every environment (each loads anywhere; only its fit needs its library).
+MODELS_BY_KEY = {cls.key: cls for cls in MODELS}
 DATA = np.arange(1.0, 21.0).reshape(5, 4)
 
 SEED = "an integer >= 0, a numpy Generator or RandomState, or None"
@@ -115,7 +117,7 @@ def words(owner, name, value, rule):
 
 
 #: (kind, owner, its parameters): every model, then every function ("als" is both)
-OWNERS = [*(("model", key, list(cls.rules)) for key, cls in REGISTRY.items()),
+OWNERS = [*(("model", key, list(cls.rules)) for key, cls in MODELS_BY_KEY.items()),
           *(("function", owner, [p for p in inspect.signature(f).parameters if takes(f, p)])
             for owner, f in FUNCTIONS.items())]
 CASES = [pytest.param(kind, owner, name, value, rule,
@@ -127,7 +129,7 @@ CASES = [pytest.param(kind, owner, name, value, rule,
 def test_the_same_bad_value_gets_the_same_error_from_every_owner(kind, owner, name, value, rule):
     with pytest.raises(InvalidParameterError, match=words(owner, name, value, rule)):
         if kind == "model":
-            REGISTRY[owner](**{name: value})
+            MODELS_BY_KEY[owner](**{name: value})
         else:
             call(FUNCTIONS[owner], **{name: value})
 
@@ -145,8 +147,7 @@ def test_the_table_covers_every_parameter_of_every_owner():
     for kind, owner, parameters in OWNERS:
         missing = set(parameters) - COVERED - {"data", "mask", "fold_into", "clip"}
         assert not missing, (kind, owner, missing)
-    assert len(OWNERS) == len(REGISTRY) + len(FUNCTIONS)
-    assert {cls.key for cls in OURS} <= set(REGISTRY)          # every model of ours among them
+    assert len(OWNERS) == len(MODELS) + len(FUNCTIONS)
 
 
 RANKED = [owner for owner, function in FUNCTIONS.items() if takes(function, "num_components")]
@@ -175,9 +176,9 @@ def test_a_truncated_svd_has_at_most_min_n_m_components(rank, data):
 
 # --- the models: defaults, grids, unknown names ------------------------------------------
 
-@pytest.mark.parametrize("key", REGISTRY)
+@pytest.mark.parametrize("key", MODELS_BY_KEY)
 def test_defaults_and_every_grid_value_satisfy_the_models_rules(key):
-    cls = REGISTRY[key]
+    cls = MODELS_BY_KEY[key]
     assert set(cls.defaults) == set(cls.rules), "every parameter has a default"
     assert cls().params == cls.defaults
     assert set(cls.grid) <= set(cls.rules)
@@ -189,9 +190,9 @@ def test_defaults_and_every_grid_value_satisfy_the_models_rules(key):
         assert cls(**candidate).params == {**cls.defaults, **candidate}
 
 
-@pytest.mark.parametrize("key", [k for k, cls in REGISTRY.items() if cls.rules])
+@pytest.mark.parametrize("key", [k for k, cls in MODELS_BY_KEY.items() if cls.rules])
 def test_an_unknown_parameter_is_refused_by_name(key):
-    cls = REGISTRY[key]
+    cls = MODELS_BY_KEY[key]
     with pytest.raises(InvalidParameterError, match=re.escape(
             f"{key} has no parameter 'n_components'; its parameters are")) as caught:
         cls(n_components=3)

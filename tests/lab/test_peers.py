@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from sklearn.model_selection import ParameterGrid
 
-from lab.rules import SEED, InvalidParameterError, real
+from lab.rules import SEED, real
 from lab.interface import integer_seed
 from lab.models import MODELS, OURS, REGISTRY, missing_modules
 from lab.models import peers
@@ -51,38 +50,6 @@ def test_the_peers_are_registered_where_their_libraries_import():
     else:
         assert set(BY_KEY).isdisjoint(REGISTRY)
         assert all(REGISTRY.elsewhere[key] is cls for key, cls in BY_KEY.items())
-
-
-@pytest.mark.parametrize("key", list(BY_KEY))
-def test_grid_satisfies_the_rules_and_holds_the_defaults(key):
-    cls = BY_KEY[key]
-    assert set(cls.grid) == set(cls.rules) == set(cls.defaults), key
-    for name, values in cls.grid.items():
-        assert values and all(cls.rules[name].accepts(v) for v in values), (key, name, values)
-    candidates = list(ParameterGrid(cls.grid))
-    assert len(candidates) >= 2 and cls.defaults in candidates, key
-    for params in candidates:
-        assert cls(**params).params == params
-
-
-@pytest.mark.parametrize("key", list(BY_KEY))
-def test_a_bad_parameter_is_refused_naming_the_model(key):
-    cls = BY_KEY[key]
-    first = next(iter(cls.rules))
-    for bad in ({first: -1}, {first: "20"}, {first: True}, {"random_state": 1.5},
-                {"no_such_parameter": 1}):
-        with pytest.raises(InvalidParameterError, match=key):
-            cls(**bad)
-    assert isinstance(cls().params, dict)                 # the defaults pass their rules
-
-
-def test_models_that_cannot_fold_in_say_so_in_their_docstring():
-    for key, cls in BY_KEY.items():
-        implements = cls._fold_in is not peers.Peer._fold_in
-        assert implements == (key in FOLDS_IN), key
-        assert ("fold" in cls.__doc__.lower()), key
-        if not implements:
-            assert "NotImplementedError" in cls.__doc__ or "No fold-in" in cls.__doc__, key
 
 
 # --- the dense formulas (no library needed) ---------------------------------------------------

@@ -15,6 +15,7 @@ from scipy.optimize import nnls
 
 from lab import factorizations, kernels
 from lab.factorizations import rows as row_solves
+from needs import needs_numba
 
 
 # ---------------------------------------------------------------- monotonicity
@@ -57,9 +58,6 @@ def test_sparse_path_never_densifies_and_blocks_do_not_matter(function, monkeypa
 
 # ------------------------------------------------------ the compiled row solves
 
-needs_compiled_rows = pytest.mark.skipif(row_solves._solve_rows_compiled is None,
-                                         reason="numba missing or switched off")
-
 
 def uneven_wide_ratings(seed, shape=(40, 90)):
     """Ratings 1..5 on a wide matrix whose rows hold 0 to 60 cells (the blocks of four
@@ -81,7 +79,7 @@ FITS = {
 }
 
 
-@needs_compiled_rows
+@needs_numba
 @pytest.mark.parametrize("name", list(FITS))
 @pytest.mark.parametrize("M", [1, 5, 20])
 def test_compiled_row_solves_match_the_numpy_form(name, M):
@@ -103,7 +101,7 @@ def test_compiled_row_solves_match_the_numpy_form(name, M):
     assert compiled.losses[-1] < compiled.losses[0]
 
 
-@needs_compiled_rows
+@needs_numba
 @pytest.mark.parametrize("name", ["als", "nnls_als", "biased"])
 def test_without_penalty_the_compiled_solves_descend_as_the_numpy_form(name):
     """l2 = 0: rows and columns with fewer cells than M have many minimizers (the compiled
@@ -118,7 +116,7 @@ def test_without_penalty_the_compiled_solves_descend_as_the_numpy_form(name):
     assert compiled.losses[-1] == pytest.approx(reference.losses[-1], rel=0.02)
 
 
-@needs_compiled_rows
+@needs_numba
 def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
     """l2 = 0: a row with fewer cells than components is singular; it is reported unsettled
     (and untouched by the Cholesky step), the others are solved."""
@@ -140,7 +138,7 @@ def test_compiled_solves_leave_singular_rows_to_the_numpy_form():
         assert squares[r] == pytest.approx(np.sum((F[J] @ expected - v) ** 2), abs=1e-8)
 
 
-@needs_compiled_rows
+@needs_numba
 @pytest.mark.skipif(kernels.numba is not None and kernels.numba.config.NUMBA_NUM_THREADS < 2,
                     reason="one core: numba cannot run two threads here")
 @pytest.mark.parametrize("name", ["nnls_als", "biased"])

@@ -18,7 +18,7 @@ import pytest
 
 from lab.commands import shell
 from scripts import ROOT
-from spark_here import needs_spark
+from needs import needs_spark
 
 
 # --- files ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS
 from scripts import ROOT
-from spark_here import needs_spark
+from needs import needs_spark
 
 #: The command line ``make spark`` runs, from the repository root.
 COMMAND = [sys.executable, "-m", "lab.commands.spark"]
@@ -183,13 +183,6 @@ def test_make_checks_java_before_building_the_spark_environment(tmp_path):
     assert result.returncode != 0
     assert result.stderr.splitlines()[0].startswith("error: Spark needs Java")
     assert not (tmp_path / ".venv-spark").exists()
-
-
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
-def test_make_help_lists_spark():
-    result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True)
-    line = next(line for line in result.stdout.splitlines() if "make spark" in line)
-    assert "non-negative ALS" in line and "Java 17" in line
 
 
 # --- with pyspark and Java: Spark's ALS fitted -------------------------------------------------

@@ -1,11 +1,17 @@
-"""Whether Spark can run here (pyspark imported, Java 17 or newer found), for the tests that
-start it (test_spark.py, test_shell.py)."""
+"""What the lab's tests need and may not have here: numba (the compiled kernels) and Spark
+(pyspark with Java 17 or newer); each a skip marker that says what is missing."""
 
 from __future__ import annotations
 
 from importlib.util import find_spec
 
 import pytest
+
+from lab import kernels
+
+#: Skips a test of the compiled code where numba is missing or switched off.
+needs_numba = pytest.mark.skipif(not kernels.COMPILED,
+                                 reason="numba is not installed (or NMF_WITHOUT_NUMBA=1)")
 
 
 def spark_problem() -> str | None:
