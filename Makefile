@@ -91,7 +91,7 @@ bench: $(STAMP) | check-data ## time the NMF against scikit-learn, then the lab 
 	$(PY) tools/with_heartbeat.py "timing the solvers" -- $(PY) -m lab.commands.bench
 	$(PY) tools/with_heartbeat.py "timing at scale" -- $(PY) -m lab.commands.bench_scale --sizes 1m 10m --extra 10 --repeat 3
 
-evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (lab.commands.evaluate; about 11 min)
+evaluate: $(STAMP) | check-data ## the lab's recommenders on the five official splits, report in build/ (lab.commands.evaluate; 7 to 14 min)
 	$(PY) tools/with_heartbeat.py "evaluating" -- $(PY) -m lab.commands.evaluate
 
 # --- peers: other libraries on the same folds, in their own environment ----------------
@@ -104,7 +104,7 @@ $(PEERS_STAMP): requirements-peers.txt requirements.txt requirements-dev.txt pyp
 	$(call make-venv,$(PEERS_VENV),requirements-peers.txt,$(PEERS_WHAT))
 	touch $@
 
-peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; 12 to 20 min)
+peers: $(PEERS_STAMP) | check-data ## other libraries' recommenders on the same folds (lab.commands.evaluate --peers in .venv-peers; 11 to 21 min)
 	$(PEERS_PY) tools/with_heartbeat.py "evaluating the peers" -- $(PEERS_PY) -m lab.commands.evaluate --peers
 
 # --- Spark MLlib's ALS beside nnls_als, in its own environment -------------------------

@@ -31,7 +31,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     data : array, DataFrame or SciPy sparse matrix of shape (n, m), finite and >= 0
     num_components : int >= 1, the number M of components (rows of H); may exceed min(n, m)
     n_iter : int >= 0, the number of steps; 0 returns the start
-    random_state : int, numpy Generator or None, the seed of the start (see :func:`start`)
+    random_state : int, numpy Generator or RandomState, or None: the seed of the start
 
     Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2`` for t = 0 (the
     start) to n_iter.

@@ -193,7 +193,8 @@ def _check_movies(movies) -> None:
 
 
 def _check_inputs(reconstruction, user_id, movies, ratings, n) -> None:
-    """The checks of :func:`recommend_movies`: each bad input raises an error naming it."""
+    """The checks of :func:`recommend_movies`: each bad input raises an error naming it.  It
+    sorts the user ids itself, so that recommend_movies can show its user-to-row lookup."""
     check_ratings(ratings)
     _check_movies(movies)
     users = np.sort(ratings["user id"].unique())

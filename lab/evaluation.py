@@ -81,6 +81,14 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     return tuple(pd.read_csv(f, **RATINGS_FILE) for f in files)
 
 
+def fold_data(fold: int, path=None) -> tuple[pd.DataFrame, pd.DataFrame, RatingIndex]:
+    """``(base, test, index)`` of one fold: its split (:func:`load_split`) and the index of
+    the full users and movies tables, so that a user or movie the base set lacks still has
+    its row or column."""
+    _, movies, users = load_movielens(path)
+    return (*load_split(fold, path), RatingIndex.from_tables(users, movies))
+
+
 def holdout_split(ratings: pd.DataFrame,
                   random_state: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Carve a random validation set from training ratings (never from a test set).
@@ -221,9 +229,7 @@ def evaluate_fold(fold: int, models=None, path: str | Path | None = None,
     ``non_negative`` and ``library`` those of the refitted model (a model whose constraint
     is a parameter, as Spark's ``nonnegative``, reports its own).
     """
-    _, movies, users = load_movielens(path)
-    index = RatingIndex.from_tables(users, movies)
-    base, test = load_split(fold, path)
+    base, test, index = fold_data(fold, path)
     rows = []
     for key in (models or REGISTRY):
         cls = REGISTRY[key]

@@ -60,6 +60,9 @@ class RatingIndex:
 
     @classmethod
     def from_tables(cls, users: pd.DataFrame, movies: pd.DataFrame) -> "RatingIndex":
+        """Every user and movie of the tables.  It checks both tables' ids itself: the ground
+        floor checks only ``movies`` (:func:`recommender.recommend_movies` never reads the
+        users table), with a message that names that one table."""
         for table, column in ((users, "user id"), (movies, "movie id")):
             repeated = table[column][table[column].duplicated()]
             if len(repeated):

@@ -8,9 +8,10 @@ scikit-learn's error of that name) with the owner, the rule and the value. :func
 the rule of a rank, with the memory it needs. Arguments that are data rather than settings (a
 user id, a fold, a mask, the Bayesian model's ``clip`` pair) are checked where they are read.
 The exercise's :func:`nmf_core.non_negative` checks its four parameters in a few lines of its
-own (``nmf_core._parameters``): it imports nothing of the lab, so that it reads alone; the
-rules here accept the same values (``n_iter``, ``random_state``, the rank) and name the owner
-in the message."""
+own (``nmf_core._parameters``): it imports nothing of the lab, so that it reads alone.  The
+rules here accept the same ``n_iter`` and ranks, and the seeds both document (an integer, a
+Generator or RandomState, None; the exercise hands its seed to NumPy's ``default_rng``, which
+takes a few kinds more), and name the owner in the message."""
 
 from __future__ import annotations
 

@@ -98,7 +98,8 @@ def run_case(size: str, key: str, extra: int, repeat: int, components: int) -> d
     (X, ratings), generate = clock.timed(generated)
 
     def fit(iterations):
-        return REGISTRY[key](num_components=components, n_iter=iterations, l2=0.1).fit(ratings)
+        return REGISTRY[key](num_components=components, n_iter=iterations,
+                             l2=shell.SCALE_L2).fit(ratings)
 
     model, first, seconds, setup = shell.timed_fits(fit, extra, repeat)
     reference, _ = shell.per_iteration(lambda k: nmf_core.non_negative(X, components, n_iter=k),
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--extra", type=int, default=3,
                         help="iterations beyond the first in the timed fit")
     parser.add_argument("--repeat", type=int, default=2, help="best of this many timings")
-    parser.add_argument("--components", type=int, default=20)
+    parser.add_argument("--components", type=int, default=shell.SCALE_RANK)
     parser.add_argument("--output", type=Path, default=shell.ROOT / "build" / "bench_scale.json")
     parser.add_argument("--case", nargs=2, metavar=("SIZE", "ALGORITHM"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -9,7 +9,8 @@
   (the build's tools in ``tools/`` write the hand-in's files through it too);
   :func:`write_table`, a results table as CSV through it.
 * :data:`DATA` - the MovieLens folder every command reads by default (``--data``), and
-  :data:`SEED`, the seed of the benchmarks' data and fits;
+  :data:`SEED`, the seed of the benchmarks' data and fits; :data:`SCALE_RANK` and
+  :data:`SCALE_L2`, the rank and penalty of the scale benchmarks' fits;
 * :func:`per_iteration` and :func:`timed_fits` - one iteration of a fit, without its set-up
   (the scale benchmarks, ours and Spark's), on the lab's one clock (:mod:`lab.clock`);
 * :func:`run` and :func:`on_ctrl_c` - Ctrl-C ends a command with one line on stderr,
@@ -46,6 +47,9 @@ DATA = ROOT / "data" / "ml-100k"
 #: The seed of the benchmarks' data and fits (``make bench``, ``make spark-scale``); the
 #: evaluation seeds each fold's validation search by the fold's number.
 SEED = 0
+#: The rank and penalty of the scale benchmarks' fits, ours and Spark's alike (``make bench``'s
+#: timing at scale, ``make spark-scale``).
+SCALE_RANK, SCALE_L2 = 20, 0.1
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
 INTERRUPTED = 130
 
@@ -233,6 +237,6 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
             root.removeHandler(handler)
 
 
-__all__ = ["ROOT", "DATA", "SEED", "INTERRUPTED", "per_iteration", "timed_fits",
-           "one_blas_thread", "write_atomically", "write_table", "Interrupted", "quietly",
-           "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]
+__all__ = ["ROOT", "DATA", "SEED", "SCALE_RANK", "SCALE_L2", "INTERRUPTED", "per_iteration",
+           "timed_fits", "one_blas_thread", "write_atomically", "write_table", "Interrupted",
+           "quietly", "on_ctrl_c", "spark_block", "ctrl_c_ignored", "interrupted_line", "run"]

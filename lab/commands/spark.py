@@ -134,12 +134,8 @@ def compare_fold(fold: int, data: Path | None = None) -> list[dict]:
 
     from lab import evaluation
     from lab.models import REGISTRY
-    from lab.ratings import RatingIndex
-    from recommender import load_movielens
 
-    _, movies, users = load_movielens(data)
-    index = RatingIndex.from_tables(users, movies)
-    base, test = evaluation.load_split(fold, data)
+    base, test, index = evaluation.fold_data(fold, data)
     params, _ = evaluation.select_params("nnls_als", base, index, random_state=fold)
 
     def fitted(model):

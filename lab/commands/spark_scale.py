@@ -30,7 +30,7 @@ from lab.commands import shell
 from lab.commands.synthetic import SHAPES, ratings_frame, synthetic_ratings
 
 #: The settings both systems get.
-SETTINGS = {"num_components": 20, "l2": 0.1, "random_state": shell.SEED}
+SETTINGS = {"num_components": shell.SCALE_RANK, "l2": shell.SCALE_L2, "random_state": shell.SEED}
 
 
 def time_system(model_class, ratings: pd.DataFrame, extra: int, repeat: int) -> dict:

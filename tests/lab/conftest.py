@@ -114,3 +114,18 @@ def ml_100k():
     if not (folder / "u1.base").is_file():
         pytest.skip("needs MovieLens-100k in data/ml-100k: run `make data` first")
     return folder
+
+
+@pytest.fixture
+def fake_now(monkeypatch):
+    """Replace lab.clock.now, the lab's one clock, by one that advances only when a work
+    says so: ``fake_now(seconds, result=None)`` spends the seconds and returns ``result``."""
+    from lab import clock
+
+    current = [0.0]
+    monkeypatch.setattr(clock, "now", lambda: current[0])
+
+    def spend(seconds, result=None):
+        current[0] += seconds
+        return result
+    return spend

@@ -18,16 +18,14 @@ def test_synthetic_scale_data_has_the_requested_shape():
     np.testing.assert_array_equal(synthetic.synthetic_ratings(60, 40, 700, seed=3).data, X.data)
 
 
-def test_scale_bench_reads_one_iteration_without_the_set_up(monkeypatch):
+def test_scale_bench_reads_one_iteration_without_the_set_up(fake_now):
     """per_iteration: a fit of k iterations that costs set-up + k * step on a fake clock gives
     back exactly step and the 1-iteration fit's time; every algorithm has a target and a
     floating-point count."""
     from lab.commands import bench_scale as bench, shell
-    clock = [0.0]
-    monkeypatch.setattr("lab.clock.now", lambda: clock[0])             # the lab's one clock
 
     def fit(k, set_up=0.7, step=0.25):
-        clock[0] += set_up + k * step
+        fake_now(set_up + k * step)
 
     step, one = shell.per_iteration(fit, extra=3, repeat=2)
     assert step == pytest.approx(0.25) and one == pytest.approx(0.95)
@@ -73,15 +71,14 @@ def test_every_case_runs_through_the_registry_in_each_thread_environment(monkeyp
         list(bench.ALGORITHMS) * len(bench.ENVIRONMENTS)
 
 
-def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(monkeypatch):
+def test_timed_fits_reads_the_first_fit_one_iteration_and_the_set_up(fake_now):
     """On a fake clock where a fit of k iterations costs set-up + k * step, and the first fit
     also pays a one-off 5 s (imports, compiling): the three figures come back exactly."""
     from lab.commands import shell
-    clock, fits = [0.0], []
-    monkeypatch.setattr("lab.clock.now", lambda: clock[0])             # the lab's one clock
+    fits = []
 
     def fit(k, set_up=0.5, step=0.125):
-        clock[0] += set_up + k * step + (5.0 if not fits else 0.0)
+        fake_now(set_up + k * step + (5.0 if not fits else 0.0))
         fits.append(k)
         return f"model {len(fits)}"
 

@@ -1,22 +1,9 @@
-"""The lab's clock (lab.clock), on a fake clock: each call of ``now`` reads the next time."""
+"""The lab's clock (lab.clock), on the fake clock of conftest.py (``fake_now``)."""
 
 import itertools
 
-import pytest
 
 from lab import clock
-
-
-@pytest.fixture
-def fake_now(monkeypatch):
-    """Replace lab.clock.now by a clock that advances only when a work says so."""
-    current = [0.0]
-    monkeypatch.setattr(clock, "now", lambda: current[0])
-
-    def spend(seconds, result=None):
-        current[0] += seconds
-        return result
-    return spend
 
 
 def test_timed_returns_the_result_and_the_seconds(fake_now):

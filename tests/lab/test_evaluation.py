@@ -83,13 +83,8 @@ def test_fallback_baseline_recovers_additive_ratings(index):
                                   biases.result_.predict(rows, cols))
 
 
-def test_filled_matrix_on_the_full_index(index):
-    ratings = frame([(1, 10, 4), (2, 10, 2), (2, 20, 5)])     # user 3, movies 30 and 40 unseen
-    zero = index.filled(ratings, 0)
-    assert zero.shape == (3, 4) and zero[0, 0] == 4 and zero[2].sum() == 0
-    movie_mean = index.filled(ratings, "movie_mean")
-    np.testing.assert_allclose(movie_mean[2], [3, 5, 11 / 3, 11 / 3])
-    np.testing.assert_allclose(index.sparse(ratings).toarray(), zero)
+def test_an_id_outside_the_full_index_is_named(index):
+    """(The filled and sparse matrices on the full index are test_fill_rule.py's.)"""
     with pytest.raises(KeyError, match=r"1 user id\(s\) are not in the index, e\.g\. 9; it "
                                        r"holds 3 users with ids 1 to 3"):
         index.cells(frame([(9, 10, 4)]))

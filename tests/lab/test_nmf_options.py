@@ -1,12 +1,12 @@
 """Tests of lab.nmf.non_negative's options and edges: tol, verbose, all-zero data and ranks
-up to and beyond the smaller side; its answers to bad input, each naming the parameter and
-the value seen; the clip floor's scale (eps * s**1.5) and data of any magnitude; fold-in and
+up to and beyond the smaller side; its answers to bad data beyond those every lab function
+shares (test_parameters.py): entries located, DataFrame columns named, ragged lists; the clip
+floor's scale (eps * s**1.5) and data of any magnitude; fold-in and
 follow (new rows against a fixed H, fitted the way training fits a row); wide matrices; and
 scikit-learn's NMF tests ported to it.  The core claims are test_nmf.py's."""
 
 from __future__ import annotations
 
-import re
 import warnings
 
 import numpy as np
@@ -71,13 +71,6 @@ def test_rank_up_to_the_smaller_side_fits_almost_exactly():
     assert losses[-1] < 1e-3 * losses[0]          # enough freedom to fit almost exactly
 
 
-def test_a_rank_that_cannot_be_allocated_is_refused_by_size():
-    with pytest.raises(MemoryError, match=r"non_negative: num_components=10000000000000 is too "
-                                          r"many for data of shape \(3, 4\): Z and H would need "
-                                          r"5\.22e\+05 GiB, more than the .* GiB of this machine"):
-        non_negative(np.ones((3, 4)), 10**13)
-
-
 # --------------------------------------------------------------------------
 # bad input: every message names the parameter and the value seen
 # --------------------------------------------------------------------------
@@ -116,37 +109,6 @@ def test_num_components_accepts_numpy_integers():
     assert non_negative(np.ones((4, 4)), np.int64(2), n_iter=3).Z.shape == (4, 2)
 
 
-@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (0, 0)])
-def test_empty_data(shape):
-    with pytest.raises(ValueError, match=r"data is empty: shape " + re.escape(str(shape))):
-        non_negative(np.zeros(shape), 1)
-    with pytest.raises(ValueError, match=r"data is empty"):
-        non_negative(sp.csr_array(shape), 1)
-
-
-def test_data_must_be_two_dimensional():
-    with pytest.raises(ValueError, match=r"data must be 2-D of shape \(n, m\); got shape \(5,\)"):
-        non_negative(np.ones(5), 1)
-
-
-def test_mask_of_wrong_shape():
-    X = np.ones((4, 5))
-    with pytest.raises(ValueError, match=r"mask must have the shape of data \(4, 5\); got "
-                                         r"shape \(5, 4\)"):
-        non_negative(X, 2, mask=np.ones((5, 4), dtype=bool))
-    with pytest.raises(ValueError, match=r"the shape of data \(4, 5\); got shape \(4, 4\)"):
-        non_negative(X, 2, mask=sp.eye(4, format="csr"))
-
-
-def test_mask_of_wrong_kind():
-    X = np.ones((2, 2))
-    with pytest.raises(ValueError, match=r"mask must be None, 'observed'.*got the string 'nan'"):
-        non_negative(X, 1, mask="nan")
-    with pytest.raises(ValueError, match=r"mask must be boolean .* got dtype float64 with "
-                                         r"other values, e\.g\. 0\.5"):
-        non_negative(X, 1, mask=np.full((2, 2), 0.5))
-
-
 def test_non_numeric_dataframe_columns_are_named():
     frame = pd.DataFrame({"rating": [1.0, 2.0], "title": ["a", "b"],
                           "when": pd.to_datetime(["2020", "2021"])})
@@ -157,11 +119,6 @@ def test_non_numeric_dataframe_columns_are_named():
 def test_ragged_lists():
     with pytest.raises(ValueError, match=r"inhomogeneous"):     # NumPy's own message
         non_negative([[1.0, 2.0], [3.0]], 1)
-
-
-def test_non_numeric_array():
-    with pytest.raises(TypeError, match=r"data must be numeric; got dtype <U1"):
-        non_negative(np.array([["a", "b"], ["c", "d"]]), 1)
 
 
 # --------------------------------------------------------------------------
@@ -309,52 +266,13 @@ def test_wide_fold_in_returns_one_row_per_new_user():
 
 
 # --------------------------------------------------------------------------
-# parameters: the same rule for every value, with the value in the message
-# --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("name, value, error, message", [
-    ("num_components", 0, ValueError, r"num_components must be an integer >= 1; got 0 of type "
-                                      r"int\."),
-    ("num_components", 1.5, TypeError,
-     r"num_components must be an integer >= 1; got 1\.5 of type float"),
-    ("num_components", "2", TypeError, r"got '2' of type str"),
-    ("num_components", True, TypeError, r"got True of type bool"),
-    ("n_iter", -1, ValueError, r"n_iter must be an integer >= 0; got -1 of type int\."),
-    ("n_iter", 10.0, TypeError, r"n_iter must be an integer >= 0; got 10\.0 of type float"),
-    ("l2", -0.1, ValueError, r"l2 must be a finite number >= 0; got -0\.1 of type float\."),
-    ("l2", np.inf, ValueError, r"l2 must be a finite number >= 0; got inf"),
-    ("l2", "0.1", TypeError, r"l2 must be a finite number >= 0; got '0\.1' of type str"),
-    ("eps", 0.0, ValueError, r"eps must be a finite number > 0; got 0\.0 of type float\."),
-    ("tol", -1e-3, ValueError, r"tol must be a finite number >= 0 or None; got -0\.001 of type "
-                               r"float\."),
-    ("tol", np.nan, ValueError, r"tol must be a finite number >= 0 or None; got nan"),
-
-    ("random_state", -1, ValueError, r"random_state must be an integer >= 0, a numpy "
-                                     r"Generator or RandomState, or None; got -1 of type int\."),
-    ("random_state", "seed", TypeError, r"random_state must be .*; got 'seed' of type str\."),
-])
-def test_bad_parameters_are_named_with_their_value(name, value, error, message):
-    arguments = {"num_components": 2, name: value}
-    with pytest.raises(error, match=message):
-        non_negative(np.ones((3, 4)), **arguments)
-
-
-def test_random_state_accepts_numpy_generators_and_random_states():
-    X = random_matrix(43, 8, 11)
-    seeded = non_negative(X, 2, n_iter=5, random_state=7)
-    generator = non_negative(X, 2, n_iter=5, random_state=np.random.default_rng(7))
-    assert np.array_equal(seeded.Z, generator.Z)
-    legacy = non_negative(X, 2, n_iter=5, random_state=np.random.RandomState(7))
-    assert legacy.Z.shape == (8, 2) and np.isfinite(legacy.losses).all()
-    assert non_negative(X, 2, n_iter=0, random_state=None).Z.shape == (8, 2)
-
-
-# --------------------------------------------------------------------------
 # scikit-learn's NMF tests (sklearn/decomposition/tests/test_nmf.py), ported
 # --------------------------------------------------------------------------
 
 # (fit_nn_output, fit_close, true_reconstruction and sparse input without a penalty run on
-# both NMFs in tests/test_nmf_core.py; here, with the lab's options.)
+# both NMFs in tests/test_nmf_core.py; here, with the lab's options; the parameters' errors
+# are test_parameters.py's.)
+
 
 def test_sklearn_fit_nn_output_with_a_penalty():
     Z, H, _ = non_negative(np.c_[5.0 - np.arange(1, 6), 5.0 + np.arange(1, 6)], 2, l2=1.0)
@@ -382,16 +300,6 @@ def test_sklearn_transform_of_the_training_data_matches_the_fit():
     fit = non_negative(A, 3, n_iter=2000)
     again = non_negative(A, 3, n_iter=2000, fold_into=fit)
     np.testing.assert_allclose(again.Z @ again.H, fit.Z @ fit.H, atol=0.1)
-
-
-def test_sklearn_parameter_checking():
-    A = np.ones((2, 2))
-    with pytest.raises(ValueError, match="negative entries"):
-        non_negative(-A, 2)
-    with pytest.raises(TypeError, match=r"num_components must be an integer >= 1; got 1\.5"):
-        non_negative(A, 1.5)
-    with pytest.raises(TypeError, match=r"num_components must be an integer >= 1; got '2'"):
-        non_negative(A, "2")
 
 
 # --------------------------------------------------------------------------

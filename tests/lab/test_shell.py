@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -248,14 +247,3 @@ def test_ctrl_c_stops_spark_quietly_with_one_line(tmp_path, module, arguments, a
     assert [line for line in _lines(err) if not JVM_NOTES.match(line)] == [
         f"interrupted: {output} was not written."], err
     assert not survivors and not output.exists()
-
-
-def test_every_make_target_of_the_lab_runs_a_command_under_the_shell():
-    """Each command module ends by running its main through shell.run (one line on Ctrl-C)."""
-    makefile = (ROOT / "Makefile").read_text()
-    for module in ("evaluate", "bench", "bench_scale", "spark", "spark_scale"):
-        assert f"-m lab.commands.{module}" in makefile, module
-        source = (ROOT / "lab" / "commands" / f"{module}.py").read_text()
-        assert source.rstrip().endswith("sys.exit(shell.run(main))"), module
-    assert shutil.which("make") is None or "lab.commands.evaluate" in subprocess.run(
-        ["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True).stdout

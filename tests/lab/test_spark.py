@@ -12,14 +12,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lab import factorizations
-from lab.rules import InvalidParameterError
 from lab.factorizations.biased import BIAS_L2
 from lab.commands import spark as command
 from lab.models.spark import SparkALS
@@ -135,28 +133,6 @@ def test_seeds_other_than_an_int_are_drawn_from_the_random_state():
     assert isinstance(SparkALS(random_state=None).seed, int)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"fill": 0}, "spark_als has no parameter 'fill'"),
-    ({"num_components": 0}, "num_components must be an integer >= 1"),
-    ({"l2": -0.1}, "l2 must be a finite number >= 0"),
-    ({"nonnegative": 1}, "nonnegative must be True or False")])
-def test_settings_without_a_spark_counterpart_or_out_of_range_are_refused(params, message):
-    with pytest.raises(InvalidParameterError, match=message):
-        SparkALS(**params)
-
-
-def test_spark_als_is_registered_exactly_where_pyspark_is_installed():
-    from lab.models import REGISTRY
-
-    assert ("spark_als" in REGISTRY) == (find_spec("pyspark") is not None)
-    if "spark_als" in REGISTRY:
-        assert REGISTRY["spark_als"] is SparkALS
-    else:
-        assert REGISTRY.elsewhere["spark_als"] is SparkALS
-        with pytest.raises(KeyError, match=r"spark_als is a model of \.venv-spark"):
-            REGISTRY["spark_als"]
-
-
 def test_importing_the_model_first_gives_the_registered_class():
     # lab.models imports lab.models.spark to register it: the other order must work too
     probe = ("from lab.models.spark import SparkALS\nimport lab.models, lab.models.spark\n"
@@ -257,7 +233,7 @@ def test_the_session_is_reused_and_a_fit_is_reproducible(planted, spark_fits):
                                                               "movie id"]).any()
 
 
-def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch):
+def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(fake_now):
     """lab.commands.spark_scale: a sparse matrix's cells become ratings with ids from 1
     (lab.commands.synthetic.ratings_frame); a system's fit of k iterations costing set-up +
     k * step on a fake clock gives back step, the set-up and the first fit; both systems get
@@ -269,8 +245,6 @@ def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch
     frame = ratings_frame(X)
     assert frame.sort_values(["user id", "movie id"]).values.tolist() == [
         [1, 2, 4.0], [3, 1, 2.0], [3, 4, 5.0]]
-    clock = [0.0]
-    monkeypatch.setattr("lab.clock.now", lambda: clock[0])            # the lab's one clock
     seen = []
 
     class Fake:
@@ -279,8 +253,7 @@ def test_the_scale_comparison_builds_ratings_and_reads_one_iteration(monkeypatch
             self.n_iter = n_iter
 
         def fit(self, ratings):
-            clock[0] += 2.0 + 0.5 * self.n_iter
-            return self
+            return fake_now(2.0 + 0.5 * self.n_iter, self)
 
     timing = scale.time_system(Fake, frame, extra=2, repeat=1)
     assert timing == {"first_fit_seconds": 2.5, "seconds_per_iteration": 0.5,
