@@ -193,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     from lab.models.spark import spark_session
 
     folds = args.folds or evaluation.FOLDS
+    # checked before Spark starts (a bad fold would stop load_split only after it has);
+    # argparse cannot: the folds are lab.evaluation's, which --check-java must not import
     if not set(folds) <= set(evaluation.FOLDS):
         parser.error(f"--folds: choose from {', '.join(map(str, evaluation.FOLDS))}")
     shell.one_blas_thread()
