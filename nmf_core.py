@@ -77,8 +77,8 @@ def _parameters(num_components, n_iter, random_state, shape: tuple):
     try:
         return int(num_components), int(n_iter), np.random.default_rng(random_state)
     except (TypeError, ValueError):
-        raise ValueError("random_state must be an integer >= 0, a numpy Generator or None; "
-                         f"got {random_state!r}.") from None
+        raise ValueError("random_state must be an integer >= 0, a numpy Generator or "
+                         f"RandomState, or None; got {random_state!r}.") from None
 
 
 def as_matrix(data):

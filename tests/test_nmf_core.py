@@ -233,7 +233,7 @@ def test_bad_data_is_refused_with_the_problem_and_the_value(data, error, message
     ({"n_iter": -1}, ValueError, r"n_iter must be an integer >= 0; got -1\."),
     ({"n_iter": 10.0}, TypeError, r"n_iter must be an integer >= 0; got 10\.0\."),
     ({"random_state": -1}, ValueError, r"random_state must be an integer >= 0, a numpy "
-                                       r"Generator or None; got -1\."),
+                                       r"Generator or RandomState, or None; got -1\."),
     ({"random_state": "seed"}, ValueError, r"random_state must be .*; got 'seed'\."),
 ])
 def test_bad_parameters_are_named_with_their_value(arguments, error, message):
