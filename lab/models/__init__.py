@@ -46,8 +46,8 @@ OURS = [GlobalMean, Biases, Popularity, MUZeroFill, MUGlobalMeanFill, MUMovieMea
 #: Every model of every environment, in the order of the report: ours, the peers', Spark's.
 MODELS = [*OURS, *PEERS, SparkALS]
 
-#: The make target that builds each environment and runs its models.
-MAKE_TARGET = {".venv": "make venv", ".venv-peers": "make peers", ".venv-spark": "make spark"}
+#: The make target that builds each other environment (not .venv) and runs its models.
+MAKE_TARGET = {".venv-peers": "make peers", ".venv-spark": "make spark"}
 
 
 def missing_modules(environment: str, models) -> list[str]:
@@ -88,7 +88,7 @@ class Registry(dict):
             raise UnknownModelError(
                 f"{key} is a model of {env} ({_listed(absent)} "
                 f"{'is' if len(absent) == 1 else 'are'} not installed here); run "
-                f"`{MAKE_TARGET.get(env, 'make')}`, or use {env}/bin/python.")
+                f"`{MAKE_TARGET[env]}`, or use {env}/bin/python.")
         by_environment = {}
         for other, cls in self.elsewhere.items():
             by_environment.setdefault(cls.environment, []).append(other)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from lab.base import DenseScores, row_counts
+from lab.base import DenseScores, cells_from_rows, row_counts
 from lab.rules import PENALTY, RANK, SEED, integer, real
 from lab.interface import Model, integer_seed, library_version
 from lab.ratings import RatingIndex
@@ -274,13 +274,16 @@ class ImplicitALS(Peer):
 
     def library_predict(self, rows, cols):
         """implicit's ``recommend`` of every movie (nothing filtered), read at the cells."""
-        users, inverse = np.unique(rows, return_inverse=True)
+        return cells_from_rows(self._recommended, rows, cols)
+
+    def _recommended(self, users):
+        """implicit's score of every movie for each of ``users``, by its ``recommend``."""
         n_movies = self.index_.shape[1]
         ids, scores = self.model_.recommend(users, self.confidence_[users], N=n_movies,
                                             filter_already_liked_items=False)
-        dense = np.empty((users.size, n_movies))
+        dense = np.empty((len(users), n_movies))
         np.put_along_axis(dense, ids, scores, axis=1)
-        return dense[inverse, cols]
+        return dense
 
     def _fold_in(self, query):
         row = self.index_.who_rated(query)

@@ -76,6 +76,8 @@ def _planted_stars(seed=0, n_users=50, n_movies=40, rank=4, density=0.5, tastes=
     stars = np.clip(np.rint(low + (high - low) * liking + rng.normal(0, 0.3, model.shape)),
                     low, high)
     rows, cols = np.nonzero(rng.random(model.shape) < density if rated is None else rated)
+    # written out rather than synthetic.ratings_frame, which stores float ratings: whole
+    # stars stay ints here, as in u.data
     return pd.DataFrame({"user id": rows + 1, "movie id": cols + 1,
                          "rating": stars[rows, cols].astype(int)})
 

@@ -121,6 +121,9 @@ def test_the_models_that_need_an_integer_seed_take_it_from_integer_seed(regular_
     seed = integer_seed(np.random.RandomState(5))
     assert SparkALS(random_state=np.random.RandomState(5)).seed == seed
     assert SparkALS(random_state=np.int64(9)).seed == 9
+    assert SparkALS(random_state=np.random.default_rng(5)).seed == \
+        SparkALS(random_state=np.random.default_rng(5)).seed
+    assert isinstance(SparkALS(random_state=None).seed, int)
     ratings = regular_ratings(8, 6, every=3, seed=0)
     quick = {"num_components": 2, "n_iter": 3, "n_seeds": 2}
     drawn = NNLSALSAverage(random_state=np.random.RandomState(5), **quick).fit(ratings)

@@ -126,13 +126,6 @@ def test_spark_als_takes_every_setting_of_nnls_als_and_the_switch():
     assert unconstrained.spark_params()["nonnegative"] is False
 
 
-def test_seeds_other_than_an_int_are_drawn_from_the_random_state():
-    assert SparkALS(random_state=np.random.default_rng(5)).seed == \
-        SparkALS(random_state=np.random.default_rng(5)).seed
-    assert isinstance(SparkALS(random_state=np.random.RandomState(5)).seed, int)
-    assert isinstance(SparkALS(random_state=None).seed, int)
-
-
 def test_importing_the_model_first_gives_the_registered_class():
     # lab.models imports lab.models.spark to register it: the other order must work too
     probe = ("from lab.models.spark import SparkALS\nimport lab.models, lab.models.spark\n"
