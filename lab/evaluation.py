@@ -81,7 +81,8 @@ def load_split(fold: int, path: str | Path | None = None) -> tuple[pd.DataFrame,
     return tuple(pd.read_csv(f, **RATINGS_FILE) for f in files)
 
 
-def fold_data(fold: int, path=None) -> tuple[pd.DataFrame, pd.DataFrame, RatingIndex]:
+def fold_data(fold: int, path: str | Path | None = None
+              ) -> tuple[pd.DataFrame, pd.DataFrame, RatingIndex]:
     """``(base, test, index)`` of one fold: its split (:func:`load_split`) and the index of
     the full users and movies tables, so that a user or movie the base set lacks still has
     its row or column."""

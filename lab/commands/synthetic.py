@@ -42,9 +42,8 @@ def synthetic_ratings(n_users, n_movies, n_ratings, rank=10, *, seed):
     H = rng.gamma(1.0, 1.0, (rank, n_movies))
     raw = predict_cells(Z, H, rows, cols)            # chunked: no (ratings x rank) array
     low, high = RATING_SCALE                         # whole stars, as MovieLens
-    raw = low + (high - low) * (raw - raw.min()) / (np.ptp(raw) + 1e-12) + rng.normal(0, 0.7,
-                                                                                    raw.size)
-    ratings = np.clip(np.rint(raw), low, high)
+    scaled = (high - low) * (raw - raw.min()) / (np.ptp(raw) + 1e-12)
+    ratings = np.clip(np.rint(low + scaled + rng.normal(0, 0.7, raw.size)), low, high)
     return sp.csr_matrix((ratings, (rows, cols)), shape=(n_users, n_movies))
 
 
