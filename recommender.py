@@ -99,7 +99,7 @@ def recommend_movies(reconstruction: pd.DataFrame, user_id: int, movies: pd.Data
 def genre_labels(movies: pd.DataFrame) -> pd.Series:
     """Each movie's genres as one string, e.g. ``"Animation|Childrens|Comedy"``, by movie id."""
     flags = movies.set_index("movie id")[GENRES].astype(bool)
-    return flags.apply(lambda row: "|".join(row.index[row]), axis=1)
+    return flags.dot(flags.columns + "|").str[:-1]          # True * "Comedy|" is "Comedy|"
 
 
 def add_user(ratings: pd.DataFrame, new_ratings: Mapping[int, int],
