@@ -71,7 +71,7 @@ def _parameters(num_components, n_iter, random_state, shape: tuple):
             raise TypeError(f"{name} must be an integer >= {low}; got {value!r}.")
         if value < low:
             raise ValueError(f"{name} must be an integer >= {low}; got {value}.")
-    if 8 * num_components * max(shape) > np.iinfo(np.intp).max:   # more than NumPy can ask for
+    if 8 * num_components * sum(shape) > np.iinfo(np.intp).max:   # more than NumPy can ask for
         raise MemoryError(f"num_components={num_components} is too many: Z and H would need "
                           f"{8 * sum(shape) * num_components / 2**30:.3g} GiB; choose fewer.")
     try:
