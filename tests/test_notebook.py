@@ -131,8 +131,9 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     curve, the clip firing only on the blank pixels' columns, M = 1 and 2 the only M above
     X at one star, M = 20 within 0.002 of the fewest empty cells there, reached at more
     than twice the rank, the fan's horror share, the two users' top 20 holding less of their
-    genre than they rated and more than the most rated unseen movies, and scores that follow
-    popularity."""
+    genre than they rated and more than the most rated unseen movies, H and scores that follow
+    popularity, and the fills' top 10s: fewer and more popular movies with the mean of all
+    ratings, movies rated a few times with five stars with each movie's mean."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ by ([\d.e+-]+) of their largest entry",
@@ -161,8 +162,14 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     assert len(users) == 2
     for rated, top20, popular in users:                  # the top 20 between taste and popularity
         assert int(rated) > int(top20) > int(popular)
-    correlation = re.search(r"number of ratings with its mean score in ZH: ([\d.]+)", printed)
-    assert correlation and float(correlation[1]) > 0.9
+    correlation = re.search(r"number of ratings with its weight in H \(column sum\): ([\d.]+), "
+                            r"with its mean score in ZH: ([\d.]+)", printed)
+    assert correlation and min(float(correlation[1]), float(correlation[2])) > 0.9
+    fills = re.findall(r"^(0|global_mean|movie_mean) +[\d.]+ +(\d+) +([\d.]+) +([\d.]+)",
+                       printed, re.M)              # distinct movies, median ratings, mean rating
+    (_, *zero), (_, *mean), (_, *per_movie) = ((name, *map(float, v)) for name, *v in fills)
+    assert mean[0] < zero[0] and mean[1] > zero[1] > 10 * per_movie[1]   # fewer, more popular
+    assert per_movie[2] > 4.9                                            # all fives
 
 
 def test_no_internal_names_in_the_notebook():
