@@ -132,8 +132,9 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     X at one star, M = 20 within 0.002 of the fewest empty cells there, reached at more
     than twice the rank, the fan's horror share, the two users' top 20 holding less of their
     genre than they rated and more than the most rated unseen movies, H that follows
-    popularity, rows of H of recent and of old movies, and the fills' top 10s: fewer and more popular movies with the mean of all
-    ratings, movies rated a few times with five stars with each movie's mean."""
+    popularity, rows of H of recent and of old movies, and the fills' top 10s: fewer and
+    more popular movies with the mean of all ratings, movies rated a few times with five
+    stars with each movie's mean."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ by ([\d.e+-]+) of their largest entry",
