@@ -132,9 +132,9 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     X at one star, M = 20 within 0.002 of the fewest empty cells there, reached at more
     than twice the rank, the fan's horror share, the two users' top 20 holding less of their
     genre than they rated and more than the most rated unseen movies, H that follows
-    popularity, rows of H of recent and of old movies, and the fills' top 10s: fewer and
-    more popular movies with the mean of all ratings, movies rated a few times with five
-    stars with each movie's mean."""
+    popularity, rows of H of older and of newer movies than the ratings', and the fills'
+    top 10s: fewer and more popular movies with the mean of all ratings, movies rated a few
+    times with five stars with each movie's mean."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ by ([\d.e+-]+) of their largest entry",
@@ -165,11 +165,12 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
         assert int(rated) > int(top20) > int(popular)
     correlation = re.search(r"number of ratings with its weight in H: ([\d.]+)", printed)
     assert correlation and float(correlation[1]) > 0.9
-    years = re.search(r"weighted by the row \(rows 3, 4, 10, 13\): \[(\d+), (\d+), (\d+), "
-                      r"(\d+)\]; of all ratings: (\d+)", printed)
+    years = re.search(r"weighted by the row, oldest and newest rows: ((?:row \d+: \d+(?:, )?)+); "
+                      r"of all ratings: (\d+)", printed)
     assert years
-    recent, recent2, old, old2, overall = map(int, years.groups())
-    assert min(recent, recent2) > overall > max(old, old2)
+    row_years = [int(y) for y in re.findall(r"row \d+: (\d+)", years[1])]
+    assert len(row_years) == 6 and row_years == sorted(row_years)
+    assert row_years[2] < int(years[2]) < row_years[3]            # old rows and recent rows
     fills = re.findall(r"^(0|global_mean|movie_mean) +[\d.]+ +(\d+) +([\d.]+) +([\d.]+)",
                        printed, re.M)              # distinct movies, median ratings, mean rating
     (_, *zero), (_, *mean), (_, *per_movie) = ((name, *map(float, v)) for name, *v in fills)
