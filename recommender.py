@@ -173,7 +173,7 @@ def check_new_ratings(new_ratings, movie_ids, what: str = "new_ratings") -> dict
     bad = new_ratings if not isinstance(new_ratings, Mapping) else {
         m: r for m, r in new_ratings.items() if isinstance(m, bool) or m not in known
         or isinstance(r, bool) or r not in stars}
-    if bad or not new_ratings:
+    if not isinstance(new_ratings, Mapping) or bad or not new_ratings:    # a Series has no bool
         raise ValueError(f"{what} must be a non-empty dict {{movie id: stars}}, the ids those of "
                          f"movies['movie id'], the stars whole numbers 1 to 5; got {bad!r}.")
     return {int(m): int(r) for m, r in new_ratings.items()}

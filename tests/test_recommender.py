@@ -287,6 +287,7 @@ def test_add_user_appends_next_free_id(ratings, movies):
 @pytest.mark.parametrize("query, shown", [
     ({1: 5, 42: 3}, r"\{42: 3\}"), ({1: 0}, r"\{1: 0\}"), ({1: 3.5, 2: 4}, r"\{1: 3\.5\}"),
     ({1: "5"}, r"\{1: '5'\}"), ({1: True}, r"\{1: True\}"), ({}, r"\{\}"), ([1, 5], r"\[1, 5\]"),
+    (pd.Series({1: 5}), r"1 +5"), (np.array([1, 5]), r"array\(\[1, 5\]\)"),
 ])
 def test_add_user_refuses_bad_new_ratings_and_shows_them(ratings, movies, query, shown):
     with pytest.raises(ValueError, match=r"new_ratings must be a non-empty dict \{movie id: "
