@@ -163,10 +163,13 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     assert fan and int(fan[1]) * 10 == int(fan[2]) and int(fan[2]) > 3 * float(fan[4])
     assert int(fan[1]) + int(fan[3]) >= 6                  # most of the fan's top 10
     users = re.findall(r"user \d+, \d+ ratings; share of \w+: rated (\d+)%, top 20 (\d+)%, "
-                       r"20 most rated, not yet rated (\d+)%", printed)
-    assert len(users) == 2
-    for rated, top20, popular in users:                  # the top 20 between taste and popularity
+                       r"20 most rated, not yet rated (\d+)%; top 20 outside \w+: \d+, median "
+                       r"(\d+) ratings", printed)
+    median_movie = re.search(r"the median movie has (\d+) ratings", printed)
+    assert len(users) == 2 and median_movie
+    for rated, top20, popular, outside in users:     # the top 20 between taste and popularity,
         assert int(rated) > int(top20) > int(popular)
+        assert int(outside) > 5 * int(median_movie[1])   # the rest of it often-rated movies
     years = re.search(r"weighted by the row, oldest and newest rows: ((?:row \d+: \d+(?:, )?)+); "
                       r"of all ratings: (\d+)", printed)
     assert years
