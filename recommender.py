@@ -170,10 +170,10 @@ def check_ratings(ratings) -> None:
 def check_new_ratings(new_ratings, movie_ids, what: str = "new_ratings") -> dict[int, int]:
     """``new_ratings`` as a dict of ints; raise unless it maps some ``movie_ids`` to stars."""
     known, stars = set(movie_ids), range(RATING_SCALE[0], RATING_SCALE[1] + 1)
-    bad = new_ratings if not isinstance(new_ratings, Mapping) else {
-        m: r for m, r in new_ratings.items() if isinstance(m, bool) or m not in known
-        or isinstance(r, bool) or r not in stars}
-    if not isinstance(new_ratings, Mapping) or bad or not new_ratings:    # a Series has no bool
+    mapping = isinstance(new_ratings, Mapping)         # tested first: a Series has no truth value
+    bad = {m: r for m, r in new_ratings.items() if isinstance(m, bool) or m not in known
+           or isinstance(r, bool) or r not in stars} if mapping else new_ratings
+    if not mapping or bad or not new_ratings:
         raise ValueError(f"{what} must be a non-empty dict {{movie id: stars}}, the ids those of "
                          f"movies['movie id'], the stars whole numbers 1 to 5; got {bad!r}.")
     return {int(m): int(r) for m, r in new_ratings.items()}
