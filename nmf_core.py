@@ -33,8 +33,7 @@ def non_negative(data, num_components, n_iter=1000, random_state=0) -> NMFResult
     n_iter : int >= 0, the number of steps; 0 returns the start
     random_state : int, numpy Generator or RandomState, or None: the seed of the start
 
-    Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2`` for t = 0 (the
-    start) to n_iter.
+    Returns ``NMFResult(Z, H, losses)``, ``losses[t] = ||X - Z_t H_t||^2``, t = 0 (start) to n_iter.
     """
     X = as_matrix(data)                # float64; SciPy CSR if mostly zeros: same products, faster
     M, n_iter, rng = _parameters(num_components, n_iter, random_state, X.shape)
@@ -64,6 +63,7 @@ def squared_error(XX, ZtX, ZtZ, H) -> float:
     return float(XX - 2 * np.vdot(ZtX, H) + np.vdot(ZtZ, H @ H.T))
 
 
+# The input checks: a reader of the exercise can stop here.
 def _parameters(num_components, n_iter, random_state, shape: tuple):
     """``(M, n_iter, generator)``, or an error that names the bad parameter and its value."""
     for name, value, low in (("num_components", num_components, 1), ("n_iter", n_iter, 0)):

@@ -1,5 +1,6 @@
 """MovieLens-100k for the exercise's recommender, in reading order: the tables, ``rat_df`` and
-its fills, :func:`recommend_movies`, adding a user, genre statistics, the rows of H."""
+its fills, :func:`recommend_movies`, adding a user, genre statistics, the rows of H.  From
+:func:`check_ratings` on it checks input (and looks up genre flags): a reader can stop there."""
 
 from __future__ import annotations
 
@@ -15,8 +16,7 @@ RATINGS_FILE = {"sep": "\t", "names": RATINGS_COLS, "encoding": "latin-1"}  #: u
 GENRES = ["unknown", "Action", "Adventure", "Animation", "Childrens", "Comedy", "Crime",
           "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
           "Romance", "Sci-Fi", "Thriller", "War", "Western"]
-MOVIES_COLS = ["movie id", "movie title", "release date", "video release date", "IMDb URL",
-               *GENRES]
+MOVIES_COLS = ["movie id", "movie title", "release date", "video release date", "IMDb URL", *GENRES]
 USERS_COLS = ["user id", "age", "gender", "occupation", "zip code"]
 
 #: Where :func:`load_movielens` looks: ``ml-100k/`` beside the notebook, then ``data/ml-100k/``.
