@@ -1,6 +1,5 @@
-"""MovieLens-100k for the exercise's recommender, in reading order: the tables, ``rat_df`` and
-its fills, :func:`recommend_movies`, adding a user, genre statistics, the rows of H.  From
-:func:`check_ratings` on it checks input (and looks up genre flags): a reader can stop there."""
+"""The exercise's recommender on MovieLens-100k, in reading order: the tables, rat_df and its
+fills, recommend_movies, a new user, genre statistics, rows of H; last, the input checks."""
 
 from __future__ import annotations
 
@@ -137,7 +136,8 @@ def genre_enrichment(H, movie_ids, movies: pd.DataFrame, ratings: pd.DataFrame) 
 
 def top_movies(H, movie_ids, movies: pd.DataFrame, n: int = 3) -> pd.Series:
     """Each row of H's ``n`` movies of largest loading (ties by movie id), by ``component``."""
-    H, ids, _, n = *_H_and_genres(H, movie_ids, movies), _how_many(n)
+    H, ids, _ = _H_and_genres(H, movie_ids, movies)
+    n = _how_many(n)
     titles = movies.set_index("movie id")["movie title"]
     return pd.Series(["; ".join(titles.loc[ids[np.lexsort((ids, -row))[:n]]]) for row in H],
                      index=pd.RangeIndex(len(H), name="component"), name="top movies")
