@@ -132,9 +132,10 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     sparse than X, a precision at 10 that peaks between M = 1 and 50 with M = 20 among its
     best, the main model's ZH less sparse than X; rows of H that enrich no genre; the fan's
     horror share; the two users' top 20 holding less of their genre than they rated and
-    more than the most rated unseen movies, its other genres' movies much rated; and the
-    fills' top 10s: popular movies with 0, fewer and more popular with the mean of all
-    ratings, movies rated once with five stars with each movie's mean."""
+    more than the most rated unseen movies, its other genres' movies much rated, a movie's
+    score among non-raters following its number of ratings; and the fills on the split u1:
+    0 recommends best, better than the most rated movies alone, its top 10s popular, more
+    so with the mean of all ratings, movies of few, high ratings with each movie's mean."""
     printed = "".join(_text(o) for c in executed.cells if c.cell_type == "code"
                       for o in c.outputs)
     literal = re.search(r"after 100 steps, Z and H differ by ([\d.e+-]+) of their largest entry",
@@ -182,6 +183,8 @@ def test_the_claims_printed_by_the_notebook_hold(executed):
     assert best > mean > worst and empty0 > 0.9 and empty1 == empty2 == 0   # 0 recommends best
     assert median_movie and popular1 > popular0 > 5 * int(median_movie[1]) > 5 * rare  # popular
     assert stars > 4.5                                           # few ratings, nearly all fives
+    popularity = re.search(r"precision at 10 of the most rated unseen movies: ([\d.]+)", printed)
+    assert popularity and worst < float(popularity[1]) < best    # NMF beats popularity alone
 
 
 def test_no_internal_names_in_the_notebook():
