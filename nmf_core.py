@@ -63,7 +63,7 @@ def squared_error(XX, ZtX, ZtZ, H) -> float:
     return float(XX - 2 * np.vdot(ZtX, H) + np.vdot(ZtZ, H @ H.T))
 
 
-# The input checks: a reader of the exercise can stop here.
+# Below: input checks and the conversion to float64 or CSR, not needed to follow the updates.
 def _parameters(num_components, n_iter, random_state, shape: tuple):
     """``(M, n_iter, generator)``, or an error that names the bad parameter and its value."""
     for name, value, low in (("num_components", num_components, 1), ("n_iter", n_iter, 0)):

@@ -1,5 +1,5 @@
 """The exercise's recommender on MovieLens-100k, in reading order: the tables, rat_df and its
-fills, recommend_movies, a new user, genre statistics, rows of H; last, the input checks."""
+fills, recommend_movies, a new user, genre statistics, rows of H; last, checks and look-ups."""
 
 from __future__ import annotations
 
